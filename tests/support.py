@@ -1,0 +1,106 @@
+"""Helpers shared by the test modules: a task context for direct ``execute()`` calls, and DAG runs."""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pendulum
+
+
+class FakeStateStore:
+    """The task state store's ``get``/``set``, in memory, to pin resume-after-retry behaviour."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+        self.writes = 0
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+    def set(self, key: str, value: Any, *, retention: Any = None) -> None:
+        self.values[key] = value
+        self.writes += 1
+
+
+@dataclass
+class FakeTaskInstance:
+    dag_id: str = "test_dag"
+    task_id: str = "test_task"
+    run_id: str = "manual__2026-11-01T00:00:00+00:00"
+    map_index: int = -1
+    try_number: int = 1
+    xcoms: dict[str, Any] = field(default_factory=dict)
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.xcoms[key] = value
+
+    def xcom_pull(self, task_ids: Any = None, key: str = "return_value", **_: Any) -> Any:
+        return self.xcoms.get(key)
+
+
+def make_context(
+    *,
+    ti: FakeTaskInstance | None = None,
+    state_store: FakeStateStore | None = None,
+    data_interval_start: Any = pendulum.datetime(2026, 11, 1, tz="UTC"),
+    data_interval_end: Any = pendulum.datetime(2026, 11, 2, tz="UTC"),
+    **extra: Any,
+) -> dict[str, Any]:
+    """A minimal execution context for calling ``operator.execute(context)`` directly."""
+    ti = ti or FakeTaskInstance()
+    context: dict[str, Any] = {
+        "ti": ti,
+        "task_instance": ti,
+        "run_id": ti.run_id,
+        "data_interval_start": data_interval_start,
+        "data_interval_end": data_interval_end,
+        "logical_date": data_interval_start,
+        "params": {},
+        **extra,
+    }
+    if state_store is not None:
+        context["task_state_store"] = state_store
+    return context
+
+
+def write_dag(folder: Path, source: str, name: str = "test_dag.py") -> Path:
+    """Write a DAG file (dedented) into ``folder``; ``dag.test()`` needs DAGs loaded from a file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(textwrap.dedent(source))
+    return path
+
+
+def run_dag(folder: Path, dag_id: str, **test_kwargs: Any) -> Any:
+    """Load ``dag_id`` from the DAG files in ``folder`` and run it with ``dag.test()``.
+
+    Needs the ``airflow_db`` fixture. Returns the DagRun; use ``dagrun_task_states`` for details.
+    Give tasks ``retry_delay=timedelta(0)``: ``dag.test()`` really waits out retry delays.
+    """
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(folder))
+    assert not bag.import_errors, bag.import_errors
+    dag = bag.get_dag(dag_id)
+    assert dag is not None, f"{dag_id} not found in {folder}"
+    return dag.test(**test_kwargs)
+
+
+def dagrun_task_states(dagrun: Any) -> dict[str, str]:
+    """``{task_id (with map index): state}`` of a finished DagRun."""
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        tis = (
+            session.query(TaskInstance)
+            .filter(TaskInstance.dag_id == dagrun.dag_id, TaskInstance.run_id == dagrun.run_id)
+            .all()
+        )
+        return {
+            (ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"): str(ti.state)
+            for ti in tis
+        }

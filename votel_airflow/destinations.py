@@ -1,0 +1,141 @@
+"""Write records page by page to an ObjectStoragePath, atomically.
+
+The file is written under a hidden temporary name beside the destination and moved into place only
+when every page is in, so a failed or killed run never leaves a partial file at the destination,
+and readers never see one being written.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import uuid
+from types import TracebackType
+from typing import IO, Any
+
+from airflow.sdk import ObjectStoragePath
+
+from votel_airflow.validation import fail
+
+FORMATS = ("jsonl", "jsonl.gz", "parquet")
+
+
+def as_storage_path(field: str, destination: Any) -> ObjectStoragePath:
+    """A local path (absolute) or any URL ObjectStoragePath accepts, as an ObjectStoragePath."""
+    if isinstance(destination, ObjectStoragePath):
+        return destination
+    text = str(destination).strip() if destination is not None else ""
+    if not text or text.endswith("/"):
+        raise fail(
+            field, destination, "must name a file", "Use e.g. '/data/calls.jsonl' or 's3://b/calls.jsonl'."
+        )
+    if "://" not in text:
+        if not text.startswith("/"):
+            raise fail(field, destination, "is a relative path", "Give an absolute path or a URL.")
+        text = f"file://{text}"
+    try:
+        path = ObjectStoragePath(text)
+    except Exception as exc:  # fsspec raises many types for an unknown protocol
+        raise fail(
+            field, destination, f"is not a storage URL ({exc})", "Use file://, s3://, gs://, ..."
+        ) from None
+    return path
+
+
+class _ParquetSink:
+    """Parquet via pyarrow (an optional extra), one row group per page."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        try:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise fail(
+                "format", "parquet", "needs pyarrow", "pip install 'airflow-provider-votel[parquet]'."
+            ) from None
+        self._pa = pa
+        self._pq = pq
+        self._stream = stream
+        self._writer: Any = None
+        self._schema: Any = None
+
+    def write(self, records: list[dict[str, Any]]) -> None:
+        pa = self._pa
+        rows = [_flatten_nested(record) for record in records]
+        if self._schema is None:
+            inferred = pa.Table.from_pylist(rows).schema
+            # A column that is all null on the first page would be typed null forever: use string.
+            fields = [pa.field(f.name, pa.string() if pa.types.is_null(f.type) else f.type) for f in inferred]
+            self._schema = pa.schema(fields)
+            self._writer = self._pq.ParquetWriter(self._stream, self._schema)
+        names = set(self._schema.names)
+        rows = [{k: v for k, v in row.items() if k in names} for row in rows]
+        self._writer.write_table(pa.Table.from_pylist(rows, schema=self._schema))
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+
+
+def _flatten_nested(record: dict[str, Any]) -> dict[str, Any]:
+    # Nested objects vary by row; as JSON text they keep one stable column type.
+    return {k: json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else v for k, v in record.items()}
+
+
+class AtomicRecordWriter:
+    """Context manager writing pages of records to ``destination`` in ``fmt``, atomically.
+
+    :param destination: the final file.
+    :param fmt: ``jsonl``, ``jsonl.gz`` or ``parquet``.
+    """
+
+    def __init__(self, destination: ObjectStoragePath, fmt: str) -> None:
+        if fmt not in FORMATS:
+            raise fail("format", fmt, f"is not one of {list(FORMATS)}", f"Use one of {list(FORMATS)}.")
+        self.destination = destination
+        self.fmt = fmt
+        self.records = 0
+        self._tmp = destination.parent / f".{destination.name}.{uuid.uuid4().hex}.tmp"
+        self._raw: IO[bytes] | None = None
+        self._text: IO[bytes] | gzip.GzipFile | None = None
+        self._parquet: _ParquetSink | None = None
+
+    def __enter__(self) -> AtomicRecordWriter:
+        self.destination.parent.mkdir(parents=True, exist_ok=True)
+        self._raw = self._tmp.open("wb")  # type: ignore[no-untyped-call]
+        if self.fmt == "parquet":
+            self._parquet = _ParquetSink(self._raw)
+        elif self.fmt == "jsonl.gz":
+            # mtime=0 keeps the bytes identical across reruns of the same window.
+            self._text = gzip.GzipFile(fileobj=self._raw, mode="wb", mtime=0)
+        else:
+            self._text = self._raw
+        return self
+
+    def write_page(self, records: list[dict[str, Any]]) -> None:
+        """Append one page of records."""
+        if not records:
+            return
+        if self._parquet is not None:
+            self._parquet.write(records)
+        elif self._text is not None:
+            self._text.write(
+                "".join(json.dumps(r, separators=(",", ":"), sort_keys=True) + "\n" for r in records).encode()
+            )
+        self.records += len(records)
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            if self._parquet is not None:
+                self._parquet.close()
+            if self._text is not None and self._text is not self._raw:
+                self._text.close()
+            if self._raw is not None:
+                self._raw.close()
+        finally:
+            if exc_type is None:
+                self._tmp.rename(self.destination)
+            else:
+                self._tmp.unlink(missing_ok=True)

@@ -1,0 +1,206 @@
+"""Typed errors for Votel API failures, one class per failure the user handles differently.
+
+Every error carries the HTTP status, the server's ``detail``, the method and the path; never the
+API key, never a dumped response body. ``str()`` reads like
+``404 Not Found on GET /contacts/c-1: Lead not found``.
+"""
+
+from __future__ import annotations
+
+import json
+from http import HTTPStatus
+from typing import Any
+
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+# A wrong base URL answers every path with FastAPI's generic route-miss detail; saying so saves
+# users from hunting for a missing contact that was never the problem.
+_ROUTE_MISS_DETAIL = "Not Found"
+
+
+class VotelError(AirflowException):
+    """A Votel API call failed.
+
+    :param message: what went wrong, for the user.
+    :param status_code: the HTTP status, or None when no response arrived.
+    :param detail: the server's ``detail`` (a string, or FastAPI's list of errors).
+    :param method: HTTP method of the failed call.
+    :param path: API path of the failed call, relative to the base URL.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        detail: Any = None,
+        method: str | None = None,
+        path: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        # AirflowException declares status_code as an HTTPStatus class attribute; ours is per call.
+        self.status_code: int | None = status_code  # type: ignore[assignment]
+        self.detail = detail
+        self.method = method
+        self.path = path
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only state must survive pickling (Airflow ships exceptions between processes).
+        return (_rebuild, (type(self), str(self), self.__dict__.copy()))
+
+
+def _rebuild(cls: type[VotelError], message: str, state: dict[str, Any]) -> VotelError:
+    error = cls.__new__(cls)
+    AirflowException.__init__(error, message)
+    error.__dict__.update(state)
+    return error
+
+
+class VotelConfigurationError(VotelError, AirflowFailException):
+    """The connection is unusable; fix it, retrying will not help (so the task fails without retries)."""
+
+
+class VotelInputError(VotelError, AirflowFailException):
+    """An operator argument is invalid; raised before any request, and never retried.
+
+    :param message: names the field, the bad value and the fix.
+    :param field: the argument at fault.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class VotelBadRequestError(VotelError):
+    """400, 409 or 422: the request was refused as invalid or conflicting."""
+
+
+class VotelAuthError(VotelError):
+    """401: the API key is missing, wrong or revoked."""
+
+
+class VotelPaymentRequiredError(VotelError):
+    """402: the wallet cannot pay for this call."""
+
+
+class VotelPermissionError(VotelError):
+    """403: the plan or the key's permissions do not allow this call."""
+
+
+class VotelNotFoundError(VotelError):
+    """404: the object (or, with a wrong base URL, the path) does not exist."""
+
+
+class VotelRateLimitError(VotelError):
+    """429 after every retry: the API kept asking us to slow down.
+
+    :param retry_after: seconds the server last asked to wait, if it said.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class VotelServerError(VotelError):
+    """5xx, a non-JSON answer, or no answer at all after every retry."""
+
+
+_ERROR_BY_STATUS: dict[int, type[VotelError]] = {
+    400: VotelBadRequestError,
+    401: VotelAuthError,
+    402: VotelPaymentRequiredError,
+    403: VotelPermissionError,
+    404: VotelNotFoundError,
+    409: VotelBadRequestError,
+    422: VotelBadRequestError,
+    429: VotelRateLimitError,
+}
+
+
+def render_detail(detail: Any) -> str:
+    """Render a ``detail`` for people: FastAPI's error list becomes ``field: message`` pairs."""
+    if isinstance(detail, list):
+        return "; ".join(_render_validation_item(item) for item in detail)
+    if isinstance(detail, str):
+        return detail
+    return json.dumps(detail, sort_keys=True, default=str)
+
+
+def _render_validation_item(item: Any) -> str:
+    if not isinstance(item, dict):
+        return str(item)
+    loc = [str(part) for part in item.get("loc", []) if part not in ("body", "query", "path")]
+    field = ".".join(loc) or "request"
+    return f"{field}: {item.get('msg', 'invalid')}"
+
+
+def _status_phrase(status_code: int) -> str:
+    try:
+        return HTTPStatus(status_code).phrase
+    except ValueError:
+        return "HTTP error"
+
+
+def error_from_response(
+    *,
+    status_code: int,
+    content_type: str,
+    body: bytes,
+    method: str,
+    path: str,
+    retry_after: float | None = None,
+    base_url: str | None = None,
+) -> VotelError:
+    """Map a failed response to its typed error, shared by the sync and the async hook.
+
+    :param status_code: the response status.
+    :param content_type: the response ``Content-Type`` header ("" when absent).
+    :param body: the raw response body; only a JSON ``detail`` is ever quoted from it.
+    :param method: HTTP method of the call.
+    :param path: API path of the call.
+    :param retry_after: parsed ``Retry-After`` seconds, for 429.
+    :param base_url: the base URL, named in the hint for a route miss.
+    """
+    head = f"{status_code} {_status_phrase(status_code)} on {method} {path}"
+    detail: Any = None
+    error_cls: type[VotelError] | None
+    if "json" in content_type.lower():
+        try:
+            payload = json.loads(body or b"null")
+        except ValueError:
+            payload = None
+        detail = payload.get("detail") if isinstance(payload, dict) else None
+    if detail is None:
+        # An HTML error page from a proxy says nothing useful and may be huge: describe it.
+        shown = content_type.split(";")[0].strip() or "no content type"
+        message = f"{head}: non-JSON answer ({shown}, {len(body)} bytes)"
+        error_cls = VotelServerError if status_code >= 500 or status_code < 400 else None
+    else:
+        message = f"{head}: {render_detail(detail)}"
+        error_cls = None
+        if status_code == 404 and detail == _ROUTE_MISS_DETAIL:
+            message += f" (no such path under {base_url or 'the base URL'}: check the connection's Base URL)"
+    if error_cls is None:
+        error_cls = _ERROR_BY_STATUS.get(status_code, VotelServerError if status_code >= 500 else VotelError)
+    kwargs: dict[str, Any] = {"status_code": status_code, "detail": detail, "method": method, "path": path}
+    if error_cls is VotelRateLimitError:
+        return VotelRateLimitError(message, retry_after=retry_after, **kwargs)
+    return error_cls(message, **kwargs)
+
+
+__all__ = [
+    "VotelAuthError",
+    "VotelBadRequestError",
+    "VotelConfigurationError",
+    "VotelError",
+    "VotelInputError",
+    "VotelNotFoundError",
+    "VotelPaymentRequiredError",
+    "VotelPermissionError",
+    "VotelRateLimitError",
+    "VotelServerError",
+    "error_from_response",
+    "render_detail",
+]

@@ -1,0 +1,56 @@
+"""Provider metadata read by Airflow through the ``apache_airflow_provider`` entry point.
+
+Kept import-light: Airflow calls it for every ``airflow providers`` command and UI page.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from votel_airflow import __version__
+
+CONNECTION_FIELDS: dict[str, dict[str, Any]] = {
+    "timeout": {
+        "label": "Timeout (seconds)",
+        "description": "Read timeout of each API call, 0.1 to 600 seconds. Default 30.",
+        "schema": {"type": ["number", "null"], "minimum": 0.1, "maximum": 600},
+    },
+    "max_retries": {
+        "label": "Max retries",
+        "description": "Retries on 429, 5xx and network errors, 0 to 20. Default 5.",
+        "schema": {"type": ["integer", "null"], "minimum": 0, "maximum": 20},
+    },
+}
+
+
+def get_provider_info() -> dict[str, Any]:
+    """Describe the provider: its package, connection type, form, hooks and extra links."""
+    return {
+        "package-name": "airflow-provider-votel",
+        "name": "Votel",
+        "description": "Votel API (AI voice agents and CRM) operators, sensors, triggers and hooks.",
+        "versions": [__version__],
+        "connection-types": [
+            {
+                "connection-type": "votel",
+                "hook-class-name": "votel_airflow.hooks.votel.VotelHook",
+                "hook-name": "Votel",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["login", "schema", "port", "extra"],
+                    "relabeling": {"password": "API Key", "host": "Base URL"},
+                    "placeholders": {
+                        "host": "https://app.votel.ai/api",
+                        "password": "sk_...",
+                    },
+                },
+                "conn-fields": CONNECTION_FIELDS,
+            }
+        ],
+        "extra-links": ["votel_airflow.links.VotelObjectLink"],
+        "triggers": [
+            {
+                "integration-name": "Votel",
+                "python-modules": ["votel_airflow.triggers.condition"],
+            }
+        ],
+    }

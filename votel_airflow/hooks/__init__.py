@@ -1,0 +1,1 @@
+"""Hooks: the only code in the package that talks HTTP."""

@@ -1,0 +1,163 @@
+"""Turn an Airflow connection into validated settings, failing before any request is made."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from votel_airflow.exceptions import VotelConfigurationError
+
+DEFAULT_BASE_URL = "https://app.votel.ai/api"
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_MAX_RETRIES = 5
+MAX_TIMEOUT = 600.0
+MAX_RETRIES_LIMIT = 20
+KEY_PREFIX = "sk_"
+
+
+class ApiKey:
+    """An API key that never shows itself in a repr, a str, a log line or a pickle by accident."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The key's text, for the ``X-API-Key`` header and nothing else."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "ApiKey('sk_***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ApiKey) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """What the hook needs from a ``votel`` connection.
+
+    :param conn_id: the Airflow connection id, named in every configuration error.
+    :param base_url: API root without a trailing slash, e.g. ``https://app.votel.ai/api``.
+    :param api_key: the ``sk_`` key, wrapped so it cannot leak through a repr.
+    :param timeout: read timeout in seconds.
+    :param max_retries: retries after the first try for retryable failures.
+    """
+
+    conn_id: str
+    base_url: str
+    api_key: ApiKey = field(repr=False)
+    timeout: float = DEFAULT_TIMEOUT
+    max_retries: int = DEFAULT_MAX_RETRIES
+
+
+def _fail(conn_id: str, field_name: str, problem: str, fix: str) -> VotelConfigurationError:
+    return VotelConfigurationError(
+        f"Connection {conn_id!r}: {field_name} {problem}. {fix} "
+        f"(Admin > Connections, or the AIRFLOW_CONN_{conn_id.upper()} variable)."
+    )
+
+
+def normalise_base_url(conn_id: str, host: str | None) -> str:
+    """Apply the default host and the https scheme, and reject what cannot be a base URL."""
+    raw = (host or "").strip()
+    if not raw:
+        return DEFAULT_BASE_URL
+    if "://" not in raw:
+        raw = f"https://{raw}"
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise _fail(
+            conn_id,
+            "Base URL",
+            f"is {host!r}, which is not an http(s) URL without query or fragment",
+            f"Set it like {DEFAULT_BASE_URL!r}.",
+        )
+    return raw.rstrip("/")
+
+
+def parse_extra_number(
+    conn_id: str, extra: dict[str, Any], name: str, *, integer: bool, low: float, high: float
+) -> float | None:
+    """Read an optional numeric extra field, naming the field and the bad value on error."""
+    if name not in extra or extra[name] in (None, ""):
+        return None
+    value = extra[name]
+    try:
+        number = int(value) if integer else float(value)
+        if integer and float(value) != number:
+            raise ValueError
+    except (TypeError, ValueError):
+        kind = "a whole number" if integer else "a number"
+        raise _fail(conn_id, f"extra field {name!r}", f"must be {kind}, got {value!r}", "") from None
+    if not low <= number <= high:
+        raise _fail(
+            conn_id, f"extra field {name!r}", f"must be between {low:g} and {high:g}, got {value!r}", ""
+        )
+    return number
+
+
+def settings_from_connection(
+    conn_id: str,
+    *,
+    host: str | None,
+    password: str | None,
+    extra: str | dict[str, Any] | None,
+    timeout: float | None = None,
+    max_retries: int | None = None,
+) -> ConnectionSettings:
+    """Validate a connection's fields; arguments given to the hook win over extras.
+
+    :param conn_id: connection id, for error messages.
+    :param host: the "Base URL" field.
+    :param password: the "API Key" field.
+    :param extra: the extra JSON (string or dict) with optional ``timeout`` and ``max_retries``.
+    :param timeout: hook argument overriding the extra.
+    :param max_retries: hook argument overriding the extra.
+    """
+    key = (password or "").strip()
+    if not key:
+        raise _fail(conn_id, "API Key", "is empty", "Paste the key from Votel > Settings > API keys.")
+    if not key.startswith(KEY_PREFIX):
+        # Say how the value starts without quoting it: it may be a real secret pasted in the wrong box.
+        raise _fail(
+            conn_id, "API Key", f"does not start with {KEY_PREFIX!r}", "Votel API keys look like 'sk_...'."
+        )
+    if isinstance(extra, str):
+        try:
+            extra_dict = json.loads(extra) if extra.strip() else {}
+        except ValueError:
+            raise _fail(conn_id, "Extra", "is not valid JSON", 'Use e.g. {"timeout": 30}.') from None
+    else:
+        extra_dict = dict(extra or {})
+    if not isinstance(extra_dict, dict):
+        raise _fail(conn_id, "Extra", "is not a JSON object", 'Use e.g. {"timeout": 30}.')
+    known = {"timeout", "max_retries"}
+    unknown = sorted(set(extra_dict) - known)
+    if unknown:
+        raise _fail(conn_id, "Extra", f"has unknown field(s) {unknown}", f"Allowed: {sorted(known)}.")
+    extra_timeout = parse_extra_number(
+        conn_id, extra_dict, "timeout", integer=False, low=0.1, high=MAX_TIMEOUT
+    )
+    extra_retries = parse_extra_number(
+        conn_id, extra_dict, "max_retries", integer=True, low=0, high=MAX_RETRIES_LIMIT
+    )
+    return ConnectionSettings(
+        conn_id=conn_id,
+        base_url=normalise_base_url(conn_id, host),
+        api_key=ApiKey(key),
+        timeout=float(timeout if timeout is not None else (extra_timeout or DEFAULT_TIMEOUT)),
+        max_retries=int(
+            max_retries
+            if max_retries is not None
+            else (extra_retries if extra_retries is not None else DEFAULT_MAX_RETRIES)
+        ),
+    )

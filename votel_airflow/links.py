@@ -1,0 +1,54 @@
+"""The "View in Votel" extra link: from a task to the object it created or changed in the Votel app."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperatorLink
+
+if TYPE_CHECKING:
+    from airflow.sdk import BaseOperator
+    from airflow.sdk.types import TaskInstanceKey
+
+#: XCom key under which an operator leaves the app URL of what it touched.
+LINK_XCOM_KEY = "votel_link"
+APP_PATHS = {
+    "call": "/activity/calls/{id}",
+    "message": "/conversations/messages/{id}",
+    "contact": "/contacts/{id}",
+    "workflow": "/workflows/{id}",
+    "campaign": "/campaigns/{id}",
+    "agent": "/agents/{id}",
+    "import": "/contacts/imports/{id}",
+    "booking": "/calendars/bookings/{id}",
+    "task": "/tasks/{id}",
+    "tracking_link": "/tracking-links/{id}",
+}
+
+
+def app_url(base_url: str, kind: str, object_id: str) -> str:
+    """The Votel app page of an object: the API base URL without ``/api``, plus the object's page."""
+    from urllib.parse import quote
+
+    root = base_url[: -len("/api")] if base_url.endswith("/api") else base_url
+    return root + APP_PATHS[kind].format(id=quote(str(object_id), safe=""))
+
+
+def push_link(context: Mapping[str, Any], base_url: str, kind: str, object_id: str) -> str:
+    """Record the app URL of the object a task touched, for the "View in Votel" button."""
+    url = app_url(base_url, kind, object_id)
+    context["ti"].xcom_push(key=LINK_XCOM_KEY, value=url)
+    return url
+
+
+class VotelObjectLink(BaseOperatorLink):
+    """Extra link "View in Votel" to the object the task created or changed."""
+
+    name = "View in Votel"
+
+    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
+        from airflow.sdk.execution_time.xcom import XCom
+
+        value = XCom.get_value(ti_key=ti_key, key=LINK_XCOM_KEY)
+        return value if isinstance(value, str) else ""

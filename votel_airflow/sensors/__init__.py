@@ -1,0 +1,1 @@
+"""Sensors, each able to poke, reschedule, or defer to an async trigger."""

@@ -1,0 +1,97 @@
+"""The base of every Votel sensor: one condition, judged by poke or by a deferred trigger."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from datetime import timedelta
+from functools import cached_property
+from typing import Any
+
+from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
+from airflow.sdk.exceptions import AirflowFailException
+
+from votel_airflow.conditions import Condition, Verdict
+from votel_airflow.hooks.votel import VotelHook
+from votel_airflow.triggers.condition import VotelConditionTrigger
+
+
+class VotelWaitFailed(AirflowFailException):
+    """The awaited object reached a failing state (a failed call, an undelivered message...)."""
+
+
+class VotelSensor(BaseSensorOperator):
+    """Wait for a Votel condition; with ``deferrable=True`` the wait costs a triggerer, not a worker.
+
+    :param votel_conn_id: Airflow connection of type ``votel``.
+    :param deferrable: hand the wait to the triggerer (default: ``[operators] default_deferrable``).
+    :param poke_interval: seconds between checks (also the trigger's poll interval).
+    :param timeout: seconds to wait before failing (the wait's own limit; the task's
+        ``execution_timeout`` is separate).
+    """
+
+    ui_color = "#f0eefd"
+
+    def __init__(
+        self,
+        *,
+        votel_conn_id: str = VotelHook.default_conn_name,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.votel_conn_id = votel_conn_id
+        self.deferrable = deferrable
+
+    @cached_property
+    def hook(self) -> VotelHook:
+        """The sync hook, built on first use."""
+        return VotelHook(self.votel_conn_id)
+
+    @abstractmethod
+    def condition(self, context: Any) -> Condition:
+        """The condition this sensor waits for (inputs validated here, before any request)."""
+
+    def poke(self, context: Any) -> PokeReturnValue:
+        verdict = self.condition(context).check(self.hook)
+        self._raise_if_failed(verdict)
+        if not verdict.done:
+            self.log.info("Waiting: %s", verdict.message)
+        return PokeReturnValue(is_done=verdict.done, xcom_value=verdict.value)
+
+    def execute(self, context: Any) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        condition = self.condition(context)
+        # One synchronous look first: an already-met condition needs no trip through the triggerer.
+        verdict = condition.check(self.hook)
+        self._raise_if_failed(verdict)
+        if verdict.done:
+            return verdict.value
+        self.defer(
+            trigger=VotelConditionTrigger.for_condition(
+                condition,
+                votel_conn_id=self.votel_conn_id,
+                poke_interval=self.poke_interval,
+                timeout=self.timeout,
+            ),
+            method_name="execute_complete",
+            # A little slack so the trigger's own timeout event, with its message, arrives first.
+            timeout=timedelta(seconds=float(self.timeout) + 60),
+        )
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
+        """Turn the trigger's event into the task's result or a clear failure."""
+        status = event.get("status")
+        if status == "success":
+            return event.get("value")
+        if status == "failed":
+            raise VotelWaitFailed(f"{self.task_id}: {event.get('message')}")
+        if status == "timeout":
+            from airflow.sdk.exceptions import AirflowSensorTimeout
+
+            raise AirflowSensorTimeout(f"{self.task_id}: {event.get('message')}")
+        raise VotelWaitFailed(f"{self.task_id}: the wait failed: {event.get('message')}")
+
+    def _raise_if_failed(self, verdict: Verdict) -> None:
+        if verdict.done and verdict.failed:
+            raise VotelWaitFailed(f"{self.task_id}: {verdict.message}")

@@ -1,0 +1,1 @@
+"""Async triggers the deferrable sensors and operators hand off to."""

@@ -1,0 +1,99 @@
+"""One trigger for every Votel wait: poll a :class:`~votel_airflow.conditions.Condition` asynchronously.
+
+Note for operators of the triggerer: a triggerer restart re-creates the trigger from its
+serialized arguments and polls again from scratch; polling is read-only, so this is harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from votel_airflow.conditions import Condition
+from votel_airflow.exceptions import VotelRateLimitError, VotelServerError
+from votel_airflow.hooks.votel import VotelAsyncHook
+
+#: Failures that outlasted the hook's own retries but may still clear before the wait's deadline.
+TRANSIENT = (VotelServerError, VotelRateLimitError)
+
+
+def _event(status: str, message: str, value: Any = None) -> TriggerEvent:
+    payload = {"status": status, "message": message, "value": value}
+    return TriggerEvent(payload)  # type: ignore[no-untyped-call]
+
+
+class VotelConditionTrigger(BaseTrigger):
+    """Poll a condition until it is met, fails, or the wait times out.
+
+    Yields one event ``{"status": "success"|"failed"|"error"|"timeout", "message", "value"}``.
+
+    :param condition_class: import path of the :class:`Condition` subclass.
+    :param condition_kwargs: its JSON-safe constructor arguments.
+    :param votel_conn_id: Airflow connection of type ``votel``.
+    :param poke_interval: seconds between polls.
+    :param deadline: Unix time after which the wait times out (None: no limit). This is the wait's
+        own limit, separate from the task's ``execution_timeout``.
+    """
+
+    def __init__(
+        self,
+        condition_class: str,
+        condition_kwargs: dict[str, Any],
+        votel_conn_id: str = "votel_default",
+        poke_interval: float = 30.0,
+        deadline: float | None = None,
+    ) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.condition_class = condition_class
+        self.condition_kwargs = condition_kwargs
+        self.votel_conn_id = votel_conn_id
+        self.poke_interval = poke_interval
+        self.deadline = deadline
+
+    @classmethod
+    def for_condition(
+        cls, condition: Condition, *, votel_conn_id: str, poke_interval: float, timeout: float | None
+    ) -> VotelConditionTrigger:
+        """Build the trigger for a condition, with a deadline ``timeout`` seconds from now."""
+        class_path, kwargs = condition.serialize()
+        deadline = None if timeout is None else time.time() + float(timeout)
+        return cls(class_path, kwargs, votel_conn_id, float(poke_interval), deadline)
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "condition_class": self.condition_class,
+                "condition_kwargs": self.condition_kwargs,
+                "votel_conn_id": self.votel_conn_id,
+                "poke_interval": self.poke_interval,
+                "deadline": self.deadline,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        condition = Condition.deserialize(self.condition_class, self.condition_kwargs)
+        async with VotelAsyncHook(self.votel_conn_id) as hook:
+            while True:
+                try:
+                    verdict = await condition.acheck(hook)
+                except TRANSIENT as exc:
+                    self.log.warning("Votel poll failed, will poll again: %s", exc)
+                except Exception as exc:
+                    yield _event("error", str(exc))
+                    return
+                else:
+                    if verdict.done:
+                        status = "failed" if verdict.failed else "success"
+                        yield _event(status, verdict.message, verdict.value)
+                        return
+                    self.log.info("Waiting: %s", verdict.message or condition)
+                if self.deadline is not None and time.time() >= self.deadline:
+                    message = f"{condition!r} not met before the wait's timeout"
+                    yield _event("timeout", message)
+                    return
+                await asyncio.sleep(self.poke_interval)
