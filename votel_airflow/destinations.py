@@ -7,6 +7,7 @@ and readers never see one being written.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import uuid
@@ -73,7 +74,10 @@ class _ParquetSink:
         self._writer.write_table(pa.Table.from_pylist(rows, schema=self._schema))
 
     def close(self) -> None:
-        if self._writer is not None:
+        if self._writer is None:
+            # No record at all: still a readable Parquet file (no columns, no rows), not zero bytes.
+            self._pq.write_table(self._pa.table({}), self._stream)
+        else:
             self._writer.close()
 
 
@@ -103,13 +107,20 @@ class AtomicRecordWriter:
     def __enter__(self) -> AtomicRecordWriter:
         self.destination.parent.mkdir(parents=True, exist_ok=True)
         self._raw = self._tmp.open("wb")  # type: ignore[no-untyped-call]
-        if self.fmt == "parquet":
-            self._parquet = _ParquetSink(self._raw)
-        elif self.fmt == "jsonl.gz":
-            # mtime=0 keeps the bytes identical across reruns of the same window.
-            self._text = gzip.GzipFile(fileobj=self._raw, mode="wb", mtime=0)
-        else:
-            self._text = self._raw
+        try:
+            if self.fmt == "parquet":
+                self._parquet = _ParquetSink(self._raw)
+            elif self.fmt == "jsonl.gz":
+                # mtime=0 and no file name (it would be the random temporary one) keep the bytes
+                # identical across reruns of the same window.
+                self._text = gzip.GzipFile(filename="", fileobj=self._raw, mode="wb", mtime=0)
+            else:
+                self._text = self._raw
+        except BaseException:
+            # __exit__ does not run when __enter__ fails: remove the temporary file here.
+            self._raw.close()
+            self._tmp.unlink(missing_ok=True)
+            raise
         return self
 
     def write_page(self, records: list[dict[str, Any]]) -> None:
@@ -127,15 +138,22 @@ class AtomicRecordWriter:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        complete = False
         try:
-            if self._parquet is not None:
-                self._parquet.close()
-            if self._text is not None and self._text is not self._raw:
-                self._text.close()
-            if self._raw is not None:
-                self._raw.close()
+            try:
+                # After a failure the file is discarded, so an error while closing it says nothing new.
+                with contextlib.suppress(Exception) if exc_type else contextlib.nullcontext():
+                    if self._parquet is not None:
+                        self._parquet.close()
+                    if self._text is not None and self._text is not self._raw:
+                        self._text.close()
+            finally:
+                if self._raw is not None:
+                    self._raw.close()
+            complete = exc_type is None
         finally:
-            if exc_type is None:
+            # A failure while finishing the file (a full disk) must not publish it either.
+            if complete:
                 self._tmp.rename(self.destination)
             else:
                 self._tmp.unlink(missing_ok=True)

@@ -136,11 +136,13 @@ def _render_validation_item(item: Any) -> str:
     return f"{field}: {item.get('msg', 'invalid')}"
 
 
-def _status_phrase(status_code: int) -> str:
+def status_line(status_code: int) -> str:
+    """The status with its reason phrase, e.g. ``404 Not Found``."""
     try:
-        return HTTPStatus(status_code).phrase
+        phrase = HTTPStatus(status_code).phrase
     except ValueError:
-        return "HTTP error"
+        phrase = "HTTP error"
+    return f"{status_code} {phrase}"
 
 
 def error_from_response(
@@ -152,6 +154,7 @@ def error_from_response(
     path: str,
     retry_after: float | None = None,
     base_url: str | None = None,
+    location: str | None = None,
 ) -> VotelError:
     """Map a failed response to its typed error, shared by the sync and the async hook.
 
@@ -162,11 +165,14 @@ def error_from_response(
     :param path: API path of the call.
     :param retry_after: parsed ``Retry-After`` seconds, for 429.
     :param base_url: the base URL, named in the hint for a route miss.
+    :param location: the ``Location`` of a redirect, named in the hint to fix the Base URL.
     """
-    head = f"{status_code} {_status_phrase(status_code)} on {method} {path}"
+    head = f"{status_line(status_code)} on {method} {path}"
     detail: Any = None
     error_cls: type[VotelError] | None
-    if "json" in content_type.lower():
+    # Without a Content-Type the body may still be JSON (some proxies drop the header): try it.
+    is_json = "json" in content_type.lower() or not content_type.strip()
+    if is_json:
         try:
             payload = json.loads(body or b"null")
         except ValueError:
@@ -175,7 +181,13 @@ def error_from_response(
     if detail is None:
         # An HTML error page from a proxy says nothing useful and may be huge: describe it.
         shown = content_type.split(";")[0].strip() or "no content type"
-        message = f"{head}: non-JSON answer ({shown}, {len(body)} bytes)"
+        what = "answer without a detail" if "json" in content_type.lower() else "non-JSON answer"
+        message = f"{head}: {what} ({shown}, {len(body)} bytes)"
+        if 300 <= status_code < 400:
+            message += (
+                f"; redirected to {location or 'an unnamed address'}: check the scheme, host and /api of "
+                "the connection's Base URL"
+            )
         error_cls = VotelServerError if status_code >= 500 or status_code < 400 else None
     else:
         message = f"{head}: {render_detail(detail)}"
@@ -203,4 +215,5 @@ __all__ = [
     "VotelServerError",
     "error_from_response",
     "render_detail",
+    "status_line",
 ]

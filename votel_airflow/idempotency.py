@@ -88,7 +88,7 @@ class TaskProgress:
     def flush(self) -> None:
         """Write progress to the store now (call it in ``finally``)."""
         if self._store is not None and self._unflushed:
-            self._store.set(self._name, self._done, retention=_never_expire())
+            self._store.set(self._name, dict(self._done), retention=_never_expire())
         self._unflushed = 0
         self._last_flush = time.monotonic()
 

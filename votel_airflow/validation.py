@@ -11,7 +11,8 @@ import pendulum
 
 from votel_airflow.exceptions import VotelInputError
 
-E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+# \Z, not $: "$" also matches before a trailing newline, which no phone number has.
+E164 = re.compile(r"^\+[1-9]\d{6,14}\Z")
 #: Values quoted in an error are cut here, so a pasted document cannot flood the log.
 _SHOWN = 80
 

@@ -61,19 +61,36 @@ class ConnectionSettings:
 
 def _fail(conn_id: str, field_name: str, problem: str, fix: str) -> VotelConfigurationError:
     return VotelConfigurationError(
-        f"Connection {conn_id!r}: {field_name} {problem}. {fix} "
+        f"Connection {conn_id!r}: {field_name} {problem}. {fix + ' ' if fix else ''}"
         f"(Admin > Connections, or the AIRFLOW_CONN_{conn_id.upper()} variable)."
     )
 
 
-def normalise_base_url(conn_id: str, host: str | None) -> str:
-    """Apply the default host and the https scheme, and reject what cannot be a base URL."""
+def normalise_base_url(
+    conn_id: str, host: str | None, *, port: int | None = None, schema: str | None = None
+) -> str:
+    """Apply the default host and the https scheme, and reject what cannot be a base URL.
+
+    A URI-form connection (``votel://:sk_...@localhost:8000/api``) splits the address into host,
+    port and schema (the path); they are put back together here so no part is silently dropped.
+    ``schema`` ``http``/``https`` is read as the scheme, as the HTTP provider does.
+    """
     raw = (host or "").strip()
     if not raw:
         return DEFAULT_BASE_URL
+    scheme_hint = (schema or "").strip().lower()
     if "://" not in raw:
-        raw = f"https://{raw}"
+        raw = f"{scheme_hint if scheme_hint in ('http', 'https') else 'https'}://{raw}"
     parts = urlsplit(raw)
+    try:
+        has_port = parts.port is not None
+    except ValueError:
+        has_port = False
+        parts = parts._replace(netloc="")  # an unreadable port makes the URL invalid below
+    if port and not has_port and parts.netloc:
+        parts = parts._replace(netloc=f"{parts.netloc}:{port}")
+    if scheme_hint and scheme_hint not in ("http", "https") and parts.path in ("", "/"):
+        parts = parts._replace(path="/" + scheme_hint.strip("/"))
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
         raise _fail(
             conn_id,
@@ -81,27 +98,35 @@ def normalise_base_url(conn_id: str, host: str | None) -> str:
             f"is {host!r}, which is not an http(s) URL without query or fragment",
             f"Set it like {DEFAULT_BASE_URL!r}.",
         )
-    return raw.rstrip("/")
+    return parts.geturl().rstrip("/")
 
 
 def parse_extra_number(
-    conn_id: str, extra: dict[str, Any], name: str, *, integer: bool, low: float, high: float
+    conn_id: str,
+    extra: dict[str, Any],
+    name: str,
+    *,
+    integer: bool,
+    low: float,
+    high: float,
+    kind: str = "extra field",
 ) -> float | None:
     """Read an optional numeric extra field, naming the field and the bad value on error."""
     if name not in extra or extra[name] in (None, ""):
         return None
     value = extra[name]
     try:
+        if isinstance(value, bool):
+            # JSON true is not a number of seconds or retries, though Python would read it as 1.
+            raise ValueError
         number = int(value) if integer else float(value)
         if integer and float(value) != number:
             raise ValueError
     except (TypeError, ValueError):
-        kind = "a whole number" if integer else "a number"
-        raise _fail(conn_id, f"extra field {name!r}", f"must be {kind}, got {value!r}", "") from None
+        what = "a whole number" if integer else "a number"
+        raise _fail(conn_id, f"{kind} {name!r}", f"must be {what}, got {value!r}", "") from None
     if not low <= number <= high:
-        raise _fail(
-            conn_id, f"extra field {name!r}", f"must be between {low:g} and {high:g}, got {value!r}", ""
-        )
+        raise _fail(conn_id, f"{kind} {name!r}", f"must be between {low:g} and {high:g}, got {value!r}", "")
     return number
 
 
@@ -113,6 +138,8 @@ def settings_from_connection(
     extra: str | dict[str, Any] | None,
     timeout: float | None = None,
     max_retries: int | None = None,
+    port: int | None = None,
+    schema: str | None = None,
 ) -> ConnectionSettings:
     """Validate a connection's fields; arguments given to the hook win over extras.
 
@@ -122,6 +149,8 @@ def settings_from_connection(
     :param extra: the extra JSON (string or dict) with optional ``timeout`` and ``max_retries``.
     :param timeout: hook argument overriding the extra.
     :param max_retries: hook argument overriding the extra.
+    :param port: the connection's port (URI-form connections), added to a host without one.
+    :param schema: the connection's schema (URI-form path, or ``http``/``https`` as the scheme).
     """
     key = (password or "").strip()
     if not key:
@@ -131,6 +160,12 @@ def settings_from_connection(
         raise _fail(
             conn_id, "API Key", f"does not start with {KEY_PREFIX!r}", "Votel API keys look like 'sk_...'."
         )
+    if any(ch.isspace() or not ch.isprintable() or not ch.isascii() for ch in key):
+        # A header cannot carry these, and requests would quote the value in its error.
+        raise _fail(
+            conn_id, "API Key", "contains spaces, line breaks or non-ASCII characters",
+            "Paste the key again, exactly as Votel shows it.",
+        )  # fmt: skip
     if isinstance(extra, str):
         try:
             extra_dict = json.loads(extra) if extra.strip() else {}
@@ -150,14 +185,22 @@ def settings_from_connection(
     extra_retries = parse_extra_number(
         conn_id, extra_dict, "max_retries", integer=True, low=0, high=MAX_RETRIES_LIMIT
     )
+    # Hook arguments get the same checks as the extras they override, named as arguments.
+    arguments = {"timeout": timeout, "max_retries": max_retries}
+    arg_timeout = parse_extra_number(
+        conn_id, arguments, "timeout", integer=False, low=0.1, high=MAX_TIMEOUT, kind="hook argument"
+    )
+    arg_retries = parse_extra_number(
+        conn_id, arguments, "max_retries", integer=True, low=0, high=MAX_RETRIES_LIMIT, kind="hook argument"
+    )
     return ConnectionSettings(
         conn_id=conn_id,
-        base_url=normalise_base_url(conn_id, host),
+        base_url=normalise_base_url(conn_id, host, port=port, schema=schema),
         api_key=ApiKey(key),
-        timeout=float(timeout if timeout is not None else (extra_timeout or DEFAULT_TIMEOUT)),
-        max_retries=int(
-            max_retries
-            if max_retries is not None
-            else (extra_retries if extra_retries is not None else DEFAULT_MAX_RETRIES)
-        ),
+        timeout=float(_first_set(arg_timeout, extra_timeout, DEFAULT_TIMEOUT)),
+        max_retries=int(_first_set(arg_retries, extra_retries, DEFAULT_MAX_RETRIES)),
     )
+
+
+def _first_set(*values: float | None) -> float:
+    return next(value for value in values if value is not None)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from datetime import timezone
 from email.utils import parsedate_to_datetime
 from enum import Enum
 
@@ -56,6 +57,9 @@ def parse_retry_after(value: str | None, *, now: pendulum.DateTime | None = None
         when = parsedate_to_datetime(text)
     except (TypeError, ValueError):
         return None
+    if when.tzinfo is None:
+        # RFC 5322's "-0000" gives a naive datetime; HTTP dates are always UTC.
+        when = when.replace(tzinfo=timezone.utc)
     current = now or pendulum.now("UTC")
     return max(0.0, (when - current).total_seconds())
 

@@ -13,14 +13,15 @@ import time
 from collections.abc import Iterator, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
+import urllib3
 from airflow.sdk import BaseHook
 from requests.adapters import HTTPAdapter
 
 from votel_airflow import __version__, endpoints
-from votel_airflow.exceptions import VotelError, VotelServerError, error_from_response
+from votel_airflow.exceptions import VotelError, VotelServerError, error_from_response, status_line
 from votel_airflow.hooks.connection import ConnectionSettings, settings_from_connection
 from votel_airflow.hooks.retry import Failure, Outcome, RetryPolicy, parse_retry_after
 
@@ -34,6 +35,7 @@ MAX_PAGE_SIZE = 500
 CONNECT_TIMEOUT = 10.0
 # Enough pooled connections for the concurrent senders; more would only queue at the server.
 POOL_SIZE = 32
+MAX_REDIRECTS = 5
 
 
 class _VotelHookBase(BaseHook):
@@ -70,6 +72,8 @@ class _VotelHookBase(BaseHook):
             extra=conn.extra,
             timeout=self._timeout,
             max_retries=self._max_retries,
+            port=conn.port,
+            schema=conn.schema,
         )
         _mask(settings.api_key.reveal())
         return settings
@@ -111,16 +115,25 @@ class _VotelHookBase(BaseHook):
             raise self._error(method, path, status, content_type, body, None)
         if not body:
             return None
-        if "json" not in content_type.lower():
+        if content_type and "json" not in content_type.lower():
             # A 200 HTML page is the web app answering a base URL that lacks "/api".
+            shown = content_type.split(";")[0].strip()
             raise VotelServerError(
-                f"{status} on {method} {path}: non-JSON answer ({content_type or 'no content type'}, "
-                f"{len(body)} bytes); check that the connection's Base URL ends in /api",
+                f"{status_line(status)} on {method} {path}: non-JSON answer ({shown}, {len(body)} bytes); "
+                "check that the connection's Base URL ends in /api",
                 status_code=status,
                 method=method,
                 path=path,
             )
-        return json.loads(body)
+        try:
+            return json.loads(body)
+        except ValueError:
+            raise VotelServerError(
+                f"{status_line(status)} on {method} {path}: malformed JSON ({len(body)} bytes)",
+                status_code=status,
+                method=method,
+                path=path,
+            ) from None
 
     def _error(
         self,
@@ -130,6 +143,7 @@ class _VotelHookBase(BaseHook):
         content_type: str,
         body: bytes,
         retry_after: float | None,
+        location: str | None = None,
     ) -> VotelError:
         return error_from_response(
             status_code=status,
@@ -139,6 +153,7 @@ class _VotelHookBase(BaseHook):
             path=path,
             retry_after=retry_after,
             base_url=self.settings.base_url,
+            location=location,
         )
 
     def _log_retry(self, method: str, path: str, outcome: Outcome, retry: int, wait: float) -> None:
@@ -159,7 +174,10 @@ class _VotelHookBase(BaseHook):
         outcome = Outcome(Failure.STATUS, response.status_code, retry_after)
         wait = self.policy.next_wait(retry, method, outcome, idempotent=idempotent)
         if wait is None:
-            raise self._error(method, path, response.status_code, content_type, response.content, retry_after)
+            raise self._error(
+                method, path, response.status_code, content_type, response.content, retry_after,
+                response.headers.get("Location"),
+            )  # fmt: skip
         self._log_retry(method, path, outcome, retry, wait)
         return False, wait
 
@@ -191,13 +209,24 @@ def _mask(secret: str) -> None:
     mask_secret(secret)
 
 
+# Failures of the network or the peer; anything else requests raises (a bad URL, a bad header) is
+# a mistake that would fail the same way on every retry.
+_TRANSIENT_REQUESTS_ERRORS = (
+    requests.exceptions.ConnectionError,
+    requests.exceptions.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
+
+
 def _requests_failure(exc: requests.RequestException) -> Failure:
     # A refused or timed-out connect never reached the server; anything later might have.
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return Failure.NOT_SENT
     reason = exc.args[0] if exc.args else None
-    inner = getattr(reason, "reason", None)
-    if type(inner).__name__ == "NewConnectionError":
+    inner = getattr(reason, "reason", reason)
+    # NameResolutionError (a DNS failure) is a NewConnectionError too: nothing was sent.
+    if isinstance(inner, urllib3.exceptions.NewConnectionError):
         return Failure.NOT_SENT
     return Failure.MAYBE_SENT
 
@@ -261,12 +290,19 @@ class VotelHook(_VotelHookBase):
             retry += 1
             started = time.monotonic()
             try:
+                # Redirects are not followed: requests would carry X-API-Key to another host and
+                # turn a POST into a GET. The error names the new address for the Base URL instead.
                 response = self.session.request(
-                    method, url, params=query, data=body, headers=sent_headers, timeout=timeout
-                )
-            except requests.RequestException as exc:
+                    method, url, params=query, data=body, headers=sent_headers, timeout=timeout,
+                    allow_redirects=False,
+                )  # fmt: skip
+            except _TRANSIENT_REQUESTS_ERRORS as exc:
                 failure = _requests_failure(exc)
                 wait = self._settle_transport_error(method, path, exc, failure, retry, idempotent)
+            except requests.RequestException as exc:
+                raise VotelError(
+                    f"{method} {path} could not be sent: {type(exc).__name__}", method=method, path=path
+                ) from None
             else:
                 elapsed_ms = (time.monotonic() - started) * 1000
                 self.log.debug("Votel %s %s -> %s in %.0f ms", method, path, response.status_code, elapsed_ms)
@@ -289,11 +325,7 @@ class VotelHook(_VotelHookBase):
         while True:
             page = self.request("GET", path, params={**query, "limit": page_size, "offset": offset})
             if not isinstance(page, list):
-                raise VotelServerError(
-                    f"GET {path} answered {type(page).__name__}, expected a JSON array (a list endpoint)",
-                    method="GET",
-                    path=path,
-                )
+                raise _not_a_list(path, page)
             count = len(page)
             if count:
                 yield page
@@ -314,26 +346,40 @@ class VotelHook(_VotelHookBase):
         """
         for page in self.iter_pages(path, params=params, page_size=page_size):
             yield from page
+            # Unbind the finished page before the loop asks for the next one.
+            del page
 
     def stream_lines(self, url: str) -> Iterator[dict[str, Any]]:
         """Yield the JSON lines of a download (e.g. an export's ``download_url``).
 
-        The API key is sent only when the URL is on the API's own host, never to a third party.
+        The API key is sent only to the API's own origin, never to a third party, including at the
+        end of a redirect (a download URL often redirects to object storage).
         """
         api = urlsplit(self.settings.base_url)
         target = urlsplit(url if "://" in url else self.url_for(url))
-        same_origin = (target.scheme, target.netloc) == (api.scheme, api.netloc)
-        headers = self._headers(None, None, False) if same_origin else {"User-Agent": USER_AGENT}
         timeout = (min(CONNECT_TIMEOUT, self.settings.timeout), self.settings.timeout)
-        with self.session.get(target.geturl(), headers=headers, timeout=timeout, stream=True) as resp:
-            if resp.status_code >= 300:
-                raise self._error(
-                    "GET", target.path, resp.status_code, resp.headers.get("Content-Type", ""),
-                    resp.content, None,
-                )  # fmt: skip
-            for line in resp.iter_lines():
-                if line.strip():
-                    yield json.loads(line)
+        for _ in range(MAX_REDIRECTS + 1):
+            same_origin = (target.scheme, target.netloc) == (api.scheme, api.netloc)
+            headers = self._headers(None, None, False) if same_origin else {"User-Agent": USER_AGENT}
+            with self.session.get(
+                target.geturl(), headers=headers, timeout=timeout, stream=True, allow_redirects=False
+            ) as resp:
+                location = resp.headers.get("Location")
+                if resp.is_redirect and location:
+                    target = urlsplit(urljoin(target.geturl(), location))
+                    continue
+                if resp.status_code >= 300:
+                    raise self._error(
+                        "GET", target.path, resp.status_code, resp.headers.get("Content-Type", ""),
+                        resp.content, None,
+                    )  # fmt: skip
+                for line in resp.iter_lines():
+                    if line.strip():
+                        yield json.loads(line)
+                return
+        # Only the path is named: a pre-signed download URL carries its signature in the query.
+        shown = urlsplit(url).path
+        raise VotelServerError(f"GET {shown}: more than {MAX_REDIRECTS} redirects", method="GET", path=shown)
 
     def test_connection(self) -> tuple[bool, str]:
         """Read-only check: ``GET /agents``. Returns ``(ok, message)`` for the UI's Test button."""
@@ -352,6 +398,14 @@ def render_error(exc: VotelError) -> str:
     return render_detail(exc.detail) if exc.detail is not None else str(exc)
 
 
+def _not_a_list(path: str, page: Any) -> VotelServerError:
+    return VotelServerError(
+        f"GET {path} answered {type(page).__name__}, expected a JSON array (a list endpoint)",
+        method="GET",
+        path=path,
+    )
+
+
 def _json_dumps(payload: Any) -> bytes:
     return json.dumps(payload, separators=(",", ":"), default=str).encode()
 
@@ -362,6 +416,15 @@ def _httpx_failure(exc: httpx.TransportError) -> Failure:
     if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
         return Failure.NOT_SENT
     return Failure.MAYBE_SENT
+
+
+def _build_async_client(settings: ConnectionSettings) -> httpx.AsyncClient:
+    import httpx
+
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.timeout, connect=min(CONNECT_TIMEOUT, settings.timeout)),
+        limits=httpx.Limits(max_connections=POOL_SIZE),
+    )
 
 
 class VotelAsyncHook(_VotelHookBase):
@@ -388,14 +451,11 @@ class VotelAsyncHook(_VotelHookBase):
 
     async def aclient(self) -> httpx.AsyncClient:
         """One httpx client per hook, created on first use."""
-        import httpx
-
         if self._client is None:
             settings = await self.aload_settings()
-            self._client = httpx.AsyncClient(
-                timeout=httpx.Timeout(settings.timeout, connect=min(CONNECT_TIMEOUT, settings.timeout)),
-                limits=httpx.Limits(max_connections=POOL_SIZE),
-            )
+            # Importing httpx and loading the SSL context take tens of milliseconds: off the
+            # triggerer's event loop, which serves every other trigger meanwhile.
+            self._client = await asyncio.to_thread(_build_async_client, settings)
         return self._client
 
     async def aclose(self) -> None:
@@ -423,6 +483,7 @@ class VotelAsyncHook(_VotelHookBase):
         """Async :meth:`VotelHook.request`: same arguments, same policy, same errors."""
         import httpx
 
+        await self.aload_settings()
         client = await self.aclient()
         method = method.upper()
         url = self.url_for(path)
@@ -459,6 +520,8 @@ class VotelAsyncHook(_VotelHookBase):
             page = await self.request(
                 "GET", path, params={**query, "limit": page_size, "offset": len(records)}
             )
+            if not isinstance(page, list):
+                raise _not_a_list(path, page)
             records.extend(page)
             if len(page) < page_size:
                 return records

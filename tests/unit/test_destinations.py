@@ -1,0 +1,192 @@
+"""Atomic page-by-page writers: complete files or none, deterministic bytes, clear path errors."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow.sdk import ObjectStoragePath
+
+from votel_airflow.destinations import AtomicRecordWriter, as_storage_path
+from votel_airflow.exceptions import VotelInputError
+
+PAGES = [
+    [{"id": "c-1", "name": "Ann", "tags": ["vip"], "meta": {"b": 1, "a": 2}}, {"id": "c-2", "name": "Bo"}],
+    [{"id": "c-3", "name": "Cy", "score": 1.5}],
+]
+
+
+def _write(path: Path, fmt: str, pages: list[list[dict[str, Any]]] = PAGES) -> AtomicRecordWriter:
+    with AtomicRecordWriter(as_storage_path("destination", str(path)), fmt) as writer:
+        for page in pages:
+            writer.write_page(page)
+    return writer
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp"))
+
+
+def test_jsonl_has_one_sorted_compact_record_per_line(tmp_path: Path) -> None:
+    writer = _write(tmp_path / "out.jsonl", "jsonl")
+
+    lines = (tmp_path / "out.jsonl").read_text().splitlines()
+    assert writer.records == 3
+    assert lines[0] == '{"id":"c-1","meta":{"a":2,"b":1},"name":"Ann","tags":["vip"]}'
+    assert [json.loads(line)["id"] for line in lines] == ["c-1", "c-2", "c-3"]
+
+
+def test_jsonl_gz_bytes_are_identical_across_reruns(tmp_path: Path) -> None:
+    target = tmp_path / "a.jsonl.gz"
+    _write(target, "jsonl.gz")
+    first = target.read_bytes()
+    _write(target, "jsonl.gz")
+
+    # Neither the time nor the (random) temporary file name may reach the gzip header.
+    assert target.read_bytes() == first
+    assert len(gzip.decompress(first).decode().splitlines()) == 3
+
+
+def test_parquet_has_every_row_and_nested_values_as_json_text(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    _write(tmp_path / "out.parquet", "parquet")
+
+    rows = pq.read_table(tmp_path / "out.parquet").to_pylist()
+    assert [row["id"] for row in rows] == ["c-1", "c-2", "c-3"]
+    assert rows[0]["tags"] == '["vip"]'
+    assert json.loads(rows[0]["meta"]) == {"a": 2, "b": 1}
+
+
+def test_parquet_column_all_null_on_the_first_page_keeps_later_values(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    pages = [
+        [{"id": "c-1", "outcome": None}, {"id": "c-2", "outcome": None}],
+        [{"id": "c-3", "outcome": "booked"}],
+    ]
+    _write(tmp_path / "calls.parquet", "parquet", pages)
+
+    table = pq.read_table(tmp_path / "calls.parquet")
+    assert str(table.schema.field("outcome").type) == "string"
+    assert table.column("outcome").to_pylist() == [None, None, "booked"]
+
+
+def test_parquet_without_any_record_is_still_a_readable_file(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    writer = _write(tmp_path / "empty.parquet", "parquet", [])
+
+    assert writer.records == 0
+    assert pq.read_table(tmp_path / "empty.parquet").num_rows == 0
+
+
+def _write_then_fail(path: Path, fmt: str, pages: list[list[dict[str, Any]]] = PAGES) -> None:
+    """Write pages, then fail the way an extraction does when the API goes away mid-way."""
+    with AtomicRecordWriter(as_storage_path("destination", str(path)), fmt) as writer:
+        for page in pages:
+            writer.write_page(page)
+        raise RuntimeError("API went away")
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "jsonl.gz", "parquet"])
+def test_a_failure_leaves_no_file_and_no_temporary_file(tmp_path: Path, fmt: str) -> None:
+    with pytest.raises(RuntimeError, match="API went away"):
+        _write_then_fail(tmp_path / f"out.{fmt}", fmt)
+
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_failed_rerun_keeps_the_previous_complete_file(tmp_path: Path) -> None:
+    target = tmp_path / "out.jsonl"
+    _write(target, "jsonl")
+    before = target.read_bytes()
+
+    with pytest.raises(RuntimeError):
+        _write_then_fail(target, "jsonl", [[{"id": "new"}]])
+
+    assert target.read_bytes() == before
+    assert _leftovers(tmp_path) == []
+
+
+def test_a_rerun_overwrites_the_file_in_one_move(tmp_path: Path) -> None:
+    target = tmp_path / "out.jsonl"
+    _write(target, "jsonl")
+
+    _write(target, "jsonl", [[{"id": "only"}]])
+
+    assert target.read_text() == '{"id":"only"}\n'
+    assert _leftovers(tmp_path) == []
+
+
+def test_the_file_appears_only_when_every_page_is_in(tmp_path: Path) -> None:
+    target = tmp_path / "sub" / "out.jsonl"
+    with AtomicRecordWriter(as_storage_path("destination", str(target)), "jsonl") as writer:
+        writer.write_page(PAGES[0])
+        assert not target.exists()
+        assert len(_leftovers(target.parent)) == 1
+    assert target.exists()
+
+
+def _finish_on_a_full_disk(target: Path, mocker: Any) -> None:
+    with AtomicRecordWriter(as_storage_path("destination", str(target)), "parquet") as writer:
+        writer.write_page(PAGES[0])
+        sink = writer._parquet
+        assert sink is not None
+        real_close = sink.close
+
+        def close_then_fail() -> None:
+            real_close()
+            raise OSError("disk full")
+
+        mocker.patch.object(sink, "close", side_effect=close_then_fail)
+
+
+def test_a_failure_to_finish_the_file_publishes_nothing(tmp_path: Path, mocker: Any) -> None:
+    with pytest.raises(OSError, match="disk full"):
+        _finish_on_a_full_disk(tmp_path / "out.parquet", mocker)
+
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_missing_pyarrow_leaves_no_temporary_file(tmp_path: Path, mocker: Any) -> None:
+    mocker.patch.dict("sys.modules", {"pyarrow": None, "pyarrow.parquet": None})
+    writer = AtomicRecordWriter(as_storage_path("destination", str(tmp_path / "x.parquet")), "parquet")
+
+    with pytest.raises(VotelInputError, match="needs pyarrow"):
+        writer.__enter__()
+
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_unknown_format_is_refused() -> None:
+    with pytest.raises(
+        VotelInputError, match=r"format='csv': is not one of \['jsonl', 'jsonl.gz', 'parquet'\]"
+    ):
+        AtomicRecordWriter(ObjectStoragePath("file:///tmp/x.csv"), "csv")
+
+
+def test_absolute_path_and_file_url_are_accepted(tmp_path: Path) -> None:
+    assert as_storage_path("destination", str(tmp_path / "a.jsonl")).path.endswith("a.jsonl")
+    assert as_storage_path("destination", f"file://{tmp_path}/a.jsonl").protocol in ("file", "local")
+
+
+def test_relative_path_is_refused() -> None:
+    with pytest.raises(VotelInputError, match=r"destination='data/calls\.jsonl': is a relative path"):
+        as_storage_path("destination", "data/calls.jsonl")
+
+
+@pytest.mark.parametrize("value", ["/data/exports/", "", None, "s3://bucket/"])
+def test_folder_or_empty_destination_is_refused(value: Any) -> None:
+    with pytest.raises(VotelInputError, match="must name a file"):
+        as_storage_path("destination", value)
+
+
+def test_unknown_protocol_is_refused_clearly() -> None:
+    with pytest.raises(
+        VotelInputError, match=r"destination='nope://b/x.jsonl': is not a storage URL .*file://"
+    ):
+        as_storage_path("destination", "nope://b/x.jsonl")
