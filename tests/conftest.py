@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,7 @@ os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
 
 
 @pytest.fixture(scope="session")
-def airflow_db() -> Iterator[Path]:
+def airflow_db() -> Path:
     """A migrated Airflow metadata DB (SQLite under .airflow-test), for ``dag.test()``."""
     Path(os.environ["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
     subprocess.run(
@@ -31,4 +30,17 @@ def airflow_db() -> Iterator[Path]:
         capture_output=True,
         env=os.environ.copy(),
     )
-    yield Path(os.environ["AIRFLOW_HOME"])
+    return Path(os.environ["AIRFLOW_HOME"])
+
+
+@pytest.fixture
+def dags(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A DAGs folder for test DAG files that ``dag.test()`` also syncs from.
+
+    ``dag.test()`` re-reads the configured DAGs folder, so it must point at the test's folder.
+    """
+    from airflow import settings
+
+    folder = tmp_path / "dags"
+    monkeypatch.setattr(settings, "DAGS_FOLDER", str(folder))
+    return folder

@@ -41,12 +41,16 @@ class FakeTaskInstance:
         return self.xcoms.get(key)
 
 
+INTERVAL_START = pendulum.datetime(2026, 11, 1, tz="UTC")
+INTERVAL_END = pendulum.datetime(2026, 11, 2, tz="UTC")
+
+
 def make_context(
     *,
     ti: FakeTaskInstance | None = None,
     state_store: FakeStateStore | None = None,
-    data_interval_start: Any = pendulum.datetime(2026, 11, 1, tz="UTC"),
-    data_interval_end: Any = pendulum.datetime(2026, 11, 2, tz="UTC"),
+    data_interval_start: Any = INTERVAL_START,
+    data_interval_end: Any = INTERVAL_END,
     **extra: Any,
 ) -> dict[str, Any]:
     """A minimal execution context for calling ``operator.execute(context)`` directly."""
@@ -101,6 +105,5 @@ def dagrun_task_states(dagrun: Any) -> dict[str, str]:
             .all()
         )
         return {
-            (ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"): str(ti.state)
-            for ti in tis
+            (ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"): str(ti.state) for ti in tis
         }

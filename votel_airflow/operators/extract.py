@@ -25,6 +25,36 @@ from votel_airflow.validation import (
 )
 
 
+def resolve_window(
+    context: Mapping[str, Any], since: Any, until: Any
+) -> tuple[pendulum.DateTime, pendulum.DateTime]:
+    """A validated ``[since, until)`` window; a missing bound defaults to the run's data interval.
+
+    :param context: the task's execution context (for ``data_interval_start``/``_end``).
+    :param since: window start (ISO 8601 or datetime) or None.
+    :param until: window end (ISO 8601 or datetime) or None.
+    """
+    bounds = []
+    for field, value, fallback in (
+        ("since", since, "data_interval_start"),
+        ("until", until, "data_interval_end"),
+    ):
+        # A template over an unset value renders as "" or "None"; both mean "use the default".
+        if value in (None, "", "None"):
+            value = context.get(fallback)
+        if value is None:
+            raise fail(
+                field,
+                None,
+                f"is not set and the run has no {fallback} (a manual run of an unscheduled DAG)",
+                f"Pass {field}= explicitly, e.g. '{{{{ macros.ds_add(ds, -1) }}}}'.",
+            )
+        bounds.append(parse_instant(field, value))
+    start, end = bounds
+    require_window(start, end)
+    return start, end
+
+
 class VotelExtractOperator(VotelBaseOperator):
     """Stream a list endpoint's ``[since, until)`` window to a file; return a manifest.
 
@@ -43,6 +73,8 @@ class VotelExtractOperator(VotelBaseOperator):
 
     endpoint: ClassVar[str]
     filter_names: ClassVar[frozenset[str]] = frozenset()
+    #: Allowed values of the filters that take a fixed set (a typo would otherwise match nothing).
+    filter_choices: ClassVar[Mapping[str, frozenset[str]]] = {}
     #: Query parameter names of the window on this endpoint.
     window_params: ClassVar[tuple[str, str]] = ("since", "until")
     template_fields: Sequence[str] = ("destination", "since", "until", "filters")
@@ -75,24 +107,7 @@ class VotelExtractOperator(VotelBaseOperator):
 
     def resolve_window(self, context: Mapping[str, Any]) -> tuple[pendulum.DateTime, pendulum.DateTime]:
         """``since``/``until`` from the arguments, else from the run's data interval."""
-        bounds = []
-        for field, value, fallback in (
-            ("since", self.since, "data_interval_start"),
-            ("until", self.until, "data_interval_end"),
-        ):
-            if value in (None, "", "None"):
-                value = context.get(fallback)
-            if value is None:
-                raise fail(
-                    field,
-                    None,
-                    f"is not set and the run has no {fallback} (a manual run of an unscheduled DAG)",
-                    f"Pass {field}= explicitly, e.g. '{{{{ macros.ds_add(ds, -1) }}}}'.",
-                )
-            bounds.append(parse_instant(field, value))
-        since, until = bounds
-        require_window(since, until)
-        return since, until
+        return resolve_window(context, self.since, self.until)
 
     def query(self, since: pendulum.DateTime, until: pendulum.DateTime) -> dict[str, Any]:
         """Query parameters for the window and the filters."""
@@ -104,6 +119,10 @@ class VotelExtractOperator(VotelBaseOperator):
                 f"has unknown name(s) {unknown}",
                 f"Allowed filters here: {sorted(self.filter_names)}.",
             )
+        for name, allowed in self.filter_choices.items():
+            value = self.filters.get(name)
+            if value is not None:
+                require_choice(f"filters[{name!r}]", value, allowed)
         start, end = self.window_params
         return {**self.filters, start: since.isoformat(), end: until.isoformat()}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Mapping
 from datetime import timedelta
 from functools import cached_property
 from typing import Any
@@ -17,6 +18,28 @@ from votel_airflow.triggers.condition import VotelConditionTrigger
 
 class VotelWaitFailed(AirflowFailException):
     """The awaited object reached a failing state (a failed call, an undelivered message...)."""
+
+
+def result_from_event(task_id: str, event: Mapping[str, Any]) -> Any:
+    """The value of a :class:`VotelConditionTrigger` event, or the failure it reports.
+
+    Shared by the sensors and the deferrable operators so a deferred wait ends the same way
+    everywhere: ``success`` returns the value, ``failed`` and ``error`` fail the task without
+    retries, ``timeout`` raises :class:`AirflowSensorTimeout`.
+
+    :param task_id: named in the failure message.
+    :param event: the trigger's event payload.
+    """
+    status = event.get("status")
+    if status == "success":
+        return event.get("value")
+    if status == "failed":
+        raise VotelWaitFailed(f"{task_id}: {event.get('message')}")
+    if status == "timeout":
+        from airflow.sdk.exceptions import AirflowSensorTimeout
+
+        raise AirflowSensorTimeout(f"{task_id}: {event.get('message')}")
+    raise VotelWaitFailed(f"{task_id}: the wait failed: {event.get('message')}")
 
 
 class VotelSensor(BaseSensorOperator):
@@ -81,16 +104,7 @@ class VotelSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
         """Turn the trigger's event into the task's result or a clear failure."""
-        status = event.get("status")
-        if status == "success":
-            return event.get("value")
-        if status == "failed":
-            raise VotelWaitFailed(f"{self.task_id}: {event.get('message')}")
-        if status == "timeout":
-            from airflow.sdk.exceptions import AirflowSensorTimeout
-
-            raise AirflowSensorTimeout(f"{self.task_id}: {event.get('message')}")
-        raise VotelWaitFailed(f"{self.task_id}: the wait failed: {event.get('message')}")
+        return result_from_event(self.task_id, event)
 
     def _raise_if_failed(self, verdict: Verdict) -> None:
         if verdict.done and verdict.failed:

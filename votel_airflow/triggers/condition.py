@@ -76,7 +76,12 @@ class VotelConditionTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        condition = Condition.deserialize(self.condition_class, self.condition_kwargs)
+        try:
+            condition = Condition.deserialize(self.condition_class, self.condition_kwargs)
+        except Exception as exc:
+            # A class renamed between deferral and a triggerer restart: fail the task, say why.
+            yield _event("error", f"cannot rebuild condition {self.condition_class}: {exc!r}")
+            return
         async with VotelAsyncHook(self.votel_conn_id) as hook:
             while True:
                 try:
@@ -92,8 +97,13 @@ class VotelConditionTrigger(BaseTrigger):
                         yield _event(status, verdict.message, verdict.value)
                         return
                     self.log.info("Waiting: %s", verdict.message or condition)
-                if self.deadline is not None and time.time() >= self.deadline:
-                    message = f"{condition!r} not met before the wait's timeout"
-                    yield _event("timeout", message)
-                    return
-                await asyncio.sleep(self.poke_interval)
+                pause = self.poke_interval
+                if self.deadline is not None:
+                    left = self.deadline - time.time()
+                    if left <= 0:
+                        message = f"{condition!r} not met before the wait's timeout"
+                        yield _event("timeout", message)
+                        return
+                    # Never sleep past the deadline: the timeout event must beat the deferral's own.
+                    pause = min(pause, left)
+                await asyncio.sleep(pause)

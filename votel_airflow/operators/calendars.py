@@ -1,0 +1,212 @@
+"""Calendars: book a slot (or the next free one), accept or cancel bookings, extract bookings."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+import pendulum
+from airflow.sdk.exceptions import AirflowFailException
+
+from votel_airflow import endpoints
+from votel_airflow.exceptions import VotelBadRequestError, render_detail
+from votel_airflow.idempotency import TaskProgress, idempotency_key
+from votel_airflow.links import VotelObjectLink, push_link
+from votel_airflow.operators.base import VotelBaseOperator
+from votel_airflow.operators.extract import VotelExtractOperator
+from votel_airflow.sensors.calendars import BOOKING_STATUSES
+from votel_airflow.validation import parse_instant, require_choice, require_id, require_int
+
+ON_CONFLICT = ("fail", "next_free")
+BOOKING_UPDATES = ("accepted", "canceled")
+#: The availability endpoint answers at most 31 days at a time.
+MAX_SEARCH_DAYS = 31
+#: Slots tried with ``on_conflict="next_free"`` before giving up (each may be taken meanwhile).
+MAX_BOOKING_ATTEMPTS = 5
+PROGRESS_NAME = "booking"
+
+
+def _unset(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and value.strip() in ("", "None"))
+
+
+def _template_free(value: Any) -> bool:
+    return isinstance(value, str) and "{{" not in value
+
+
+class SlotTakenError(VotelBadRequestError, AirflowFailException):
+    """409: the slot is booked already; retrying the same slot cannot help (so no retries).
+
+    :param message: the calendar, the slot and what to do.
+    """
+
+
+class CreateBookingOperator(VotelBaseOperator):
+    """Book a calendar slot for a contact, or the next free one; return the booking.
+
+    The booking is made exactly once per task instance: every attempt carries the same idempotency
+    key, and the booking is recorded in the task state store, so a retry returns the booking the
+    previous try made instead of booking a second slot.
+
+    :param calendar_id: the calendar (booking page). Templated.
+    :param contact_id: who the booking is for. Templated.
+    :param start: the slot's start, ISO 8601 (e.g. ``2026-11-03T10:00:00Z``). Templated.
+    :param staff_id: book with this staff member (default: whoever is free). Templated.
+    :param on_conflict: when the slot is taken (409): ``"fail"`` fails the task naming the slot;
+        ``"next_free"`` books the first free slot after ``start`` from the calendar's availability.
+    :param search_days: how far after ``start`` ``"next_free"`` looks, 1 to 31 days.
+    :param votel_conn_id: Airflow connection of type ``votel``.
+    """
+
+    template_fields: Sequence[str] = ("calendar_id", "contact_id", "start", "staff_id")
+    operator_extra_links = (VotelObjectLink(),)
+
+    def __init__(
+        self,
+        *,
+        calendar_id: Any,
+        contact_id: Any,
+        start: Any,
+        staff_id: Any = None,
+        on_conflict: str = "fail",
+        search_days: int = 7,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.calendar_id = calendar_id
+        self.contact_id = contact_id
+        self.start = start
+        self.staff_id = staff_id
+        self.on_conflict = require_choice("on_conflict", on_conflict, ON_CONFLICT)
+        self.search_days = require_int("search_days", search_days, low=1, high=MAX_SEARCH_DAYS)
+        if _template_free(start):
+            parse_instant("start", start)
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        calendar_id = require_id("calendar_id", self.calendar_id)
+        contact_id = require_id("contact_id", self.contact_id)
+        start = parse_instant("start", self.start)
+        staff_id = None if _unset(self.staff_id) else require_id("staff_id", self.staff_id)
+        progress = TaskProgress(context, PROGRESS_NAME)
+        previous = progress.done().get(PROGRESS_NAME)
+        if isinstance(previous, dict):
+            self.log.info("Booking %s was made by a previous try; not booking again", previous.get("id"))
+            return previous
+        path = endpoints.path(endpoints.CALENDAR_BOOKINGS, calendar_id=calendar_id)
+        # One key for every slot tried: a server that saw this task book a slot answers with that
+        # booking again rather than booking a second one.
+        key = idempotency_key(context, "booking", calendar_id, contact_id)
+        slot = start
+        for _ in range(MAX_BOOKING_ATTEMPTS):
+            body: dict[str, Any] = {"contact_id": contact_id, "start": slot.isoformat()}
+            if staff_id is not None:
+                body["staff_id"] = staff_id
+            try:
+                booking = self.hook.request("POST", path, json=body, idempotency_key=key)
+            except VotelBadRequestError as exc:
+                if exc.status_code != 409:
+                    raise
+                if self.on_conflict == "fail":
+                    raise self._taken(calendar_id, slot, staff_id, exc) from None
+                found = self._next_free(calendar_id, slot, start + timedelta(days=self.search_days), staff_id)
+                if found is None:
+                    raise self._taken(calendar_id, slot, staff_id, exc, searched=True) from None
+                self.log.info(
+                    "Slot %s is taken; trying the next free slot %s", slot.isoformat(), found.isoformat()
+                )
+                slot = found
+                continue
+            progress.record(PROGRESS_NAME, booking)
+            progress.flush()
+            push_link(context, self.hook.settings.base_url, "booking", str(booking["id"]))
+            return dict(booking)
+        raise SlotTakenError(
+            f"calendar_id={calendar_id!r}: {MAX_BOOKING_ATTEMPTS} free slots after {start.isoformat()} were "
+            "taken before they could be booked; retry later or choose another start.",
+            status_code=409,
+        )
+
+    def _next_free(
+        self, calendar_id: str, after: pendulum.DateTime, end: pendulum.DateTime, staff_id: str | None
+    ) -> pendulum.DateTime | None:
+        if after >= end:
+            return None
+        path = endpoints.path(endpoints.CALENDAR_AVAILABILITY, calendar_id=calendar_id)
+        params = {"start": after.isoformat(), "end": end.isoformat()}
+        for free in self.hook.paginate(path, params=params, page_size=100):
+            if staff_id is None or free.get("staff_id") == staff_id:
+                return parse_instant("availability.start", free["start"])
+        return None
+
+    def _taken(
+        self,
+        calendar_id: str,
+        slot: pendulum.DateTime,
+        staff_id: str | None,
+        exc: VotelBadRequestError,
+        *,
+        searched: bool = False,
+    ) -> SlotTakenError:
+        who = f" with staff_id={staff_id!r}" if staff_id else ""
+        if searched:
+            fix = f"No free slot{who} within {self.search_days} day(s): raise search_days or move start."
+        else:
+            fix = "Choose another start, or pass on_conflict='next_free' to book the next free slot."
+        return SlotTakenError(
+            f"calendar_id={calendar_id!r}: the slot {slot.isoformat()}{who} is taken "
+            f"({render_detail(exc.detail)}). {fix}",
+            status_code=409,
+            detail=exc.detail,
+        )
+
+
+class UpdateBookingOperator(VotelBaseOperator):
+    """Accept or cancel a booking; return the updated booking.
+
+    :param booking_id: the booking. Templated.
+    :param status: ``"accepted"`` or ``"canceled"``. Templated.
+    :param votel_conn_id: Airflow connection of type ``votel``.
+    """
+
+    template_fields: Sequence[str] = ("booking_id", "status")
+    operator_extra_links = (VotelObjectLink(),)
+
+    def __init__(self, *, booking_id: Any, status: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.booking_id = booking_id
+        self.status = status
+        if _template_free(status):
+            require_choice("status", status, BOOKING_UPDATES)
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        booking_id = require_id("booking_id", self.booking_id)
+        status = require_choice("status", self.status, BOOKING_UPDATES)
+        path = endpoints.path(endpoints.BOOKING, booking_id=booking_id)
+        # Setting a status twice is harmless: the key only lets the hook retry the PATCH.
+        key = idempotency_key(context, "booking-status", booking_id, status)
+        booking = self.hook.request("PATCH", path, json={"status": status}, idempotency_key=key)
+        push_link(context, self.hook.settings.base_url, "booking", booking_id)
+        return dict(booking)
+
+
+class BookingExtractOperator(VotelExtractOperator):
+    """Stream the bookings created in ``[since, until)`` to a file and return a manifest.
+
+    Rows come ordered by ``(created_at, id)``: a rerun of the same window writes the same rows.
+    Returns ``{"uri", "records", "since", "until", "format"}``.
+
+    :param destination: file to write: an absolute local path or any URL ``ObjectStoragePath``
+        accepts. Templated. A static destination is declared as an Asset.
+    :param since: window start (inclusive), ISO 8601 or datetime; default the data interval start.
+        Templated.
+    :param until: window end (exclusive); default the data interval end. Templated.
+    :param filters: ``status`` (booked, accepted, canceled). Templated.
+    :param format: ``jsonl``, ``jsonl.gz`` or ``parquet`` (needs the ``parquet`` extra).
+    :param page_size: records per request, 1 to 500.
+    :param votel_conn_id: Airflow connection of type ``votel``.
+    """
+
+    endpoint = endpoints.BOOKINGS
+    filter_names = frozenset({"status"})
+    filter_choices = {"status": BOOKING_STATUSES}

@@ -1,0 +1,289 @@
+"""Communication: send SMS and e-mail to many recipients exactly once, and manage e-mail templates.
+
+The sends run on the bulk-send engine (:mod:`votel_airflow.sending`): every input is validated
+before the first request, each recipient's request carries its own idempotency key, progress
+survives a retry, and a 402 stops the task with the count sent so far.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from votel_airflow import endpoints
+from votel_airflow.exceptions import VotelInputError
+from votel_airflow.links import VotelObjectLink, push_link
+from votel_airflow.operators.base import VotelBaseOperator
+from votel_airflow.sending import (
+    SendRequest,
+    check_max_concurrency,
+    check_rate_limit,
+    send_each,
+)
+from votel_airflow.validation import (
+    E164,
+    as_str_list,
+    fail,
+    invalid_phone_numbers,
+    require_choice,
+    require_text,
+    shown,
+)
+
+SMS_MAX_LENGTH = 1600
+EMAIL_SUBJECT_MAX_LENGTH = 998
+EMAIL_CONTENT_MAX_LENGTH = 100_000
+ON_INVALID = ("fail", "skip")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+DEFAULT_MAX_CONCURRENCY = 8
+
+
+def _split_valid(
+    field: str, items: list[str], invalid: list[str], on_invalid: str, what: str
+) -> tuple[list[str], list[str]]:
+    """``(valid, invalid)``; with ``on_invalid="fail"`` any invalid item fails listing them all."""
+    if invalid and on_invalid == "fail":
+        more = f" (and {len(invalid) - 20} more)" if len(invalid) > 20 else ""
+        raise VotelInputError(
+            f"{field}: {len(invalid)} of {len(items)} {what} are invalid: {invalid[:20]}{more}. Nothing "
+            "was sent. Correct them, or pass on_invalid='skip' to send to the valid ones only.",
+            field=field,
+        )
+    bad = set(invalid)
+    return [item for item in items if item not in bad], invalid
+
+
+def _push_single_link(operator: VotelBaseOperator, context: Any, summary: Mapping[str, Any]) -> None:
+    # A link names one object: for a bulk send there is no single message to show, so none is set.
+    ids = summary["message_ids"]
+    if len(ids) == 1:
+        push_link(context, operator.hook.settings.base_url, "message", ids[0])
+
+
+class SendSmsOperator(VotelBaseOperator):
+    """Send an SMS to one number or many, each exactly once, concurrently and within a rate.
+
+    Returns the send summary (see :mod:`votel_airflow.sending`): counts by outcome and the
+    message ids, ready for ``MessageDeliverySensor(message_ids=...)``.
+
+    :param to: one E.164 number or a list of them. Templated; an XComArg is accepted.
+    :param body: the text, 1 to 1600 characters. Templated.
+    :param from_number: the sending number (E.164); default the account's number. Templated.
+    :param on_invalid: ``"fail"`` (default): any invalid number fails the task before anything is
+        sent, listing every invalid one; ``"skip"``: send to the valid numbers and list the others.
+        The same choice applies to numbers the API itself refuses.
+    :param max_concurrency: requests in flight at most (1 to 32).
+    :param rate_limit: requests per second at most; None for no client-side limit.
+    :param results_destination: file (absolute path or URL) for the full ``{number: message id}``
+        JSON; useful over 1,000 recipients, where the summary keeps only the first 1,000 ids. Templated.
+    :param votel_conn_id: Airflow connection of type ``votel``.
+    """
+
+    template_fields: Sequence[str] = ("to", "body", "from_number", "results_destination")
+    operator_extra_links = (VotelObjectLink(),)
+    ui_color = "#e6f7ec"
+
+    def __init__(
+        self,
+        *,
+        to: Any,
+        body: Any,
+        from_number: str | None = None,
+        on_invalid: str = "fail",
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        rate_limit: float | None = None,
+        results_destination: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.to = to
+        self.body = body
+        self.from_number = from_number
+        self.on_invalid = require_choice("on_invalid", on_invalid, ON_INVALID)
+        self.max_concurrency = check_max_concurrency(max_concurrency)
+        self.rate_limit = check_rate_limit(rate_limit)
+        self.results_destination = results_destination
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        numbers = as_str_list("to", self.to)
+        body = require_text("body", self.body, max_length=SMS_MAX_LENGTH)
+        sender = self.from_number or None
+        if sender is not None and not E164.match(str(sender)):
+            raise fail("from_number", sender, "is not E.164", "Use e.g. '+14155552671' or leave it unset.")
+        valid, invalid = _split_valid(
+            "to", numbers, invalid_phone_numbers(numbers), self.on_invalid, "numbers"
+        )
+        if invalid:
+            self.log.warning("Skipping %d invalid number(s): %s", len(invalid), shown(invalid))
+
+        def build(number: Any) -> SendRequest:
+            payload: dict[str, Any] = {"to": number, "body": body}
+            if sender is not None:
+                payload["from"] = sender
+            return SendRequest("POST", endpoints.SMS, payload)
+
+        summary = send_each(
+            self.hook,
+            context,
+            valid,
+            build,
+            name="sms",
+            max_concurrency=self.max_concurrency,
+            rate_limit=self.rate_limit,
+            on_rejected=self.on_invalid,
+            invalid=invalid,
+            results_destination=self.results_destination,
+        )
+        _push_single_link(self, context, summary)
+        self.log.info(
+            "SMS: %d sent, %d resumed, %d invalid skipped, %d refused",
+            summary["sent"], summary["resumed"], summary["skipped_invalid"], summary["failed"],
+        )  # fmt: skip
+        return summary
+
+
+class SendEmailOperator(VotelBaseOperator):
+    """Send an e-mail to one address or many, each exactly once, concurrently and within a rate.
+
+    Give the content as ``text``, ``html`` or a ``template_id`` (whose ``{{name}}`` placeholders
+    the API fills from ``variables``). Returns the send summary (see :mod:`votel_airflow.sending`).
+
+    :param to: one e-mail address or a list of them. Templated; an XComArg is accepted.
+    :param subject: the subject line, 1 to 998 characters. Templated.
+    :param text: plain-text content. Templated.
+    :param html: HTML content. Templated.
+    :param template_id: an e-mail template's id (see :class:`CreateEmailTemplateOperator`). Templated.
+    :param variables: values for the template's placeholders. Templated.
+    :param on_invalid: ``"fail"`` (default): any invalid address fails the task before anything is
+        sent, listing every invalid one; ``"skip"``: send to the valid addresses and list the others.
+        The same choice applies to addresses the API itself refuses.
+    :param max_concurrency: requests in flight at most (1 to 32).
+    :param rate_limit: requests per second at most; None for no client-side limit.
+    :param results_destination: file (absolute path or URL) for the full ``{address: message id}``
+        JSON. Templated.
+    :param votel_conn_id: Airflow connection of type ``votel``.
+    """
+
+    template_fields: Sequence[str] = (
+        "to", "subject", "text", "html", "template_id", "variables", "results_destination",
+    )  # fmt: skip
+    template_fields_renderers = {"html": "html", "variables": "json"}
+    operator_extra_links = (VotelObjectLink(),)
+    ui_color = "#e6f7ec"
+
+    def __init__(
+        self,
+        *,
+        to: Any,
+        subject: Any,
+        text: str | None = None,
+        html: str | None = None,
+        template_id: str | None = None,
+        variables: Mapping[str, Any] | None = None,
+        on_invalid: str = "fail",
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        rate_limit: float | None = None,
+        results_destination: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.to = to
+        self.subject = subject
+        self.text = text
+        self.html = html
+        self.template_id = template_id
+        self.variables = variables
+        self.on_invalid = require_choice("on_invalid", on_invalid, ON_INVALID)
+        self.max_concurrency = check_max_concurrency(max_concurrency)
+        self.rate_limit = check_rate_limit(rate_limit)
+        self.results_destination = results_destination
+
+    def _payload(self) -> dict[str, Any]:
+        """The body shared by every recipient, validated."""
+        payload: dict[str, Any] = {
+            "subject": require_text("subject", self.subject, max_length=EMAIL_SUBJECT_MAX_LENGTH)
+        }
+        for field in ("text", "html"):
+            value = getattr(self, field)
+            if value is not None and value != "":
+                payload[field] = require_text(field, value, max_length=EMAIL_CONTENT_MAX_LENGTH)
+        if self.template_id:
+            payload["template_id"] = str(self.template_id).strip()
+        if not {"text", "html", "template_id"} & payload.keys():
+            raise fail("text", self.text, "no content given", "Pass text, html or template_id.")
+        if self.variables:
+            if not isinstance(self.variables, Mapping):
+                raise fail("variables", self.variables, "must be a mapping", "Pass e.g. {'name': 'Ada'}.")
+            payload["variables"] = dict(self.variables)
+        return payload
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        addresses = as_str_list("to", self.to)
+        shared = self._payload()
+        invalid = [address for address in addresses if not EMAIL.match(address)]
+        valid, invalid = _split_valid("to", addresses, invalid, self.on_invalid, "addresses")
+        if invalid:
+            self.log.warning("Skipping %d invalid address(es): %s", len(invalid), shown(invalid))
+
+        def build(address: Any) -> SendRequest:
+            return SendRequest("POST", endpoints.EMAIL, {"to": address, **shared})
+
+        summary = send_each(
+            self.hook,
+            context,
+            valid,
+            build,
+            name="email",
+            max_concurrency=self.max_concurrency,
+            rate_limit=self.rate_limit,
+            on_rejected=self.on_invalid,
+            invalid=invalid,
+            results_destination=self.results_destination,
+        )
+        _push_single_link(self, context, summary)
+        return summary
+
+
+class CreateEmailTemplateOperator(VotelBaseOperator):
+    """Create an e-mail template, or reuse the existing one with the same name; return its id.
+
+    Templates are matched by ``name``, so a retry or a daily rerun never piles up copies. An
+    existing template is reused as it is (the API has no template update); a warning says when its
+    subject or HTML differ from the arguments, so renaming is the way to publish a new version.
+
+    :param name: the template's name, its identity here. Templated.
+    :param subject: the subject line. Templated.
+    :param html: the HTML body, with ``{{placeholder}}`` variables filled at send time. Templated.
+    :param votel_conn_id: Airflow connection of type ``votel``.
+    """
+
+    template_fields: Sequence[str] = ("name", "subject", "html")
+    template_fields_renderers = {"html": "html"}
+    ui_color = "#e6f7ec"
+
+    def __init__(self, *, name: str, subject: str, html: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.name = name
+        self.subject = subject
+        self.html = html
+
+    def execute(self, context: Any) -> str:
+        name = require_text("name", self.name, max_length=200).strip()
+        subject = require_text("subject", self.subject, max_length=EMAIL_SUBJECT_MAX_LENGTH)
+        html = require_text("html", self.html, max_length=EMAIL_CONTENT_MAX_LENGTH)
+        for template in self.hook.paginate(endpoints.EMAIL_TEMPLATES):
+            if template.get("name") == name:
+                if (template.get("subject"), template.get("html")) != (subject, html):
+                    self.log.warning(
+                        "E-mail template %r exists with a different subject or HTML; reusing it as it "
+                        "is. Give the new version a new name to use it.",
+                        name,
+                    )
+                self.log.info("Reusing e-mail template %r (%s)", name, template["id"])
+                return str(template["id"])
+        created = self.hook.request(
+            "POST", endpoints.EMAIL_TEMPLATES, json={"name": name, "subject": subject, "html": html}
+        )
+        self.log.info("Created e-mail template %r (%s)", name, created["id"])
+        return str(created["id"])

@@ -1,0 +1,304 @@
+"""Bulk upsert of contacts through import jobs, resumable and exactly once per chunk.
+
+The rows are cut into chunks (:mod:`.contact_sources`), each posted as one import job. The id of
+every job created is recorded in the task state store before the next chunk is posted, so a
+retried task re-attaches to the jobs it already created instead of importing the rows again; each
+POST also carries an idempotency key derived from the task instance and the chunk number, for a
+server that honours it. Then the task waits for every job (polling, or deferred to the
+triggerer) and merges their results.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk import conf
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+from votel_airflow import endpoints
+from votel_airflow.conditions import Condition, Verdict
+from votel_airflow.exceptions import VotelError, VotelServerError
+from votel_airflow.idempotency import TaskProgress, idempotency_key
+from votel_airflow.links import VotelObjectLink, push_link
+from votel_airflow.operators.base import VotelBaseOperator
+from votel_airflow.operators.contact_sources import (
+    as_records,
+    as_source,
+    chunked,
+    iter_source_rows,
+    source_format,
+)
+from votel_airflow.sensors.base import VotelWaitFailed, result_from_event
+from votel_airflow.sensors.contacts import MAX_FAILED_ROWS_SHOWN, ContactImportsCondition
+from votel_airflow.triggers.condition import VotelConditionTrigger
+from votel_airflow.validation import fail, require_choice, require_int
+
+MATCH_ON = ("phone", "email")
+#: Rows per import job: big enough that 100,000 rows are 20 jobs, small enough that one job's
+#: ``failed_rows`` and a retry's re-import stay cheap. The API accepts up to 50,000.
+DEFAULT_CHUNK_SIZE = 5_000
+MAX_CHUNK_SIZE = 50_000
+#: Encoded bytes per import request: under the API's 1 MiB body limit, with room for the envelope.
+MAX_CHUNK_BYTES = 900_000
+#: Failures quoted in the error when too many rows fail.
+FAILURES_IN_MESSAGE = 10
+PROGRESS_NAME = "contact_imports"
+#: XCom key of the chunks (job ids and row offsets) while the task waits deferred.
+CHUNKS_XCOM_KEY = "import_chunks"
+
+
+class TooManyFailedRowsError(VotelError, AirflowFailException):
+    """More rows failed than ``max_failed_rows`` allows; retrying would fail the same rows again.
+
+    :param message: the counts and the first failures' details.
+    :param summary: the import's summary (as the task would have returned it).
+    """
+
+    def __init__(self, message: str, *, summary: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.summary = summary
+
+
+def merge_results(chunks: list[dict[str, Any]], jobs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One summary of the chunks' jobs; failed rows renumbered from the start of the whole input.
+
+    :param chunks: ``{"import_id", "first_row", "rows"}`` per chunk, in input order.
+    :param jobs: the finished jobs, in the same order (trimmed by the condition).
+    """
+    failed_rows: list[dict[str, Any]] = []
+    failed = 0
+    for chunk, job in zip(chunks, jobs, strict=True):
+        failed += int(job.get("failed_count", len(job.get("failed_rows") or [])))
+        for item in job.get("failed_rows") or []:
+            if len(failed_rows) < MAX_FAILED_ROWS_SHOWN:
+                failed_rows.append({"row": chunk["first_row"] + int(item["row"]), "detail": item["detail"]})
+    return {
+        "rows": sum(int(chunk["rows"]) for chunk in chunks),
+        "created": sum(int(job.get("created") or 0) for job in jobs),
+        "updated": sum(int(job.get("updated") or 0) for job in jobs),
+        "failed": failed,
+        "failed_rows": failed_rows,
+        "job_ids": [chunk["import_id"] for chunk in chunks],
+    }
+
+
+def poll_condition(
+    operator: VotelBaseOperator, condition: Condition, poke_interval: float, timeout: float
+) -> Verdict:
+    """Check ``condition`` every ``poke_interval`` seconds until it is done; raise after ``timeout``.
+
+    The timeout is retryable: the job keeps running on the server, and a retry finds it again.
+
+    :param operator: the waiting operator (its hook, task id and log).
+    :param condition: what to wait for.
+    :param poke_interval: seconds between checks.
+    :param timeout: seconds to wait in all.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        verdict = condition.check(operator.hook)
+        if verdict.done:
+            return verdict
+        if time.monotonic() >= deadline:
+            raise AirflowException(
+                f"{operator.task_id}: not finished after {timeout:.0f}s: {verdict.message}"
+            )
+        operator.log.info("Waiting: %s", verdict.message)
+        time.sleep(poke_interval)
+
+
+class UpsertContactsOperator(VotelBaseOperator):
+    """Create or update contacts in bulk through import jobs, wait for them, and report per row.
+
+    Give the contacts as ``records`` (a list of dicts, or an upstream task's output) or as a
+    ``source`` file: JSON lines (one contact object per line) or CSV (a header row; ``tags`` cells
+    split on ``;``; ``custom_fields.<key>`` columns go into ``custom_fields``), optionally gzipped.
+    A file is streamed: it is read once to check every line parses (so a bad line fails the task
+    before anything is imported), then again to send it chunk by chunk.
+
+    Each chunk of at most ``chunk_size`` rows (and under 1 MiB) becomes one import job. Job ids are
+    recorded in the task state store as they are created, so a retry re-attaches to them rather
+    than importing the same rows again.
+
+    Returns ``{"rows", "created", "updated", "failed", "failed_rows", "job_ids"}``: ``failed`` is
+    the number of rows the API refused and ``failed_rows`` the first 100 of them as
+    ``{"row", "detail"}``, ``row`` counted from 0 over the whole input (the n-th record, JSON line
+    or CSV data row). With ``wait_for_completion=False`` it returns ``{"rows", "job_ids"}`` at once.
+
+    :param records: the contacts, e.g. ``[{"first_name": "Ada", "phone": "+14155552671"}]``; an
+        XComArg works. Templated. Give this or ``source``.
+    :param source: a JSONL or CSV file: an absolute local path or any URL ``ObjectStoragePath``
+        accepts. Templated.
+    :param source_format: ``"jsonl"`` or ``"csv"``; default from the file name.
+    :param match_on: ``"phone"`` or ``"email"``: the field that finds an existing contact to update.
+    :param max_failed_rows: the most refused rows tolerated; more fail the task, quoting the first
+        refusals (default 0: any refused row fails it).
+    :param chunk_size: rows per import job, 1 to 50,000.
+    :param wait_for_completion: wait for the jobs and report their results (default True).
+    :param deferrable: wait in the triggerer instead of a worker slot (default:
+        ``[operators] default_deferrable``).
+    :param poke_interval: seconds between checks of the jobs.
+    :param timeout: seconds to wait for the jobs before failing (a retry re-attaches to them).
+    :param votel_conn_id: Airflow connection of type ``votel``.
+    """
+
+    template_fields: Sequence[str] = ("records", "source")
+    operator_extra_links = (VotelObjectLink(),)
+    ui_color = "#e6f7ee"
+
+    def __init__(
+        self,
+        *,
+        records: Any = None,
+        source: Any = None,
+        source_format: str | None = None,
+        match_on: str = "phone",
+        max_failed_rows: int = 0,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        wait_for_completion: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poke_interval: float = 5.0,
+        timeout: float = 3600.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if (records is None) == (source is None):
+            raise fail(
+                "records",
+                records,
+                "give exactly one of records or source",
+                "Pass records=[...] or source=path.",
+            )
+        self.records = records
+        self.source = source
+        self.source_format = source_format
+        self.match_on = require_choice("match_on", match_on, MATCH_ON)
+        self.max_failed_rows = require_int("max_failed_rows", max_failed_rows, low=0, high=10**9)
+        self.chunk_size = require_int("chunk_size", chunk_size, low=1, high=MAX_CHUNK_SIZE)
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.poke_interval = float(poke_interval)
+        self.timeout = float(timeout)
+
+    def _rows(self) -> Callable[[], Iterator[dict[str, Any]]]:
+        """Validate the input and return a callable giving a fresh iterator over its rows."""
+        if self.records is not None:
+            records = as_records("records", self.records)
+            return lambda: iter(records)
+        path = as_source(self.source)
+        fmt = source_format(path, self.source_format)
+        count = sum(1 for _ in iter_source_rows(path, fmt))
+        self.log.info("%s holds %d contact row(s) (%s)", path, count, fmt)
+        return lambda: iter_source_rows(path, fmt)
+
+    def _create_jobs(
+        self, context: Any, rows: Callable[[], Iterator[dict[str, Any]]]
+    ) -> list[dict[str, Any]]:
+        progress = TaskProgress(context, PROGRESS_NAME)
+        done = progress.done()
+        chunks: list[dict[str, Any]] = []
+        try:
+            for number, (first_row, chunk) in enumerate(chunked(rows(), self.chunk_size, MAX_CHUNK_BYTES)):
+                key = str(number)
+                if key in done:
+                    chunks.append(self._reattached(number, done[key], first_row, len(chunk)))
+                    continue
+                job = self.hook.request(
+                    "POST",
+                    endpoints.CONTACT_IMPORTS,
+                    json={"contacts": chunk, "match_on": self.match_on},
+                    idempotency_key=idempotency_key(context, "import", key),
+                )
+                if not isinstance(job, dict) or not job.get("id"):
+                    raise VotelServerError(
+                        f"POST {endpoints.CONTACT_IMPORTS} answered without a job id: {job!r:.200}",
+                        method="POST",
+                        path=endpoints.CONTACT_IMPORTS,
+                    )
+                entry = {"import_id": str(job["id"]), "first_row": first_row, "rows": len(chunk)}
+                progress.record(key, entry)
+                # A job is a big side effect: make it durable before posting the next one.
+                progress.flush()
+                chunks.append(entry)
+                self.log.info(
+                    "Chunk %d (rows %d+%d): import job %s", number, first_row, len(chunk), job["id"]
+                )
+        finally:
+            progress.flush()
+        return chunks
+
+    def _reattached(self, number: int, entry: dict[str, Any], first_row: int, rows: int) -> dict[str, Any]:
+        if (entry.get("first_row"), entry.get("rows")) != (first_row, rows):
+            self.log.warning(
+                "Chunk %d now starts at row %d with %d rows, but a previous try imported it from row %s "
+                "with %s rows: the input changed between tries",
+                number, first_row, rows, entry.get("first_row"), entry.get("rows"),
+            )  # fmt: skip
+        self.log.info(
+            "Chunk %d: re-attaching to import job %s from a previous try", number, entry["import_id"]
+        )
+        return dict(entry)
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        rows = self._rows()
+        chunks = self._create_jobs(context, rows)
+        if len(chunks) == 1:
+            push_link(context, self.hook.settings.base_url, "import", chunks[0]["import_id"])
+        if not self.wait_for_completion:
+            return {"rows": sum(c["rows"] for c in chunks), "job_ids": [c["import_id"] for c in chunks]}
+        if not chunks:
+            self.log.info("No contact rows to import")
+            return merge_results([], [])
+        condition = ContactImportsCondition(import_ids=[c["import_id"] for c in chunks])
+        if not self.deferrable:
+            verdict = poll_condition(self, condition, self.poke_interval, self.timeout)
+            return self._finish(context, chunks, verdict)
+        verdict = condition.check(self.hook)
+        if not verdict.done:
+            # Kept in XCom, not in the deferral's kwargs: dag.test() drops those when it resumes.
+            context["ti"].xcom_push(key=CHUNKS_XCOM_KEY, value=chunks)
+            self.defer(
+                trigger=VotelConditionTrigger.for_condition(
+                    condition,
+                    votel_conn_id=self.votel_conn_id,
+                    poke_interval=self.poke_interval,
+                    timeout=self.timeout,
+                ),
+                method_name="execute_complete",
+                timeout=timedelta(seconds=self.timeout + 60),
+            )
+        return self._finish(context, chunks, verdict)
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
+        """Merge the jobs' results once the trigger reports them finished."""
+        chunks = context["ti"].xcom_pull(task_ids=self.task_id, key=CHUNKS_XCOM_KEY)
+        if event.get("status") == "timeout":
+            raise AirflowException(
+                f"{self.task_id}: {event.get('message')}; a retry re-attaches to the same jobs"
+            )
+        jobs = result_from_event(self.task_id, event)
+        return self._finish(context, chunks, Verdict(True, value=jobs))
+
+    def _finish(self, context: Any, chunks: list[dict[str, Any]], verdict: Verdict) -> dict[str, Any]:
+        if verdict.failed:
+            raise VotelWaitFailed(f"{self.task_id}: {verdict.message}")
+        summary = merge_results(chunks, verdict.value)
+        self.log.info(
+            "Imported %d row(s): %d created, %d updated, %d failed",
+            summary["rows"], summary["created"], summary["updated"], summary["failed"],
+        )  # fmt: skip
+        if summary["failed"] > self.max_failed_rows:
+            context["ti"].xcom_push(key="import_summary", value=summary)
+            first = "; ".join(
+                f"row {f['row']}: {f['detail']}" for f in summary["failed_rows"][:FAILURES_IN_MESSAGE]
+            )
+            raise TooManyFailedRowsError(
+                f"{summary['failed']} of {summary['rows']} contact row(s) were refused, more than "
+                f"max_failed_rows={self.max_failed_rows}. First refusals: {first}. Fix the rows or raise "
+                "max_failed_rows; the full summary is in the XCom 'import_summary'.",
+                summary=summary,
+            )
+        return summary

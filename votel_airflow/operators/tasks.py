@@ -1,0 +1,247 @@
+"""Tasks: create them (one or in bulk, exactly once), complete them, and extract them to a file."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from votel_airflow import endpoints
+from votel_airflow.destinations import AtomicRecordWriter, as_storage_path
+from votel_airflow.exceptions import VotelError, VotelNotFoundError
+from votel_airflow.hooks.votel import MAX_PAGE_SIZE
+from votel_airflow.idempotency import TaskProgress, idempotency_key
+from votel_airflow.links import VotelObjectLink, push_link
+from votel_airflow.operators.base import VotelBaseOperator
+from votel_airflow.operators.extract import VotelExtractOperator
+from votel_airflow.validation import (
+    as_str_list,
+    fail,
+    parse_instant,
+    require_choice,
+    require_id,
+    require_text,
+)
+
+TASK_FIELDS = frozenset({"title", "contact_id", "assignee_id", "due_at", "custom_fields"})
+TASK_STATUSES = frozenset({"open", "in_progress", "done"})
+PROGRESS_NAME = "tasks_created"
+
+
+def task_spec(index: int, spec: Any) -> dict[str, Any]:
+    """One task's body, checked: a title, known fields, ids, ``due_at`` as ISO 8601 UTC.
+
+    :param index: the spec's position, named in errors as ``tasks[index]``.
+    :param spec: the task as given.
+    """
+    where = f"tasks[{index}]"
+    if not isinstance(spec, Mapping):
+        raise fail(where, spec, "must be a dict", "Give e.g. {'title': 'Call back', 'contact_id': '...'}.")
+    unknown = sorted(set(spec) - TASK_FIELDS)
+    if unknown:
+        raise fail(where, dict(spec), f"has unknown field(s) {unknown}", f"Use {sorted(TASK_FIELDS)}.")
+    body: dict[str, Any] = {"title": require_text(f"{where}.title", spec.get("title"), max_length=200)}
+    for name in ("contact_id", "assignee_id"):
+        if spec.get(name) is not None:
+            body[name] = require_id(f"{where}.{name}", spec[name])
+    if spec.get("due_at") is not None:
+        body["due_at"] = parse_instant(f"{where}.due_at", spec["due_at"]).isoformat()
+    if spec.get("custom_fields") is not None:
+        if not isinstance(spec["custom_fields"], Mapping):
+            raise fail(
+                f"{where}.custom_fields", spec["custom_fields"], "must be a dict", "Pass e.g. {'k': 'v'}."
+            )
+        body["custom_fields"] = dict(spec["custom_fields"])
+    return body
+
+
+def spec_keys(bodies: Iterable[Mapping[str, Any]]) -> list[str]:
+    """A stable key per task: a hash of its content, plus its occurrence among identical ones.
+
+    Keys do not depend on list positions, so a retry whose upstream list came back in another
+    order still recognises the tasks it created; two identical specs stay two tasks.
+
+    :param bodies: the checked task bodies, in order.
+    """
+    seen: dict[str, int] = {}
+    keys = []
+    for body in bodies:
+        digest = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:24]
+        seen[digest] = seen.get(digest, 0) + 1
+        keys.append(f"{digest}#{seen[digest]}")
+    return keys
+
+
+def as_specs(value: Any) -> list[Any]:
+    """One task spec (a dict) or a list of them, as a list."""
+    if isinstance(value, Mapping):
+        return [value]
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise fail("tasks", value, "must be a dict or a list of dicts", "Pass e.g. {'title': 'Call back'}.")
+    return list(value)
+
+
+class CreateTaskOperator(VotelBaseOperator):
+    """Create one task or many, each exactly once across retries; return their ids in input order.
+
+    Every created task's id is recorded in the task state store as soon as it exists, and every
+    ``POST /tasks`` carries an idempotency key derived from the task instance and the task's
+    content, so a retried Airflow task creates only the tasks still missing. All specs are checked
+    before the first one is created.
+
+    :param tasks: one task spec or a list (an XComArg works), each ``{"title", "contact_id"?,
+        "assignee_id"?, "due_at"?, "custom_fields"?}``. Templated.
+    :param votel_conn_id: Airflow connection of type ``votel``.
+    """
+
+    template_fields: Sequence[str] = ("tasks",)
+    operator_extra_links = (VotelObjectLink(),)
+
+    def __init__(self, *, tasks: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.tasks = tasks
+
+    def execute(self, context: Any) -> list[str]:
+        bodies = [task_spec(index, spec) for index, spec in enumerate(as_specs(self.tasks))]
+        keys = spec_keys(bodies)
+        progress = TaskProgress(context, PROGRESS_NAME)
+        done = progress.done()
+        ids: list[str] = []
+        try:
+            for index, (body, key) in enumerate(zip(bodies, keys, strict=True)):
+                if key in done:
+                    ids.append(str(done[key]))
+                    continue
+                try:
+                    task = self.hook.request(
+                        "POST",
+                        endpoints.TASKS,
+                        json=body,
+                        idempotency_key=idempotency_key(context, "task", key),
+                    )
+                except VotelError:
+                    self.log.error(
+                        "Creating tasks[%d] (%r) failed; %d created before it", index, body["title"], len(ids)
+                    )
+                    raise
+                ids.append(str(task["id"]))
+                progress.record(key, ids[-1])
+                # POST /tasks may ignore the idempotency key: the stored id is the only guard,
+                # so it is made durable before the next task is created.
+                progress.flush()
+        finally:
+            progress.flush()
+        if progress.resumed:
+            self.log.info("%d task(s) were created by a previous try and not created again", progress.resumed)
+        if len(ids) == 1:
+            push_link(context, self.hook.settings.base_url, "task", ids[0])
+        return ids
+
+
+class CompleteTaskOperator(VotelBaseOperator):
+    """Mark tasks done; return ``{"completed": [...], "not_found": [...]}``.
+
+    :param task_ids: one task id or a list; an XComArg works (e.g. ``CreateTaskOperator``'s output).
+        Templated.
+    :param fail_on_not_found: fail (after completing the others) when some tasks do not exist.
+    :param votel_conn_id: Airflow connection of type ``votel``.
+    """
+
+    template_fields: Sequence[str] = ("task_ids",)
+    operator_extra_links = (VotelObjectLink(),)
+
+    def __init__(self, *, task_ids: Any, fail_on_not_found: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.task_ids = task_ids
+        self.fail_on_not_found = fail_on_not_found
+
+    def execute(self, context: Any) -> dict[str, list[str]]:
+        task_ids = list(dict.fromkeys(as_str_list("task_ids", self.task_ids)))
+        completed: list[str] = []
+        not_found: list[str] = []
+        for task_id in task_ids:
+            path = endpoints.path(endpoints.TASK, task_id=task_id)
+            try:
+                # Setting a status twice is harmless: the key only lets the hook retry the PATCH.
+                key = idempotency_key(context, "complete", task_id)
+                self.hook.request("PATCH", path, json={"status": "done"}, idempotency_key=key)
+            except VotelNotFoundError:
+                not_found.append(task_id)
+            else:
+                completed.append(task_id)
+        if len(completed) == 1:
+            push_link(context, self.hook.settings.base_url, "task", completed[0])
+        if not_found and self.fail_on_not_found:
+            raise VotelNotFoundError(
+                f"{len(not_found)} task(s) do not exist: {not_found[:20]}; "
+                f"the other {len(completed)} were completed",
+                status_code=404,
+            )
+        return {"completed": completed, "not_found": not_found}
+
+
+class TaskExtractOperator(VotelExtractOperator):
+    """Stream the tasks matching the filters to a file and return a manifest.
+
+    ``GET /tasks`` has no time window, so this extract is a snapshot of the tasks at run time, in
+    creation order (not an incremental slice: there are no ``since``/``until`` arguments, and the
+    manifest's ``since``/``until`` are None). Narrow it with ``due_before``, e.g.
+    ``{"due_before": "{{ data_interval_end }}"}``.
+
+    :param destination: file to write: an absolute local path or any URL ``ObjectStoragePath``
+        accepts. Templated. A static destination is declared as an Asset.
+    :param filters: ``assignee_id``, ``status`` (open, in_progress, done) and/or ``due_before``
+        (ISO 8601: tasks due strictly before it). Templated.
+    :param format: ``jsonl``, ``jsonl.gz`` or ``parquet`` (needs the ``parquet`` extra).
+    :param page_size: records per request, 1 to 500.
+    :param votel_conn_id: Airflow connection of type ``votel``.
+    """
+
+    endpoint = endpoints.TASKS
+    filter_names = frozenset({"assignee_id", "status", "due_before"})
+    template_fields: Sequence[str] = ("destination", "filters")
+
+    def __init__(
+        self,
+        *,
+        destination: Any,
+        filters: Mapping[str, Any] | None = None,
+        format: str = "jsonl",
+        page_size: int = MAX_PAGE_SIZE,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            destination=destination, filters=filters, format=format, page_size=page_size, **kwargs
+        )
+
+    def list_query(self) -> dict[str, Any]:
+        """The filters as query parameters, checked; unset values (None, "", "None") dropped."""
+        unknown = sorted(set(self.filters) - self.filter_names)
+        if unknown:
+            raise fail(
+                "filters", self.filters, f"has unknown name(s) {unknown}", f"Use {sorted(self.filter_names)}."
+            )
+        params = {k: v for k, v in self.filters.items() if v not in (None, "", "None")}
+        if "status" in params:
+            require_choice("filters['status']", params["status"], TASK_STATUSES)
+        if "due_before" in params:
+            params["due_before"] = parse_instant("filters['due_before']", params["due_before"]).isoformat()
+        if "assignee_id" in params:
+            params["assignee_id"] = require_id("filters['assignee_id']", params["assignee_id"])
+        return params
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        destination = as_storage_path("destination", self.destination)
+        params = self.list_query()
+        with AtomicRecordWriter(destination, self.format) as writer:
+            for page in self.hook.iter_pages(self.api_path(context), params=params, page_size=self.page_size):
+                writer.write_page(page)
+        self.log.info("Wrote %d task(s) matching %s to %s", writer.records, params, destination)
+        return {
+            "uri": str(destination),
+            "records": writer.records,
+            "since": None,
+            "until": None,
+            "format": self.format,
+        }

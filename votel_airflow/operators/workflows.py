@@ -1,0 +1,307 @@
+"""Workflows: enroll contacts, fire API triggers, start campaigns, set workflow variables.
+
+Enrollment is the bulk side effect here: contacts go in batches of at most 500, each batch with
+an idempotency key derived from its content and its result kept in the task state store, so a
+retried task re-sends exactly the same batches (answered from the server's idempotency cache) or
+skips the ones a previous try finished.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk import conf
+from airflow.sdk.exceptions import AirflowFailException
+
+from votel_airflow import endpoints
+from votel_airflow.exceptions import VotelBadRequestError, VotelNotFoundError
+from votel_airflow.idempotency import TaskProgress, idempotency_key
+from votel_airflow.links import VotelObjectLink, push_link
+from votel_airflow.operators.base import VotelBaseOperator
+from votel_airflow.sensors.base import VotelWaitFailed
+from votel_airflow.sensors.workflows import CampaignCondition, campaign_summary
+from votel_airflow.triggers.condition import VotelConditionTrigger
+from votel_airflow.validation import as_str_list, fail, require_id, require_int
+
+#: The API's limit on contacts per enrollment request.
+MAX_ENROLL_BATCH = 500
+ENROLL_OUTCOMES = ("enrolled", "already_enrolled", "not_found")
+#: Campaign statuses that mean "started": a 409 on start with one of these is our earlier try.
+STARTED_CAMPAIGN_STATUSES = frozenset({"running", "completed", "paused"})
+
+
+class VotelContactsNotFoundError(VotelNotFoundError, AirflowFailException):
+    """Some contacts to enroll do not exist; retrying cannot create them, so no retries."""
+
+
+def batch_digest(contact_ids: Sequence[str]) -> str:
+    """A short digest naming a batch by its content (the same ids give the same digest)."""
+    return hashlib.sha256("\n".join(contact_ids).encode()).hexdigest()[:24]
+
+
+class EnrollContactOperator(VotelBaseOperator):
+    """Enroll contacts in a workflow, in batches of at most 500; return the merged outcome.
+
+    Returns ``{"enrolled": [...], "already_enrolled": [...], "not_found": [...]}`` (contact ids),
+    ready for ``WorkflowEnrollmentSensor(contact_ids=...)``. Ids are de-duplicated and sorted
+    before batching, so the batches (and their idempotency keys) depend only on the set of ids:
+    a retry, even with the ids in another order, re-sends identical batches.
+
+    With ``fail_on_not_found=True`` unknown ids fail the task, *after* the known contacts were
+    enrolled: the API's enrollment answer is the only cheap way to learn which ids are unknown
+    (checking first would cost one request per id and still race with deletions), and holding the
+    valid contacts back would not make the unknown ones exist. The failure lists the unknown ids
+    and is not retried.
+
+    :param workflow_id: the workflow. Templated.
+    :param contact_ids: one contact id or a list. Templated; an XComArg is accepted.
+    :param fail_on_not_found: fail the task when any id is unknown (default: report them only).
+    :param batch_size: contacts per request, 1 to 500.
+    :param votel_conn_id: Airflow connection of type ``votel``.
+    """
+
+    template_fields: Sequence[str] = ("workflow_id", "contact_ids")
+    operator_extra_links = (VotelObjectLink(),)
+    ui_color = "#fdf3e6"
+
+    def __init__(
+        self,
+        *,
+        workflow_id: str,
+        contact_ids: Any,
+        fail_on_not_found: bool = False,
+        batch_size: int = MAX_ENROLL_BATCH,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.workflow_id = workflow_id
+        self.contact_ids = contact_ids
+        self.fail_on_not_found = bool(fail_on_not_found)
+        self.batch_size = require_int("batch_size", batch_size, low=1, high=MAX_ENROLL_BATCH)
+
+    def execute(self, context: Any) -> dict[str, list[str]]:
+        workflow_id = require_id("workflow_id", self.workflow_id)
+        ids = sorted(set(as_str_list("contact_ids", self.contact_ids)))
+        merged: dict[str, list[str]] = {outcome: [] for outcome in ENROLL_OUTCOMES}
+        push_link(context, self.hook.settings.base_url, "workflow", workflow_id)
+        if not ids:
+            self.log.warning("No contacts to enroll in workflow %s", workflow_id)
+            return merged
+        path = endpoints.path(endpoints.WORKFLOW_ENROLLMENTS, workflow_id=workflow_id)
+        progress = TaskProgress(context, f"votel_enroll_{workflow_id}")
+        batches = [ids[i : i + self.batch_size] for i in range(0, len(ids), self.batch_size)]
+        finished = progress.done()
+        try:
+            for number, batch in enumerate(batches, start=1):
+                digest = batch_digest(batch)
+                result = finished.get(digest)
+                if result is None:
+                    result = self.hook.request(
+                        "POST",
+                        path,
+                        json={"contact_ids": batch},
+                        idempotency_key=idempotency_key(context, "enroll", workflow_id, digest),
+                    )
+                    result = _batch_result(result)
+                    # Flushed per batch: a batch is a large unit of work worth a store write.
+                    progress.record(digest, result)
+                    progress.flush()
+                else:
+                    self.log.info("Batch %d/%d was enrolled by an earlier try", number, len(batches))
+                for outcome in ENROLL_OUTCOMES:
+                    merged[outcome].extend(result.get(outcome) or [])
+        finally:
+            progress.flush()
+        self.log.info(
+            "Workflow %s: %d enrolled, %d already enrolled, %d not found (%d batches)",
+            workflow_id, len(merged["enrolled"]), len(merged["already_enrolled"]),
+            len(merged["not_found"]), len(batches),
+        )  # fmt: skip
+        if merged["not_found"] and self.fail_on_not_found:
+            missing = merged["not_found"]
+            raise VotelContactsNotFoundError(
+                f"contact_ids: {len(missing)} of {len(ids)} contacts do not exist in Votel: {missing[:20]}"
+                f"{' ...' if len(missing) > 20 else ''}. The other contacts were enrolled "
+                f"({len(merged['enrolled'])} new, {len(merged['already_enrolled'])} already). Remove the "
+                "unknown ids, or pass fail_on_not_found=False to only report them.",
+                status_code=404,
+                detail={"not_found": missing[:100]},
+            )
+        return merged
+
+
+def _batch_result(answer: Any) -> dict[str, list[str]]:
+    if not isinstance(answer, Mapping):
+        answer = {}
+    return {outcome: [str(i) for i in answer.get(outcome) or []] for outcome in ENROLL_OUTCOMES}
+
+
+class TriggerWorkflowOperator(VotelBaseOperator):
+    """Fire a workflow's API trigger with a payload, once per task instance; return the answer.
+
+    The request carries an idempotency key of the task instance, so a retry does not fire the
+    workflow twice.
+
+    :param workflow_id: the workflow. Templated.
+    :param payload: a JSON object handed to the workflow. Templated.
+    :param votel_conn_id: Airflow connection of type ``votel``.
+    """
+
+    template_fields: Sequence[str] = ("workflow_id", "payload")
+    template_fields_renderers = {"payload": "json"}
+    operator_extra_links = (VotelObjectLink(),)
+    ui_color = "#fdf3e6"
+
+    def __init__(self, *, workflow_id: str, payload: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.workflow_id = workflow_id
+        self.payload = payload
+
+    def execute(self, context: Any) -> Any:
+        workflow_id = require_id("workflow_id", self.workflow_id)
+        payload = self.payload if self.payload is not None else {}
+        if not isinstance(payload, Mapping):
+            raise fail("payload", payload, "must be a JSON object", "Pass a dict, e.g. {'order_id': 42}.")
+        answer = self.hook.request(
+            "POST",
+            endpoints.path(endpoints.WORKFLOW_TRIGGER, workflow_id=workflow_id),
+            json={"payload": dict(payload)},
+            idempotency_key=idempotency_key(context, "trigger", workflow_id),
+        )
+        push_link(context, self.hook.settings.base_url, "workflow", workflow_id)
+        return answer
+
+
+class SetWorkflowVariableOperator(VotelBaseOperator):
+    """Set a workflow variable (``PUT``: setting it twice leaves the same value); return it.
+
+    :param name: the variable's name. Templated.
+    :param value: any JSON value. Templated.
+    :param votel_conn_id: Airflow connection of type ``votel``.
+    """
+
+    template_fields: Sequence[str] = ("name", "value")
+    ui_color = "#fdf3e6"
+
+    def __init__(self, *, name: str, value: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.name = name
+        self.value = value
+
+    def execute(self, context: Any) -> Any:
+        name = require_id("name", self.name)
+        return self.hook.request(
+            "PUT", endpoints.path(endpoints.WORKFLOW_VARIABLE, name=name), json={"value": self.value}
+        )
+
+
+class StartCampaignOperator(VotelBaseOperator):
+    """Start a campaign; optionally wait (in a worker or deferred) until it completes.
+
+    Starting is idempotent for retries: when the API answers 409 because the campaign is already
+    running, completed or paused (an earlier try started it), the task carries on as started.
+    Returns the campaign's id, status and stats; with ``wait_for_completion`` the final ones.
+
+    :param campaign_id: the campaign. Templated.
+    :param wait_for_completion: wait until the campaign completes.
+    :param fail_on_paused: while waiting, fail when the campaign is paused.
+    :param deferrable: wait in the triggerer (default: ``[operators] default_deferrable``).
+    :param poke_interval: seconds between checks while waiting.
+    :param timeout: seconds to wait for completion before failing.
+    :param votel_conn_id: Airflow connection of type ``votel``.
+    """
+
+    template_fields: Sequence[str] = ("campaign_id",)
+    operator_extra_links = (VotelObjectLink(),)
+    ui_color = "#fdf3e6"
+
+    def __init__(
+        self,
+        *,
+        campaign_id: str,
+        wait_for_completion: bool = False,
+        fail_on_paused: bool = False,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poke_interval: float = 30.0,
+        timeout: float = 24 * 3600.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.campaign_id = campaign_id
+        self.wait_for_completion = wait_for_completion
+        self.fail_on_paused = fail_on_paused
+        self.deferrable = deferrable
+        if (
+            isinstance(poke_interval, bool)
+            or not isinstance(poke_interval, (int, float))
+            or poke_interval <= 0
+        ):
+            raise fail("poke_interval", poke_interval, "must be a positive number of seconds", "E.g. 30.")
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+            raise fail("timeout", timeout, "must be a positive number of seconds", "E.g. 3600.")
+        self.poke_interval = float(poke_interval)
+        self.timeout = float(timeout)
+
+    def execute(self, context: Any) -> Any:
+        campaign_id = require_id("campaign_id", self.campaign_id)
+        campaign = self._start(campaign_id)
+        push_link(context, self.hook.settings.base_url, "campaign", campaign_id)
+        if not self.wait_for_completion:
+            return campaign_summary(campaign)
+        condition = CampaignCondition(campaign_id, self.fail_on_paused)
+        verdict = condition.evaluate([campaign])
+        if self.deferrable:
+            self.defer(
+                trigger=VotelConditionTrigger.for_condition(
+                    condition,
+                    votel_conn_id=self.votel_conn_id,
+                    poke_interval=self.poke_interval,
+                    timeout=self.timeout,
+                ),
+                method_name="execute_complete",
+                timeout=timedelta(seconds=self.timeout + 60),
+            )
+        deadline = time.monotonic() + self.timeout
+        while True:
+            if verdict.done:
+                if verdict.failed:
+                    raise VotelWaitFailed(f"{self.task_id}: {verdict.message}")
+                return verdict.value
+            if time.monotonic() >= deadline:
+                from airflow.sdk.exceptions import AirflowSensorTimeout
+
+                raise AirflowSensorTimeout(f"{self.task_id}: campaign {campaign_id} not completed in time")
+            self.log.info("Waiting: %s", verdict.message)
+            time.sleep(self.poke_interval)
+            verdict = condition.check(self.hook)
+
+    def _start(self, campaign_id: str) -> Any:
+        try:
+            return self.hook.request(
+                "POST", endpoints.path(endpoints.CAMPAIGN_START, campaign_id=campaign_id)
+            )
+        except VotelBadRequestError as exc:
+            if exc.status_code != 409:
+                raise
+            campaign = self.hook.get(endpoints.path(endpoints.CAMPAIGN, campaign_id=campaign_id))
+            if campaign.get("status") not in STARTED_CAMPAIGN_STATUSES:
+                raise
+            self.log.info(
+                "Campaign %s was already started (%s); carrying on", campaign_id, campaign["status"]
+            )
+            return campaign
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
+        """Turn the trigger's event into the final campaign or a clear failure."""
+        status = event.get("status")
+        if status == "success":
+            return event.get("value")
+        if status == "timeout":
+            from airflow.sdk.exceptions import AirflowSensorTimeout
+
+            raise AirflowSensorTimeout(f"{self.task_id}: {event.get('message')}")
+        raise VotelWaitFailed(f"{self.task_id}: {event.get('message')}")

@@ -1,0 +1,383 @@
+"""The bulk-send engine: one side effect per recipient, exactly once, paced and resumable.
+
+Every operator that reaches people one request at a time (``SendSmsOperator``,
+``SendEmailOperator``, ``SendMessageOperator``) hands its recipients to :func:`send_each`.
+
+Contract
+--------
+Inputs
+    * ``recipients``: already validated strings or JSON objects. Duplicates are sent once (the
+      first occurrence wins); a recipient's identity is :func:`recipient_key` (the string itself,
+      or the canonical JSON of a dict) unless a ``key`` function is given.
+    * ``build(recipient) -> SendRequest``: the method, catalogue path and JSON body for one
+      recipient. It must be pure: a retried task rebuilds the same request.
+    * ``context``: the task's execution context; it names the idempotency keys and holds the
+      task state store.
+    * ``name``: what kind of effect this is (``"sms"``, ``"email"``, ...): the namespace of the
+      idempotency keys and the name of the progress entry in the task state store.
+
+Guarantees
+    * **Exactly once.** Each request carries ``idempotency_key(context, name, key(recipient))``:
+      a retry of the task (or the hook's own retry of a 5xx or a broken connection) asks the
+      server for the same effect again, and the server answers with the first response.
+    * **Resume.** Each finished recipient is recorded in :class:`~votel_airflow.idempotency.TaskProgress`
+      (the task state store where Airflow has one); a retried task skips them without a request and
+      counts them as ``resumed``.
+    * **Pace.** At most ``max_concurrency`` requests are in flight, all on the hook's one pooled
+      session. With ``rate_limit`` no two recipients' requests start closer than
+      ``1 / rate_limit`` seconds apart (a token bucket of capacity one, shared by the threads), so
+      N recipients take at least ``(N - 1) / rate_limit`` seconds. 429s are waited out by the hook
+      (``Retry-After`` honoured); its retries are paced by its own backoff.
+    * **Stop at once when nothing more can succeed.** A 402 (wallet empty), 401 or 403 stops
+      submitting, lets the requests already in flight finish, flushes progress and raises the
+      typed error with ``"N of M sent before ..."``.
+    * **Rejected recipients.** A 400/404/409/422 for one recipient is that recipient's problem: it
+      is recorded (so a retry does not repeat it) and counted in ``failed``. With
+      ``on_rejected="fail"`` the task fails after every other recipient was sent; with ``"skip"``
+      it succeeds and the summary lists them.
+    * **Transient failures** (5xx, 429 or no answer after all the hook's retries) are not
+      recorded: the engine finishes the others, then raises so Airflow retries, and the retry sends
+      only what is missing.
+
+Result (JSON-safe, small)
+    ``{"requested", "duplicates", "sent", "resumed", "skipped_invalid", "failed", "message_ids",
+    "message_ids_truncated", "results_uri", "invalid", "errors"}``. ``requested`` counts every
+    input (invalid and duplicate ones too); ``sent`` counts the requests this try made, ``resumed``
+    the recipients an earlier try finished. ``message_ids`` holds the ids of every sent recipient
+    (resumed ones too), in input order, at most :data:`MAX_IDS_IN_XCOM` of them
+    (``message_ids_truncated`` says when there are more); the full ``{recipient key: message id}``
+    map is written as one JSON object to ``results_destination`` when one is given, and
+    ``results_uri`` names it. ``invalid`` and ``errors`` list at most :data:`MAX_LISTED` items.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any, TypeAlias
+
+from airflow.sdk.exceptions import AirflowFailException
+
+from votel_airflow.destinations import as_storage_path
+from votel_airflow.exceptions import (
+    VotelAuthError,
+    VotelBadRequestError,
+    VotelError,
+    VotelNotFoundError,
+    VotelPaymentRequiredError,
+    VotelPermissionError,
+    render_detail,
+)
+from votel_airflow.hooks.votel import POOL_SIZE, VotelHook
+from votel_airflow.idempotency import TaskProgress, idempotency_key
+from votel_airflow.validation import fail, require_choice, require_int
+
+Recipient: TypeAlias = "str | Mapping[str, Any]"
+#: Message ids kept in the XCom summary; the rest go to ``results_destination``.
+MAX_IDS_IN_XCOM = 1000
+#: Rejected recipients and invalid inputs listed in the summary (the counts are always exact).
+MAX_LISTED = 100
+#: Errors that no other recipient's request can escape: stop sending at once.
+STOPPING_ERRORS = (VotelPaymentRequiredError, VotelAuthError, VotelPermissionError)
+#: Errors about one recipient's request only.
+REJECTED_ERRORS = (VotelBadRequestError, VotelNotFoundError)
+ON_REJECTED = ("fail", "skip")
+log = logging.getLogger(__name__)
+
+
+class VotelRecipientsRefusedError(VotelBadRequestError, AirflowFailException):
+    """The API refused some recipients (400/404/409/422); a retry would be refused again."""
+
+
+@dataclass(frozen=True)
+class SendRequest:
+    """One recipient's request.
+
+    :param method: HTTP method, e.g. ``"POST"``.
+    :param path: a filled path from :mod:`votel_airflow.endpoints`.
+    :param json: the request body.
+    """
+
+    method: str
+    path: str
+    json: Mapping[str, Any]
+
+
+def recipient_key(recipient: Recipient) -> str:
+    """The identity of a recipient: the string itself, or the canonical JSON of a dict."""
+    if isinstance(recipient, str):
+        return recipient
+    return json.dumps(recipient, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def check_max_concurrency(value: Any) -> int:
+    """``max_concurrency`` as a whole number the hook's connection pool can serve."""
+    return require_int("max_concurrency", value, low=1, high=POOL_SIZE)
+
+
+def check_rate_limit(value: Any) -> float | None:
+    """``rate_limit`` as a positive number of requests per second, or None for no limit."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise fail("rate_limit", value, "must be a positive number of requests per second", "E.g. 10.")
+    return float(value)
+
+
+class RateLimiter:
+    """A token bucket of capacity one, safe to share between threads.
+
+    Each :meth:`acquire` reserves the next free start slot under a lock and sleeps until it, so
+    starts are at least ``1 / rate`` seconds apart whatever the number of threads: never faster
+    than ``rate`` per second, and no burst after an idle spell.
+
+    :param rate: requests per second; None means no limit.
+    """
+
+    def __init__(self, rate: float | None) -> None:
+        self._interval = 0.0 if rate is None else 1.0 / rate
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def acquire(self, stop: threading.Event | None = None) -> bool:
+        """Wait for the next slot; False when ``stop`` was set while waiting."""
+        if not self._interval:
+            return not (stop is not None and stop.is_set())
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next)
+            self._next = slot + self._interval
+        delay = slot - time.monotonic()
+        if stop is not None:
+            return not stop.wait(delay) if delay > 0 else not stop.is_set()
+        if delay > 0:
+            time.sleep(delay)
+        return True
+
+
+@dataclass
+class _Tally:
+    """What happened to the recipients of this try."""
+
+    sent: int = 0
+    rejected: dict[str, str] = field(default_factory=dict)
+    transient: dict[str, str] = field(default_factory=dict)
+    stopped_by: VotelError | None = None
+
+
+_CANCELLED = object()
+
+
+def send_each(
+    hook: VotelHook,
+    context: Mapping[str, Any],
+    recipients: Sequence[Recipient],
+    build: Callable[[Recipient], SendRequest],
+    *,
+    name: str,
+    max_concurrency: int = 8,
+    rate_limit: float | None = None,
+    on_rejected: str = "fail",
+    invalid: Sequence[Any] = (),
+    results_destination: Any = None,
+    key: Callable[[Recipient], str] = recipient_key,
+    id_field: str = "id",
+) -> dict[str, Any]:
+    """Send one request per recipient, exactly once; return the summary (see the module docstring).
+
+    :param hook: the hook whose pooled session every thread shares.
+    :param context: the task's execution context.
+    :param recipients: validated recipients, strings or JSON objects.
+    :param build: the request for one recipient.
+    :param name: the kind of effect; namespaces the idempotency keys and the progress entry.
+    :param max_concurrency: requests in flight at most, 1 to the hook's pool size.
+    :param rate_limit: requests per second at most; None for no limit.
+    :param on_rejected: ``"fail"`` or ``"skip"`` recipients the API refuses (400/404/409/422).
+    :param invalid: inputs the caller skipped as invalid, reported in the summary.
+    :param results_destination: file (path or URL) for the full ``{recipient: message id}`` JSON.
+    :param key: the identity of a recipient, for idempotency and progress.
+    :param id_field: the field of the response holding the message id.
+    """
+    max_concurrency = check_max_concurrency(max_concurrency)
+    rate_limit = check_rate_limit(rate_limit)
+    require_choice("on_rejected", on_rejected, ON_REJECTED)
+    destination = (
+        None if results_destination is None else as_storage_path("results_destination", results_destination)
+    )
+
+    unique: dict[str, Recipient] = {}
+    for recipient in recipients:
+        unique.setdefault(key(recipient), recipient)
+    progress = TaskProgress(context, f"votel_send_{name}")
+    todo = [(k, r) for k, r in unique.items() if k not in progress]
+    resumed = len(unique) - len(todo)
+    if resumed:
+        log.info("Resuming %s: %d of %d recipients were done by an earlier try", name, resumed, len(unique))
+    # The hook's settings load lazily; load them once here rather than racing in every thread.
+    hook.settings  # noqa: B018
+
+    tally = _Tally()
+    try:
+        _run(hook, context, name, todo, build, progress, tally, max_concurrency, rate_limit, id_field)
+    finally:
+        progress.flush()
+
+    done = progress.done()
+    if tally.stopped_by is not None:
+        unsent = sum(1 for k in unique if k not in done)
+        raise _stopped_error(tally.stopped_by, name, resumed + tally.sent, len(unique), unsent)
+    summary = _summary(unique, done, invalid, resumed, tally, recipients)
+    if destination is not None:
+        summary["results_uri"] = _write_results(destination, unique, done)
+    if tally.transient:
+        first = next(iter(tally.transient.items()))
+        raise VotelError(
+            f"{name}: {len(tally.transient)} of {len(unique)} sends failed after every retry "
+            f"(first: {first[0]}: {first[1]}); {resumed + tally.sent} are sent and recorded, so a retry of "
+            "this task sends only the rest."
+        )
+    rejected = {k: v for k, v in done.items() if k in unique and isinstance(v, dict) and "error" in v}
+    if rejected and on_rejected == "fail":
+        listed = dict(list(rejected.items())[:20])
+        raise VotelRecipientsRefusedError(
+            f"{name}: the API refused {len(rejected)} of {len(unique)} recipients "
+            f"({ {k: v['error'] for k, v in listed.items()} }); {resumed + tally.sent} were sent. "
+            "Fix or drop those recipients, or pass on_invalid='skip' to accept the refusals."
+        )
+    return summary
+
+
+def _run(
+    hook: VotelHook,
+    context: Mapping[str, Any],
+    name: str,
+    todo: list[tuple[str, Recipient]],
+    build: Callable[[Recipient], SendRequest],
+    progress: TaskProgress,
+    tally: _Tally,
+    max_concurrency: int,
+    rate_limit: float | None,
+    id_field: str,
+) -> None:
+    limiter = RateLimiter(rate_limit)
+    stop = threading.Event()
+
+    def send_one(item: tuple[str, Recipient]) -> Any:
+        rkey, recipient = item
+        request = build(recipient)
+        if not limiter.acquire(stop):
+            return _CANCELLED
+        return hook.request(
+            request.method,
+            request.path,
+            json=dict(request.json),
+            idempotency_key=idempotency_key(context, name, rkey),
+        )
+
+    # Submit lazily, at most max_concurrency at a time: a stop leaves nothing queued to cancel
+    # and memory stays flat however long the recipient list is.
+    pending_items: Iterator[tuple[str, Recipient]] = iter(todo)
+    in_flight: dict[Future[Any], str] = {}
+    total = len(todo)
+    step = max(1, total // 10)
+    with ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix=f"votel-{name}") as pool:
+
+        def top_up() -> None:
+            while not stop.is_set() and len(in_flight) < max_concurrency:
+                item = next(pending_items, None)
+                if item is None:
+                    return
+                in_flight[pool.submit(send_one, item)] = item[0]
+
+        top_up()
+        while in_flight:
+            finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            for future in finished:
+                rkey = in_flight.pop(future)
+                try:
+                    answer = future.result()
+                except STOPPING_ERRORS as exc:
+                    if tally.stopped_by is None:
+                        tally.stopped_by = exc
+                    stop.set()
+                except REJECTED_ERRORS as exc:
+                    reason = render_detail(exc.detail) if exc.detail is not None else str(exc)
+                    tally.rejected[rkey] = reason
+                    progress.record(rkey, {"error": reason, "status": exc.status_code})
+                except VotelError as exc:
+                    tally.transient[rkey] = str(exc)
+                else:
+                    if answer is _CANCELLED:
+                        continue
+                    message_id = answer.get(id_field) if isinstance(answer, dict) else None
+                    progress.record(rkey, message_id)
+                    tally.sent += 1
+                    if tally.sent % step == 0:
+                        log.info("%s: %d of %d sent", name, tally.sent, total)
+            top_up()
+
+
+def _stopped_error(cause: VotelError, name: str, sent: int, total: int, unsent: int) -> VotelError:
+    if isinstance(cause, VotelPaymentRequiredError):
+        reason, fix = "the wallet ran out", "Top up the wallet"
+    elif isinstance(cause, VotelAuthError):
+        reason, fix = "the API key was refused", "Fix the connection's API key"
+    else:
+        reason, fix = "the API refused permission", "Check the plan and the key's permissions"
+    detail = render_detail(cause.detail) if cause.detail is not None else str(cause)
+    message = (
+        f"{name}: {sent} of {total} sent before {reason} ({detail}); {unsent} not sent. {fix}, "
+        "then clear the task: a retry sends only to the rest."
+    )
+    return type(cause)(
+        message, status_code=cause.status_code, detail=cause.detail, method=cause.method, path=cause.path
+    )
+
+
+def _summary(
+    unique: Mapping[str, Recipient],
+    done: Mapping[str, Any],
+    invalid: Sequence[Any],
+    resumed: int,
+    tally: _Tally,
+    recipients: Sequence[Recipient],
+) -> dict[str, Any]:
+    ids = [done[k] for k in unique if isinstance(done.get(k), str)]
+    errors = [
+        {"recipient": k, "error": v["error"]}
+        for k, v in done.items()
+        if k in unique and isinstance(v, dict) and "error" in v
+    ]
+    return {
+        "requested": len(recipients) + len(invalid),
+        "duplicates": len(recipients) - len(unique),
+        "sent": tally.sent,
+        "resumed": resumed,
+        "skipped_invalid": len(invalid),
+        "failed": len(errors),
+        "message_ids": ids[:MAX_IDS_IN_XCOM],
+        "message_ids_truncated": len(ids) > MAX_IDS_IN_XCOM,
+        "results_uri": None,
+        "invalid": [str(item) for item in invalid[:MAX_LISTED]],
+        "errors": errors[:MAX_LISTED],
+    }
+
+
+def _write_results(destination: Any, unique: Mapping[str, Recipient], done: Mapping[str, Any]) -> str:
+    """Write ``{recipient key: message id}`` atomically (temporary name, then rename)."""
+    mapping = {k: done[k] for k in unique if isinstance(done.get(k), str)}
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    tmp = destination.parent / f".{destination.name}.{uuid.uuid4().hex}.tmp"
+    try:
+        with tmp.open("wb") as stream:
+            stream.write(json.dumps(mapping, separators=(",", ":")).encode())
+        tmp.rename(destination)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return str(destination)

@@ -1,0 +1,225 @@
+"""Wait for contacts to finish a workflow, and for a campaign to complete.
+
+An enrollment wait reads enrollment lists, not one enrollment per request: up to
+:data:`PER_CONTACT_MAX` contacts are looked up by ``contact_id`` (one short list each); beyond
+that one paged read of the workflow's enrollments (500 per page) answers for every contact at
+once, so 1,000 contacts cost a few requests per round rather than 1,000.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from votel_airflow import endpoints
+from votel_airflow.conditions import Condition, Fetch, Verdict
+from votel_airflow.exceptions import VotelServerError
+from votel_airflow.sensors.base import VotelSensor
+from votel_airflow.validation import as_str_list, fail, require_id
+
+#: Enrollment statuses after which a contact has finished the workflow.
+FINISHED_ENROLLMENT_STATUSES = frozenset({"completed", "exited", "failed"})
+DEFAULT_ENROLLMENT_FAIL_ON: tuple[str, ...] = ("failed",)
+#: Up to this many contacts, ask per contact; beyond, read the workflow's whole enrollment list.
+PER_CONTACT_MAX = 20
+CAMPAIGN_SUMMARY_FIELDS = ("id", "name", "status", "stats", "started_at", "completed_at")
+
+
+def require_enrollment_fail_on(value: Any) -> list[str]:
+    """``fail_on`` as a sorted list of finished enrollment statuses."""
+    items = [value] if isinstance(value, str) else list(value) if isinstance(value, Iterable) else None
+    if items is None or any(item not in FINISHED_ENROLLMENT_STATUSES for item in items):
+        raise fail(
+            "fail_on",
+            value,
+            f"must list finished enrollment statuses from {sorted(FINISHED_ENROLLMENT_STATUSES)}",
+            "Pass e.g. ['failed', 'exited'], or [] to never fail on a contact's status.",
+        )
+    return sorted(set(items))
+
+
+def contact_ids_from(value: Any) -> list[str]:
+    """Contact ids from one id, a list, or ``EnrollContactOperator``'s result (enrolled ones)."""
+    if isinstance(value, Mapping):
+        value = [*value.get("enrolled", []), *value.get("already_enrolled", [])]
+    ids = list(dict.fromkeys(as_str_list("contact_ids", value)))
+    if not ids:
+        raise fail("contact_ids", value, "is empty", "Pass the ids of the enrolled contacts.")
+    return ids
+
+
+def campaign_summary(campaign: Mapping[str, Any]) -> dict[str, Any]:
+    """The campaign's id, name, status and stats, as returned to XCom."""
+    return {name: campaign.get(name) for name in CAMPAIGN_SUMMARY_FIELDS}
+
+
+def _latest_status(enrollments: Iterable[Any]) -> dict[str, str]:
+    """``{contact_id: status}`` of each contact's most recent enrollment."""
+    latest: dict[str, tuple[str, str]] = {}
+    for enrollment in enrollments:
+        if not isinstance(enrollment, Mapping) or not isinstance(enrollment.get("status"), str):
+            raise VotelServerError("an enrollment list answered an item without a status")
+        contact_id = str(enrollment.get("contact_id"))
+        enrolled_at = str(enrollment.get("enrolled_at") or "")
+        # A contact that exited can be enrolled again: only its newest enrollment counts.
+        if contact_id not in latest or enrolled_at >= latest[contact_id][0]:
+            latest[contact_id] = (enrolled_at, enrollment["status"])
+    return {contact_id: status for contact_id, (_, status) in latest.items()}
+
+
+class WorkflowEnrollmentCondition(Condition):
+    """Each contact's newest enrollment in the workflow has finished (completed, exited or failed).
+
+    A contact without an enrollment yet counts as pending: a workflow triggered by an event may
+    enroll it later. A finished status listed in ``fail_on`` fails the wait at once.
+
+    :param workflow_id: the workflow.
+    :param contact_ids: the contacts to watch.
+    :param fail_on: finished statuses that fail the wait.
+    """
+
+    def __init__(
+        self,
+        workflow_id: str,
+        contact_ids: Sequence[str],
+        fail_on: Sequence[str] = DEFAULT_ENROLLMENT_FAIL_ON,
+    ) -> None:
+        super().__init__(workflow_id=workflow_id, contact_ids=list(contact_ids), fail_on=list(fail_on))
+        self.workflow_id = workflow_id
+        self.contact_ids = list(contact_ids)
+        self.fail_on = frozenset(fail_on)
+
+    def fetches(self) -> list[Fetch]:
+        path = endpoints.path(endpoints.WORKFLOW_ENROLLMENTS, workflow_id=self.workflow_id)
+        if len(self.contact_ids) <= PER_CONTACT_MAX:
+            return [Fetch(path, {"contact_id": c}, all_pages=True) for c in self.contact_ids]
+        return [Fetch(path, all_pages=True)]
+
+    def evaluate(self, answers: list[Any]) -> Verdict:
+        statuses = _latest_status(item for answer in answers for item in answer)
+        by_status: dict[str, list[str]] = {s: [] for s in sorted(FINISHED_ENROLLMENT_STATUSES)}
+        active: list[str] = []
+        missing: list[str] = []
+        for contact_id in self.contact_ids:
+            status = statuses.get(contact_id)
+            if status is None:
+                missing.append(contact_id)
+            elif status in by_status:
+                by_status[status].append(contact_id)
+            else:
+                active.append(contact_id)
+        failing = [c for s in sorted(self.fail_on) for c in by_status[s]]
+        total = len(self.contact_ids)
+        if failing:
+            return Verdict(
+                done=True,
+                failed=True,
+                message=f"{len(failing)} of {total} contacts ended the workflow {self.workflow_id} as "
+                f"{sorted(self.fail_on)}: {failing[:20]}",
+                value=by_status,
+            )
+        counts = ", ".join(f"{len(ids)} {status}" for status, ids in by_status.items())
+        if active or missing:
+            return Verdict(
+                done=False,
+                message=f"workflow {self.workflow_id}: {len(active)} active, {len(missing)} not enrolled "
+                f"yet, {counts} (of {total})",
+            )
+        return Verdict(
+            done=True, message=f"workflow {self.workflow_id}: all finished: {counts}", value=by_status
+        )
+
+
+class WorkflowEnrollmentSensor(VotelSensor):
+    """Wait until the given contacts have finished a workflow; return them grouped by final status.
+
+    Returns ``{"completed": [...], "exited": [...], "failed": [...]}`` (contact ids). A contact
+    not enrolled yet keeps the wait going (until ``timeout``).
+
+    :param workflow_id: the workflow. Templated.
+    :param contact_ids: one contact id, a list, or ``EnrollContactOperator``'s result (its enrolled
+        and already enrolled contacts). Templated; an XComArg is accepted.
+    :param fail_on: finished statuses that fail the task (default ``["failed"]``; ``[]`` never fails).
+    :param votel_conn_id: Airflow connection of type ``votel``.
+    :param deferrable: hand the wait to the triggerer (default: ``[operators] default_deferrable``).
+    :param poke_interval: seconds between checks (also the trigger's poll interval).
+    :param timeout: seconds to wait before failing (separate from ``execution_timeout``).
+    """
+
+    template_fields: Sequence[str] = ("workflow_id", "contact_ids")
+
+    def __init__(
+        self,
+        *,
+        workflow_id: str,
+        contact_ids: Any,
+        fail_on: Sequence[str] = DEFAULT_ENROLLMENT_FAIL_ON,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.workflow_id = workflow_id
+        self.contact_ids = contact_ids
+        self.fail_on = require_enrollment_fail_on(fail_on)
+
+    def condition(self, context: Any) -> WorkflowEnrollmentCondition:
+        return WorkflowEnrollmentCondition(
+            require_id("workflow_id", self.workflow_id), contact_ids_from(self.contact_ids), self.fail_on
+        )
+
+
+class CampaignCondition(Condition):
+    """A campaign completed; with ``fail_on_paused`` a paused campaign fails the wait.
+
+    :param campaign_id: the campaign.
+    :param fail_on_paused: a paused campaign fails the wait instead of being waited out.
+    """
+
+    def __init__(self, campaign_id: str, fail_on_paused: bool = False) -> None:
+        super().__init__(campaign_id=campaign_id, fail_on_paused=fail_on_paused)
+        self.campaign_id = campaign_id
+        self.fail_on_paused = fail_on_paused
+
+    def fetches(self) -> list[Fetch]:
+        return [Fetch(endpoints.path(endpoints.CAMPAIGN, campaign_id=self.campaign_id))]
+
+    def evaluate(self, answers: list[Any]) -> Verdict:
+        campaign = answers[0]
+        status = campaign.get("status") if isinstance(campaign, Mapping) else None
+        if not isinstance(status, str):
+            raise VotelServerError(f"GET campaign {self.campaign_id} answered without a status")
+        summary = campaign_summary(campaign)
+        if status == "completed":
+            return Verdict(done=True, message=f"campaign {self.campaign_id} completed", value=summary)
+        if status == "paused" and self.fail_on_paused:
+            return Verdict(
+                done=True,
+                failed=True,
+                message=f"campaign {self.campaign_id} is paused (fail_on_paused=True)",
+                value=summary,
+            )
+        return Verdict(
+            done=False, message=f"campaign {self.campaign_id} is {status}: {campaign.get('stats')}"
+        )
+
+
+class CampaignSensor(VotelSensor):
+    """Wait until a campaign completes; return its id, status and stats.
+
+    :param campaign_id: the campaign. Templated.
+    :param fail_on_paused: fail the task when the campaign is paused, instead of waiting for it
+        to resume and complete.
+    :param votel_conn_id: Airflow connection of type ``votel``.
+    :param deferrable: hand the wait to the triggerer (default: ``[operators] default_deferrable``).
+    :param poke_interval: seconds between checks (also the trigger's poll interval).
+    :param timeout: seconds to wait before failing (separate from ``execution_timeout``).
+    """
+
+    template_fields: Sequence[str] = ("campaign_id",)
+
+    def __init__(self, *, campaign_id: str, fail_on_paused: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.campaign_id = campaign_id
+        self.fail_on_paused = bool(fail_on_paused)
+
+    def condition(self, context: Any) -> CampaignCondition:
+        return CampaignCondition(require_id("campaign_id", self.campaign_id), self.fail_on_paused)
