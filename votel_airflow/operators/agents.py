@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import ObjectStoragePath
@@ -23,8 +21,8 @@ from votel_airflow.sensors.calls import (
     call_summary,
     require_fail_on,
 )
-from votel_airflow.triggers.condition import VotelConditionTrigger
 from votel_airflow.validation import E164, fail, require_id, require_text
+from votel_airflow.waiting import defer_until, poll_until_done
 
 NAME_MAX = 200
 PROMPT_MAX = 100_000
@@ -143,36 +141,19 @@ class StartCallOperator(VotelBaseOperator):
             return call_summary(call)
         condition = CallCompletedCondition(call_id, self.fail_on)
         if self.deferrable:
-            self.defer(
-                trigger=VotelConditionTrigger.for_condition(
-                    condition,
-                    votel_conn_id=self.votel_conn_id,
-                    poke_interval=self.poke_interval,
-                    timeout=self.timeout,
-                ),
+            defer_until(
+                self,
+                condition,
+                poke_interval=self.poke_interval,
+                timeout=self.timeout,
                 method_name="execute_complete",
-                # Slack so the trigger's own timeout event, with its message, arrives first.
-                timeout=timedelta(seconds=self.timeout + 60),
             )
-        return self._wait(condition)
-
-    def _wait(self, condition: CallCompletedCondition) -> dict[str, Any]:
-        deadline = time.monotonic() + self.timeout
-        while True:
-            verdict = condition.check(self.hook)
-            if verdict.done:
-                status = "failed" if verdict.failed else "success"
-                result: dict[str, Any] = result_from_event(
-                    self.task_id, {"status": status, "message": verdict.message, "value": verdict.value}
-                )
-                return result
-            if time.monotonic() >= deadline:
-                result_from_event(
-                    self.task_id,
-                    {"status": "timeout", "message": f"{verdict.message} after {self.timeout:g}s"},
-                )
-            self.log.info("Waiting: %s", verdict.message)
-            time.sleep(min(self.poke_interval, max(0.0, deadline - time.monotonic())))
+        verdict = poll_until_done(self, condition, poke_interval=self.poke_interval, timeout=self.timeout)
+        status = "failed" if verdict.failed else "success"
+        result: dict[str, Any] = result_from_event(
+            self.task_id, {"status": status, "message": verdict.message, "value": verdict.value}
+        )
+        return result
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
         """Return the ended call from the trigger's event, or fail clearly."""

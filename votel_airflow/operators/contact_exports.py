@@ -8,7 +8,6 @@ and matching the job's row count.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import Asset, ObjectStoragePath, conf
@@ -19,11 +18,10 @@ from votel_airflow.exceptions import VotelServerError
 from votel_airflow.hooks.votel import MAX_PAGE_SIZE
 from votel_airflow.idempotency import idempotency_key
 from votel_airflow.operators.base import VotelBaseOperator
-from votel_airflow.operators.contact_imports import poll_condition
 from votel_airflow.sensors.base import VotelWaitFailed, result_from_event
 from votel_airflow.sensors.contacts import ContactExportCondition
-from votel_airflow.triggers.condition import VotelConditionTrigger
 from votel_airflow.validation import fail, parse_instant, require_choice, require_int
+from votel_airflow.waiting import defer_until, poll_until_done
 
 EXPORT_FILTERS = frozenset({"search", "tag", "updated_since"})
 
@@ -129,21 +127,18 @@ class ContactExportOperator(VotelBaseOperator):
             )
         self.log.info("Contact export job %s started with filters %s", export_id, filters)
         condition = ContactExportCondition(export_id=export_id)
-        if self.deferrable:
-            verdict = condition.check(self.hook)
-            if not verdict.done:
-                self.defer(
-                    trigger=VotelConditionTrigger.for_condition(
-                        condition,
-                        votel_conn_id=self.votel_conn_id,
-                        poke_interval=self.poke_interval,
-                        timeout=self.timeout,
-                    ),
-                    method_name="execute_complete",
-                    timeout=timedelta(seconds=self.timeout + 60),
-                )
-        else:
-            verdict = poll_condition(self, condition, self.poke_interval, self.timeout)
+        verdict = condition.check(self.hook)
+        if self.deferrable and not verdict.done:
+            defer_until(
+                self,
+                condition,
+                poke_interval=self.poke_interval,
+                timeout=self.timeout,
+                method_name="execute_complete",
+            )
+        verdict = poll_until_done(
+            self, condition, poke_interval=self.poke_interval, timeout=self.timeout, first=verdict
+        )
         if verdict.failed:
             raise VotelWaitFailed(f"{self.task_id}: {verdict.message}")
         return self._download(verdict.value, destination)

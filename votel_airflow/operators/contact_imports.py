@@ -10,16 +10,14 @@ triggerer) and merges their results.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator, Sequence
-from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import conf
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from votel_airflow import endpoints
-from votel_airflow.conditions import Condition, Verdict
+from votel_airflow.conditions import Verdict
 from votel_airflow.exceptions import VotelError, VotelServerError
 from votel_airflow.idempotency import TaskProgress, idempotency_key
 from votel_airflow.links import VotelObjectLink, push_link
@@ -33,8 +31,8 @@ from votel_airflow.operators.contact_sources import (
 )
 from votel_airflow.sensors.base import VotelWaitFailed, result_from_event
 from votel_airflow.sensors.contacts import MAX_FAILED_ROWS_SHOWN, ContactImportsCondition
-from votel_airflow.triggers.condition import VotelConditionTrigger
 from votel_airflow.validation import fail, require_choice, require_int
+from votel_airflow.waiting import defer_until, poll_until_done
 
 MATCH_ON = ("phone", "email")
 #: Rows per import job: big enough that 100,000 rows are 20 jobs, small enough that one job's
@@ -83,31 +81,6 @@ def merge_results(chunks: list[dict[str, Any]], jobs: list[dict[str, Any]]) -> d
         "failed_rows": failed_rows,
         "job_ids": [chunk["import_id"] for chunk in chunks],
     }
-
-
-def poll_condition(
-    operator: VotelBaseOperator, condition: Condition, poke_interval: float, timeout: float
-) -> Verdict:
-    """Check ``condition`` every ``poke_interval`` seconds until it is done; raise after ``timeout``.
-
-    The timeout is retryable: the job keeps running on the server, and a retry finds it again.
-
-    :param operator: the waiting operator (its hook, task id and log).
-    :param condition: what to wait for.
-    :param poke_interval: seconds between checks.
-    :param timeout: seconds to wait in all.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        verdict = condition.check(operator.hook)
-        if verdict.done:
-            return verdict
-        if time.monotonic() >= deadline:
-            raise AirflowException(
-                f"{operator.task_id}: not finished after {timeout:.0f}s: {verdict.message}"
-            )
-        operator.log.info("Waiting: %s", verdict.message)
-        time.sleep(poke_interval)
 
 
 class UpsertContactsOperator(VotelBaseOperator):
@@ -254,21 +227,18 @@ class UpsertContactsOperator(VotelBaseOperator):
             return merge_results([], [])
         condition = ContactImportsCondition(import_ids=[c["import_id"] for c in chunks])
         if not self.deferrable:
-            verdict = poll_condition(self, condition, self.poke_interval, self.timeout)
+            verdict = poll_until_done(self, condition, poke_interval=self.poke_interval, timeout=self.timeout)
             return self._finish(context, chunks, verdict)
         verdict = condition.check(self.hook)
         if not verdict.done:
             # Kept in XCom, not in the deferral's kwargs: dag.test() drops those when it resumes.
             context["ti"].xcom_push(key=CHUNKS_XCOM_KEY, value=chunks)
-            self.defer(
-                trigger=VotelConditionTrigger.for_condition(
-                    condition,
-                    votel_conn_id=self.votel_conn_id,
-                    poke_interval=self.poke_interval,
-                    timeout=self.timeout,
-                ),
+            defer_until(
+                self,
+                condition,
+                poke_interval=self.poke_interval,
+                timeout=self.timeout,
                 method_name="execute_complete",
-                timeout=timedelta(seconds=self.timeout + 60),
             )
         return self._finish(context, chunks, verdict)
 

@@ -9,9 +9,7 @@ skips the ones a previous try finished.
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import conf
@@ -24,8 +22,8 @@ from votel_airflow.links import VotelObjectLink, push_link
 from votel_airflow.operators.base import VotelBaseOperator
 from votel_airflow.sensors.base import VotelWaitFailed
 from votel_airflow.sensors.workflows import CampaignCondition, campaign_summary
-from votel_airflow.triggers.condition import VotelConditionTrigger
 from votel_airflow.validation import as_str_list, fail, require_id, require_int
+from votel_airflow.waiting import defer_until, poll_until_done
 
 #: The API's limit on contacts per enrollment request.
 MAX_ENROLL_BATCH = 500
@@ -254,30 +252,20 @@ class StartCampaignOperator(VotelBaseOperator):
             return campaign_summary(campaign)
         condition = CampaignCondition(campaign_id, self.fail_on_paused)
         verdict = condition.evaluate([campaign])
-        if self.deferrable:
-            self.defer(
-                trigger=VotelConditionTrigger.for_condition(
-                    condition,
-                    votel_conn_id=self.votel_conn_id,
-                    poke_interval=self.poke_interval,
-                    timeout=self.timeout,
-                ),
+        if self.deferrable and not verdict.done:
+            defer_until(
+                self,
+                condition,
+                poke_interval=self.poke_interval,
+                timeout=self.timeout,
                 method_name="execute_complete",
-                timeout=timedelta(seconds=self.timeout + 60),
             )
-        deadline = time.monotonic() + self.timeout
-        while True:
-            if verdict.done:
-                if verdict.failed:
-                    raise VotelWaitFailed(f"{self.task_id}: {verdict.message}")
-                return verdict.value
-            if time.monotonic() >= deadline:
-                from airflow.sdk.exceptions import AirflowSensorTimeout
-
-                raise AirflowSensorTimeout(f"{self.task_id}: campaign {campaign_id} not completed in time")
-            self.log.info("Waiting: %s", verdict.message)
-            time.sleep(self.poke_interval)
-            verdict = condition.check(self.hook)
+        verdict = poll_until_done(
+            self, condition, poke_interval=self.poke_interval, timeout=self.timeout, first=verdict
+        )
+        if verdict.failed:
+            raise VotelWaitFailed(f"{self.task_id}: {verdict.message}")
+        return verdict.value
 
     def _start(self, campaign_id: str) -> Any:
         try:

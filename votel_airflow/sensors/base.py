@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Mapping
-from datetime import timedelta
 from functools import cached_property
 from typing import Any
 
@@ -13,7 +12,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from votel_airflow.conditions import Condition, Verdict
 from votel_airflow.hooks.votel import VotelHook
-from votel_airflow.triggers.condition import VotelConditionTrigger
+from votel_airflow.waiting import defer_until
 
 
 class VotelWaitFailed(AirflowFailException):
@@ -90,16 +89,12 @@ class VotelSensor(BaseSensorOperator):
         self._raise_if_failed(verdict)
         if verdict.done:
             return verdict.value
-        self.defer(
-            trigger=VotelConditionTrigger.for_condition(
-                condition,
-                votel_conn_id=self.votel_conn_id,
-                poke_interval=self.poke_interval,
-                timeout=self.timeout,
-            ),
+        defer_until(
+            self,
+            condition,
+            poke_interval=self.poke_interval,
+            timeout=float(self.timeout),
             method_name="execute_complete",
-            # A little slack so the trigger's own timeout event, with its message, arrives first.
-            timeout=timedelta(seconds=float(self.timeout) + 60),
         )
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:

@@ -1,0 +1,87 @@
+"""Waiting for a condition from an operator: poll in the worker, or defer to the triggerer.
+
+Sensors and the operators that can wait for what they started (a call, a campaign, an import or
+export job) share these two moves, so a wait behaves the same wherever it happens.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from typing import Any, NoReturn, Protocol
+
+from votel_airflow.conditions import Condition, Verdict
+from votel_airflow.hooks.votel import VotelHook
+from votel_airflow.triggers.condition import VotelConditionTrigger
+
+#: Extra time on the deferral's own deadline, so the trigger's timeout event (with its message)
+#: always arrives before Airflow's generic deferral timeout.
+DEFER_SLACK_SECONDS = 60.0
+
+
+class Waiter(Protocol):
+    """What a task needs to wait: its hook and connection, poll interval and timeout, and a log."""
+
+    task_id: str
+    votel_conn_id: str
+
+    @property
+    def hook(self) -> VotelHook: ...
+
+    @property
+    def log(self) -> Any: ...
+
+    def defer(self, *, trigger: Any, method_name: str, timeout: timedelta | None = None) -> NoReturn: ...
+
+
+def defer_until(
+    task: Waiter, condition: Condition, *, poke_interval: float, timeout: float, method_name: str
+) -> NoReturn:
+    """Hand the wait to :class:`VotelConditionTrigger`; Airflow resumes ``method_name`` with its event.
+
+    :param task: the waiting operator or sensor.
+    :param condition: what to wait for.
+    :param poke_interval: seconds between polls.
+    :param timeout: seconds the wait may take.
+    :param method_name: the task's method that receives the event.
+    """
+    task.defer(
+        trigger=VotelConditionTrigger.for_condition(
+            condition, votel_conn_id=task.votel_conn_id, poke_interval=poke_interval, timeout=timeout
+        ),
+        method_name=method_name,
+        timeout=timedelta(seconds=float(timeout) + DEFER_SLACK_SECONDS),
+    )
+
+
+def poll_until_done(
+    task: Waiter,
+    condition: Condition,
+    *,
+    poke_interval: float,
+    timeout: float,
+    first: Verdict | None = None,
+) -> Verdict:
+    """Check ``condition`` in the worker every ``poke_interval`` seconds until it is done.
+
+    Returns the final verdict (the caller decides what a failed one means); raises
+    ``AirflowSensorTimeout`` after ``timeout`` seconds, as a deferred wait's timeout event does.
+
+    :param task: the waiting operator or sensor.
+    :param condition: what to wait for.
+    :param poke_interval: seconds between checks.
+    :param timeout: seconds to wait in all.
+    :param first: a verdict already in hand, to save the first request.
+    """
+    from airflow.sdk.exceptions import AirflowSensorTimeout
+
+    deadline = time.monotonic() + timeout
+    verdict = first if first is not None else condition.check(task.hook)
+    while not verdict.done:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AirflowSensorTimeout(f"{task.task_id}: not done after {timeout:g}s: {verdict.message}")
+        task.log.info("Waiting: %s", verdict.message)
+        time.sleep(min(poke_interval, remaining))
+        verdict = condition.check(task.hook)
+    return verdict
