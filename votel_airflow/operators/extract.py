@@ -75,6 +75,8 @@ class VotelExtractOperator(VotelBaseOperator):
     filter_names: ClassVar[frozenset[str]] = frozenset()
     #: Allowed values of the filters that take a fixed set (a typo would otherwise match nothing).
     filter_choices: ClassVar[Mapping[str, frozenset[str]]] = {}
+    #: False for endpoints with no time window: the extract is then a snapshot at run time.
+    windowed: ClassVar[bool] = True
     #: Query parameter names of the window on this endpoint.
     window_params: ClassVar[tuple[str, str]] = ("since", "until")
     template_fields: Sequence[str] = ("destination", "since", "until", "filters")
@@ -109,8 +111,8 @@ class VotelExtractOperator(VotelBaseOperator):
         """``since``/``until`` from the arguments, else from the run's data interval."""
         return resolve_window(context, self.since, self.until)
 
-    def query(self, since: pendulum.DateTime, until: pendulum.DateTime) -> dict[str, Any]:
-        """Query parameters for the window and the filters."""
+    def filter_params(self) -> dict[str, Any]:
+        """The filters as query parameters, checked against the allowed names and values."""
         unknown = sorted(set(self.filters) - self.filter_names)
         if unknown:
             raise fail(
@@ -123,23 +125,30 @@ class VotelExtractOperator(VotelBaseOperator):
             value = self.filters.get(name)
             if value is not None:
                 require_choice(f"filters[{name!r}]", value, allowed)
+        return dict(self.filters)
+
+    def query(self, since: pendulum.DateTime | None, until: pendulum.DateTime | None) -> dict[str, Any]:
+        """Query parameters for the window (when the endpoint has one) and the filters."""
+        params = self.filter_params()
+        if since is None or until is None:
+            return params
         start, end = self.window_params
-        return {**self.filters, start: since.isoformat(), end: until.isoformat()}
+        return {**params, start: since.isoformat(), end: until.isoformat()}
 
     def execute(self, context: Any) -> dict[str, Any]:
         # Every check runs before the first request and before anything is written.
         destination = as_storage_path("destination", self.destination)
-        since, until = self.resolve_window(context)
+        since, until = self.resolve_window(context) if self.windowed else (None, None)
         params = self.query(since, until)
         path = self.api_path(context)
         with AtomicRecordWriter(destination, self.format) as writer:
             for page in self.hook.iter_pages(path, params=params, page_size=self.page_size):
                 writer.write_page(page)
-        self.log.info("Wrote %d records of [%s, %s) to %s", writer.records, since, until, destination)
+        self.log.info("Wrote %d records (%s) to %s", writer.records, params, destination)
         return {
             "uri": str(destination),
             "records": writer.records,
-            "since": since.isoformat(),
-            "until": until.isoformat(),
+            "since": since.isoformat() if since is not None else None,
+            "until": until.isoformat() if until is not None else None,
             "format": self.format,
         }

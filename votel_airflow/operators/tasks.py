@@ -8,7 +8,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from votel_airflow import endpoints
-from votel_airflow.destinations import AtomicRecordWriter, as_storage_path
 from votel_airflow.exceptions import VotelError, VotelNotFoundError
 from votel_airflow.hooks.votel import MAX_PAGE_SIZE
 from votel_airflow.idempotency import TaskProgress, idempotency_key
@@ -19,7 +18,6 @@ from votel_airflow.validation import (
     as_str_list,
     fail,
     parse_instant,
-    require_choice,
     require_id,
     require_text,
 )
@@ -199,7 +197,9 @@ class TaskExtractOperator(VotelExtractOperator):
     """
 
     endpoint = endpoints.TASKS
+    windowed = False
     filter_names = frozenset({"assignee_id", "status", "due_before"})
+    filter_choices = {"status": frozenset(TASK_STATUSES)}
     template_fields: Sequence[str] = ("destination", "filters")
 
     def __init__(
@@ -215,33 +215,11 @@ class TaskExtractOperator(VotelExtractOperator):
             destination=destination, filters=filters, format=format, page_size=page_size, **kwargs
         )
 
-    def list_query(self) -> dict[str, Any]:
-        """The filters as query parameters, checked; unset values (None, "", "None") dropped."""
-        unknown = sorted(set(self.filters) - self.filter_names)
-        if unknown:
-            raise fail(
-                "filters", self.filters, f"has unknown name(s) {unknown}", f"Use {sorted(self.filter_names)}."
-            )
-        params = {k: v for k, v in self.filters.items() if v not in (None, "", "None")}
-        if "status" in params:
-            require_choice("filters['status']", params["status"], TASK_STATUSES)
+    def filter_params(self) -> dict[str, Any]:
+        """The filters, checked and normalised; unset values (None, "", "None") dropped."""
+        params = {k: v for k, v in super().filter_params().items() if v not in (None, "", "None")}
         if "due_before" in params:
             params["due_before"] = parse_instant("filters['due_before']", params["due_before"]).isoformat()
         if "assignee_id" in params:
             params["assignee_id"] = require_id("filters['assignee_id']", params["assignee_id"])
         return params
-
-    def execute(self, context: Any) -> dict[str, Any]:
-        destination = as_storage_path("destination", self.destination)
-        params = self.list_query()
-        with AtomicRecordWriter(destination, self.format) as writer:
-            for page in self.hook.iter_pages(self.api_path(context), params=params, page_size=self.page_size):
-                writer.write_page(page)
-        self.log.info("Wrote %d task(s) matching %s to %s", writer.records, params, destination)
-        return {
-            "uri": str(destination),
-            "records": writer.records,
-            "since": None,
-            "until": None,
-            "format": self.format,
-        }

@@ -1,0 +1,88 @@
+"""One sandbox subprocess for the whole run; a fresh account (tenant) per test."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from votel_airflow.sandbox.server import SandboxServer
+from votel_airflow.testing import votel_api_key, votel_connection  # noqa: F401
+
+TIMEOUT = 30
+
+
+class Api:
+    """A requests session bound to one sandbox URL and API key."""
+
+    def __init__(self, base_url: str, key: str | None) -> None:
+        self.base_url = base_url
+        self.session = requests.Session()
+        if key is not None:
+            self.session.headers["X-API-Key"] = key
+
+    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        kwargs.setdefault("timeout", TIMEOUT)
+        return self.session.request(method, f"{self.base_url}{path}", **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("POST", path, **kwargs)
+
+    def patch(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("PATCH", path, **kwargs)
+
+    def put(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("PUT", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("DELETE", path, **kwargs)
+
+    def ok(self, method: str, path: str, status: int = 200, **kwargs: Any) -> Any:
+        response = self.request(method, path, **kwargs)
+        assert response.status_code == status, response.text
+        return response.json() if response.content else None
+
+
+@pytest.fixture(scope="session")
+def votel_sandbox() -> Iterator[SandboxServer]:
+    with SandboxServer() as server:
+        yield server
+
+
+@pytest.fixture
+def sandbox(votel_sandbox: SandboxServer) -> Iterator[SandboxServer]:
+    """The shared server, with faults and the rate limit reset after the test."""
+    yield votel_sandbox
+    votel_sandbox.admin.clear_faults()
+    votel_sandbox.admin.set_rate_limit(None)
+
+
+@pytest.fixture
+def api(sandbox: SandboxServer, votel_api_key: str) -> Api:  # noqa: F811
+    return Api(sandbox.base_url, votel_api_key)
+
+
+@pytest.fixture
+def make_api(sandbox: SandboxServer) -> Callable[..., Api]:
+    def make(key: str | None = None, **account: Any) -> Api:
+        return Api(sandbox.base_url, key if key is not None else sandbox.admin.create_account(**account))
+
+    return make
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:
+    """Poll until ``predicate()`` is truthy; return its value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(interval)

@@ -1,0 +1,140 @@
+"""Outbound AI calls: 402, idempotency, the status machine, outcomes, call logs."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.sandbox.conftest import Api, wait_for
+
+
+def _agent(api: Api) -> str:
+    return str(api.ok("GET", "/agents")[0]["id"])
+
+
+def _start(api: Api, to: str, **kwargs) -> dict:
+    return api.ok("POST", f"/agents/{_agent(api)}/calls", 201, json={"to": to}, **kwargs)
+
+
+def _final(api: Api, call_id: str) -> dict:
+    terminal = {"completed", "failed", "no_answer", "busy", "canceled"}
+    return wait_for(lambda: (c := api.ok("GET", f"/activity/calls/{call_id}"))["status"] in terminal and c)
+
+
+def test_call_start_is_201_queued_and_costs_ten_cents(api: Api):
+    call = _start(api, "+14155550101")
+    assert call["status"] == "queued"
+    assert api.ok("GET", "/payments/wallet")["balance"] == 99.9
+
+
+def test_call_moves_queued_ringing_in_progress_completed(api: Api):
+    call = _start(api, "+14155550101")
+    seen: list[str] = []
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        status = api.ok("GET", f"/activity/calls/{call['id']}")["status"]
+        if not seen or seen[-1] != status:
+            seen.append(status)
+        if status == "completed":
+            break
+        time.sleep(0.02)
+    assert seen == ["queued", "ringing", "in_progress", "completed"]
+
+
+@pytest.mark.parametrize(
+    ("to", "status", "outcome"),
+    [
+        ("+14155550101", "completed", "booked"),
+        ("+14155550103", "completed", "booked"),
+        ("+14155550104", "completed", "callback_requested"),
+        ("+14155550106", "completed", "not_interested"),
+        ("+14155550107", "completed", "not_interested"),
+        ("+14155550100", "no_answer", None),
+        ("+14155550108", "busy", None),
+        ("+14155550109", "failed", None),
+    ],
+)
+def test_last_digit_decides_status_and_outcome(api: Api, to, status, outcome):
+    final = _final(api, _start(api, to)["id"])
+    assert (final["status"], final["outcome"]) == (status, outcome)
+    assert (final["duration_seconds"] > 0) == (status == "completed")
+
+
+def test_call_appears_in_call_logs_only_when_finished(api: Api):
+    call = _start(api, "+14155550102")
+    window = {"since": call["created_at"]}
+    assert api.ok("GET", "/activity/call-logs", params=window) == []
+    _final(api, call["id"])
+    rows = api.ok("GET", "/activity/call-logs", params=window)
+    assert [r["id"] for r in rows] == [call["id"]]
+    row = rows[0]
+    assert row["cost"] == 0.1
+    assert row["outcome"] == "booked"
+    assert row["summary"]
+    assert row["transcript"]
+    assert row["duration_seconds"] > 0
+
+
+def test_call_with_empty_wallet_is_402(sandbox, make_api):
+    api = make_api(balance=0.05)
+    response = api.post(f"/agents/{_agent(api)}/calls", json={"to": "+14155550101"})
+    assert response.status_code == 402
+    assert response.json() == {"detail": "Insufficient wallet balance"}
+    assert sandbox.admin.records(api.session.headers["X-API-Key"], "call") == []
+
+
+def test_call_idempotency_key_starts_one_call(sandbox, api: Api):
+    first = _start(api, "+14155550101", headers={"Idempotency-Key": "call-1"})
+    second = _start(api, "+14155550101", headers={"Idempotency-Key": "call-1"})
+    assert first == second
+    records = sandbox.admin.records(api.session.headers["X-API-Key"], "call")
+    assert [r["recipient"] for r in records] == ["+14155550101"]
+
+
+def test_call_to_invalid_number_is_422(api: Api):
+    response = api.post(f"/agents/{_agent(api)}/calls", json={"to": "0800 123"})
+    assert response.status_code == 422
+
+
+def test_call_with_unknown_agent_is_404(api: Api):
+    response = api.post("/agents/nope/calls", json={"to": "+14155550101"})
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Agent not found"}
+
+
+def test_call_with_unknown_contact_is_404_lead_not_found(api: Api):
+    response = api.post(f"/agents/{_agent(api)}/calls", json={"to": "+14155550101", "contact_id": "nope"})
+    assert response.json() == {"detail": "Lead not found"}
+
+
+def test_call_on_disabled_agent_is_400(api: Api):
+    agent = _agent(api)
+    api.ok("PATCH", f"/agents/{agent}", json={"enabled": False})
+    response = api.post(f"/agents/{agent}/calls", json={"to": "+14155550101"})
+    assert response.status_code == 400
+
+
+def test_unknown_call_is_404(api: Api):
+    assert api.get("/activity/calls/nope").json() == {"detail": "Call not found"}
+
+
+def test_phone_report_aggregates_call_logs_per_day(api: Api):
+    report = api.ok(
+        "GET", "/activity/reports/phone",
+        params={"since": "2024-12-02T00:00:00Z", "until": "2025-01-01T00:00:00Z"},
+    )  # fmt: skip
+    assert sum(row["calls"] for row in report["rows"]) == 700
+    assert report["since"] == "2024-12-02T00:00:00+00:00"
+
+
+def test_unknown_report_kind_is_422(api: Api):
+    assert api.get("/activity/reports/radio").status_code == 422
+
+
+@pytest.mark.parametrize("kind", ["widget", "workflow"])
+def test_other_reports_have_rows(api: Api, kind):
+    report = api.ok("GET", f"/activity/reports/{kind}")
+    assert report["kind"] == kind
+    assert isinstance(report["rows"], list)
+    assert report["rows"]

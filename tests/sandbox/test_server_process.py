@@ -1,0 +1,126 @@
+"""The server process: loopback by default, body limit, clean stop, state kept in --db."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+
+import pytest
+import requests
+
+from tests.sandbox.conftest import Api
+from votel_airflow.sandbox.server import SandboxServer
+
+
+def test_binds_loopback_by_default(sandbox):
+    assert sandbox.base_url.startswith("http://127.0.0.1:")
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(socket.gethostname(), None)}
+    except OSError:
+        addresses = set()
+    outside = [a for a in addresses if not a.startswith("127.") and ":" not in a]
+    for address in outside:
+        with (
+            pytest.raises((ConnectionRefusedError, TimeoutError)),
+            socket.create_connection((address, sandbox.port), timeout=1),
+        ):
+            pass
+
+
+def test_oversized_body_is_413_json(api: Api):
+    big = {"first_name": "A", "custom_fields": {"blob": "x" * (1024 * 1024 + 10)}}
+    response = api.post("/contacts", json=big)
+    assert response.status_code == 413
+    assert "too large" in response.json()["detail"]
+    assert api.get("/payments/wallet").status_code == 200
+
+
+def test_oversized_chunked_body_is_413(api: Api):
+    def chunks():
+        for _ in range(20):
+            yield b"x" * 65536
+
+    response = api.post("/contacts", data=chunks(), headers={"Content-Type": "application/json"})
+    assert response.status_code == 413
+
+
+def test_sigterm_then_restart_with_db_keeps_everything(tmp_path):
+    db = str(tmp_path / "state.sqlite")
+    with SandboxServer(db=db) as first:
+        key = first.api_keys[0]
+        api = Api(first.base_url, key)
+        contact = api.ok("POST", "/contacts", 201, json={"first_name": "Kept", "phone": "+14155550777"})
+        api.ok("POST", "/communication/sms", 201, json={"to": "+14155550123", "body": "kept"},
+               headers={"Idempotency-Key": "persist"})  # fmt: skip
+        created = first.admin.create_account(balance=3.0, seed=False)
+        balance = api.ok("GET", "/payments/wallet")["balance"]
+        keys = first.api_keys
+        proc = first._proc
+    assert proc is not None
+    assert proc.returncode == 0
+    with SandboxServer(db=db) as second:
+        assert second.api_keys == keys
+        api = Api(second.base_url, key)
+        assert api.ok("GET", f"/contacts/{contact['id']}")["first_name"] == "Kept"
+        assert api.ok("GET", "/payments/wallet")["balance"] == balance
+        assert len(second.admin.records(key, "sms")) == 1
+        replay = api.post("/communication/sms", json={"to": "+14155550123", "body": "kept"},
+                          headers={"Idempotency-Key": "persist"})  # fmt: skip
+        assert replay.status_code == 201
+        assert len(second.admin.records(key, "sms")) == 1
+        assert len(api.ok("GET", "/contacts", params={"limit": 500})) == 201
+        assert Api(second.base_url, created).ok("GET", "/payments/wallet")["balance"] == 3.0
+
+
+def test_cli_announces_url_keys_token_then_ready_and_stops_on_sigint():
+    cmd = [sys.executable, "-m", "votel_airflow.sandbox", "--port", "0", "--no-seed",
+           "--api-key", "sk_extra_one", "--admin-token", "tok"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        lines = []
+        while not lines or lines[-1] != "VOTEL_SANDBOX_READY":
+            lines.append(proc.stdout.readline().strip())
+        assert lines[0].startswith("VOTEL_SANDBOX_URL=http://127.0.0.1:")
+        assert lines[0].endswith("/api")
+        keys = [line.split("=", 1)[1] for line in lines if line.startswith("VOTEL_SANDBOX_API_KEY=")]
+        assert len(keys) == 3
+        assert keys[-1] == "sk_extra_one"
+        assert "VOTEL_SANDBOX_ADMIN_TOKEN=tok" in lines
+        url = lines[0].split("=", 1)[1]
+        assert requests.get(f"{url}/agents", headers={"X-API-Key": "sk_extra_one"}, timeout=10).json() == []
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_export_openapi_flag_writes_the_document(tmp_path):
+    target = tmp_path / "openapi.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "votel_airflow.sandbox", "--export-openapi", str(target)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert target.exists()
+    assert str(target) in result.stdout
+
+
+def test_cli_rejects_bad_fault_rates():
+    result = subprocess.run(
+        [sys.executable, "-m", "votel_airflow.sandbox", "--error-rate", "1.5"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "error_rate" in result.stderr
+
+
+def test_importing_the_provider_does_not_import_fastapi():
+    code = (
+        "import sys, votel_airflow, votel_airflow.sandbox, votel_airflow.testing;"
+        "print('fastapi' in sys.modules, 'uvicorn' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False False"

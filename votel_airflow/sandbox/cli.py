@@ -1,0 +1,107 @@
+"""``votel-sandbox``: run the sandbox, or export its OpenAPI document.
+
+On start it prints, one per line and flushed, ``VOTEL_SANDBOX_URL=...``, one
+``VOTEL_SANDBOX_API_KEY=...`` per announced account, ``VOTEL_SANDBOX_ADMIN_TOKEN=...`` and
+finally ``VOTEL_SANDBOX_READY``. SIGINT and SIGTERM stop it cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import sys
+from collections.abc import Sequence
+
+from votel_airflow.sandbox.config import (
+    DEFAULT_BALANCE,
+    DEFAULT_MAX_BODY_BYTES,
+    FaultConfig,
+    SandboxConfig,
+)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="votel-sandbox",
+        description="A local Votel API implementing the contract, with faults on demand.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback)")
+    p.add_argument("--port", type=int, default=0, help="TCP port; 0 picks a free one")
+    p.add_argument("--db", default=None, help="SQLite file for the state (default: in memory)")
+    p.add_argument("--seed", type=int, default=1, help="seed of the fake data (default: 1)")
+    p.add_argument("--no-seed", action="store_true", help="create the accounts empty")
+    p.add_argument("--accounts", type=int, default=2, help="seeded accounts on a new database")
+    p.add_argument("--api-key", action="append", default=[], help="extra account (repeatable)")
+    p.add_argument("--balance", type=float, default=DEFAULT_BALANCE, help="opening balance")
+    p.add_argument("--admin-token", default=None, help="admin API token (default: random)")
+    p.add_argument("--rate-limit", type=float, default=None, help="requests/s per API key")
+    p.add_argument("--error-rate", type=float, default=0.0, help="share of injected 500s")
+    p.add_argument("--html-502-rate", type=float, default=0.0, help="share of HTML 502 pages")
+    p.add_argument("--drop-rate", type=float, default=0.0, help="share of dropped responses")
+    p.add_argument("--slow-rate", type=float, default=0.0, help="share of slow answers")
+    p.add_argument("--slow-seconds", type=float, default=0.0, help="delay of a slow answer")
+    p.add_argument("--burst-429", type=int, default=0, help="first N requests per key get 429")
+    p.add_argument("--fault-seed", type=int, default=0, help="seed of the fault draws")
+    p.add_argument("--call-stage-seconds", type=float, default=1.0)
+    p.add_argument("--message-stage-seconds", type=float, default=0.5)
+    p.add_argument("--enrollment-seconds", type=float, default=1.0)
+    p.add_argument("--job-seconds", type=float, default=0.5)
+    p.add_argument("--reply-seconds", type=float, default=1.0)
+    p.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES)
+    p.add_argument("--log-level", default="warning", help="uvicorn log level")
+    p.add_argument("--export-openapi", metavar="PATH", default=None, help="write the OpenAPI JSON and exit")
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> SandboxConfig:
+    faults = FaultConfig(
+        error_rate=args.error_rate,
+        html_502_rate=args.html_502_rate,
+        drop_rate=args.drop_rate,
+        slow_rate=args.slow_rate,
+        slow_seconds=args.slow_seconds,
+        burst_429=args.burst_429,
+        fault_seed=args.fault_seed,
+    )
+    faults.validate()
+    if args.rate_limit is not None and args.rate_limit <= 0:
+        raise ValueError("--rate-limit must be positive")
+    return SandboxConfig(
+        host=args.host,
+        port=args.port,
+        db=args.db,
+        seed=None if args.no_seed else args.seed,
+        accounts=args.accounts,
+        api_keys=tuple(args.api_key),
+        admin_token=args.admin_token or secrets.token_hex(16),
+        rate_limit=args.rate_limit,
+        faults=faults,
+        call_stage_seconds=args.call_stage_seconds,
+        message_stage_seconds=args.message_stage_seconds,
+        enrollment_seconds=args.enrollment_seconds,
+        job_seconds=args.job_seconds,
+        reply_seconds=args.reply_seconds,
+        max_body_bytes=args.max_body_bytes,
+        balance=args.balance,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``votel-sandbox`` and ``python -m votel_airflow.sandbox``."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.export_openapi:
+        from votel_airflow.sandbox.openapi import export_openapi
+
+        print(export_openapi(args.export_openapi))
+        return 0
+    try:
+        config = config_from_args(args)
+    except ValueError as exc:
+        parser.error(str(exc))
+    for key in config.api_keys:
+        if not key.startswith("sk_"):
+            parser.error(f"--api-key {key!r} must start with sk_")
+    from votel_airflow.sandbox.serve import serve
+
+    return serve(config, sys.stdout, args.log_level)

@@ -1,0 +1,209 @@
+"""The admin API under ``/_admin``: accounts, wallets, faults, rate limit, records, stats.
+
+Every route requires the ``X-Admin-Token`` header (403 otherwise). The middleware never rate
+limits or faults these routes, and they are left out of the public OpenAPI document.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import Response
+from pydantic import Field
+
+from votel_airflow.sandbox import accounts, bulk, clock, contacts_db, messaging
+from votel_airflow.sandbox.config import FaultConfig
+from votel_airflow.sandbox.deps import get_sandbox
+from votel_airflow.sandbox.models import Body, Channel
+from votel_airflow.sandbox.responses import Json, error, invalid
+from votel_airflow.sandbox.state import Sandbox
+from votel_airflow.sandbox.store import Account, from_micros
+
+RecordKind = Literal["sms", "email", "message", "call", "enrollment", "booking", "task", "trigger"]
+MAX_GENERATED = 5_000_000
+
+
+def require_admin(
+    request: Request, token: Annotated[str | None, Header(alias="X-Admin-Token")] = None
+) -> None:
+    expected = get_sandbox(request).config.admin_token
+    if token is None or not secrets.compare_digest(token.encode(), expected.encode()):
+        raise error(403, "Invalid or missing admin token")
+
+
+router = APIRouter(prefix="/_admin", dependencies=[Depends(require_admin)], include_in_schema=False)
+SandboxDep = Annotated[Sandbox, Depends(get_sandbox)]
+
+
+def _account(sandbox: Sandbox, api_key: str) -> Account:
+    account = sandbox.store.account_for_key(api_key)
+    if account is None:
+        raise error(404, "Unknown API key")
+    return account
+
+
+class NewAccount(Body):
+    balance: float = 100.0
+    seed: bool = True
+
+
+class WalletSet(Body):
+    api_key: str
+    balance: Annotated[float, Field(ge=0)]
+
+
+class Faults(Body):
+    error_rate: Annotated[float, Field(ge=0, le=1)] = 0.0
+    html_502_rate: Annotated[float, Field(ge=0, le=1)] = 0.0
+    drop_rate: Annotated[float, Field(ge=0, le=1)] = 0.0
+    slow_rate: Annotated[float, Field(ge=0, le=1)] = 0.0
+    slow_seconds: Annotated[float, Field(ge=0, le=600)] = 0.0
+    burst_429: Annotated[int, Field(ge=0)] = 0
+    fault_seed: int = 0
+
+
+class RateLimitSet(Body):
+    per_second: Annotated[float, Field(gt=0)] | None = None
+
+
+class CallLogsGenerate(Body):
+    api_key: str
+    count: Annotated[int, Field(ge=0, le=MAX_GENERATED)]
+    since: datetime
+    until: datetime
+
+
+class InboundMessage(Body):
+    api_key: str
+    contact_id: str
+    body: Annotated[str, Field(min_length=1)]
+    channel: Channel = "sms"
+
+
+@router.post("/accounts", status_code=201)
+def create_account(body: NewAccount, sandbox: SandboxDep) -> Response:
+    """A fresh tenant; with ``seed`` (default) it holds the deterministic seed data."""
+    seed = (sandbox.config.seed if sandbox.config.seed is not None else 0) if body.seed else None
+    account = accounts.create_account(sandbox.store, balance=body.balance, seed=seed)
+    return Json({"account_id": account.id, "api_key": account.api_key}, status_code=201)
+
+
+@router.get("/accounts")
+def list_accounts(sandbox: SandboxDep) -> Response:
+    with sandbox.store.tx() as tx:
+        docs = [
+            {"account_id": a.id, "api_key": a.api_key, "balance": from_micros(tx.balance_micros(a.id))}
+            for a in sandbox.store.accounts()
+        ]
+    return Json(docs)
+
+
+@router.put("/wallet")
+def set_wallet(body: WalletSet, sandbox: SandboxDep) -> Response:
+    account = _account(sandbox, body.api_key)
+    with sandbox.store.tx() as tx:
+        tx.set_balance(account.id, body.balance)
+        balance = from_micros(tx.balance_micros(account.id))
+    return Json({"balance": balance, "currency": "USD"})
+
+
+@router.get("/faults")
+async def get_faults(sandbox: SandboxDep) -> Response:
+    return Json(vars(sandbox.faults.config))
+
+
+@router.put("/faults")
+async def set_faults(body: Faults, sandbox: SandboxDep) -> Response:
+    """Replace the fault settings; the draws restart from ``fault_seed``."""
+    config = FaultConfig(**body.model_dump())
+    try:
+        sandbox.faults.configure(config)
+    except ValueError as exc:
+        raise invalid(("body",), str(exc)) from None
+    return Json(vars(config))
+
+
+@router.delete("/faults")
+async def clear_faults(sandbox: SandboxDep) -> Response:
+    sandbox.faults.configure(FaultConfig())
+    return Json(vars(sandbox.faults.config))
+
+
+@router.put("/rate-limit")
+async def set_rate_limit(body: RateLimitSet, sandbox: SandboxDep) -> Response:
+    """Requests per second per API key; ``null`` turns the limit off. Buckets start full."""
+    sandbox.limiter.configure(body.per_second)
+    return Json({"per_second": body.per_second})
+
+
+@router.get("/records")
+def records(
+    sandbox: SandboxDep, api_key: Annotated[str, Query()], kind: Annotated[RecordKind, Query()]
+) -> Response:
+    """What the account sent or created, oldest first: recipient, body, idempotency key, time."""
+    account = _account(sandbox, api_key)
+    with sandbox.store.tx() as tx:
+        return Json(tx.records(account.id, kind))
+
+
+@router.get("/stats")
+async def stats(sandbox: SandboxDep) -> Response:
+    return Json(sandbox.stats.snapshot())
+
+
+@router.delete("/stats")
+async def reset_stats(sandbox: SandboxDep) -> Response:
+    sandbox.stats.reset()
+    return Json(sandbox.stats.snapshot())
+
+
+@router.get("/config")
+async def config(sandbox: SandboxDep) -> Response:
+    """The timings in force, so a test can wait exactly as long as a state change takes."""
+    c = sandbox.config
+    return Json(
+        {
+            "call_stage_seconds": c.call_stage_seconds,
+            "message_stage_seconds": c.message_stage_seconds,
+            "enrollment_seconds": c.enrollment_seconds,
+            "job_seconds": c.job_seconds,
+            "reply_seconds": c.reply_seconds,
+            "max_body_bytes": c.max_body_bytes,
+            "rate_limit": sandbox.limiter.per_second,
+        }
+    )
+
+
+@router.post("/call-logs", status_code=201)
+def generate_call_logs(body: CallLogsGenerate, sandbox: SandboxDep) -> Response:
+    """Insert ``count`` finished calls spread over ``[since, until)``; same request, same rows."""
+    account = _account(sandbox, body.api_key)
+    try:
+        since, until = clock.parse(clock.iso_dt(body.since)), clock.parse(clock.iso_dt(body.until))
+    except (OverflowError, ValueError):
+        raise invalid(("body", "since"), "Timestamp out of range") from None
+    if until <= since:
+        raise invalid(("body", "until"), "until must be after since")
+    seed = f"generated:{account.ordinal}:{body.count}:{since.isoformat()}:{until.isoformat()}"
+    with sandbox.store.tx() as tx:
+        number = messaging.our_number(tx, account.id)
+        bulk.insert_call_logs(tx, account.id, seed, body.count, since.timestamp(), until.timestamp(), number)
+    return Json({"inserted": body.count}, status_code=201)
+
+
+@router.post("/inbound", status_code=201)
+def inject_inbound(body: InboundMessage, sandbox: SandboxDep) -> Response:
+    """A message from the contact, visible at once in its thread and the messaging logs."""
+    account = _account(sandbox, body.api_key)
+    with sandbox.store.tx() as tx:
+        contact = contacts_db.get(tx, account.id, body.contact_id)
+        if contact is None:
+            raise error(404, "Lead not found")
+        address = contact.get("email") if body.channel == "email" else contact.get("phone")
+        if not address:
+            raise error(400, "Contact has no address on this channel")
+        doc: dict[str, Any] = messaging.receive(tx, account.id, contact, body.channel, body.body)
+    return Json(doc, status_code=201)
