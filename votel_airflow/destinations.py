@@ -3,6 +3,10 @@
 The file is written under a hidden temporary name beside the destination and moved into place only
 when every page is in, so a failed or killed run never leaves a partial file at the destination,
 and readers never see one being written.
+
+A failure removes its temporary file; a SIGKILL cannot, and leaves it behind. The next successful
+write of the same destination removes such leftovers: temporary files of that destination not
+modified since the new write began, so a writer that is still writing keeps its file.
 """
 
 from __future__ import annotations
@@ -10,6 +14,8 @@ from __future__ import annotations
 import contextlib
 import gzip
 import json
+import logging
+import time
 import uuid
 from types import TracebackType
 from typing import IO, Any
@@ -19,6 +25,8 @@ from airflow.sdk import ObjectStoragePath
 from votel_airflow.validation import fail
 
 FORMATS = ("jsonl", "jsonl.gz", "parquet")
+TMP_SUFFIX = ".tmp"
+log = logging.getLogger(__name__)
 
 
 def as_storage_path(field: str, destination: Any) -> ObjectStoragePath:
@@ -99,12 +107,14 @@ class AtomicRecordWriter:
         self.destination = destination
         self.fmt = fmt
         self.records = 0
-        self._tmp = destination.parent / f".{destination.name}.{uuid.uuid4().hex}.tmp"
+        self._tmp = destination.parent / f"{_tmp_prefix(destination)}{uuid.uuid4().hex}{TMP_SUFFIX}"
+        self._started = 0.0
         self._raw: IO[bytes] | None = None
         self._text: IO[bytes] | gzip.GzipFile | None = None
         self._parquet: _ParquetSink | None = None
 
     def __enter__(self) -> AtomicRecordWriter:
+        self._started = time.time()
         self.destination.parent.mkdir(parents=True, exist_ok=True)
         self._raw = self._tmp.open("wb")  # type: ignore[no-untyped-call]
         try:
@@ -155,5 +165,51 @@ class AtomicRecordWriter:
             # A failure while finishing the file (a full disk) must not publish it either.
             if complete:
                 self._tmp.rename(self.destination)
+                remove_stale_temps(self.destination, older_than=self._started)
             else:
                 self._tmp.unlink(missing_ok=True)
+
+
+def _tmp_prefix(destination: ObjectStoragePath) -> str:
+    return f".{destination.name}."
+
+
+def _is_uuid_hex(token: str) -> bool:
+    return len(token) == 32 and all(ch in "0123456789abcdef" for ch in token)
+
+
+def remove_stale_temps(destination: ObjectStoragePath, *, older_than: float) -> list[str]:
+    """Delete the temporary files of ``destination`` left by killed writers; the names removed.
+
+    Only files named like this module's temporary files *of this destination* and not modified
+    since ``older_than`` (a POSIX time) go: a writer still writing touches its file as pages go
+    in. Clean-up is best effort: a storage that cannot list or stat leaves the files, and never
+    fails the write that already succeeded.
+
+    :param destination: the final file whose leftovers to remove.
+    :param older_than: keep files modified at or after this time (the new write's start).
+    """
+    prefix = _tmp_prefix(destination)
+    removed: list[str] = []
+    try:
+        siblings = list(destination.parent.iterdir())
+    except Exception:  # fsspec raises many types; the published file is fine either way
+        return removed
+    for sibling in siblings:
+        name = sibling.name
+        token = name[len(prefix) : -len(TMP_SUFFIX)]
+        # The exact shape (prefix, 32 hex digits, suffix) keeps "calls.jsonl" from claiming the
+        # temporary files of "calls.jsonl.gz" beside it.
+        if not (name.startswith(prefix) and name.endswith(TMP_SUFFIX) and _is_uuid_hex(token)):
+            continue
+        try:
+            if sibling.stat().st_mtime >= older_than:
+                continue
+            sibling.unlink(missing_ok=True)
+        except Exception as exc:
+            log.warning("Could not remove the stale temporary file %s: %s", sibling, type(exc).__name__)
+            continue
+        removed.append(name)
+    if removed:
+        log.info("Removed %d stale temporary file(s) of %s left by a killed run", len(removed), destination)
+    return removed

@@ -16,6 +16,8 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 # A wrong base URL answers every path with FastAPI's generic route-miss detail; saying so saves
 # users from hunting for a missing contact that was never the problem.
 _ROUTE_MISS_DETAIL = "Not Found"
+#: Where FastAPI says a parameter was: the first element of a validation error's ``loc``.
+_LOCATIONS = frozenset({"body", "query", "path", "header", "cookie"})
 
 
 class VotelError(AirflowException):
@@ -131,7 +133,11 @@ def render_detail(detail: Any) -> str:
 def _render_validation_item(item: Any) -> str:
     if not isinstance(item, dict):
         return str(item)
-    loc = [str(part) for part in item.get("loc", []) if part not in ("body", "query", "path")]
+    loc = [str(part) for part in item.get("loc", [])]
+    # Only the first element says where the field was (FastAPI's "body", "query", ...); a later
+    # "body" is a field of that name, e.g. an SMS's text, and must stay in the message.
+    if loc and loc[0] in _LOCATIONS:
+        loc = loc[1:]
     field = ".".join(loc) or "request"
     return f"{field}: {item.get('msg', 'invalid')}"
 

@@ -295,32 +295,54 @@ def _run(
                     return
                 in_flight[pool.submit(send_one, item)] = item[0]
 
+        crash: BaseException | None = None
+
+        def settle(future: Future[Any]) -> None:
+            nonlocal crash
+            rkey = in_flight.pop(future)
+            try:
+                answer = future.result()
+            except STOPPING_ERRORS as exc:
+                if tally.stopped_by is None:
+                    tally.stopped_by = exc
+                stop.set()
+            except REJECTED_ERRORS as exc:
+                reason = render_detail(exc.detail) if exc.detail is not None else str(exc)
+                tally.rejected[rkey] = reason
+                progress.record(rkey, {"error": reason, "status": exc.status_code})
+            except VotelError as exc:
+                tally.transient[rkey] = str(exc)
+            except BaseException as exc:
+                # Keep draining: sends that finished alongside a crash must still be recorded as
+                # done, or the retry would have to ask the server to replay them.
+                crash = crash or exc
+                stop.set()
+            else:
+                if answer is _CANCELLED:
+                    return
+                message_id = answer.get(id_field) if isinstance(answer, dict) else None
+                progress.record(rkey, message_id)
+                tally.sent += 1
+                if tally.sent % step == 0:
+                    log.info("%s: %d of %d sent", name, tally.sent, total)
+
         top_up()
-        while in_flight:
-            finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-            for future in finished:
-                rkey = in_flight.pop(future)
-                try:
-                    answer = future.result()
-                except STOPPING_ERRORS as exc:
-                    if tally.stopped_by is None:
-                        tally.stopped_by = exc
-                    stop.set()
-                except REJECTED_ERRORS as exc:
-                    reason = render_detail(exc.detail) if exc.detail is not None else str(exc)
-                    tally.rejected[rkey] = reason
-                    progress.record(rkey, {"error": reason, "status": exc.status_code})
-                except VotelError as exc:
-                    tally.transient[rkey] = str(exc)
-                else:
-                    if answer is _CANCELLED:
-                        continue
-                    message_id = answer.get(id_field) if isinstance(answer, dict) else None
-                    progress.record(rkey, message_id)
-                    tally.sent += 1
-                    if tally.sent % step == 0:
-                        log.info("%s: %d of %d sent", name, tally.sent, total)
-            top_up()
+        try:
+            while in_flight:
+                finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    settle(future)
+                top_up()
+        except BaseException:
+            # Interrupted in this thread (a task timeout, a kill signal): stop submitting, record
+            # what the sends already under way achieve, then let the interruption through.
+            stop.set()
+            for future in list(in_flight):
+                future.exception()  # waits for it; settle() reads the outcome
+                settle(future)
+            raise
+    if crash is not None:
+        raise crash
 
 
 def _stopped_error(cause: VotelError, name: str, sent: int, total: int, unsent: int) -> VotelError:

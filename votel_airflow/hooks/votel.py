@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 import time
 from collections.abc import Iterator, Mapping
 from functools import cached_property
@@ -188,8 +189,16 @@ class _VotelHookBase(BaseHook):
         outcome = Outcome(failure)
         wait = self.policy.next_wait(retry, method, outcome, idempotent=idempotent)
         if wait is None:
+            hint = ""
+            if _is_tls_failure(exc):
+                # The usual cause is a Base URL typed without a scheme (https is then assumed) in
+                # front of a plain-HTTP server, or the wrong scheme: name the URL the hook used.
+                hint = (
+                    f"; the TLS handshake with {self.settings.base_url} failed: check the scheme "
+                    "(http:// or https://) of the connection's Base URL and the server's certificate"
+                )
             raise VotelServerError(
-                f"No answer on {method} {path} after {retry} attempt(s): {type(exc).__name__}",
+                f"No answer on {method} {path} after {retry} attempt(s): {type(exc).__name__}{hint}",
                 method=method,
                 path=path,
             ) from exc
@@ -201,6 +210,23 @@ class _VotelHookBase(BaseHook):
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}, got {page_size!r}")
         return {k: v for k, v in (params or {}).items() if v is not None}
+
+
+def _is_tls_failure(exc: BaseException) -> bool:
+    """Whether a transport error (requests or httpx) came from TLS, anywhere in what it wraps."""
+    pending: list[object] = [exc]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop()
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        if isinstance(current, (ssl.SSLError, requests.exceptions.SSLError)):
+            return True
+        seen.add(id(current))
+        # requests wraps urllib3's MaxRetryError in args[0], which holds the cause in .reason.
+        pending += [current.__cause__, current.__context__, getattr(current, "reason", None)]
+        pending += list(current.args[:1])
+    return False
 
 
 def _mask(secret: str) -> None:

@@ -40,14 +40,17 @@ DEFAULT_MAX_CONCURRENCY = 8
 
 
 def _split_valid(
-    field: str, items: list[str], invalid: list[str], on_invalid: str, what: str
+    field: str, items: list[str], invalid: list[str], on_invalid: str, what: str, form: str
 ) -> tuple[list[str], list[str]]:
-    """``(valid, invalid)``; with ``on_invalid="fail"`` any invalid item fails listing them all."""
+    """``(valid, invalid)``; with ``on_invalid="fail"`` any invalid item fails listing them all.
+
+    ``form`` says what a valid item looks like, for the error message.
+    """
     if invalid and on_invalid == "fail":
         more = f" (and {len(invalid) - 20} more)" if len(invalid) > 20 else ""
         raise VotelInputError(
             f"{field}: {len(invalid)} of {len(items)} {what} are invalid: {invalid[:20]}{more}. Nothing "
-            "was sent. Correct them, or pass on_invalid='skip' to send to the valid ones only.",
+            f"was sent. Use {form}, or pass on_invalid='skip' to send to the valid ones only.",
             field=field,
         )
     bad = set(invalid)
@@ -112,7 +115,12 @@ class SendSmsOperator(VotelBaseOperator):
         if sender is not None and not E164.match(str(sender)):
             raise fail("from_number", sender, "is not E.164", "Use e.g. '+14155552671' or leave it unset.")
         valid, invalid = _split_valid(
-            "to", numbers, invalid_phone_numbers(numbers), self.on_invalid, "numbers"
+            "to",
+            numbers,
+            invalid_phone_numbers(numbers),
+            self.on_invalid,
+            "numbers",
+            "E.164 numbers with '+' and the country code, e.g. '+14155552671'",
         )
         if invalid:
             self.log.warning("Skipping %d invalid number(s): %s", len(invalid), shown(invalid))
@@ -222,7 +230,9 @@ class SendEmailOperator(VotelBaseOperator):
         addresses = as_str_list("to", self.to)
         shared = self._payload()
         invalid = [address for address in addresses if not EMAIL.match(address)]
-        valid, invalid = _split_valid("to", addresses, invalid, self.on_invalid, "addresses")
+        valid, invalid = _split_valid(
+            "to", addresses, invalid, self.on_invalid, "addresses", "addresses like 'name@example.com'"
+        )
         if invalid:
             self.log.warning("Skipping %d invalid address(es): %s", len(invalid), shown(invalid))
 

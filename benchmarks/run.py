@@ -1,0 +1,119 @@
+"""Run the benchmarks: ``python -m benchmarks.run [--quick] [--only NAME] [--runs N]``.
+
+Prints one line per figure, writes ``benchmarks/results/latest.json`` and the results table of
+``benchmarks/README.md``. Every comparison is made within one invocation, as a median of runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from benchmarks.common import REPO, Figure
+from benchmarks.report import machine, write_readme
+
+RESULTS = REPO / "benchmarks" / "results" / "latest.json"
+
+
+@dataclass(frozen=True)
+class Scale:
+    """Sizes of one invocation: full (the issue's figures) or quick (a smoke-sized run)."""
+
+    extraction_sizes: tuple[int, int]
+    rate_rows: int
+    rate_limit: float
+    rate_page_size: int
+    sms: int
+    parse_samples: int
+    triggers: int
+    trigger_stage_seconds: float
+    trigger_poke_interval: float
+    runs: int
+    baseline_runs: int
+
+
+FULL = Scale((100_000, 1_000_000), 60_000, 20.0, 200, 5_000, 20, 1_000, 8.0, 5.0, 3, 1)
+QUICK = Scale((20_000, 100_000), 20_000, 20.0, 100, 500, 5, 200, 2.0, 1.0, 3, 1)
+TOY = Scale((300, 1_200), 600, 20.0, 50, 20, 1, 5, 0.2, 0.2, 1, 1)
+
+
+def _benchmarks(scale: Scale, runs: int) -> dict[str, Callable[[], list[Figure]]]:
+    from benchmarks import bulk_send, extraction, parse_cost, trigger_scale
+
+    return {
+        "extraction": lambda: extraction.run_extraction(scale.extraction_sizes, runs),
+        "rate_limited": lambda: extraction.run_rate_limited(
+            scale.rate_rows, scale.rate_limit, scale.rate_page_size, runs
+        ),
+        "bulk_send": lambda: bulk_send.run_bulk_send(scale.sms, runs, min(runs, scale.baseline_runs)),
+        "parse_cost": lambda: parse_cost.run_parse_cost(scale.parse_samples),
+        "triggers": lambda: trigger_scale.run_trigger_scale(
+            scale.triggers, runs, scale.trigger_stage_seconds, scale.trigger_poke_interval
+        ),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes (a few minutes)")
+    parser.add_argument("--toy", action="store_true", help=argparse.SUPPRESS)  # the smoke test's scale
+    parser.add_argument("--only", action="append", default=[], help="run only this benchmark (repeatable)")
+    parser.add_argument("--runs", type=int, default=None, help="runs per variant (median quoted)")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave results and README alone")
+    args = parser.parse_args(argv)
+    scale = TOY if args.toy else QUICK if args.quick else FULL
+    runs = args.runs or scale.runs
+    benchmarks = _benchmarks(scale, runs)
+    unknown = sorted(set(args.only) - set(benchmarks))
+    if unknown:
+        parser.error(f"unknown benchmark(s) {unknown}; choose from {sorted(benchmarks)}")
+    selected = args.only or list(benchmarks)
+    figures: list[Figure] = []
+    started = time.time()
+    for name in selected:
+        print(f"== {name}", flush=True)
+        t0 = time.perf_counter()
+        result = benchmarks[name]()
+        for figure in result:
+            print(figure.line(), flush=True)
+        print(f"   ({time.perf_counter() - t0:.0f}s)", flush=True)
+        figures += result
+        if not args.no_write:
+            # Written after each benchmark, so a long run interrupted later keeps what it measured.
+            report: dict[str, Any] = {
+                "command": " ".join(["python -m benchmarks.run", *(sys.argv[1:] if argv is None else argv)]),
+                "scale": "toy" if args.toy else "quick" if args.quick else "full",
+                "runs": runs,
+                "machine": machine(),
+                "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+                "seconds": round(time.perf_counter() - t0, 1),
+                "figures": [f.as_dict() for f in result],
+            }
+            _merge_write(report, [name])
+    return 0
+
+
+def _merge_write(report: dict[str, Any], selected: list[str]) -> None:
+    """Replace the selected benchmarks' figures in latest.json (others stay), then the README."""
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    previous: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    runs: dict[str, Any] = previous.get("benchmarks", {})
+    for name in selected:
+        runs[name] = {
+            key: report[key] for key in ("command", "scale", "runs", "machine", "started", "seconds")
+        } | {"figures": [f for f in report["figures"] if _benchmark_of(f) == name]}
+    RESULTS.write_text(json.dumps({"benchmarks": runs}, indent=2) + "\n")
+    write_readme(runs)
+
+
+def _benchmark_of(figure: dict[str, Any]) -> str:
+    return str(figure["benchmark"])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""Each benchmark still runs end to end at toy scale, so the harness cannot rot unnoticed.
+
+No timing is asserted here: the figures are only checked to exist and to be well formed, and the
+correctness parts a benchmark measures (rows extracted, no duplicate SMS, every trigger fired)
+are checked because a broken harness would get them wrong.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks import run
+from benchmarks.common import Figure
+from benchmarks.report import BEGIN, END, write_readme
+
+
+def _by_name(figures: list[Figure]) -> dict[str, Figure]:
+    return {f.name: f for f in figures}
+
+
+def _toy(name: str) -> list[Figure]:
+    figures = run._benchmarks(run.TOY, 1)[name]()
+    assert figures
+    for figure in figures:
+        assert figure.benchmark == name
+        assert figure.line().startswith(name)
+        json.dumps(figure.as_dict())
+    return figures
+
+
+def test_extraction_benchmark_measures_all_three_variants_at_both_sizes() -> None:
+    small, large = run.TOY.extraction_sizes
+    figures = _by_name(_toy("extraction"))
+    for variant in ("floor", "ours", "http_operator"):
+        for size in (small, large):
+            assert figures[f"{variant} rows/s @ {size:,}"].value > 0  # type: ignore[operator]
+            assert figures[f"{variant} peak RSS @ {size:,}"].value > 0  # type: ignore[operator]
+    assert f"ours/floor rows/s @ {large:,}" in figures
+
+
+def test_rate_limited_benchmark_reports_no_failed_request() -> None:
+    figures = _by_name(_toy("rate_limited"))
+    assert figures["failed requests (non-200, non-429)"].value == 0
+
+
+def test_bulk_send_benchmark_counts_every_recipient_reached_once_by_ours() -> None:
+    figures = _by_name(_toy("bulk_send"))
+    count = run.TOY.sms
+    assert figures["ours failed sends (recipients never reached)"].value == 0
+    assert figures["ours duplicate SMS"].value == 0
+    assert figures[f"naive +faults wall time ({count:,} SMS @ 100/s)"].value > 0  # type: ignore[operator]
+
+
+def test_parse_cost_benchmark_times_ours_http_and_the_control() -> None:
+    names = set(_by_name(_toy("parse_cost")))
+    assert "import airflow.sdk alone" in names
+    assert {n.split(":")[0] for n in names} >= {"ours", "http_operator", "control (ten no-op operators)"}
+
+
+def test_trigger_benchmark_sees_every_trigger_fire() -> None:
+    figures = _by_name(_toy("triggers"))
+    assert figures["triggers that fired success"].value == run.TOY.triggers
+
+
+def test_run_rejects_an_unknown_benchmark_name() -> None:
+    with pytest.raises(SystemExit):
+        run.main(["--toy", "--only", "nope", "--no-write"])
+
+
+def test_results_table_replaces_only_the_marked_section(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n\n{BEGIN}\nold\n{END}\n\noutro\n")
+    figure = Figure("demo", "rows/s", 1234.5, "rows/s", target=">= 0.9", ok=True, samples=[1.5, 2.5])
+    runs = {
+        "demo": {
+            "command": "python -m benchmarks.run --only demo",
+            "scale": "toy",
+            "runs": 2,
+            "started": "2026-01-01T00:00:00Z",
+            "machine": {"nproc": 2, "cpu": "cpu", "python": "3.11"},
+            "figures": [figure.as_dict()],
+        }
+    }
+    write_readme(runs, readme)
+    text = readme.read_text()
+    assert text.startswith("intro\n")
+    assert text.endswith("outro\n")
+    assert "old" not in text
+    assert "| rows/s | 1,234 | rows/s | >= 0.9 | pass | 1.5, 2.5 |" in text

@@ -1,0 +1,190 @@
+"""Each example DAG run with ``dag.test()`` against the sandbox: what reached people, files, rows."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sqlite3
+from collections import Counter
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import pendulum
+import pytest
+
+from tests.dags.conftest import EXAMPLES
+from tests.support import dagrun_task_states, run_dag
+from votel_airflow import endpoints
+from votel_airflow.hooks.votel import VotelHook
+from votel_airflow.sandbox.server import SandboxServer
+
+pytestmark = pytest.mark.usefixtures("airflow_db")
+
+
+def _succeeded(dagrun: Any) -> dict[str, str]:
+    states = dagrun_task_states(dagrun)
+    assert str(dagrun.state) == "success", states
+    return states
+
+
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _recent_day() -> pendulum.DateTime:
+    """Midnight two days ago: its whole day lies in the sandbox's recent seeded week."""
+    return pendulum.today("UTC").subtract(days=2)
+
+
+def _table(warehouse: Path) -> list[tuple[Any, ...]]:
+    with closing(sqlite3.connect(warehouse)) as db:
+        return db.execute("SELECT * FROM votel_call_logs ORDER BY id").fetchall()
+
+
+def test_nightly_sync_extracts_the_interval_upserts_leads_and_loads_the_table_idempotently(
+    votel_connection: str, votel_sandbox: SandboxServer, votel_api_key: str, warehouse: Path, tmp_path: Path
+) -> None:
+    until = _recent_day()
+    since = until.subtract(days=1)
+    conf = {"data_dir": str(tmp_path / "data")}
+    _succeeded(run_dag(EXAMPLES, "votel_nightly_crm_sync", logical_date=until, run_conf=conf))
+
+    day = since.strftime("%Y-%m-%d")
+    window = {"since": since.isoformat(), "until": until.isoformat()}
+    hook = VotelHook(votel_connection)
+    calls = _jsonl(tmp_path / "data" / "call_logs" / f"{day}.jsonl")
+    assert [c["id"] for c in calls] == [c["id"] for c in hook.paginate(endpoints.CALL_LOGS, params=window)]
+    assert calls, "the seeded recent week has calls every day"
+    meetings = _jsonl(tmp_path / "data" / "meeting_logs" / f"{day}.jsonl")
+    assert len(meetings) == len(list(hook.paginate(endpoints.MEETING_LOGS, params=window)))
+    messages = _jsonl(tmp_path / "data" / "messaging_logs" / f"{day}.jsonl")
+    assert len(messages) == len(list(hook.paginate(endpoints.MESSAGING_LOGS, params=window)))
+
+    leads = _jsonl(EXAMPLES / "data" / "leads.jsonl")
+    contacts = _jsonl(tmp_path / "data" / "contacts" / f"{day}.jsonl")
+    exported_phones = {c["phone"] for c in contacts}
+    assert {lead["phone"] for lead in leads} <= exported_phones
+    assert len(contacts) == len(list(hook.paginate(endpoints.CONTACTS)))
+
+    rows = _table(warehouse)
+    assert sorted(r[0] for r in rows) == sorted(c["id"] for c in calls)
+    assert {r[1] for r in rows} == {since.isoformat()}
+
+    # A rerun (a clear or a backfill) of the same interval leaves exactly the same table.
+    _succeeded(run_dag(EXAMPLES, "votel_nightly_crm_sync", logical_date=until, run_conf=conf))
+    assert _table(warehouse) == rows
+    # Leads were updated, not created twice.
+    assert len(list(hook.paginate(endpoints.CONTACTS))) == len(contacts)
+
+
+def _add_contacts(hook: VotelHook, tag: str, phones: list[str]) -> dict[str, str]:
+    ids = {}
+    for number, phone in enumerate(phones):
+        contact = hook.request(
+            "POST", endpoints.CONTACTS, json={"first_name": f"Test{number}", "phone": phone, "tags": [tag]}
+        )
+        ids[phone] = contact["id"]
+    return ids
+
+
+def test_outreach_campaign_texts_and_enrolls_each_tagged_contact_once_and_follows_up_bounces(
+    votel_connection: str, votel_sandbox: SandboxServer, votel_api_key: str
+) -> None:
+    hook = VotelHook(votel_connection)
+    # Ending 13: undelivered; 66: failed; anything else: delivered. Under half bounce, so the
+    # delivery wait (max_failed=0.5) passes and each bounce gets a follow-up task.
+    ids = _add_contacts(
+        hook, "spring-test", ["+12025550413", "+12025550466", "+12025550421", "+12025550432", "+12025550445"]
+    )
+    _succeeded(run_dag(EXAMPLES, "votel_outreach_campaign", run_conf={"tag": "spring-test"}))
+
+    admin = votel_sandbox.admin
+    messages = admin.records(votel_api_key, "message")
+    assert sorted(m["recipient"] for m in messages) == sorted(ids)
+    links = list(hook.paginate(endpoints.TRACKING_LINKS))
+    short_url = next(link["short_url"] for link in links if link["name"] == "Spring promotion")
+    assert all(short_url in m["body"] for m in messages)
+    enrollments = admin.records(votel_api_key, "enrollment")
+    assert sorted(e.get("contact_id") or e["recipient"] for e in enrollments) == sorted(ids.values())
+    tasks = admin.records(votel_api_key, "task")
+    assert sorted(t["contact_id"] for t in tasks) == sorted([ids["+12025550413"], ids["+12025550466"]])
+
+
+def test_outreach_campaign_sends_nothing_when_the_wallet_is_too_low(
+    votel_connection: str, votel_sandbox: SandboxServer, votel_api_key: str
+) -> None:
+    hook = VotelHook(votel_connection)
+    _add_contacts(hook, "spring-test", ["+12025550521"])
+    votel_sandbox.admin.set_wallet(votel_api_key, 0.0)
+    states = dagrun_task_states(run_dag(EXAMPLES, "votel_outreach_campaign", run_conf={"tag": "spring-test"}))
+    assert states["check_wallet"] == "skipped"
+    assert votel_sandbox.admin.records(votel_api_key, "message") == []
+    assert votel_sandbox.admin.records(votel_api_key, "enrollment") == []
+
+
+def test_call_followup_books_and_confirms_booked_calls_texts_missed_ones_and_saves_every_log(
+    votel_connection: str, votel_sandbox: SandboxServer, votel_api_key: str, tmp_path: Path
+) -> None:
+    _succeeded(run_dag(EXAMPLES, "votel_call_followup", run_conf={"data_dir": str(tmp_path)}))
+
+    admin = votel_sandbox.admin
+    calls = admin.records(votel_api_key, "call")
+    # The default list: ...01 books, ...10 is not answered, ...24 asks for a call back.
+    assert sorted(c["recipient"] for c in calls) == ["+12025550201", "+12025550210", "+12025550224"]
+    assert [e["recipient"] for e in admin.records(votel_api_key, "email")] == ["ada@example.com"]
+    assert [s["recipient"] for s in admin.records(votel_api_key, "sms")] == ["+12025550210"]
+    bookings = admin.records(votel_api_key, "booking")
+    ada = next(c for c in calls if c["recipient"] == "+12025550201")
+    assert [b["contact_id"] for b in bookings] == [ada["contact_id"]]
+    logs = [json.loads(p.read_text()) for p in tmp_path.glob("call_followup/*/*.json")]
+    assert sorted(log["id"] for log in logs) == sorted(c["id"] for c in calls)
+    assert all(log["status"] in ("completed", "no_answer") for log in logs)
+
+
+def test_agent_release_syncs_the_repo_documents_deploys_a_version_and_places_one_test_call(
+    votel_connection: str, votel_sandbox: SandboxServer, votel_api_key: str
+) -> None:
+    _succeeded(run_dag(EXAMPLES, "votel_agent_release"))
+    hook = VotelHook(votel_connection)
+    agent = next(a for a in hook.paginate(endpoints.AGENTS) if a["name"] == "Support Line")
+    documents = list(hook.paginate(endpoints.path(endpoints.AGENT_KB_DOCUMENTS, agent_id=agent["id"])))
+    expected = {p.name: p.read_text() for p in (EXAMPLES / "knowledge_base").glob("*.md")}
+    assert {d["title"]: d.get("text") for d in documents} == expected
+    versions = list(hook.paginate(endpoints.path(endpoints.AGENT_VERSIONS, agent_id=agent["id"])))
+    assert [v["deployed"] for v in versions].count(True) == 1
+    calls = votel_sandbox.admin.records(votel_api_key, "call")
+    assert [(c["recipient"], c["agent_id"]) for c in calls] == [("+12025550301", agent["id"])]
+
+    # A second release with the same documents adds none.
+    _succeeded(run_dag(EXAMPLES, "votel_agent_release"))
+    again = list(hook.paginate(endpoints.path(endpoints.AGENT_KB_DOCUMENTS, agent_id=agent["id"])))
+    assert sorted(d["id"] for d in again) == sorted(d["id"] for d in documents)
+
+
+def test_click_report_counts_each_links_clicks_and_conversions_of_the_day(
+    votel_connection: str, votel_sandbox: SandboxServer, votel_api_key: str, tmp_path: Path
+) -> None:
+    logical = _recent_day()
+    _succeeded(
+        run_dag(EXAMPLES, "votel_click_report", logical_date=logical, run_conf={"data_dir": str(tmp_path)})
+    )
+
+    reports = list((tmp_path / "click_report").glob("*.csv"))
+    assert len(reports) == 1
+    with reports[0].open() as stream:
+        report = {row["link_id"]: row for row in csv.DictReader(stream)}
+    hook = VotelHook(votel_connection)
+    links = list(hook.paginate(endpoints.TRACKING_LINKS))
+    # The report is named after its interval's first day; the interval runs 00:30 to 00:30 UTC.
+    since = pendulum.parse(reports[0].stem, tz="UTC").add(minutes=30)
+    window = {"since": since.isoformat(), "until": since.add(days=1).isoformat()}
+    assert {row["day"] for row in report.values()} == {reports[0].stem}
+    conversions = Counter(c["link_id"] for c in hook.paginate(endpoints.CONVERSIONS, params=window))
+    assert set(report) == {link["id"] for link in links}
+    for link in links:
+        path = endpoints.path(endpoints.TRACKING_LINK_CLICKS, link_id=link["id"])
+        assert int(report[link["id"]]["clicks"]) == len(list(hook.paginate(path, params=window)))
+        assert int(report[link["id"]]["conversions"]) == conversions[link["id"]]
+        assert report[link["id"]]["link_name"] == link["name"]
+    assert sum(int(r["clicks"]) for r in report.values()) > 0

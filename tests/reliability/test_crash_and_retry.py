@@ -1,0 +1,295 @@
+"""A bulk send and an extraction stopped mid-way, then run again: nobody twice, nobody skipped.
+
+Two ways to stop: an exception injected after k items on the first try, retried by Airflow's own
+retry path inside ``dag.test()``; and a real SIGKILL of the process running ``dag.test()`` once the
+sandbox has seen k sends (or k pages), after which the same task of the same DAG run (same
+logical date, so the same run id) runs again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.reliability.crash_dag import DAG_ID, LOGICAL_DATE, dag_source
+from tests.reliability.figures import Figure, record
+from tests.reliability.leaks import leaks
+from tests.support import FakeStateStore, dagrun_task_states, make_context, run_dag, write_dag
+from votel_airflow import endpoints
+from votel_airflow.hooks.votel import VotelHook
+from votel_airflow.operators.communication import SendSmsOperator
+from votel_airflow.sandbox.server import SandboxServer
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+SINCE = "2026-10-05T00:00:00+00:00"
+UNTIL = "2026-10-06T00:00:00+00:00"
+RECIPIENTS = 600
+CALL_LOGS = 5_000
+PAGE_SIZE = 50
+CRASH_AFTER = 150
+CRASH_AFTER_PAGES = 40
+KILL_AFTER_PAGES = 20
+
+
+def _numbers() -> list[str]:
+    return [f"+1212555{i:04d}" for i in range(RECIPIENTS)]
+
+
+def _xcom(dagrun: Any, task_id: str) -> Any:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = (
+            session.query(XComModel)
+            .filter_by(dag_id=dagrun.dag_id, run_id=dagrun.run_id, task_id=task_id, key="return_value")
+            .one()
+        )
+        return XComModel.deserialize_value(row)
+
+
+def _clean_ids() -> list[str]:
+    hook = VotelHook()
+    return [r["id"] for r in hook.paginate(endpoints.CALL_LOGS, params={"since": SINCE, "until": UNTIL})]
+
+
+def _assert_each_texted_once(sandbox: SandboxServer, api_key: str) -> None:
+    per_recipient = Counter(r["recipient"] for r in sandbox.admin.records(api_key, "sms"))
+    twice = {n: c for n, c in per_recipient.items() if c > 1}
+    assert not twice, f"texted more than once: {twice}"
+    assert set(per_recipient) == set(_numbers()), (
+        f"skipped: {sorted(set(_numbers()) - set(per_recipient))[:10]}"
+    )
+
+
+def _assert_file_complete_and_alone(folder: Path, expected_ids: list[str]) -> None:
+    destination = folder / "calls.jsonl"
+    with destination.open() as lines:
+        ids = [json.loads(line)["id"] for line in lines]
+    assert ids == expected_ids
+    assert sorted(p.name for p in folder.iterdir()) == ["calls.jsonl"], "temporary files left behind"
+
+
+@pytest.fixture
+def tenant(sandbox: SandboxServer, use_connection: Any) -> str:
+    api_key = sandbox.admin.create_account(balance=10_000.0, seed=False)
+    sandbox.admin.generate_call_logs(api_key, CALL_LOGS, SINCE, UNTIL)
+    use_connection(api_key)
+    return api_key
+
+
+def test_injected_failure_after_k_items_is_retried_by_airflow_without_repeats_or_gaps(
+    sandbox: SandboxServer,
+    tenant: str,
+    airflow_db: Path,
+    dags: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    out = tmp_path / "out"
+    write_dag(
+        dags, dag_source(_numbers(), str(out / "calls.jsonl"), SINCE, UNTIL, rate=None, page_size=PAGE_SIZE)
+    )
+    monkeypatch.setenv("RELIABILITY_CRASH_SENDS", str(CRASH_AFTER))
+    monkeypatch.setenv("RELIABILITY_CRASH_PAGES", str(CRASH_AFTER_PAGES))
+    expected = _clean_ids()
+    sandbox.admin.reset_stats()
+    started = time.monotonic()
+
+    dagrun = run_dag(dags, DAG_ID, logical_date=_logical_date(), run_after=_logical_date())
+
+    wall = time.monotonic() - started
+    assert dagrun_task_states(dagrun) == {"send": "success", "extract": "success"}
+    _assert_each_texted_once(sandbox, tenant)
+    _assert_file_complete_and_alone(out, expected)
+    summary = _xcom(dagrun, "send")
+    # The second try resumed from the task state store. The few sends in flight at the crash are
+    # asked again under their idempotency keys, and the sandbox answers them from its cache.
+    assert CRASH_AFTER - 8 <= summary["resumed"] <= CRASH_AFTER
+    assert summary["sent"] == RECIPIENTS - summary["resumed"]
+    paths = sandbox.admin.stats()["paths"]
+    sms_requests = paths.get("POST /communication/sms", 0)
+    assert sms_requests == CRASH_AFTER + summary["sent"], (paths, summary)
+    pages = -(-CALL_LOGS // PAGE_SIZE) + 1
+    log_requests = paths.get("GET /activity/call-logs", 0)
+    assert log_requests == CRASH_AFTER_PAGES + pages
+    record(
+        Figure(
+            "exception after k=150, Airflow retry",
+            f"SMS to {RECIPIENTS}",
+            sms_requests,
+            sms_requests - RECIPIENTS,
+            wall,
+            f"{RECIPIENTS} texted once; try 2 resumed {summary['resumed']}",
+        )
+    )
+    record(
+        Figure(
+            "exception after k=40 pages, Airflow retry",
+            f"extraction {CALL_LOGS} rows",
+            log_requests,
+            log_requests - pages,
+            wall,
+            "file complete, once, no temp",
+        )
+    )
+
+
+def _logical_date() -> Any:
+    import pendulum
+
+    return pendulum.parse(LOGICAL_DATE)
+
+
+def _kill_when(proc: subprocess.Popen[bytes], reached: Callable[[], bool], timeout: float = 120.0) -> float:
+    """SIGKILL the process group of ``proc`` as soon as ``reached()``; the time it took."""
+    started = time.monotonic()
+    while not reached():
+        if proc.poll() is not None:
+            raise AssertionError(f"the DAG run ended (code {proc.returncode}) before the kill point")
+        if time.monotonic() - started > timeout:
+            os.killpg(proc.pid, signal.SIGKILL)
+            raise AssertionError("kill point not reached in time")
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(30)
+    return time.monotonic() - started
+
+
+def _start_dag_process(dags: Path, log: Path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "RELIABILITY_CRASH_SENDS": "0",
+        "RELIABILITY_CRASH_PAGES": "0",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+    }
+    with log.open("wb") as sink:
+        return subprocess.Popen(
+            [sys.executable, "-m", "tests.reliability.dag_process", str(dags), DAG_ID, LOGICAL_DATE],
+            cwd=REPO,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def test_sigkill_mid_send_then_rerun_of_the_same_dag_run_texts_nobody_twice_and_skips_nobody(
+    sandbox: SandboxServer, tenant: str, airflow_db: Path, dags: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    # 100 sends a second keeps the send going long enough to be killed in the middle.
+    write_dag(
+        dags, dag_source(_numbers(), str(out / "calls.jsonl"), SINCE, UNTIL, rate=100.0, page_size=PAGE_SIZE)
+    )
+    sandbox.admin.reset_stats()
+    proc = _start_dag_process(dags, tmp_path / "first.log")
+    _kill_when(proc, lambda: len(sandbox.admin.records(tenant, "sms")) >= CRASH_AFTER)
+    sent_before_kill = len(sandbox.admin.records(tenant, "sms"))
+    assert leaks(tenant, [("killed dag.test() output", (tmp_path / "first.log").read_text())]) == []
+    assert CRASH_AFTER <= sent_before_kill < RECIPIENTS, sent_before_kill
+    started = time.monotonic()
+
+    dagrun = run_dag(dags, DAG_ID, logical_date=_logical_date(), run_after=_logical_date())
+
+    wall = time.monotonic() - started
+    assert dagrun.run_id.startswith("manual__2026-10-05"), dagrun.run_id
+    assert dagrun_task_states(dagrun)["send"] == "success"
+    _assert_each_texted_once(sandbox, tenant)
+    summary = _xcom(dagrun, "send")
+    sms_requests = sandbox.admin.stats()["paths"].get("POST /communication/sms", 0)
+    record(
+        Figure(
+            "SIGKILL after >=150 sends, rerun",
+            f"SMS to {RECIPIENTS}",
+            sms_requests,
+            sms_requests - RECIPIENTS,
+            wall,
+            f"{sent_before_kill} before kill; rerun: {summary['sent']} sent, {summary['resumed']} resumed",
+        )
+    )
+
+
+def test_sigkill_mid_extraction_then_rerun_writes_the_file_complete_once(
+    sandbox: SandboxServer, tenant: str, airflow_db: Path, dags: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    write_dag(
+        dags, dag_source(_numbers(), str(out / "calls.jsonl"), SINCE, UNTIL, rate=None, page_size=PAGE_SIZE)
+    )
+    expected = _clean_ids()
+    # Every page answered 0.1 s late so the extraction is still running at the kill point.
+    sandbox.admin.set_faults(slow_rate=1.0, slow_seconds=0.1)
+    sandbox.admin.reset_stats()
+    proc = _start_dag_process(dags, tmp_path / "first.log")
+    _kill_when(
+        proc, lambda: sandbox.admin.stats()["paths"].get("GET /activity/call-logs", 0) >= KILL_AFTER_PAGES
+    )
+    sandbox.admin.clear_faults()
+    assert leaks(tenant, [("killed dag.test() output", (tmp_path / "first.log").read_text())]) == []
+    leftovers = sorted(p.name for p in out.iterdir()) if out.exists() else []
+    assert "calls.jsonl" not in leftovers, "a killed extraction published a partial file"
+    assert any(name.startswith(".calls.jsonl.") and name.endswith(".tmp") for name in leftovers), leftovers
+    started = time.monotonic()
+
+    dagrun = run_dag(dags, DAG_ID, logical_date=_logical_date(), run_after=_logical_date())
+
+    wall = time.monotonic() - started
+    assert dagrun_task_states(dagrun)["extract"] == "success"
+    # The rerun's successful write also removes the temporary file the killed run left.
+    _assert_file_complete_and_alone(out, expected)
+    log_requests = sandbox.admin.stats()["paths"].get("GET /activity/call-logs", 0)
+    record(
+        Figure(
+            "SIGKILL after 20 pages, rerun",
+            f"extraction {CALL_LOGS} rows",
+            log_requests,
+            log_requests - (-(-CALL_LOGS // PAGE_SIZE) + 1),
+            wall,
+            f"file complete, once; {len(leftovers)} stale temp removed by the rerun",
+        )
+    )
+
+
+class _SlowThenCrashingHook(VotelHook):
+    """Calls 1..k take 0.3 s and succeed; call k+1 raises at once, while 1..k are still in flight."""
+
+    def __init__(self, crash_after: int) -> None:
+        super().__init__()
+        self.crash_after = crash_after
+        self.calls = 0
+        self.lock = threading.Lock()
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        with self.lock:
+            self.calls += 1
+            number = self.calls
+        if number > self.crash_after:
+            raise RuntimeError(f"injected crash at call {number}")
+        time.sleep(0.3)
+        return super().request(method, path, **kwargs)
+
+
+def test_sends_completed_alongside_a_crash_are_recorded_as_done(sandbox: SandboxServer, tenant: str) -> None:
+    store = FakeStateStore()
+    operator = SendSmsOperator(task_id="sms", to=_numbers()[:4], body="hi", max_concurrency=4)
+    operator.__dict__["hook"] = _SlowThenCrashingHook(crash_after=2)
+
+    with pytest.raises(RuntimeError, match="injected crash"):
+        operator.execute(make_context(state_store=store))
+
+    assert len(sandbox.admin.records(tenant, "sms")) == 2
+    assert len(store.values.get("votel_send_sms", {})) == 2
