@@ -13,6 +13,8 @@ if TYPE_CHECKING:
 
 #: XCom key under which an operator leaves the app URL of what it touched.
 LINK_XCOM_KEY = "votel_link"
+#: Where the running operator keeps the same URL for :meth:`VotelObjectLink.get_link`.
+_LINK_ATTRIBUTE = "_votel_link_url"
 APP_PATHS = {
     "call": "/activity/calls/{id}",
     "message": "/conversations/messages/{id}",
@@ -39,16 +41,23 @@ def push_link(context: Mapping[str, Any], base_url: str, kind: str, object_id: s
     """Record the app URL of the object a task touched, for the "View in Votel" button."""
     url = app_url(base_url, kind, object_id)
     context["ti"].xcom_push(key=LINK_XCOM_KEY, value=url)
+    task = context.get("task")
+    if task is not None:
+        # Written past BaseOperator.__setattr__: this is run-time state, not a DAG attribute.
+        task.__dict__[_LINK_ATTRIBUTE] = url
     return url
 
 
 class VotelObjectLink(BaseOperatorLink):
-    """Extra link "View in Votel" to the object the task created or changed."""
+    """Extra link "View in Votel" to the object the task created or changed.
+
+    Airflow 3 asks for the link once, in the worker, when the task finishes, and stores it for the
+    UI; the operator that ran has recorded the URL by then. Tasks with no single object to show (a
+    bulk send) record none, and the link is empty, without an XCom lookup that would log a miss.
+    """
 
     name = "View in Votel"
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
-        from airflow.sdk.execution_time.xcom import XCom
-
-        value = XCom.get_value(ti_key=ti_key, key=LINK_XCOM_KEY)
-        return value if isinstance(value, str) else ""
+        url = vars(operator).get(_LINK_ATTRIBUTE)
+        return url if isinstance(url, str) else ""

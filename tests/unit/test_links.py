@@ -1,0 +1,26 @@
+"""The "View in Votel" link: built from the base URL, recorded by the operator that ran."""
+
+from __future__ import annotations
+
+from airflow.sdk import BaseOperator
+
+from tests.support import make_context
+from votel_airflow.links import LINK_XCOM_KEY, VotelObjectLink, app_url, push_link
+
+
+def test_app_url_drops_the_api_suffix_and_encodes_the_id() -> None:
+    assert app_url("https://app.votel.ai/api", "contact", "c/1") == "https://app.votel.ai/contacts/c%2F1"
+
+
+def test_get_link_returns_the_url_the_running_operator_recorded() -> None:
+    task = BaseOperator(task_id="t")
+    context = make_context(task=task)
+
+    url = push_link(context, "https://app.votel.ai/api", "call", "call-1")
+
+    assert context["ti"].xcoms[LINK_XCOM_KEY] == url == "https://app.votel.ai/activity/calls/call-1"
+    assert VotelObjectLink().get_link(task, ti_key=context["ti"]) == url
+
+
+def test_get_link_is_empty_when_the_task_touched_no_single_object() -> None:
+    assert VotelObjectLink().get_link(BaseOperator(task_id="bulk"), ti_key=None) == ""  # type: ignore[arg-type]
