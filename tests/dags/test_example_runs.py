@@ -111,6 +111,7 @@ def test_outreach_campaign_texts_and_enrolls_each_tagged_contact_once_and_follow
     assert sorted(t["contact_id"] for t in tasks) == sorted([ids["+12025550413"], ids["+12025550466"]])
 
 
+# --8<-- [start:wallet_too_low_test]
 def test_outreach_campaign_sends_nothing_when_the_wallet_is_too_low(
     votel_connection: str, votel_sandbox: SandboxServer, votel_api_key: str
 ) -> None:
@@ -121,8 +122,10 @@ def test_outreach_campaign_sends_nothing_when_the_wallet_is_too_low(
     assert states["check_wallet"] == "skipped"
     assert votel_sandbox.admin.records(votel_api_key, "message") == []
     assert votel_sandbox.admin.records(votel_api_key, "enrollment") == []
+    # --8<-- [end:wallet_too_low_test]
 
 
+# --8<-- [start:call_followup_test]
 def test_call_followup_books_and_confirms_booked_calls_texts_missed_ones_and_saves_every_log(
     votel_connection: str, votel_sandbox: SandboxServer, votel_api_key: str, tmp_path: Path
 ) -> None:
@@ -140,6 +143,7 @@ def test_call_followup_books_and_confirms_booked_calls_texts_missed_ones_and_sav
     logs = [json.loads(p.read_text()) for p in tmp_path.glob("call_followup/*/*.json")]
     assert sorted(log["id"] for log in logs) == sorted(c["id"] for c in calls)
     assert all(log["status"] in ("completed", "no_answer") for log in logs)
+    # --8<-- [end:call_followup_test]
 
 
 def test_agent_release_syncs_the_repo_documents_deploys_a_version_and_places_one_test_call(
