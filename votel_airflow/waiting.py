@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
-from typing import Any, NoReturn, Protocol
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
-from votel_airflow.conditions import Condition, Verdict
-from votel_airflow.hooks.votel import VotelHook
-from votel_airflow.triggers.condition import VotelConditionTrigger
+if TYPE_CHECKING:
+    # Only the task's run needs these: importing the trigger at DAG parse time would pull in
+    # airflow.triggers.base, and the hook its HTTP clients.
+    from votel_airflow.conditions import Condition, Verdict
+    from votel_airflow.hooks.votel import VotelHook
 
 #: Extra time on the deferral's own deadline, so the trigger's timeout event (with its message)
 #: always arrives before Airflow's generic deferral timeout.
@@ -45,6 +47,8 @@ def defer_until(
     :param timeout: seconds the wait may take.
     :param method_name: the task's method that receives the event.
     """
+    from votel_airflow.triggers.condition import VotelConditionTrigger
+
     task.defer(
         trigger=VotelConditionTrigger.for_condition(
             condition, votel_conn_id=task.votel_conn_id, poke_interval=poke_interval, timeout=timeout

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from votel_airflow import endpoints
 from votel_airflow.exceptions import VotelServerError
@@ -20,6 +20,9 @@ from votel_airflow.sensors.calls import (
 )
 from votel_airflow.validation import E164, fail, require_id, require_text
 from votel_airflow.waiting import defer_until, poll_until_done
+
+if TYPE_CHECKING:
+    from votel_airflow.operators.agent_knowledge import SyncKnowledgeBaseOperator
 
 NAME_MAX = 200
 PROMPT_MAX = 100_000
@@ -314,8 +317,17 @@ class DeployAgentVersionOperator(VotelBaseOperator):
         return version_id
 
 
-# Re-exported: the knowledge-base sync belongs to this section.
-from votel_airflow.operators.agent_knowledge import SyncKnowledgeBaseOperator  # noqa: E402
+def __getattr__(name: str) -> Any:
+    """Re-export the knowledge-base sync (it belongs to this section) on first use (PEP 562).
+
+    Loaded lazily so a DAG that only starts calls does not pay for the sync's module.
+    """
+    if name == "SyncKnowledgeBaseOperator":
+        from votel_airflow.operators.agent_knowledge import SyncKnowledgeBaseOperator
+
+        return SyncKnowledgeBaseOperator
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "CreateAgentOperator",

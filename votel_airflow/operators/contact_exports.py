@@ -19,7 +19,6 @@ from votel_airflow.hooks.votel import MAX_PAGE_SIZE
 from votel_airflow.idempotency import idempotency_key
 from votel_airflow.operators.base import VotelBaseOperator
 from votel_airflow.sensors.base import VotelWaitFailed, result_from_event
-from votel_airflow.sensors.contacts import ContactExportCondition
 from votel_airflow.validation import fail, parse_instant, require_choice, require_int
 from votel_airflow.waiting import defer_until, poll_until_done
 
@@ -109,6 +108,9 @@ class ContactExportOperator(VotelBaseOperator):
         self.timeout = float(timeout)
 
     def execute(self, context: Any) -> dict[str, Any]:
+        # The export job's condition is needed only to run, not when the DAG is parsed.
+        from votel_airflow.sensors.contacts import ContactExportCondition
+
         # Every check runs before the export is started and before anything is written.
         destination = as_storage_path("destination", self.destination)
         filters = export_filters(self.filters)

@@ -9,7 +9,7 @@ imports from ``votel_airflow.operators.contacts``:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
@@ -19,8 +19,6 @@ from votel_airflow.hooks.votel import MAX_PAGE_SIZE
 from votel_airflow.idempotency import idempotency_key
 from votel_airflow.links import VotelObjectLink, push_link
 from votel_airflow.operators.base import VotelBaseOperator
-from votel_airflow.operators.contact_exports import ContactExportOperator
-from votel_airflow.operators.contact_imports import UpsertContactsOperator
 from votel_airflow.validation import (
     as_str_list,
     fail,
@@ -31,6 +29,16 @@ from votel_airflow.validation import (
     require_int,
     require_text,
 )
+
+if TYPE_CHECKING:
+    from votel_airflow.operators.contact_exports import ContactExportOperator
+    from votel_airflow.operators.contact_imports import UpsertContactsOperator
+
+#: Re-exported bulk operators (PEP 562), each loaded from its own module on first use.
+_REEXPORTS = {
+    "ContactExportOperator": "votel_airflow.operators.contact_exports",
+    "UpsertContactsOperator": "votel_airflow.operators.contact_imports",
+}
 
 CONTACT_FIELDS = frozenset({"first_name", "last_name", "phone", "email", "tags", "custom_fields"})
 ON_CONFLICT = ("fail", "update")
@@ -350,6 +358,15 @@ class ContactSearchOperator(VotelBaseOperator):
         if self.batch_size is None:
             return ids
         return [ids[i : i + self.batch_size] for i in range(0, len(ids), self.batch_size)]
+
+
+def __getattr__(name: str) -> Any:
+    """Load a re-exported bulk operator on first use, so single-contact DAGs do not pay for it."""
+    if name in _REEXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(_REEXPORTS[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [

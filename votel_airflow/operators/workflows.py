@@ -21,7 +21,6 @@ from votel_airflow.idempotency import TaskProgress, idempotency_key
 from votel_airflow.links import VotelObjectLink, push_link
 from votel_airflow.operators.base import VotelBaseOperator
 from votel_airflow.sensors.base import VotelWaitFailed
-from votel_airflow.sensors.workflows import CampaignCondition, campaign_summary
 from votel_airflow.validation import as_str_list, fail, require_id, require_int
 from votel_airflow.waiting import defer_until, poll_until_done
 
@@ -245,6 +244,9 @@ class StartCampaignOperator(VotelBaseOperator):
         self.timeout = float(timeout)
 
     def execute(self, context: Any) -> Any:
+        # The campaign's condition is needed only to run; importing it at DAG parse time costs.
+        from votel_airflow.sensors.workflows import CampaignCondition, campaign_summary
+
         campaign_id = require_id("campaign_id", self.campaign_id)
         campaign = self._start(campaign_id)
         push_link(context, self.hook.settings.base_url, "campaign", campaign_id)

@@ -5,14 +5,18 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Mapping
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 from airflow.sdk.exceptions import AirflowFailException
 
-from votel_airflow.conditions import Condition, Verdict
-from votel_airflow.hooks.votel import VotelHook
+from votel_airflow.operators.base import DEFAULT_CONN_ID
 from votel_airflow.waiting import defer_until
+
+if TYPE_CHECKING:
+    # The hook (and its HTTP clients) is needed only when the sensor runs, not when a DAG is parsed.
+    from votel_airflow.conditions import Condition, Verdict
+    from votel_airflow.hooks.votel import VotelHook
 
 
 class VotelWaitFailed(AirflowFailException):
@@ -56,7 +60,7 @@ class VotelSensor(BaseSensorOperator):
     def __init__(
         self,
         *,
-        votel_conn_id: str = VotelHook.default_conn_name,
+        votel_conn_id: str = DEFAULT_CONN_ID,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
@@ -67,6 +71,8 @@ class VotelSensor(BaseSensorOperator):
     @cached_property
     def hook(self) -> VotelHook:
         """The sync hook, built on first use."""
+        from votel_airflow.hooks.votel import VotelHook
+
         return VotelHook(self.votel_conn_id)
 
     @abstractmethod
