@@ -7,6 +7,10 @@ and readers never see one being written.
 A failure removes its temporary file; a SIGKILL cannot, and leaves it behind. The next successful
 write of the same destination removes such leftovers: temporary files of that destination not
 modified since the new write began, so a writer that is still writing keeps its file.
+
+JSON Lines pages are encoded, compressed and written by one writer thread, one page behind the
+caller: zlib releases the GIL, so compression overlaps the next page's request and parsing, and
+the bounded queue keeps memory at a page or two whatever the row count.
 """
 
 from __future__ import annotations
@@ -15,8 +19,11 @@ import contextlib
 import gzip
 import json
 import logging
+import queue
+import threading
 import time
 import uuid
+from collections.abc import Sequence
 from types import TracebackType
 from typing import IO, Any
 
@@ -26,6 +33,10 @@ from votel_airflow.validation import fail
 
 FORMATS = ("jsonl", "jsonl.gz", "parquet")
 TMP_SUFFIX = ".tmp"
+#: gzip level of ``jsonl.gz``: level 9 costs 30-60 % more CPU than 6 for files about 3 % smaller.
+DEFAULT_COMPRESSLEVEL = 6
+#: Pages waiting for the writer thread: one, so the caller fetches the next while one is written.
+WRITE_QUEUE_PAGES = 1
 log = logging.getLogger(__name__)
 
 
@@ -94,24 +105,77 @@ def _flatten_nested(record: dict[str, Any]) -> dict[str, Any]:
     return {k: json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else v for k, v in record.items()}
 
 
+class _WriterThread:
+    """Writes byte chunks to a stream in a background thread, through a bounded queue.
+
+    A failure in the thread is kept and raised in the caller's thread by the next :meth:`put` or
+    by :meth:`finish`; the thread then drains the queue, so the caller never blocks on it.
+
+    :param stream: where the chunks go (a gzip stream or the raw file).
+    :param name: the thread's name, for stack dumps.
+    """
+
+    def __init__(self, stream: IO[bytes] | gzip.GzipFile, name: str) -> None:
+        self._stream = stream
+        # None is the stop sign.
+        self._queue: queue.Queue[list[str] | None] = queue.Queue(maxsize=WRITE_QUEUE_PAGES)
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            texts = self._queue.get()
+            if texts is None:
+                return
+            if self.error is not None:
+                continue  # failed already: drain, so put() never blocks on a full queue
+            try:
+                self._stream.write(("\n".join(texts) + "\n").encode())
+            except BaseException as exc:  # re-raised in the caller's thread
+                self.error = exc
+
+    def put(self, texts: list[str]) -> None:
+        """Queue one page of record texts; raises the writer's error if it has failed."""
+        self.raise_error()
+        self._queue.put(texts)
+
+    def raise_error(self) -> None:
+        """Raise the thread's failure, if any, in the calling thread."""
+        if self.error is not None:
+            raise self.error
+
+    def finish(self) -> None:
+        """Wait until every queued page is written (or the thread failed); does not raise."""
+        self._queue.put(None)
+        self._thread.join()
+
+
 class AtomicRecordWriter:
     """Context manager writing pages of records to ``destination`` in ``fmt``, atomically.
 
     :param destination: the final file.
     :param fmt: ``jsonl``, ``jsonl.gz`` or ``parquet``.
+    :param compresslevel: gzip level (1-9) of ``jsonl.gz``.
     """
 
-    def __init__(self, destination: ObjectStoragePath, fmt: str) -> None:
+    def __init__(
+        self, destination: ObjectStoragePath, fmt: str, *, compresslevel: int = DEFAULT_COMPRESSLEVEL
+    ) -> None:
         if fmt not in FORMATS:
             raise fail("format", fmt, f"is not one of {list(FORMATS)}", f"Use one of {list(FORMATS)}.")
+        if not 1 <= compresslevel <= 9:
+            raise ValueError(f"compresslevel must be between 1 and 9, got {compresslevel!r}")
         self.destination = destination
         self.fmt = fmt
+        self.compresslevel = compresslevel
         self.records = 0
         self._tmp = destination.parent / f"{_tmp_prefix(destination)}{uuid.uuid4().hex}{TMP_SUFFIX}"
         self._started = 0.0
         self._raw: IO[bytes] | None = None
         self._text: IO[bytes] | gzip.GzipFile | None = None
         self._parquet: _ParquetSink | None = None
+        self._writer: _WriterThread | None = None
 
     def __enter__(self) -> AtomicRecordWriter:
         self._started = time.time()
@@ -123,9 +187,13 @@ class AtomicRecordWriter:
             elif self.fmt == "jsonl.gz":
                 # mtime=0 and no file name (it would be the random temporary one) keep the bytes
                 # identical across reruns of the same window.
-                self._text = gzip.GzipFile(filename="", fileobj=self._raw, mode="wb", mtime=0)
+                self._text = gzip.GzipFile(
+                    filename="", fileobj=self._raw, mode="wb", mtime=0, compresslevel=self.compresslevel
+                )
             else:
                 self._text = self._raw
+            if self._text is not None:
+                self._writer = _WriterThread(self._text, f"votel-writer-{self.destination.name}")
         except BaseException:
             # __exit__ does not run when __enter__ fails: remove the temporary file here.
             self._raw.close()
@@ -134,15 +202,21 @@ class AtomicRecordWriter:
         return self
 
     def write_page(self, records: list[dict[str, Any]]) -> None:
-        """Append one page of records."""
+        """Append one page of records.
+
+        JSON Lines get each record's own text when the page carries it (a
+        :class:`~votel_airflow.hooks.votel.RecordPage`: the server's bytes, no second encoding),
+        else the record encoded compactly with sorted keys. Parquet always reads the records.
+        """
         if not records:
             return
         if self._parquet is not None:
             self._parquet.write(records)
-        elif self._text is not None:
-            self._text.write(
-                "".join(json.dumps(r, separators=(",", ":"), sort_keys=True) + "\n" for r in records).encode()
-            )
+        elif self._writer is not None:
+            texts: Sequence[str] | None = getattr(records, "texts", None)
+            if texts is None or len(texts) != len(records):
+                texts = [json.dumps(r, separators=(",", ":"), sort_keys=True) for r in records]
+            self._writer.put(list(texts))
         self.records += len(records)
 
     def __exit__(
@@ -151,8 +225,13 @@ class AtomicRecordWriter:
         complete = False
         try:
             try:
+                if self._writer is not None:
+                    # Always joined, even after a failure: the thread must not write to a closed file.
+                    self._writer.finish()
                 # After a failure the file is discarded, so an error while closing it says nothing new.
                 with contextlib.suppress(Exception) if exc_type else contextlib.nullcontext():
+                    if self._writer is not None:
+                        self._writer.raise_error()
                     if self._parquet is not None:
                         self._parquet.close()
                     if self._text is not None and self._text is not self._raw:

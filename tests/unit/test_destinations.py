@@ -12,6 +12,7 @@ from airflow.sdk import ObjectStoragePath
 
 from votel_airflow.destinations import AtomicRecordWriter, as_storage_path
 from votel_airflow.exceptions import VotelInputError
+from votel_airflow.hooks.votel import RecordPage
 
 PAGES = [
     [{"id": "c-1", "name": "Ann", "tags": ["vip"], "meta": {"b": 1, "a": 2}}, {"id": "c-2", "name": "Bo"}],
@@ -190,3 +191,128 @@ def test_unknown_protocol_is_refused_clearly() -> None:
         VotelInputError, match=r"destination='nope://b/x.jsonl': is not a storage URL .*file://"
     ):
         as_storage_path("destination", "nope://b/x.jsonl")
+
+
+def _raw_page(*texts: str) -> RecordPage:
+    return RecordPage([json.loads(text) for text in texts], texts)
+
+
+def test_a_page_with_record_texts_is_written_as_the_server_sent_it(tmp_path: Path) -> None:
+    # Key order and spacing as sent (not sorted, not re-encoded): the texts are written verbatim.
+    page = _raw_page('{"name":"Ann","id":"c-1","x":"é"}', '{"id": "c-2"}')
+    target = tmp_path / "out.jsonl"
+
+    writer = _write(target, "jsonl", [page])
+
+    assert writer.records == 2
+    assert target.read_text(encoding="utf-8") == '{"name":"Ann","id":"c-1","x":"é"}\n{"id": "c-2"}\n'
+
+
+def test_a_page_whose_texts_do_not_match_its_records_is_encoded_from_the_records(tmp_path: Path) -> None:
+    page = RecordPage([{"b": 1, "a": 2}, {"id": "c-2"}], ['{"b":1,"a":2}'])
+    target = tmp_path / "out.jsonl"
+
+    _write(target, "jsonl", [page])
+
+    assert target.read_text().splitlines() == ['{"a":2,"b":1}', '{"id":"c-2"}']
+
+
+def test_parquet_reads_the_records_of_a_page_with_texts(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    _write(tmp_path / "out.parquet", "parquet", [_raw_page('{"id":"c-1","n":1}', '{"id":"c-2","n":2}')])
+
+    assert pq.read_table(tmp_path / "out.parquet").to_pylist() == [
+        {"id": "c-1", "n": 1},
+        {"id": "c-2", "n": 2},
+    ]
+
+
+def test_jsonl_gz_uses_compresslevel_6_by_default_and_takes_another(tmp_path: Path) -> None:
+    import zlib
+
+    pages = [[{"id": f"c-{n}", "note": "call me back tomorrow " * (n % 7)} for n in range(2_000)]]
+    payload = "".join(json.dumps(r, separators=(",", ":"), sort_keys=True) + "\n" for r in pages[0]).encode()
+    default, fast = tmp_path / "default.jsonl.gz", tmp_path / "fast.jsonl.gz"
+
+    _write(default, "jsonl.gz", pages)
+    with AtomicRecordWriter(as_storage_path("destination", str(fast)), "jsonl.gz", compresslevel=1) as w:
+        w.write_page(pages[0])
+
+    def deflate_stream(level: int) -> bytes:
+        compressor = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS)
+        return compressor.compress(payload) + compressor.flush()
+
+    # The gzip member is a 10-byte header, the raw deflate stream, and an 8-byte trailer.
+    assert default.read_bytes()[10:-8] == deflate_stream(6)
+    assert fast.read_bytes()[10:-8] == deflate_stream(1)
+    assert gzip.decompress(default.read_bytes()) == gzip.decompress(fast.read_bytes()) == payload
+
+
+@pytest.mark.parametrize("level", [0, 10])
+def test_a_compresslevel_outside_1_to_9_is_refused(level: int) -> None:
+    with pytest.raises(ValueError, match="compresslevel must be between 1 and 9"):
+        AtomicRecordWriter(ObjectStoragePath("file:///tmp/x.jsonl.gz"), "jsonl.gz", compresslevel=level)
+
+
+def test_pages_are_compressed_and_written_in_a_background_thread(tmp_path: Path, mocker: Any) -> None:
+    import threading
+
+    writers: list[str] = []
+    real_write = gzip.GzipFile.write
+
+    def record_thread(self: gzip.GzipFile, data: Any) -> int:
+        writers.append(threading.current_thread().name)
+        return real_write(self, data)
+
+    mocker.patch.object(gzip.GzipFile, "write", record_thread)
+    _write(tmp_path / "out.jsonl.gz", "jsonl.gz")
+
+    assert writers
+    assert threading.main_thread().name not in writers
+    assert all(name.startswith("votel-writer-") for name in writers)
+
+
+class _FailingStream:
+    """A stream whose writes fail from the n-th on, the way a full disk does."""
+
+    def __init__(self, inner: Any, fail_at: int) -> None:
+        self._inner = inner
+        self._fail_at = fail_at
+        self._writes = 0
+
+    def write(self, data: bytes) -> int:
+        self._writes += 1
+        if self._writes >= self._fail_at:
+            raise OSError(28, "disk full")
+        return int(self._inner.write(data))
+
+
+def _write_to_a_full_disk(path: Path, fmt: str, fail_at: int, pages: int, accepted: list[int]) -> None:
+    """Write one-record pages while the writer thread's writes fail from the n-th on."""
+    with AtomicRecordWriter(as_storage_path("destination", str(path)), fmt) as writer:
+        assert writer._writer is not None
+        writer._writer._stream = _FailingStream(writer._writer._stream, fail_at)  # type: ignore[assignment]
+        for number in range(pages):
+            writer.write_page([{"id": f"c-{number}"}])
+            accepted.append(number)
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "jsonl.gz"])
+def test_a_failure_in_the_writer_thread_fails_the_write_and_leaves_no_file(tmp_path: Path, fmt: str) -> None:
+    # The last page may still be queued when the thread fails: the error surfaces at the exit.
+    with pytest.raises(OSError, match="disk full"):
+        _write_to_a_full_disk(tmp_path / f"out.{fmt}", fmt, fail_at=2, pages=2, accepted=[])
+
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_writer_thread_failure_stops_the_caller_within_a_few_pages(tmp_path: Path) -> None:
+    accepted: list[int] = []
+
+    with pytest.raises(OSError, match="disk full"):
+        _write_to_a_full_disk(tmp_path / "out.jsonl", "jsonl", fail_at=1, pages=1_000, accepted=accepted)
+
+    # Raised by write_page (the queue holds one page), long before the 1,000th page.
+    assert len(accepted) < 10
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

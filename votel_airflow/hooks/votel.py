@@ -8,18 +8,22 @@ library. Nothing else in the package talks HTTP.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
+import re
 import ssl
+import sys
+import threading
 import time
-from collections.abc import Iterator, Mapping
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
-import requests
-import urllib3
 from airflow.sdk import BaseHook
-from requests.adapters import HTTPAdapter
 
 from votel_airflow import __version__, endpoints
 from votel_airflow.exceptions import VotelError, VotelServerError, error_from_response, status_line
@@ -27,7 +31,10 @@ from votel_airflow.hooks.connection import ConnectionSettings, settings_from_con
 from votel_airflow.hooks.retry import Failure, Outcome, RetryPolicy, parse_retry_after
 
 if TYPE_CHECKING:
+    # requests (with urllib3) costs 40-60 ms to import and every operator module imports this one
+    # at DAG parse time: it is imported where a request is made, not here.
     import httpx
+    import requests
 
     _Response = requests.Response | httpx.Response
 
@@ -36,6 +43,10 @@ MAX_PAGE_SIZE = 500
 CONNECT_TIMEOUT = 10.0
 # Enough pooled connections for the concurrent senders; more would only queue at the server.
 POOL_SIZE = 32
+#: Requests in flight at once through an event loop's shared async client. httpcore's pool does
+#: work proportional to (requests in flight) x (connections) for every request: 16 keeps that
+#: small while serving hundreds of polls a second, which a thousand triggers need.
+ASYNC_POOL_SIZE = 16
 MAX_REDIRECTS = 5
 
 
@@ -111,7 +122,15 @@ class _VotelHookBase(BaseHook):
             merged["Idempotency-Key"] = idempotency_key
         return merged
 
-    def _decode(self, method: str, path: str, status: int, content_type: str, body: bytes) -> Any:
+    def _decode(
+        self,
+        method: str,
+        path: str,
+        status: int,
+        content_type: str,
+        body: bytes,
+        parse: Callable[[bytes], Any] = json.loads,
+    ) -> Any:
         if status >= 300:
             raise self._error(method, path, status, content_type, body, None)
         if not body:
@@ -127,7 +146,7 @@ class _VotelHookBase(BaseHook):
                 path=path,
             )
         try:
-            return json.loads(body)
+            return parse(body)
         except ValueError:
             raise VotelServerError(
                 f"{status_line(status)} on {method} {path}: malformed JSON ({len(body)} bytes)",
@@ -165,12 +184,19 @@ class _VotelHookBase(BaseHook):
         )  # fmt: skip
 
     def _settle_response(
-        self, method: str, path: str, response: _Response, retry: int, idempotent: bool
+        self,
+        method: str,
+        path: str,
+        response: _Response,
+        retry: int,
+        idempotent: bool,
+        parse: Callable[[bytes], Any] = json.loads,
     ) -> tuple[bool, Any]:
         """``(True, json)`` for a success, ``(False, seconds)`` to retry; raises when giving up."""
         content_type = response.headers.get("Content-Type", "")
         if response.status_code < 300:
-            return True, self._decode(method, path, response.status_code, content_type, response.content)
+            body = response.content
+            return True, self._decode(method, path, response.status_code, content_type, body, parse)
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         outcome = Outcome(Failure.STATUS, response.status_code, retry_after)
         wait = self.policy.next_wait(retry, method, outcome, idempotent=idempotent)
@@ -220,7 +246,11 @@ def _is_tls_failure(exc: BaseException) -> bool:
         current = pending.pop()
         if not isinstance(current, BaseException) or id(current) in seen:
             continue
-        if isinstance(current, (ssl.SSLError, requests.exceptions.SSLError)):
+        if isinstance(current, ssl.SSLError):
+            return True
+        # No requests error can exist unless requests was imported: do not import it to ask.
+        requests_exceptions = sys.modules.get("requests.exceptions")
+        if requests_exceptions is not None and isinstance(current, requests_exceptions.SSLError):
             return True
         seen.add(id(current))
         # requests wraps urllib3's MaxRetryError in args[0], which holds the cause in .reason.
@@ -235,17 +265,26 @@ def _mask(secret: str) -> None:
     mask_secret(secret)
 
 
-# Failures of the network or the peer; anything else requests raises (a bad URL, a bad header) is
-# a mistake that would fail the same way on every retry.
-_TRANSIENT_REQUESTS_ERRORS = (
-    requests.exceptions.ConnectionError,
-    requests.exceptions.Timeout,
-    requests.exceptions.ChunkedEncodingError,
-    requests.exceptions.ContentDecodingError,
-)
+def _transient_requests_errors() -> tuple[type[Exception], ...]:
+    """Failures of the network or the peer.
+
+    Anything else requests raises (a bad URL, a bad header) is a mistake that would fail the same
+    way on every retry.
+    """
+    import requests
+
+    return (
+        requests.exceptions.ConnectionError,
+        requests.exceptions.Timeout,
+        requests.exceptions.ChunkedEncodingError,
+        requests.exceptions.ContentDecodingError,
+    )
 
 
-def _requests_failure(exc: requests.RequestException) -> Failure:
+def _requests_failure(exc: Exception) -> Failure:
+    import requests
+    import urllib3
+
     # A refused or timed-out connect never reached the server; anything later might have.
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return Failure.NOT_SENT
@@ -270,6 +309,9 @@ class VotelHook(_VotelHookBase):
     @cached_property
     def session(self) -> requests.Session:
         """One pooled session per hook; urllib3's own retries are off, the policy decides."""
+        import requests
+        from requests.adapters import HTTPAdapter
+
         session = requests.Session()
         adapter = HTTPAdapter(pool_connections=2, pool_maxsize=POOL_SIZE, max_retries=0)
         session.mount("http://", adapter)
@@ -294,6 +336,7 @@ class VotelHook(_VotelHookBase):
         json: Any = None,
         headers: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
+        _parse: Callable[[bytes], Any] = json.loads,
     ) -> Any:
         """Send one API call under the policy and return its parsed JSON (None for an empty body).
 
@@ -303,7 +346,11 @@ class VotelHook(_VotelHookBase):
         :param json: request body.
         :param headers: extra headers.
         :param idempotency_key: makes a POST/PATCH/DELETE safe to retry; sent as ``Idempotency-Key``.
+        :param _parse: reads a success's body (internal: :meth:`iter_pages` keeps the record texts).
         """
+        import requests
+
+        transient_errors = _transient_requests_errors()
         method = method.upper()
         url = self.url_for(path)
         query = {k: v for k, v in (params or {}).items() if v is not None}
@@ -322,7 +369,7 @@ class VotelHook(_VotelHookBase):
                     method, url, params=query, data=body, headers=sent_headers, timeout=timeout,
                     allow_redirects=False,
                 )  # fmt: skip
-            except _TRANSIENT_REQUESTS_ERRORS as exc:
+            except transient_errors as exc:
                 failure = _requests_failure(exc)
                 wait = self._settle_transport_error(method, path, exc, failure, retry, idempotent)
             except requests.RequestException as exc:
@@ -332,7 +379,7 @@ class VotelHook(_VotelHookBase):
             else:
                 elapsed_ms = (time.monotonic() - started) * 1000
                 self.log.debug("Votel %s %s -> %s in %.0f ms", method, path, response.status_code, elapsed_ms)
-                done, value = self._settle_response(method, path, response, retry, idempotent)
+                done, value = self._settle_response(method, path, response, retry, idempotent, _parse)
                 if done:
                     return value
                 wait = value
@@ -343,13 +390,27 @@ class VotelHook(_VotelHookBase):
         return self.request("GET", path, params=params)
 
     def iter_pages(
-        self, path: str, *, params: Mapping[str, Any] | None = None, page_size: int = MAX_PAGE_SIZE
+        self,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        page_size: int = MAX_PAGE_SIZE,
+        keep_text: bool = False,
     ) -> Iterator[list[dict[str, Any]]]:
-        """Yield the pages of a list endpoint (limit/offset); a short page is the last."""
+        """Yield the pages of a list endpoint (limit/offset); a short page is the last.
+
+        :param path: a list endpoint from :mod:`votel_airflow.endpoints`.
+        :param params: filters; ``limit``/``offset`` are managed here.
+        :param page_size: records per request, 1 to 500.
+        :param keep_text: yield :class:`RecordPage` lists that also hold each record's JSON text as
+            the server sent it, so a JSON Lines writer need not encode the records again.
+        """
         query = self._page_params(params, page_size)
+        # Only passed when asked for: a subclass or a test double of request() keeps working.
+        parse: dict[str, Any] = {"_parse": split_records} if keep_text else {}
         offset = 0
         while True:
-            page = self.request("GET", path, params={**query, "limit": page_size, "offset": offset})
+            page = self.request("GET", path, params={**query, "limit": page_size, "offset": offset}, **parse)
             if not isinstance(page, list):
                 raise _not_a_list(path, page)
             count = len(page)
@@ -360,6 +421,21 @@ class VotelHook(_VotelHookBase):
             if count < page_size:
                 return
             offset += count
+
+    def iter_raw_pages(
+        self, path: str, *, params: Mapping[str, Any] | None = None, page_size: int = MAX_PAGE_SIZE
+    ) -> Iterator[RecordPage]:
+        """:meth:`iter_pages` with each record's JSON text kept: what extracts write as JSON Lines.
+
+        :param path: a list endpoint from :mod:`votel_airflow.endpoints`.
+        :param params: filters; ``limit``/``offset`` are managed here.
+        :param page_size: records per request, 1 to 500.
+        """
+        for page in self.iter_pages(path, params=params, page_size=page_size, keep_text=True):
+            if not isinstance(page, RecordPage):  # a wrapper of iter_pages that rebuilt the list
+                page = RecordPage.of(page)
+            yield page
+            del page
 
     def paginate(
         self, path: str, *, params: Mapping[str, Any] | None = None, page_size: int = MAX_PAGE_SIZE
@@ -432,6 +508,87 @@ def _not_a_list(path: str, page: Any) -> VotelServerError:
     )
 
 
+class RecordPage(list[Any]):
+    """One page of a list endpoint: the parsed records, and in :attr:`texts` each one's JSON text.
+
+    The texts are the server's own bytes for each record (one line each, no newline inside), so
+    the same answers give the same texts, and writing them costs no second encoding.
+
+    :param records: the parsed records.
+    :param texts: each record's compact JSON text, in the same order.
+    """
+
+    def __init__(self, records: Iterable[Any] = (), texts: Iterable[str] = ()) -> None:
+        super().__init__(records)
+        self.texts: list[str] = list(texts)
+
+    @classmethod
+    def of(cls, records: list[Any]) -> RecordPage:
+        """A page built from parsed records alone (their texts encoded here, compactly)."""
+        return cls(records, [_encode_compact(record) for record in records])
+
+
+_encode_compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+# The decoder's C scanner, called directly: raw_decode would add a Python frame per record.
+_scan_one: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+_SPACE = re.compile(r"[ \t\n\r]*")
+_SPACE_CHARS = frozenset(" \t\n\r")
+
+
+def _skip_space(text: str, pos: int) -> int:
+    # Compact answers have no whitespace: one character test, the regex only when there is some.
+    if text[pos : pos + 1] not in _SPACE_CHARS:
+        return pos
+    match = _SPACE.match(text, pos)
+    return match.end() if match is not None else pos
+
+
+def _decode_one(text: str, pos: int) -> tuple[Any, int]:
+    try:
+        return _scan_one(text, pos)
+    except StopIteration as exc:
+        raise json.JSONDecodeError("Expecting value", text, exc.value) from None
+
+
+def split_records(body: bytes) -> Any:
+    """Parse a list endpoint's answer into a :class:`RecordPage`, keeping each record's text.
+
+    One pass of the C decoder over the body: the scanner parses each element and says where it
+    ends, and the text between is the element's exact JSON. Slicing adds little to a plain
+    ``json.loads`` and saves the re-encoding (and any key sorting) a writer would otherwise do.
+    An answer that is not an array is returned parsed, as :func:`json.loads` would (the caller
+    rejects it); malformed JSON raises ``ValueError``.
+
+    :param body: the response body (UTF-8, or any encoding :func:`json.loads` accepts).
+    """
+    text = body.decode(json.detect_encoding(body), "surrogatepass")
+    pos = _skip_space(text, 0)
+    if not text.startswith("[", pos):
+        return json.loads(text)
+    # JSON strings cannot hold a raw line break, so one outside strings means a pretty-printed
+    # answer: its records are re-encoded onto one line each. Checked once for the whole body.
+    multiline = "\n" in text or "\r" in text
+    records: list[Any] = []
+    texts: list[str] = []
+    pos = _skip_space(text, pos + 1)
+    if not text.startswith("]", pos):
+        while True:
+            record, end = _decode_one(text, pos)
+            piece = text[pos:end]
+            texts.append(_encode_compact(record) if multiline and ("\n" in piece or "\r" in piece) else piece)
+            records.append(record)
+            pos = _skip_space(text, end)
+            if text.startswith(",", pos):
+                pos = _skip_space(text, pos + 1)
+                continue
+            if text.startswith("]", pos):
+                break
+            raise json.JSONDecodeError("Expecting ',' delimiter", text, pos)
+    if _skip_space(text, pos + 1) != len(text):
+        raise json.JSONDecodeError("Extra data", text, pos + 1)
+    return RecordPage(records, texts)
+
+
 def _json_dumps(payload: Any) -> bytes:
     return json.dumps(payload, separators=(",", ":"), default=str).encode()
 
@@ -444,17 +601,195 @@ def _httpx_failure(exc: httpx.TransportError) -> Failure:
     return Failure.MAYBE_SENT
 
 
+#: How long a looked-up connection serves new async hooks: 1,000 triggers starting together make
+#: one lookup, and a key rotated in the metadata database reaches new triggers within this time.
+CONNECTION_TTL = 15.0
+
+
+@dataclass(frozen=True)
+class _ConnectionFields:
+    """The parts of an Airflow connection the hook reads; the key is hidden from any repr."""
+
+    host: str | None
+    password: str | None = field(repr=False)
+    extra: Any
+    port: int | None
+    schema: str | None
+
+
+_connection_cache: dict[tuple[str, str | None], tuple[float, _ConnectionFields]] = {}
+_ssl_context: ssl.SSLContext | None = None
+_ssl_lock = threading.Lock()
+# Registry mutations are synchronous, but hooks on loops in other threads share the dicts.
+_loops_lock = threading.Lock()
+
+
+def _cache_key(conn_id: str) -> tuple[str, str | None]:
+    # An AIRFLOW_CONN_ variable is the first place Airflow looks: part of the key, so a changed
+    # variable (a test, a rotated key in the environment) is seen at once, not after the TTL.
+    return conn_id, os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}")
+
+
+def clear_connection_cache() -> None:
+    """Forget the connections async hooks looked up, so the next hook reads them afresh."""
+    _connection_cache.clear()
+
+
+def shared_ssl_context() -> ssl.SSLContext:
+    """The process's one client SSL context (httpx's defaults: certifi, ``SSL_CERT_FILE``...).
+
+    Loading the CA bundle takes tens of milliseconds and about 1 MB; building it once instead of
+    once per client is what lets a triggerer run a thousand hooks. Call it off the event loop the
+    first time (:meth:`VotelAsyncHook.aclient` does).
+    """
+    global _ssl_context
+    with _ssl_lock:
+        if _ssl_context is None:
+            import httpx
+
+            _ssl_context = httpx.create_ssl_context()
+        return _ssl_context
+
+
 def _build_async_client(settings: ConnectionSettings) -> httpx.AsyncClient:
+    from http.cookiejar import CookieJar, DefaultCookiePolicy
+
     import httpx
 
     return httpx.AsyncClient(
+        # Hooks of other connections (other API keys) share the client: a cookie one tenant's
+        # answer set must never ride along on another's request, so none is ever kept.
+        cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
         timeout=httpx.Timeout(settings.timeout, connect=min(CONNECT_TIMEOUT, settings.timeout)),
-        limits=httpx.Limits(max_connections=POOL_SIZE),
+        # Every pooled connection kept alive: polls of a thousand triggers reuse them.
+        limits=httpx.Limits(max_connections=ASYNC_POOL_SIZE, max_keepalive_connections=ASYNC_POOL_SIZE),
+        verify=shared_ssl_context(),
     )
+
+
+class _SharedClient:
+    """One httpx client of an event loop, the number of hooks holding it, and its request slots."""
+
+    def __init__(self, ready: asyncio.Task[httpx.AsyncClient]) -> None:
+        self.ready = ready
+        self.users = 0
+        # httpcore matches every queued request against every connection each time one is sent
+        # or released: with a thousand polls queued for the pool that quadratic work blocked the
+        # loop for seconds. Requests beyond the pool wait here instead, in O(1).
+        self.slots = asyncio.Semaphore(ASYNC_POOL_SIZE)
+
+
+class _LoopState:
+    """What the async hooks of one event loop share: clients and connection lookups in flight."""
+
+    def __init__(self) -> None:
+        self.clients: dict[tuple[str, float], _SharedClient] = {}
+        self.lookups: dict[tuple[str, str | None], asyncio.Task[_ConnectionFields]] = {}
+
+
+# Weak: a loop that is closed and dropped takes its state with it.
+_loop_states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = weakref.WeakKeyDictionary()
+
+
+def _loop_state() -> _LoopState:
+    loop = asyncio.get_running_loop()
+    with _loops_lock:
+        state = _loop_states.get(loop)
+        if state is None:
+            state = _loop_states[loop] = _LoopState()
+        return state
+
+
+def _client_key(settings: ConnectionSettings) -> tuple[str, float]:
+    # The client carries the timeouts and a pool per host; the key and headers go per request.
+    return settings.base_url, settings.timeout
+
+
+async def _acquire_client(settings: ConnectionSettings) -> tuple[httpx.AsyncClient, _SharedClient]:
+    """The loop's shared client for these settings, counted as used once more."""
+    state = _loop_state()
+    key = _client_key(settings)
+    shared = state.clients.get(key)
+    if shared is None:
+        # Built in a thread: importing httpx and the first SSL context take tens of milliseconds
+        # the event loop spends serving every other trigger meanwhile.
+        ready = asyncio.ensure_future(asyncio.to_thread(_build_async_client, settings))
+        shared = state.clients[key] = _SharedClient(ready)
+    shared.users += 1
+    try:
+        # Shielded: one hook cancelled while the client is built must not cancel it for the rest.
+        client = await asyncio.shield(shared.ready)
+    except BaseException:
+        await _release_client(key, shared)
+        raise
+    return client, shared
+
+
+async def _release_client(key: tuple[str, float], shared: _SharedClient) -> None:
+    """Count one user less; the last one out closes the client (new hooks then build another)."""
+    shared.users -= 1
+    if shared.users > 0:
+        return
+    state = _loop_state()
+    # Unregistered before any await, so no hook can pick up a client that is being closed.
+    if state.clients.get(key) is shared:
+        del state.clients[key]
+    if not shared.ready.done():
+        shared.ready.cancel()
+        return
+    if not shared.ready.cancelled() and shared.ready.exception() is None:
+        await shared.ready.result().aclose()
+
+
+async def _lookup_connection(conn_id: str) -> _ConnectionFields:
+    aget = getattr(BaseHook, "aget_connection", None)
+    if aget is not None:
+        conn = await aget(conn_id)
+    else:  # pragma: no cover - Airflow 3.0
+        conn = await asyncio.to_thread(BaseHook.get_connection, conn_id)
+    fields = _ConnectionFields(conn.host, conn.password, conn.extra, conn.port, conn.schema)
+    if fields.password:
+        # Masked once per lookup (not per hook): every later hook reuses the same text.
+        _mask(fields.password)
+    return fields
+
+
+async def _connection_fields(conn_id: str) -> _ConnectionFields:
+    """The connection, from the short-lived cache or one lookup shared by the loop's hooks."""
+    key = _cache_key(conn_id)
+    cached = _connection_cache.get(key)
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1]
+    state = _loop_state()
+    lookup = state.lookups.get(key)
+    if lookup is None:
+        lookup = state.lookups[key] = asyncio.ensure_future(_lookup_connection(conn_id))
+        lookup.add_done_callback(lambda done: _forget_lookup(state, key, done))
+    fields = await asyncio.shield(lookup)
+    now = time.monotonic()
+    for stale in [k for k, (expires, _) in _connection_cache.items() if expires <= now]:
+        _connection_cache.pop(stale, None)
+    _connection_cache[key] = (now + CONNECTION_TTL, fields)
+    return fields
+
+
+def _forget_lookup(
+    state: _LoopState, key: tuple[str, str | None], done: asyncio.Task[_ConnectionFields]
+) -> None:
+    if state.lookups.get(key) is done:
+        del state.lookups[key]
+    if not done.cancelled():
+        # Read, so a failure every waiter already saw is not reported again as "never retrieved".
+        done.exception()
 
 
 class VotelAsyncHook(_VotelHookBase):
     """The async twin of :class:`VotelHook` (httpx), for triggers; same policy, same errors.
+
+    The hooks of one event loop share one httpx client per base URL and timeout (one SSL context,
+    one connection pool, keep-alive between polls) and one look-up of each connection: a
+    triggerer runs a thousand of them in one loop. :meth:`aclose` gives the hook's share back;
+    the last hook out closes the client.
 
     :param votel_conn_id: Airflow connection of type ``votel``.
     :param timeout: read timeout in seconds; overrides the connection's ``timeout`` extra.
@@ -462,33 +797,46 @@ class VotelAsyncHook(_VotelHookBase):
     :param retry_after_max: longest ``Retry-After`` the hook agrees to wait, in seconds.
     """
 
+    #: The client in use: the loop's shared one (with ``_share``) or one set on this hook alone.
     _client: httpx.AsyncClient | None = None
+    _share: tuple[tuple[str, float], _SharedClient] | None = None
 
     async def aload_settings(self) -> ConnectionSettings:
-        """Load the connection without blocking the event loop."""
+        """Load the connection without blocking the event loop (cached for a few seconds)."""
         if self._settings is None:
-            aget = getattr(BaseHook, "aget_connection", None)
-            if aget is not None:
-                conn = await aget(self.votel_conn_id)
-            else:  # pragma: no cover - Airflow 3.0
-                conn = await asyncio.to_thread(self.get_connection, self.votel_conn_id)
-            self._settings = self._settings_from(conn)
+            conn = await _connection_fields(self.votel_conn_id)
+            self._settings = settings_from_connection(
+                self.votel_conn_id,
+                host=conn.host,
+                password=conn.password,
+                extra=conn.extra,
+                timeout=self._timeout,
+                max_retries=self._max_retries,
+                port=conn.port,
+                schema=conn.schema,
+            )
         return self._settings
 
     async def aclient(self) -> httpx.AsyncClient:
-        """One httpx client per hook, created on first use."""
+        """The httpx client this hook uses: the loop's shared one, taken on first use."""
         if self._client is None:
             settings = await self.aload_settings()
-            # Importing httpx and loading the SSL context take tens of milliseconds: off the
-            # triggerer's event loop, which serves every other trigger meanwhile.
-            self._client = await asyncio.to_thread(_build_async_client, settings)
+            client, shared = await _acquire_client(settings)
+            self._client, self._share = client, (_client_key(settings), shared)
         return self._client
 
     async def aclose(self) -> None:
-        """Close the client; triggers call this when they finish or are cancelled."""
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        """Give the client back; triggers call this when they finish or are cancelled.
+
+        A shared client stays open for the other hooks of the loop; a client set on this hook
+        alone is closed.
+        """
+        client, share = self._client, self._share
+        self._client = self._share = None
+        if share is not None:
+            await _release_client(*share)
+        elif client is not None:
+            await client.aclose()
 
     async def __aenter__(self) -> VotelAsyncHook:
         return self
@@ -507,10 +855,11 @@ class VotelAsyncHook(_VotelHookBase):
         idempotency_key: str | None = None,
     ) -> Any:
         """Async :meth:`VotelHook.request`: same arguments, same policy, same errors."""
+        # The client first: building it imports httpx in a thread, off the event loop.
+        client = await self.aclient()
         import httpx
 
-        await self.aload_settings()
-        client = await self.aclient()
+        slots = self._share[1].slots if self._share is not None else contextlib.nullcontext()
         method = method.upper()
         url = self.url_for(path)
         query = {k: v for k, v in (params or {}).items() if v is not None}
@@ -521,7 +870,10 @@ class VotelAsyncHook(_VotelHookBase):
         while True:
             retry += 1
             try:
-                response = await client.request(method, url, params=query, content=body, headers=sent_headers)
+                async with slots:
+                    response = await client.request(
+                        method, url, params=query, content=body, headers=sent_headers
+                    )
             except httpx.TransportError as exc:
                 failure = _httpx_failure(exc)
                 wait = self._settle_transport_error(method, path, exc, failure, retry, idempotent)

@@ -142,7 +142,8 @@ class VotelExtractOperator(VotelBaseOperator):
         params = self.query(since, until)
         path = self.api_path(context)
         with AtomicRecordWriter(destination, self.format) as writer:
-            for page in self.hook.iter_pages(path, params=params, page_size=self.page_size):
+            # The raw pages keep each record's JSON text: JSON Lines are written without re-encoding.
+            for page in self.hook.iter_raw_pages(path, params=params, page_size=self.page_size):
                 writer.write_page(page)
         self.log.info("Wrote %d records (%s) to %s", writer.records, params, destination)
         return {
