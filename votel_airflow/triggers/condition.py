@@ -7,6 +7,9 @@ serialized arguments and polls again from scratch; polling is read-only, so this
 from __future__ import annotations
 
 import asyncio
+import itertools
+import logging
+import random
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -17,6 +20,7 @@ from votel_airflow.conditions import Condition
 from votel_airflow.exceptions import VotelRateLimitError, VotelServerError
 from votel_airflow.hooks.votel import VotelAsyncHook
 
+LOG_EVERY_POLLS = 10
 #: Failures that outlasted the hook's own retries but may still clear before the wait's deadline.
 TRANSIENT = (VotelServerError, VotelRateLimitError)
 
@@ -83,7 +87,7 @@ class VotelConditionTrigger(BaseTrigger):
             yield _event("error", f"cannot rebuild condition {self.condition_class}: {exc!r}")
             return
         async with VotelAsyncHook(self.votel_conn_id) as hook:
-            while True:
+            for poll in itertools.count():
                 try:
                     verdict = await condition.acheck(hook)
                 except TRANSIENT as exc:
@@ -96,8 +100,15 @@ class VotelConditionTrigger(BaseTrigger):
                         status = "failed" if verdict.failed else "success"
                         yield _event(status, verdict.message, verdict.value)
                         return
-                    self.log.info("Waiting: %s", verdict.message or condition)
+                    # A triggerer holds thousands of waits: one INFO line per poll each would
+                    # drown its log and cost the shared event loop; every tenth poll is enough.
+                    level = logging.INFO if poll % LOG_EVERY_POLLS == 0 else logging.DEBUG
+                    self.log.log(level, "Waiting: %s", verdict.message or condition)
                 pause = self.poke_interval
+                if poll == 0:
+                    # Waits deferred together would otherwise poll together forever: spread their
+                    # phases once, keeping the mean interval.
+                    pause *= 0.5 + random.random()
                 if self.deadline is not None:
                     left = self.deadline - time.time()
                     if left <= 0:
