@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parent.parent
 CONTRACT = REPO.parent / "shared" / "votel-api.md"
 TESTS = REPO / "tests"
 #: The shared bases every section builds on; they are not operators a DAG instantiates.
-FOUNDATION_MODULES = frozenset({"base", "extract"})
+FOUNDATION_MODULES = frozenset({"base", "extract", "bulk_send"})
 SKIPPED_PARAMETERS = frozenset({"self"})
 
 

@@ -12,21 +12,16 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from votel_airflow import endpoints
-from votel_airflow.exceptions import VotelInputError
-from votel_airflow.links import VotelObjectLink, push_link
 from votel_airflow.operators.base import VotelBaseOperator
+from votel_airflow.operators.bulk_send import BulkSendOperator, split_valid
 from votel_airflow.sending import (
     SendRequest,
-    check_max_concurrency,
-    check_rate_limit,
-    send_each,
 )
 from votel_airflow.validation import (
     E164,
     as_str_list,
     fail,
     invalid_phone_numbers,
-    require_choice,
     require_text,
     shown,
 )
@@ -34,37 +29,10 @@ from votel_airflow.validation import (
 SMS_MAX_LENGTH = 1600
 EMAIL_SUBJECT_MAX_LENGTH = 998
 EMAIL_CONTENT_MAX_LENGTH = 100_000
-ON_INVALID = ("fail", "skip")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-DEFAULT_MAX_CONCURRENCY = 8
 
 
-def _split_valid(
-    field: str, items: list[str], invalid: list[str], on_invalid: str, what: str, form: str
-) -> tuple[list[str], list[str]]:
-    """``(valid, invalid)``; with ``on_invalid="fail"`` any invalid item fails listing them all.
-
-    ``form`` says what a valid item looks like, for the error message.
-    """
-    if invalid and on_invalid == "fail":
-        more = f" (and {len(invalid) - 20} more)" if len(invalid) > 20 else ""
-        raise VotelInputError(
-            f"{field}: {len(invalid)} of {len(items)} {what} are invalid: {invalid[:20]}{more}. Nothing "
-            f"was sent. Use {form}, or pass on_invalid='skip' to send to the valid ones only.",
-            field=field,
-        )
-    bad = set(invalid)
-    return [item for item in items if item not in bad], invalid
-
-
-def _push_single_link(operator: VotelBaseOperator, context: Any, summary: Mapping[str, Any]) -> None:
-    # A link names one object: for a bulk send there is no single message to show, so none is set.
-    ids = summary["message_ids"]
-    if len(ids) == 1:
-        push_link(context, operator.hook.settings.base_url, "message", ids[0])
-
-
-class SendSmsOperator(VotelBaseOperator):
+class SendSmsOperator(BulkSendOperator):
     """Send an SMS to one number or many, each exactly once, concurrently and within a rate.
 
     Returns the send summary (see :mod:`votel_airflow.sending`): counts by outcome and the
@@ -84,8 +52,6 @@ class SendSmsOperator(VotelBaseOperator):
     """
 
     template_fields: Sequence[str] = ("to", "body", "from_number", "results_destination")
-    operator_extra_links = (VotelObjectLink(),)
-    ui_color = "#e6f7ec"
 
     def __init__(
         self,
@@ -93,20 +59,12 @@ class SendSmsOperator(VotelBaseOperator):
         to: Any,
         body: Any,
         from_number: str | None = None,
-        on_invalid: str = "fail",
-        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
-        rate_limit: float | None = None,
-        results_destination: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.to = to
         self.body = body
         self.from_number = from_number
-        self.on_invalid = require_choice("on_invalid", on_invalid, ON_INVALID)
-        self.max_concurrency = check_max_concurrency(max_concurrency)
-        self.rate_limit = check_rate_limit(rate_limit)
-        self.results_destination = results_destination
 
     def execute(self, context: Any) -> dict[str, Any]:
         numbers = as_str_list("to", self.to)
@@ -114,7 +72,7 @@ class SendSmsOperator(VotelBaseOperator):
         sender = self.from_number or None
         if sender is not None and not E164.match(str(sender)):
             raise fail("from_number", sender, "is not E.164", "Use e.g. '+14155552671' or leave it unset.")
-        valid, invalid = _split_valid(
+        valid, invalid = split_valid(
             "to",
             numbers,
             invalid_phone_numbers(numbers),
@@ -131,19 +89,13 @@ class SendSmsOperator(VotelBaseOperator):
                 payload["from"] = sender
             return SendRequest("POST", endpoints.SMS, payload)
 
-        summary = send_each(
-            self.hook,
+        summary = self.send(
             context,
             valid,
             build,
             name="sms",
-            max_concurrency=self.max_concurrency,
-            rate_limit=self.rate_limit,
-            on_rejected=self.on_invalid,
             invalid=invalid,
-            results_destination=self.results_destination,
         )
-        _push_single_link(self, context, summary)
         self.log.info(
             "SMS: %d sent, %d resumed, %d invalid skipped, %d refused",
             summary["sent"], summary["resumed"], summary["skipped_invalid"], summary["failed"],
@@ -151,7 +103,7 @@ class SendSmsOperator(VotelBaseOperator):
         return summary
 
 
-class SendEmailOperator(VotelBaseOperator):
+class SendEmailOperator(BulkSendOperator):
     """Send an e-mail to one address or many, each exactly once, concurrently and within a rate.
 
     Give the content as ``text``, ``html`` or a ``template_id`` (whose ``{{name}}`` placeholders
@@ -177,8 +129,6 @@ class SendEmailOperator(VotelBaseOperator):
         "to", "subject", "text", "html", "template_id", "variables", "results_destination",
     )  # fmt: skip
     template_fields_renderers = {"html": "html", "variables": "json"}
-    operator_extra_links = (VotelObjectLink(),)
-    ui_color = "#e6f7ec"
 
     def __init__(
         self,
@@ -189,10 +139,6 @@ class SendEmailOperator(VotelBaseOperator):
         html: str | None = None,
         template_id: str | None = None,
         variables: Mapping[str, Any] | None = None,
-        on_invalid: str = "fail",
-        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
-        rate_limit: float | None = None,
-        results_destination: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -202,10 +148,6 @@ class SendEmailOperator(VotelBaseOperator):
         self.html = html
         self.template_id = template_id
         self.variables = variables
-        self.on_invalid = require_choice("on_invalid", on_invalid, ON_INVALID)
-        self.max_concurrency = check_max_concurrency(max_concurrency)
-        self.rate_limit = check_rate_limit(rate_limit)
-        self.results_destination = results_destination
 
     def _payload(self) -> dict[str, Any]:
         """The body shared by every recipient, validated."""
@@ -230,7 +172,7 @@ class SendEmailOperator(VotelBaseOperator):
         addresses = as_str_list("to", self.to)
         shared = self._payload()
         invalid = [address for address in addresses if not EMAIL.match(address)]
-        valid, invalid = _split_valid(
+        valid, invalid = split_valid(
             "to", addresses, invalid, self.on_invalid, "addresses", "addresses like 'name@example.com'"
         )
         if invalid:
@@ -239,19 +181,13 @@ class SendEmailOperator(VotelBaseOperator):
         def build(address: Any) -> SendRequest:
             return SendRequest("POST", endpoints.EMAIL, {"to": address, **shared})
 
-        summary = send_each(
-            self.hook,
+        summary = self.send(
             context,
             valid,
             build,
             name="email",
-            max_concurrency=self.max_concurrency,
-            rate_limit=self.rate_limit,
-            on_rejected=self.on_invalid,
             invalid=invalid,
-            results_destination=self.results_destination,
         )
-        _push_single_link(self, context, summary)
         return summary
 
 

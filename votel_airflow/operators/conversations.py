@@ -9,17 +9,15 @@ import pendulum
 
 from votel_airflow import endpoints
 from votel_airflow.destinations import AtomicRecordWriter, as_storage_path
-from votel_airflow.links import VotelObjectLink, push_link
-from votel_airflow.operators.base import VotelBaseOperator
+from votel_airflow.links import push_link
+from votel_airflow.operators.bulk_send import BulkSendOperator
 from votel_airflow.operators.extract import VotelExtractOperator
-from votel_airflow.sending import SendRequest, check_max_concurrency, check_rate_limit, send_each
+from votel_airflow.sending import SendRequest
 from votel_airflow.validation import as_str_list, fail, parse_instant, require_choice, require_text
 
 CHANNELS = ("email", "sms", "whatsapp")
-ON_INVALID = ("fail", "skip")
 BODY_MAX_LENGTH = 10_000
 SUBJECT_MAX_LENGTH = 998
-DEFAULT_MAX_CONCURRENCY = 8
 #: Thread fields that describe the thread now, not the window: left out so reruns write the same rows.
 VOLATILE_THREAD_FIELDS = frozenset({"last_message_at", "unread"})
 
@@ -38,7 +36,7 @@ def require_channel(value: Any) -> str:
     return require_choice("channel", value.strip().lower(), CHANNELS)
 
 
-class SendMessageOperator(VotelBaseOperator):
+class SendMessageOperator(BulkSendOperator):
     """Send a message to contacts in their thread (sms, email or whatsapp), each exactly once.
 
     The API picks each contact's phone number or e-mail address and files the message in the
@@ -63,8 +61,6 @@ class SendMessageOperator(VotelBaseOperator):
     """
 
     template_fields: Sequence[str] = ("contact_ids", "channel", "body", "subject", "results_destination")
-    operator_extra_links = (VotelObjectLink(),)
-    ui_color = "#e6f7ec"
 
     def __init__(
         self,
@@ -73,10 +69,6 @@ class SendMessageOperator(VotelBaseOperator):
         channel: str,
         body: Any,
         subject: str | None = None,
-        on_invalid: str = "fail",
-        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
-        rate_limit: float | None = None,
-        results_destination: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -84,10 +76,6 @@ class SendMessageOperator(VotelBaseOperator):
         self.channel = channel
         self.body = body
         self.subject = subject
-        self.on_invalid = require_choice("on_invalid", on_invalid, ON_INVALID)
-        self.max_concurrency = check_max_concurrency(max_concurrency)
-        self.rate_limit = check_rate_limit(rate_limit)
-        self.results_destination = results_destination
         if isinstance(channel, str) and "{{" not in channel:
             require_channel(channel)
         if isinstance(contact_ids, (list, tuple)) or (
@@ -117,17 +105,12 @@ class SendMessageOperator(VotelBaseOperator):
         def build(contact_id: Any) -> SendRequest:
             return SendRequest("POST", endpoints.CONVERSATION_SEND, {"contact_id": contact_id, **shared})
 
-        summary = send_each(
-            self.hook,
+        summary = self.send(
             context,
             contact_ids,
             build,
             # Per channel: an sms and an e-mail to the same contact are two different effects.
             name=f"message_{channel}",
-            max_concurrency=self.max_concurrency,
-            rate_limit=self.rate_limit,
-            on_rejected=self.on_invalid,
-            results_destination=self.results_destination,
         )
         # A link names one object: a send to many has no single message to show.
         if len(summary["message_ids"]) == 1:
