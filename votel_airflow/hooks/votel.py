@@ -76,7 +76,7 @@ class _VotelHookBase(BaseHook):
     def __repr__(self) -> str:
         return f"{type(self).__name__}(votel_conn_id={self.votel_conn_id!r})"
 
-    def _settings_from(self, conn: Any) -> ConnectionSettings:
+    def _settings_from(self, conn: Any, *, mask: bool = True) -> ConnectionSettings:
         settings = settings_from_connection(
             self.votel_conn_id,
             host=conn.host,
@@ -87,7 +87,8 @@ class _VotelHookBase(BaseHook):
             port=conn.port,
             schema=conn.schema,
         )
-        _mask(settings.api_key.reveal())
+        if mask:
+            _mask(settings.api_key.reveal())
         return settings
 
     @property
@@ -805,16 +806,8 @@ class VotelAsyncHook(_VotelHookBase):
         """Load the connection without blocking the event loop (cached for a few seconds)."""
         if self._settings is None:
             conn = await _connection_fields(self.votel_conn_id)
-            self._settings = settings_from_connection(
-                self.votel_conn_id,
-                host=conn.host,
-                password=conn.password,
-                extra=conn.extra,
-                timeout=self._timeout,
-                max_retries=self._max_retries,
-                port=conn.port,
-                schema=conn.schema,
-            )
+            # The shared lookup has masked the key once already; a thousand triggers need not.
+            self._settings = self._settings_from(conn, mask=False)
         return self._settings
 
     async def aclient(self) -> httpx.AsyncClient:
