@@ -10,11 +10,18 @@ import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
+from airflow.sdk.exceptions import AirflowFailException
+
 if TYPE_CHECKING:
     # Only the task's run needs these: importing the trigger at DAG parse time would pull in
     # airflow.triggers.base, and the hook its HTTP clients.
     from votel_airflow.conditions import Condition, Verdict
     from votel_airflow.hooks.votel import VotelHook
+
+
+class VotelWaitFailed(AirflowFailException):
+    """The awaited object reached a failing state (a failed call, an undelivered message...)."""
+
 
 #: Extra time on the deferral's own deadline, so the trigger's timeout event (with its message)
 #: always arrives before Airflow's generic deferral timeout.
@@ -89,3 +96,34 @@ def poll_until_done(
         time.sleep(min(poke_interval, remaining))
         verdict = condition.check(task.hook)
     return verdict
+
+
+def wait_for(
+    task: Waiter,
+    condition: Condition,
+    *,
+    deferrable: bool,
+    poke_interval: float,
+    timeout: float,
+    first: Verdict | None = None,
+    method_name: str = "execute_complete",
+) -> Any:
+    """Wait for what the task started: defer when ``deferrable`` (and not done yet), else poll.
+
+    Returns the met condition's value; raises :class:`VotelWaitFailed` when it ended failed. A
+    deferred task resumes in ``method_name`` with the trigger's event instead.
+
+    :param task: the waiting operator.
+    :param condition: what to wait for.
+    :param deferrable: hand the wait to the triggerer.
+    :param poke_interval: seconds between checks.
+    :param timeout: seconds to wait in all.
+    :param first: a verdict already in hand, to save the first request.
+    :param method_name: the task's method that receives the trigger's event.
+    """
+    if deferrable and not (first is not None and first.done):
+        defer_until(task, condition, poke_interval=poke_interval, timeout=timeout, method_name=method_name)
+    verdict = poll_until_done(task, condition, poke_interval=poke_interval, timeout=timeout, first=first)
+    if verdict.failed:
+        raise VotelWaitFailed(f"{task.task_id}: {verdict.message}")
+    return verdict.value

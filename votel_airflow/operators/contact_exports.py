@@ -18,9 +18,9 @@ from votel_airflow.exceptions import VotelServerError
 from votel_airflow.hooks.votel import MAX_PAGE_SIZE
 from votel_airflow.idempotency import idempotency_key
 from votel_airflow.operators.base import VotelBaseOperator
-from votel_airflow.sensors.base import VotelWaitFailed, result_from_event
+from votel_airflow.sensors.base import result_from_event
 from votel_airflow.validation import fail, parse_instant, require_choice, require_int
-from votel_airflow.waiting import defer_until, poll_until_done
+from votel_airflow.waiting import wait_for
 
 EXPORT_FILTERS = frozenset({"search", "tag", "updated_since"})
 
@@ -129,21 +129,15 @@ class ContactExportOperator(VotelBaseOperator):
             )
         self.log.info("Contact export job %s started with filters %s", export_id, filters)
         condition = ContactExportCondition(export_id=export_id)
-        verdict = condition.check(self.hook)
-        if self.deferrable and not verdict.done:
-            defer_until(
-                self,
-                condition,
-                poke_interval=self.poke_interval,
-                timeout=self.timeout,
-                method_name="execute_complete",
-            )
-        verdict = poll_until_done(
-            self, condition, poke_interval=self.poke_interval, timeout=self.timeout, first=verdict
+        job = wait_for(
+            self,
+            condition,
+            deferrable=self.deferrable,
+            poke_interval=self.poke_interval,
+            timeout=self.timeout,
+            first=condition.check(self.hook),
         )
-        if verdict.failed:
-            raise VotelWaitFailed(f"{self.task_id}: {verdict.message}")
-        return self._download(verdict.value, destination)
+        return self._download(job, destination)
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
         """Stream the finished export to the destination once the trigger reports it done."""

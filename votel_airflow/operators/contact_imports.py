@@ -29,10 +29,10 @@ from votel_airflow.operators.contact_sources import (
     iter_source_rows,
     source_format,
 )
-from votel_airflow.sensors.base import VotelWaitFailed, result_from_event
+from votel_airflow.sensors.base import result_from_event
 from votel_airflow.sensors.contacts import MAX_FAILED_ROWS_SHOWN, ContactImportsCondition
 from votel_airflow.validation import fail, require_choice, require_int
-from votel_airflow.waiting import defer_until, poll_until_done
+from votel_airflow.waiting import VotelWaitFailed, defer_until, poll_until_done
 
 MATCH_ON = ("phone", "email")
 #: Rows per import job: big enough that 100,000 rows are 20 jobs, small enough that one job's

@@ -20,9 +20,8 @@ from votel_airflow.exceptions import VotelBadRequestError, VotelNotFoundError
 from votel_airflow.idempotency import TaskProgress, idempotency_key
 from votel_airflow.links import VotelObjectLink, push_link
 from votel_airflow.operators.base import VotelBaseOperator
-from votel_airflow.sensors.base import VotelWaitFailed
 from votel_airflow.validation import as_str_list, fail, require_id, require_int
-from votel_airflow.waiting import defer_until, poll_until_done
+from votel_airflow.waiting import VotelWaitFailed, wait_for
 
 #: The API's limit on contacts per enrollment request.
 MAX_ENROLL_BATCH = 500
@@ -253,21 +252,14 @@ class StartCampaignOperator(VotelBaseOperator):
         if not self.wait_for_completion:
             return campaign_summary(campaign)
         condition = CampaignCondition(campaign_id, self.fail_on_paused)
-        verdict = condition.evaluate([campaign])
-        if self.deferrable and not verdict.done:
-            defer_until(
-                self,
-                condition,
-                poke_interval=self.poke_interval,
-                timeout=self.timeout,
-                method_name="execute_complete",
-            )
-        verdict = poll_until_done(
-            self, condition, poke_interval=self.poke_interval, timeout=self.timeout, first=verdict
+        return wait_for(
+            self,
+            condition,
+            deferrable=self.deferrable,
+            poke_interval=self.poke_interval,
+            timeout=self.timeout,
+            first=condition.evaluate([campaign]),
         )
-        if verdict.failed:
-            raise VotelWaitFailed(f"{self.task_id}: {verdict.message}")
-        return verdict.value
 
     def _start(self, campaign_id: str) -> Any:
         try:

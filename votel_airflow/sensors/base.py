@@ -8,19 +8,16 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
-from airflow.sdk.exceptions import AirflowFailException
 
 from votel_airflow.operators.base import DEFAULT_CONN_ID
-from votel_airflow.waiting import defer_until
+from votel_airflow.waiting import VotelWaitFailed, defer_until
+
+__all__ = ["VotelSensor", "VotelWaitFailed", "result_from_event"]
 
 if TYPE_CHECKING:
     # The hook (and its HTTP clients) is needed only when the sensor runs, not when a DAG is parsed.
     from votel_airflow.conditions import Condition, Verdict
     from votel_airflow.hooks.votel import VotelHook
-
-
-class VotelWaitFailed(AirflowFailException):
-    """The awaited object reached a failing state (a failed call, an undelivered message...)."""
 
 
 def result_from_event(task_id: str, event: Mapping[str, Any]) -> Any:
