@@ -60,7 +60,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from airflow.sdk.exceptions import AirflowFailException
 
@@ -74,7 +74,10 @@ from votel_airflow.exceptions import (
     VotelPermissionError,
     render_detail,
 )
-from votel_airflow.hooks.votel import POOL_SIZE, VotelHook
+from votel_airflow.limits import POOL_SIZE
+
+if TYPE_CHECKING:
+    from votel_airflow.hooks.votel import VotelHook
 from votel_airflow.idempotency import TaskProgress, idempotency_key
 from votel_airflow.validation import fail, require_choice, require_int
 

@@ -29,6 +29,7 @@ from votel_airflow import __version__, endpoints
 from votel_airflow.exceptions import VotelError, VotelServerError, error_from_response, status_line
 from votel_airflow.hooks.connection import ConnectionSettings, settings_from_connection
 from votel_airflow.hooks.retry import Failure, Outcome, RetryPolicy, parse_retry_after
+from votel_airflow.limits import MAX_PAGE_SIZE, POOL_SIZE
 
 if TYPE_CHECKING:
     # requests (with urllib3) costs 40-60 ms to import and every operator module imports this one
@@ -39,10 +40,8 @@ if TYPE_CHECKING:
     _Response = requests.Response | httpx.Response
 
 USER_AGENT = f"airflow-provider-votel/{__version__}"
-MAX_PAGE_SIZE = 500
 CONNECT_TIMEOUT = 10.0
 # Enough pooled connections for the concurrent senders; more would only queue at the server.
-POOL_SIZE = 32
 #: Requests in flight at once through an event loop's shared async client. httpcore's pool does
 #: work proportional to (requests in flight) x (connections) for every request: 16 keeps that
 #: small while serving hundreds of polls a second, which a thousand triggers need.

@@ -42,7 +42,7 @@ class BulkSendOperator(VotelBaseOperator):
 
     :param on_invalid: ``"fail"`` (any invalid or refused recipient fails the task; invalid ones
         before anything is sent) or ``"skip"`` (send to the rest and list them).
-    :param max_concurrency: requests in flight at once, 1 to 64.
+    :param max_concurrency: requests in flight at once, 1 to 32 (the hook's connection pool).
     :param rate_limit: requests per second at most (None: as fast as the API answers).
     :param results_destination: file for the full ``{recipient: id}`` JSON. Templated.
     :param votel_conn_id: Airflow connection of type ``votel``.

@@ -15,8 +15,8 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from votel_airflow import endpoints
 from votel_airflow.exceptions import VotelBadRequestError, VotelNotFoundError, render_detail
-from votel_airflow.hooks.votel import MAX_PAGE_SIZE
 from votel_airflow.idempotency import idempotency_key
+from votel_airflow.limits import MAX_PAGE_SIZE
 from votel_airflow.links import VotelObjectLink, push_link
 from votel_airflow.operators.base import VotelBaseOperator
 from votel_airflow.validation import (

@@ -14,7 +14,7 @@ import pendulum
 from airflow.sdk import Asset
 
 from votel_airflow.destinations import FORMATS, AtomicRecordWriter, as_storage_path
-from votel_airflow.hooks.votel import MAX_PAGE_SIZE
+from votel_airflow.limits import MAX_PAGE_SIZE
 from votel_airflow.operators.base import VotelBaseOperator
 from votel_airflow.validation import (
     fail,

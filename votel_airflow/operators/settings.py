@@ -11,7 +11,7 @@ from typing import Any
 
 from votel_airflow import endpoints
 from votel_airflow.destinations import FORMATS, AtomicRecordWriter, as_storage_path
-from votel_airflow.hooks.votel import MAX_PAGE_SIZE
+from votel_airflow.limits import MAX_PAGE_SIZE
 from votel_airflow.operators.base import VotelBaseOperator
 from votel_airflow.validation import fail, require_choice, require_int
 

@@ -9,8 +9,8 @@ from typing import Any
 
 from votel_airflow import endpoints
 from votel_airflow.exceptions import VotelError, VotelNotFoundError
-from votel_airflow.hooks.votel import MAX_PAGE_SIZE
 from votel_airflow.idempotency import TaskProgress, idempotency_key
+from votel_airflow.limits import MAX_PAGE_SIZE
 from votel_airflow.links import VotelObjectLink, push_link
 from votel_airflow.operators.base import VotelBaseOperator
 from votel_airflow.operators.extract import VotelExtractOperator
