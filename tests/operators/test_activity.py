@@ -16,6 +16,7 @@ from airflow.sdk import Asset
 from tests.support import make_context
 from votel_airflow import endpoints
 from votel_airflow.exceptions import VotelInputError, VotelServerError
+from votel_airflow.hooks.pages import RecordPage
 from votel_airflow.hooks.votel import VotelHook
 from votel_airflow.operators.activity import (
     ActivityReportOperator,
@@ -146,15 +147,15 @@ def test_filters_select_only_matching_calls(call_logs: str, tmp_path: Path) -> N
 
 def _flaky_pages(op: CallLogExtractOperator, admin: Any) -> None:
     """Break the sandbox for good right after the first page has been handed to the writer."""
-    pages = op.hook.iter_pages
+    pages = op.hook.iter_raw_pages
 
-    def wrapper(*args: Any, **kwargs: Any) -> Iterator[list[dict[str, Any]]]:
+    def wrapper(*args: Any, **kwargs: Any) -> Iterator[RecordPage]:
         for number, page in enumerate(pages(*args, **kwargs)):
             yield page
             if number == 0:
                 admin.set_faults(error_rate=1.0)
 
-    op.hook.iter_pages = wrapper  # type: ignore[method-assign]
+    op.hook.iter_raw_pages = wrapper  # type: ignore[method-assign]
 
 
 def test_fault_mid_stream_leaves_no_file_and_the_retry_writes_the_full_file(

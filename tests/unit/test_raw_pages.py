@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,9 @@ from hypothesis import strategies as st
 
 from tests.support import make_context
 from votel_airflow import endpoints
-from votel_airflow.exceptions import VotelServerError
-from votel_airflow.hooks.votel import RecordPage, VotelHook, split_records
+from votel_airflow.exceptions import VotelNotFoundError, VotelServerError
+from votel_airflow.hooks.pages import RecordPage, split_records
+from votel_airflow.hooks.votel import READ_AHEAD_PAGES, VotelHook
 from votel_airflow.operators.activity import CallLogExtractOperator
 
 from .conftest import API
@@ -31,15 +33,15 @@ def test_each_record_keeps_its_exact_text_from_a_compact_answer() -> None:
     assert isinstance(page, RecordPage)
     assert page == json.loads(body)
     assert page.texts == [
-        '{"id":"c-1","note":"a, b] {c}","n":[1,{"x":"]"}]}',
-        '{"id":"c-2","name":"Zoë \\"Z\\""}',
+        b'{"id":"c-1","note":"a, b] {c}","n":[1,{"x":"]"}]}',
+        '{"id":"c-2","name":"Zoë \\"Z\\""}'.encode(),
     ]
 
 
 def test_whitespace_between_records_is_not_part_of_any_text() -> None:
     page = split_records(b' \r\n[ {"id": "c-1"} ,\t{"id": "c-2"}\n]\n ')
 
-    assert page.texts == ['{"id": "c-1"}', '{"id": "c-2"}']
+    assert page.texts == [b'{"id": "c-1"}', b'{"id": "c-2"}']
     assert page == [{"id": "c-1"}, {"id": "c-2"}]
 
 
@@ -48,7 +50,7 @@ def test_a_pretty_printed_record_is_re_encoded_onto_one_line() -> None:
 
     page = split_records(body)
 
-    assert page.texts == ['{"id":"c-1","tags":["vip","trial"]}', '{"id":"c-2"}']
+    assert page.texts == [b'{"id":"c-1","tags":["vip","trial"]}', b'{"id":"c-2"}']
 
 
 def test_an_empty_array_is_an_empty_page() -> None:
@@ -93,7 +95,7 @@ def test_texts_always_decode_to_the_records_one_line_each(
 
     assert page == json.loads(body)
     assert [json.loads(text) for text in page.texts] == list(page)
-    assert all("\n" not in text and "\r" not in text for text in page.texts)
+    assert all(b"\n" not in text and b"\r" not in text for text in page.texts)
 
 
 @pytest.mark.usefixtures("votel_conn")
@@ -110,9 +112,9 @@ def test_iter_raw_pages_pages_like_iter_pages_and_keeps_the_texts(requests_mock:
     pages = list(VotelHook().iter_raw_pages(endpoints.CONTACTS, page_size=2))
 
     assert [p.texts for p in pages] == [
-        ['{"page": 0, "id": "c-0"}', '{"page": 0, "id": "c-1"}'],
-        ['{"page": 1, "id": "c-2"}', '{"page": 1, "id": "c-3"}'],
-        ['{"page": 2, "id": "c-4"}'],
+        [b'{"page": 0, "id": "c-0"}', b'{"page": 0, "id": "c-1"}'],
+        [b'{"page": 1, "id": "c-2"}', b'{"page": 1, "id": "c-3"}'],
+        [b'{"page": 2, "id": "c-4"}'],
     ]
     assert [list(p) for p in pages] == [
         list(p) for p in VotelHook().iter_pages(endpoints.CONTACTS, page_size=2)
@@ -130,21 +132,92 @@ def test_iter_raw_pages_refuses_a_non_list_and_malformed_json_clearly(requests_m
         list(VotelHook().iter_raw_pages(endpoints.CONTACTS))
 
 
+def test_a_page_parses_its_records_once_and_only_when_read(mocker: Any) -> None:
+    page = split_records(b'[{"id":"c-1"},{"id":"c-2"}]')
+    loads = mocker.spy(json, "loads")
+
+    assert len(page) == 2
+    assert page.texts
+    assert loads.call_count == 0
+    assert page[1] == {"id": "c-2"}
+    assert list(page) == page.records() == [{"id": "c-1"}, {"id": "c-2"}]
+    assert loads.call_count == 1
+
+
+def test_a_utf16_answer_is_read_and_its_records_re_encoded_as_utf8() -> None:
+    page = split_records(json.dumps([{"name": "Zoë"}], ensure_ascii=False).encode("utf-16"))
+
+    assert page.texts == ['{"name":"Zoë"}'.encode()]
+
+
 @pytest.mark.usefixtures("votel_conn")
-def test_iter_raw_pages_still_gives_texts_when_a_wrapper_rebuilds_the_pages(requests_mock: Any) -> None:
-    requests_mock.get(URL, json=[{"b": 1, "a": 2}])
+@pytest.mark.parametrize("total", [0, 4, 5, 6])
+def test_reading_ahead_gives_the_same_pages_and_stops_requesting_after_the_last(
+    requests_mock: Any, total: int
+) -> None:
+    offsets: list[int] = []
+
+    def answer(request: Any, context: Any) -> str:
+        limit, offset = int(request.qs["limit"][0]), int(request.qs["offset"][0])
+        offsets.append(offset)
+        return "[" + ",".join(f'{{"id":"c-{i}"}}' for i in range(offset, min(offset + limit, total))) + "]"
+
+    requests_mock.get(URL, text=answer, headers={"Content-Type": "application/json"})
     hook = VotelHook()
-    plain = hook.iter_pages
 
-    def rebuilding(*args: Any, **kwargs: Any) -> Any:
-        for page in plain(*args, **kwargs):
-            yield list(page)
+    ahead = [p.texts for p in hook.iter_raw_pages(endpoints.CONTACTS, page_size=2, read_ahead=True)]
+    asked_ahead = sorted(offsets)
+    offsets.clear()
+    in_turn = [p.texts for p in hook.iter_raw_pages(endpoints.CONTACTS, page_size=2)]
 
-    hook.iter_pages = rebuilding  # type: ignore[method-assign]
+    assert ahead == in_turn
+    assert sum(len(texts) for texts in ahead) == total
+    # At most READ_AHEAD_PAGES requests past the ones paging in turn needs, each asked once.
+    assert sorted(set(asked_ahead)) == asked_ahead
+    assert set(offsets) <= set(asked_ahead)
+    assert len(asked_ahead) <= len(offsets) + READ_AHEAD_PAGES
 
-    pages = list(hook.iter_raw_pages(endpoints.CONTACTS))
 
-    assert [p.texts for p in pages] == [['{"b":1,"a":2}']]
+@pytest.mark.usefixtures("votel_conn")
+def test_a_request_read_ahead_is_not_retried_once_paging_has_ended(requests_mock: Any) -> None:
+    def answer(request: Any, context: Any) -> str:
+        if int(request.qs["offset"][0]) > 0:
+            # Past the end: a 429 asking for a long wait, which nobody needs to sit through.
+            context.status_code = 429
+            context.headers["Retry-After"] = "30"
+            return '{"detail": "slow down"}'
+        return '[{"id":"c-1"}]'
+
+    requests_mock.get(URL, text=answer, headers={"Content-Type": "application/json"})
+    started = time.monotonic()
+
+    pages = list(VotelHook().iter_raw_pages(endpoints.CONTACTS, page_size=2, read_ahead=True))
+
+    assert [p.texts for p in pages] == [[b'{"id":"c-1"}']]
+    assert time.monotonic() - started < 10
+
+
+@pytest.mark.usefixtures("votel_conn")
+@pytest.mark.parametrize("read_ahead", [False, True])
+def test_a_page_longer_than_the_limit_is_refused(requests_mock: Any, read_ahead: bool) -> None:
+    requests_mock.get(URL, json=[{"id": n} for n in range(3)])
+
+    with pytest.raises(VotelServerError, match="answered 3 records for limit=2"):
+        list(VotelHook().iter_raw_pages(endpoints.CONTACTS, page_size=2, read_ahead=read_ahead))
+
+
+@pytest.mark.usefixtures("votel_conn")
+def test_a_failure_of_a_page_read_ahead_reaches_the_caller(requests_mock: Any) -> None:
+    def answer(request: Any, context: Any) -> str:
+        if int(request.qs["offset"][0]) >= 2:
+            context.status_code = 404
+            return '{"detail": "gone"}'
+        return '[{"id":"c-1"},{"id":"c-2"}]'
+
+    requests_mock.get(URL, text=answer, headers={"Content-Type": "application/json"})
+
+    with pytest.raises(VotelNotFoundError, match="gone"):
+        list(VotelHook().iter_raw_pages(endpoints.CONTACTS, page_size=2, read_ahead=True))
 
 
 @pytest.mark.usefixtures("votel_conn")

@@ -11,13 +11,13 @@ import asyncio
 import contextlib
 import json
 import os
-import re
 import ssl
 import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections import deque
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -28,6 +28,7 @@ from airflow.sdk import BaseHook
 from votel_airflow import __version__, endpoints
 from votel_airflow.exceptions import VotelError, VotelServerError, error_from_response, status_line
 from votel_airflow.hooks.connection import ConnectionSettings, settings_from_connection
+from votel_airflow.hooks.pages import RecordPage, split_records
 from votel_airflow.hooks.retry import Failure, Outcome, RetryPolicy, parse_retry_after
 from votel_airflow.limits import MAX_PAGE_SIZE, POOL_SIZE
 
@@ -47,6 +48,9 @@ CONNECT_TIMEOUT = 10.0
 #: small while serving hundreds of polls a second, which a thousand triggers need.
 ASYNC_POOL_SIZE = 16
 MAX_REDIRECTS = 5
+#: Requests in flight beyond the page being handed out, with ``read_ahead``: enough to hide a
+#: round trip, and memory stays bounded at a few pages whatever the row count.
+READ_AHEAD_PAGES = 1
 
 
 class _VotelHookBase(BaseHook):
@@ -306,6 +310,10 @@ class VotelHook(_VotelHookBase):
     :param retry_after_max: longest ``Retry-After`` the hook agrees to wait, in seconds.
     """
 
+    #: True once the API has answered 429 to this hook: paging stops reading ahead, since requests
+    #: in parallel would only meet the rate limit twice and wait twice.
+    throttled: bool = False
+
     @cached_property
     def session(self) -> requests.Session:
         """One pooled session per hook; urllib3's own retries are off, the policy decides."""
@@ -337,6 +345,7 @@ class VotelHook(_VotelHookBase):
         headers: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
         _parse: Callable[[bytes], Any] = json.loads,
+        _abandoned: threading.Event | None = None,
     ) -> Any:
         """Send one API call under the policy and return its parsed JSON (None for an empty body).
 
@@ -347,6 +356,8 @@ class VotelHook(_VotelHookBase):
         :param headers: extra headers.
         :param idempotency_key: makes a POST/PATCH/DELETE safe to retry; sent as ``Idempotency-Key``.
         :param _parse: reads a success's body (internal: :meth:`iter_pages` keeps the record texts).
+        :param _abandoned: once set, no retry is attempted and None is returned (internal: a page
+            read ahead that turned out not to be needed).
         """
         import requests
 
@@ -383,7 +394,11 @@ class VotelHook(_VotelHookBase):
                 if done:
                     return value
                 wait = value
-            time.sleep(wait)
+                self.throttled = self.throttled or response.status_code == 429
+            if _abandoned is None:
+                time.sleep(wait)
+            elif _abandoned.wait(wait):
+                return None
 
     def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         """``GET`` a path and return its JSON."""
@@ -395,47 +410,56 @@ class VotelHook(_VotelHookBase):
         *,
         params: Mapping[str, Any] | None = None,
         page_size: int = MAX_PAGE_SIZE,
-        keep_text: bool = False,
+        read_ahead: bool = False,
     ) -> Iterator[list[dict[str, Any]]]:
         """Yield the pages of a list endpoint (limit/offset); a short page is the last.
 
         :param path: a list endpoint from :mod:`votel_airflow.endpoints`.
         :param params: filters; ``limit``/``offset`` are managed here.
         :param page_size: records per request, 1 to 500.
-        :param keep_text: yield :class:`RecordPage` lists that also hold each record's JSON text as
-            the server sent it, so a JSON Lines writer need not encode the records again.
+        :param read_ahead: keep the next :data:`READ_AHEAD_PAGES` requests in flight while the
+            caller handles a page, so network latency and the server's work overlap the caller's
+            (for reading a whole window: the requests past a short last page are made for nothing).
         """
-        query = self._page_params(params, page_size)
-        # Only passed when asked for: a subclass or a test double of request() keeps working.
-        parse: dict[str, Any] = {"_parse": split_records} if keep_text else {}
-        offset = 0
-        while True:
-            page = self.request("GET", path, params={**query, "limit": page_size, "offset": offset}, **parse)
-            if not isinstance(page, list):
-                raise _not_a_list(path, page)
-            count = len(page)
-            if count:
-                yield page
-            # Drop our reference before the next request so at most one page is ever alive.
-            del page
-            if count < page_size:
-                return
-            offset += count
+        # No _parse argument here: a subclass or a test double of request() keeps working.
+        yield from self._pages(path, params, page_size, {}, read_ahead)
 
     def iter_raw_pages(
-        self, path: str, *, params: Mapping[str, Any] | None = None, page_size: int = MAX_PAGE_SIZE
+        self,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        page_size: int = MAX_PAGE_SIZE,
+        read_ahead: bool = False,
     ) -> Iterator[RecordPage]:
-        """:meth:`iter_pages` with each record's JSON text kept: what extracts write as JSON Lines.
+        """:meth:`iter_pages` as :class:`~votel_airflow.hooks.pages.RecordPage` objects: each
+        record's JSON text as the server sent it, parsed only if read (what extracts write).
 
         :param path: a list endpoint from :mod:`votel_airflow.endpoints`.
         :param params: filters; ``limit``/``offset`` are managed here.
         :param page_size: records per request, 1 to 500.
+        :param read_ahead: see :meth:`iter_pages`.
         """
-        for page in self.iter_pages(path, params=params, page_size=page_size, keep_text=True):
-            if not isinstance(page, RecordPage):  # a wrapper of iter_pages that rebuilt the list
-                page = RecordPage.of(page)
-            yield page
-            del page
+        yield from self._pages(path, params, page_size, {"_parse": split_records}, read_ahead)
+
+    def _pages(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None,
+        page_size: int,
+        parse: Mapping[str, Any],
+        read_ahead: bool,
+    ) -> Iterator[Any]:
+        query = self._page_params(params, page_size)
+
+        def fetch(offset: int, **kwargs: Any) -> Any:
+            page_params = {**query, "limit": page_size, "offset": offset}
+            return self.request("GET", path, params=page_params, **parse, **kwargs)
+
+        pages = _fetch_ahead(self, fetch, page_size) if read_ahead else _fetch_in_turn(fetch, page_size)
+        # Closed as soon as paging ends, so requests read ahead stop now, not at garbage collection.
+        with contextlib.closing(pages):
+            yield from _until_short_page(path, pages, page_size)
 
     def paginate(
         self, path: str, *, params: Mapping[str, Any] | None = None, page_size: int = MAX_PAGE_SIZE
@@ -500,93 +524,63 @@ def render_error(exc: VotelError) -> str:
     return render_detail(exc.detail) if exc.detail is not None else str(exc)
 
 
+def _until_short_page(path: str, pages: Iterator[Any], page_size: int) -> Iterator[Any]:
+    """The non-empty pages up to the first short one, each checked to be a page."""
+    for page in pages:
+        if not isinstance(page, (list, RecordPage)):
+            raise _not_a_list(path, page)
+        count = len(page)
+        if count > page_size:
+            # The next offset is counted in whole pages: rows would repeat or go missing.
+            raise VotelServerError(
+                f"GET {path} answered {count} records for limit={page_size}", method="GET", path=path
+            )
+        if count:
+            yield page
+        # Drop our reference before the next page so only the pages in flight are alive.
+        del page
+        if count < page_size:
+            return
+
+
+def _fetch_in_turn(fetch: Callable[[int], Any], page_size: int) -> Generator[Any, None, None]:
+    """Pages one request at a time; the consumer stops at the first short page."""
+    offset = 0
+    while True:
+        yield fetch(offset)
+        offset += page_size
+
+
+def _fetch_ahead(hook: VotelHook, fetch: Callable[..., Any], page_size: int) -> Generator[Any, None, None]:
+    """Pages with :data:`READ_AHEAD_PAGES` more requests in flight in worker threads (one request
+    at a time, still ahead of the consumer, once the API has answered 429)."""
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    abandoned = threading.Event()
+    _ = hook.session  # built here, not raced for by the workers (urllib3's pool is thread-safe)
+    with ThreadPoolExecutor(READ_AHEAD_PAGES + 1, thread_name_prefix="votel-read-ahead") as pool:
+        pending: deque[Future[Any]] = deque()
+        offset = 0
+        try:
+            while True:
+                while len(pending) <= (0 if hook.throttled else READ_AHEAD_PAGES):
+                    pending.append(pool.submit(fetch, offset, _abandoned=abandoned))
+                    offset += page_size
+                yield pending.popleft().result()
+        finally:
+            # Pages past the end (or past a failure) are not needed: no retry for them, and the
+            # requests already sent are awaited (one round trip) before the pool is gone.
+            abandoned.set()
+            for future in pending:
+                future.cancel()
+
+
 def _not_a_list(path: str, page: Any) -> VotelServerError:
     return VotelServerError(
         f"GET {path} answered {type(page).__name__}, expected a JSON array (a list endpoint)",
         method="GET",
         path=path,
     )
-
-
-class RecordPage(list[Any]):
-    """One page of a list endpoint: the parsed records, and in :attr:`texts` each one's JSON text.
-
-    The texts are the server's own bytes for each record (one line each, no newline inside), so
-    the same answers give the same texts, and writing them costs no second encoding.
-
-    :param records: the parsed records.
-    :param texts: each record's compact JSON text, in the same order.
-    """
-
-    def __init__(self, records: Iterable[Any] = (), texts: Iterable[str] = ()) -> None:
-        super().__init__(records)
-        self.texts: list[str] = list(texts)
-
-    @classmethod
-    def of(cls, records: list[Any]) -> RecordPage:
-        """A page built from parsed records alone (their texts encoded here, compactly)."""
-        return cls(records, [_encode_compact(record) for record in records])
-
-
-_encode_compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-# The decoder's C scanner, called directly: raw_decode would add a Python frame per record.
-_scan_one: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
-_SPACE = re.compile(r"[ \t\n\r]*")
-_SPACE_CHARS = frozenset(" \t\n\r")
-
-
-def _skip_space(text: str, pos: int) -> int:
-    # Compact answers have no whitespace: one character test, the regex only when there is some.
-    if text[pos : pos + 1] not in _SPACE_CHARS:
-        return pos
-    match = _SPACE.match(text, pos)
-    return match.end() if match is not None else pos
-
-
-def _decode_one(text: str, pos: int) -> tuple[Any, int]:
-    try:
-        return _scan_one(text, pos)
-    except StopIteration as exc:
-        raise json.JSONDecodeError("Expecting value", text, exc.value) from None
-
-
-def split_records(body: bytes) -> Any:
-    """Parse a list endpoint's answer into a :class:`RecordPage`, keeping each record's text.
-
-    One pass of the C decoder over the body: the scanner parses each element and says where it
-    ends, and the text between is the element's exact JSON. Slicing adds little to a plain
-    ``json.loads`` and saves the re-encoding (and any key sorting) a writer would otherwise do.
-    An answer that is not an array is returned parsed, as :func:`json.loads` would (the caller
-    rejects it); malformed JSON raises ``ValueError``.
-
-    :param body: the response body (UTF-8, or any encoding :func:`json.loads` accepts).
-    """
-    text = body.decode(json.detect_encoding(body), "surrogatepass")
-    pos = _skip_space(text, 0)
-    if not text.startswith("[", pos):
-        return json.loads(text)
-    # JSON strings cannot hold a raw line break, so one outside strings means a pretty-printed
-    # answer: its records are re-encoded onto one line each. Checked once for the whole body.
-    multiline = "\n" in text or "\r" in text
-    records: list[Any] = []
-    texts: list[str] = []
-    pos = _skip_space(text, pos + 1)
-    if not text.startswith("]", pos):
-        while True:
-            record, end = _decode_one(text, pos)
-            piece = text[pos:end]
-            texts.append(_encode_compact(record) if multiline and ("\n" in piece or "\r" in piece) else piece)
-            records.append(record)
-            pos = _skip_space(text, end)
-            if text.startswith(",", pos):
-                pos = _skip_space(text, pos + 1)
-                continue
-            if text.startswith("]", pos):
-                break
-            raise json.JSONDecodeError("Expecting ',' delimiter", text, pos)
-    if _skip_space(text, pos + 1) != len(text):
-        raise json.JSONDecodeError("Extra data", text, pos + 1)
-    return RecordPage(records, texts)
 
 
 def _json_dumps(payload: Any) -> bytes:

@@ -143,7 +143,9 @@ class VotelExtractOperator(VotelBaseOperator):
         path = self.api_path(context)
         with AtomicRecordWriter(destination, self.format) as writer:
             # The raw pages keep each record's JSON text: JSON Lines are written without re-encoding.
-            for page in self.hook.iter_raw_pages(path, params=params, page_size=self.page_size):
+            # Reading ahead overlaps the server's work on the next pages with writing this one.
+            pages = self.hook.iter_raw_pages(path, params=params, page_size=self.page_size, read_ahead=True)
+            for page in pages:
                 writer.write_page(page)
         self.log.info("Wrote %d records (%s) to %s", writer.records, params, destination)
         return {
