@@ -1,10 +1,12 @@
 """Parsing a DAG that uses our operators and sensors must not import the runtime-only heavyweights.
 
 The DAG processor imports every DAG file over and over; what an operator module imports at module
-level is paid on each parse. HTTP clients, the web stack, pyarrow and the trigger machinery are
-only needed when a task runs, so importing any operator or sensor module must leave them out of
-``sys.modules``. They are checked in a fresh interpreter: in this one they are all loaded already.
-No timings are asserted here (see ``benchmarks/parse_cost.py`` for the figures).
+level is paid on each parse. HTTP clients, the web stack, pyarrow, the trigger machinery, the
+bulk-send engine and the conditions' dataclasses are only needed when a task runs, so importing any
+operator or sensor module must leave them out of ``sys.modules``; nor may an operator module pull in
+the sensor machinery or another section's operators. They are checked in a fresh interpreter: in
+this one they are all loaded already. No timings are asserted here (see
+``benchmarks/parse_cost.py`` for the figures).
 """
 
 from __future__ import annotations
@@ -22,9 +24,16 @@ from votel_airflow.hooks.votel import VotelHook
 from votel_airflow.operators.base import DEFAULT_CONN_ID
 
 #: Modules a DAG file must not pull in through our operators and sensors (the hook, with its HTTP
-#: layer, is loaded when a task runs).
+#: layer, the bulk-send engine and the conditions' Fetch and Verdict dataclasses are loaded when a
+#: task runs).
 RUNTIME_ONLY = (
     "httpx", "fastapi", "uvicorn", "pyarrow", "airflow.triggers.base", "votel_airflow.hooks.votel",
+    "votel_airflow.sending", "votel_airflow.condition_values",
+)  # fmt: skip
+#: The bases operator modules share; any other operator module is another section's business.
+SHARED_OPERATOR_MODULES = frozenset(
+    {"votel_airflow.operators", "votel_airflow.operators.base", "votel_airflow.operators.extract",
+     "votel_airflow.operators.bulk_send"}
 )  # fmt: skip
 
 PARSE_TIME_MODULES = sorted(
@@ -92,6 +101,40 @@ def test_importing_operators_and_sensors_leaves_runtime_only_modules_unloaded(
 def test_importing_operators_and_sensors_leaves_requests_unloaded(imported: dict[str, set[str]]) -> None:
     offenders = [module for module, names in imported.items() if _loaded(names, "requests")]
     assert offenders == [], f"requests is imported at DAG parse time by {offenders}"
+
+
+def test_operator_modules_leave_the_sensor_machinery_unloaded(imported: dict[str, set[str]]) -> None:
+    # Operator modules are probed before any sensor module (sorted names), so a sensor module or
+    # BaseSensorOperator loaded by one is charged to that operator module.
+    offenders = {
+        module: sorted(
+            n for n in names if _loaded({n}, "votel_airflow.sensors") or n == "airflow.sdk.bases.sensor"
+        )
+        for module, names in imported.items()
+        if module.startswith("votel_airflow.operators.")
+    }
+    assert {module: names for module, names in offenders.items() if names} == {}
+
+
+def test_operator_modules_import_no_other_section(imported: dict[str, set[str]]) -> None:
+    offenders = {
+        module: sorted(
+            n
+            for n in names
+            if n.startswith("votel_airflow.operators") and n not in SHARED_OPERATOR_MODULES and n != module
+        )
+        for module, names in imported.items()
+    }
+    assert {module: names for module, names in offenders.items() if names} == {}
+
+
+def test_conditions_serve_fetch_and_verdict_from_their_own_module() -> None:
+    from votel_airflow import condition_values, conditions
+
+    assert conditions.Fetch is condition_values.Fetch
+    assert conditions.Verdict is condition_values.Verdict
+    with pytest.raises(AttributeError, match="NoSuchThing"):
+        conditions.NoSuchThing  # noqa: B018
 
 
 def test_re_exported_operators_resolve_to_their_defining_class() -> None:

@@ -4,6 +4,11 @@ A condition names the GETs to make and judges their answers. The sensor's ``poke
 sync hook; :class:`votel_airflow.triggers.condition.VotelConditionTrigger` runs the very same
 condition on the async hook in the triggerer. Its constructor takes JSON values only, so it
 round-trips through the trigger's ``serialize()``.
+
+Sensor modules define their conditions at import, so this module is part of every DAG parse; the
+:class:`Fetch` and :class:`Verdict` dataclasses a condition builds only when it runs are loaded on
+first use from :mod:`votel_airflow.condition_values` (building dataclasses is costly at import).
+Code that runs conditions reads them as ``conditions.Fetch`` and ``conditions.Verdict``.
 """
 
 from __future__ import annotations
@@ -11,41 +16,24 @@ from __future__ import annotations
 import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from votel_airflow.condition_values import Fetch, Verdict
     from votel_airflow.hooks.votel import VotelAsyncHook, VotelHook
 
-
-@dataclass(frozen=True)
-class Fetch:
-    """One GET a condition needs.
-
-    :param path: a filled catalogue path.
-    :param params: query parameters.
-    :param all_pages: collect every page of a list endpoint into one list.
-    """
-
-    path: str
-    params: Mapping[str, Any] = field(default_factory=dict)
-    all_pages: bool = False
+__all__ = ["Condition", "Fetch", "Verdict"]
 
 
-@dataclass(frozen=True)
-class Verdict:
-    """A condition's judgement of one round of answers.
+def __getattr__(name: str) -> Any:
+    """``Fetch`` and ``Verdict``, imported on first use (PEP 562)."""
+    if name in ("Fetch", "Verdict"):
+        from votel_airflow import condition_values
 
-    :param done: the wait is over.
-    :param failed: it is over because the awaited thing failed (the task should fail).
-    :param message: for the log and the failure message.
-    :param value: JSON-safe result for XCom when done.
-    """
-
-    done: bool
-    failed: bool = False
-    message: str = ""
-    value: Any = None
+        value = getattr(condition_values, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class Condition(ABC):

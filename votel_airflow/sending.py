@@ -74,12 +74,13 @@ from votel_airflow.exceptions import (
     VotelPermissionError,
     render_detail,
 )
-from votel_airflow.limits import POOL_SIZE
+from votel_airflow.idempotency import TaskProgress, idempotency_key
+
+# The argument checks live in validation: the senders run them at DAG parse time, without this engine.
+from votel_airflow.validation import check_max_concurrency, check_rate_limit, require_choice
 
 if TYPE_CHECKING:
     from votel_airflow.hooks.votel import VotelHook
-from votel_airflow.idempotency import TaskProgress, idempotency_key
-from votel_airflow.validation import fail, require_choice, require_int
 
 Recipient: TypeAlias = "str | Mapping[str, Any]"
 #: Message ids kept in the XCom summary; the rest go to ``results_destination``.
@@ -117,20 +118,6 @@ def recipient_key(recipient: Recipient) -> str:
     if isinstance(recipient, str):
         return recipient
     return json.dumps(recipient, sort_keys=True, separators=(",", ":"), default=str)
-
-
-def check_max_concurrency(value: Any) -> int:
-    """``max_concurrency`` as a whole number the hook's connection pool can serve."""
-    return require_int("max_concurrency", value, low=1, high=POOL_SIZE)
-
-
-def check_rate_limit(value: Any) -> float | None:
-    """``rate_limit`` as a positive number of requests per second, or None for no limit."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise fail("rate_limit", value, "must be a positive number of requests per second", "E.g. 10.")
-    return float(value)
 
 
 class RateLimiter:

@@ -5,16 +5,23 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 import pendulum
 
 from votel_airflow.exceptions import VotelInputError
+from votel_airflow.limits import POOL_SIZE
 
-# \Z, not $: "$" also matches before a trailing newline, which no phone number has.
-E164 = re.compile(r"^\+[1-9]\d{6,14}\Z")
 #: Values quoted in an error are cut here, so a pasted document cannot flood the log.
 _SHOWN = 80
+
+
+@cache
+def e164_pattern() -> re.Pattern[str]:
+    """An E.164 phone number; compiled on first use, as every DAG parse imports this module."""
+    # \Z, not $: "$" also matches before a trailing newline, which no phone number has.
+    return re.compile(r"^\+[1-9]\d{6,14}\Z")
 
 
 def shown(value: Any) -> str:
@@ -44,7 +51,7 @@ def as_str_list(field: str, value: Any) -> list[str]:
 
 def invalid_phone_numbers(numbers: Iterable[str]) -> list[str]:
     """The numbers that are not E.164, in input order."""
-    return [number for number in numbers if not E164.match(number)]
+    return [number for number in numbers if not e164_pattern().match(number)]
 
 
 def require_e164(field: str, numbers: Sequence[str]) -> None:
@@ -81,6 +88,20 @@ def require_int(field: str, value: Any, *, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise fail(field, value, f"must be a whole number from {low} to {high}", "Change the argument.")
     return value
+
+
+def check_max_concurrency(value: Any) -> int:
+    """``max_concurrency`` as a whole number the hook's connection pool can serve."""
+    return require_int("max_concurrency", value, low=1, high=POOL_SIZE)
+
+
+def check_rate_limit(value: Any) -> float | None:
+    """``rate_limit`` as a positive number of requests per second, or None for no limit."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise fail("rate_limit", value, "must be a positive number of requests per second", "E.g. 10.")
+    return float(value)
 
 
 def require_id(field: str, value: Any) -> str:

@@ -1,12 +1,15 @@
 """Waiting for a condition from an operator: poll in the worker, or defer to the triggerer.
 
 Sensors and the operators that can wait for what they started (a call, a campaign, an import or
-export job) share these two moves, so a wait behaves the same wherever it happens.
+export job) share these two moves, and :func:`result_from_event` to read a deferred wait's outcome,
+so a wait behaves the same wherever it happens. Operators import them from here, not from the
+sensor base, so a DAG without sensors does not load ``BaseSensorOperator``.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
@@ -63,6 +66,28 @@ def defer_until(
         method_name=method_name,
         timeout=timedelta(seconds=float(timeout) + DEFER_SLACK_SECONDS),
     )
+
+
+def result_from_event(task_id: str, event: Mapping[str, Any]) -> Any:
+    """The value of a :class:`VotelConditionTrigger` event, or the failure it reports.
+
+    Shared by the sensors and the deferrable operators so a deferred wait ends the same way
+    everywhere: ``success`` returns the value, ``failed`` and ``error`` fail the task without
+    retries, ``timeout`` raises :class:`AirflowSensorTimeout`.
+
+    :param task_id: named in the failure message.
+    :param event: the trigger's event payload.
+    """
+    status = event.get("status")
+    if status == "success":
+        return event.get("value")
+    if status == "failed":
+        raise VotelWaitFailed(f"{task_id}: {event.get('message')}")
+    if status == "timeout":
+        from airflow.sdk.exceptions import AirflowSensorTimeout
+
+        raise AirflowSensorTimeout(f"{task_id}: {event.get('message')}")
+    raise VotelWaitFailed(f"{task_id}: the wait failed: {event.get('message')}")
 
 
 def poll_until_done(

@@ -11,15 +11,9 @@ from votel_airflow.exceptions import VotelServerError
 from votel_airflow.idempotency import TaskProgress, idempotency_key
 from votel_airflow.links import VotelObjectLink, push_link
 from votel_airflow.operators.base import VotelBaseOperator
-from votel_airflow.sensors.base import result_from_event
-from votel_airflow.sensors.calls import (
-    DEFAULT_FAIL_ON,
-    CallCompletedCondition,
-    call_summary,
-    require_fail_on,
-)
-from votel_airflow.validation import E164, fail, require_id, require_text
-from votel_airflow.waiting import defer_until, poll_until_done
+from votel_airflow.statuses import DEFAULT_FAIL_ON, require_fail_on
+from votel_airflow.validation import e164_pattern, fail, require_id, require_text
+from votel_airflow.waiting import defer_until, poll_until_done, result_from_event
 
 if TYPE_CHECKING:
     from votel_airflow.operators.agent_knowledge import SyncKnowledgeBaseOperator
@@ -37,7 +31,7 @@ def _pick(obj: Mapping[str, Any], names: Sequence[str]) -> dict[str, Any]:
 
 
 def _require_phone(field: str, value: Any) -> str:
-    if not isinstance(value, str) or not E164.match(value.strip()):
+    if not isinstance(value, str) or not e164_pattern().match(value.strip()):
         raise fail(field, value, "is not an E.164 phone number", "Use e.g. '+14155552671'.")
     return value.strip()
 
@@ -117,6 +111,9 @@ class StartCallOperator(VotelBaseOperator):
         self.fail_on = require_fail_on(fail_on)
 
     def execute(self, context: Any) -> dict[str, Any]:
+        # The call's condition (with the sensor base it needs) is loaded to run, not to parse a DAG.
+        from votel_airflow.sensors.calls import CallCompletedCondition, call_summary
+
         agent_id = require_id("agent_id", self.agent_id)
         to = _require_phone("to", self.to)
         body: dict[str, Any] = {"to": to}

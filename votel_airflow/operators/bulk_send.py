@@ -7,13 +7,16 @@ It owns the arguments every such send shares and the one call into the bulk-send
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from votel_airflow.exceptions import VotelInputError
 from votel_airflow.links import VotelObjectLink, push_link
 from votel_airflow.operators.base import VotelBaseOperator
-from votel_airflow.sending import SendRequest, check_max_concurrency, check_rate_limit, send_each
-from votel_airflow.validation import require_choice
+from votel_airflow.validation import check_max_concurrency, check_rate_limit, require_choice
+
+if TYPE_CHECKING:
+    # The engine (threads, dataclasses) is loaded when a send runs, not when a DAG is parsed.
+    from votel_airflow.sending import SendRequest
 
 ON_INVALID = ("fail", "skip")
 DEFAULT_MAX_CONCURRENCY = 8
@@ -76,6 +79,8 @@ class BulkSendOperator(VotelBaseOperator):
         invalid: Sequence[str] = (),
     ) -> dict[str, Any]:
         """Run the engine over ``recipients``; link the message when there is exactly one."""
+        from votel_airflow.sending import send_each
+
         summary = send_each(
             self.hook,
             context,

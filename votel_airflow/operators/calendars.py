@@ -15,7 +15,7 @@ from votel_airflow.idempotency import TaskProgress, idempotency_key
 from votel_airflow.links import VotelObjectLink, push_link
 from votel_airflow.operators.base import VotelBaseOperator
 from votel_airflow.operators.extract import VotelExtractOperator
-from votel_airflow.sensors.calendars import BOOKING_STATUSES
+from votel_airflow.statuses import BOOKING_STATUSES
 from votel_airflow.validation import parse_instant, require_choice, require_id, require_int
 
 ON_CONFLICT = ("fail", "next_free")

@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from functools import cache
 from typing import Any
 
 from votel_airflow import endpoints
 from votel_airflow.operators.base import VotelBaseOperator
 from votel_airflow.operators.bulk_send import BulkSendOperator, split_valid
-from votel_airflow.sending import (
-    SendRequest,
-)
 from votel_airflow.validation import (
-    E164,
     as_str_list,
+    e164_pattern,
     fail,
     invalid_phone_numbers,
     require_text,
@@ -29,7 +27,12 @@ from votel_airflow.validation import (
 SMS_MAX_LENGTH = 1600
 EMAIL_SUBJECT_MAX_LENGTH = 998
 EMAIL_CONTENT_MAX_LENGTH = 100_000
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+@cache
+def email_pattern() -> re.Pattern[str]:
+    """What passes for an e-mail address; compiled on first use, not at DAG parse time."""
+    return re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 class SendSmsOperator(BulkSendOperator):
@@ -67,10 +70,13 @@ class SendSmsOperator(BulkSendOperator):
         self.from_number = from_number
 
     def execute(self, context: Any) -> dict[str, Any]:
+        # The bulk-send engine is loaded when a send runs, not when a DAG is parsed.
+        from votel_airflow.sending import SendRequest
+
         numbers = as_str_list("to", self.to)
         body = require_text("body", self.body, max_length=SMS_MAX_LENGTH)
         sender = self.from_number or None
-        if sender is not None and not E164.match(str(sender)):
+        if sender is not None and not e164_pattern().match(str(sender)):
             raise fail("from_number", sender, "is not E.164", "Use e.g. '+14155552671' or leave it unset.")
         valid, invalid = split_valid(
             "to",
@@ -169,9 +175,11 @@ class SendEmailOperator(BulkSendOperator):
         return payload
 
     def execute(self, context: Any) -> dict[str, Any]:
+        from votel_airflow.sending import SendRequest
+
         addresses = as_str_list("to", self.to)
         shared = self._payload()
-        invalid = [address for address in addresses if not EMAIL.match(address)]
+        invalid = [address for address in addresses if not email_pattern().match(address)]
         valid, invalid = split_valid(
             "to", addresses, invalid, self.on_invalid, "addresses", "addresses like 'name@example.com'"
         )

@@ -18,9 +18,8 @@ from votel_airflow.exceptions import VotelServerError
 from votel_airflow.idempotency import idempotency_key
 from votel_airflow.limits import MAX_PAGE_SIZE
 from votel_airflow.operators.base import VotelBaseOperator
-from votel_airflow.sensors.base import result_from_event
 from votel_airflow.validation import fail, parse_instant, require_choice, require_int
-from votel_airflow.waiting import wait_for
+from votel_airflow.waiting import result_from_event, wait_for
 
 EXPORT_FILTERS = frozenset({"search", "tag", "updated_since"})
 

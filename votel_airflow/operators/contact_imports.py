@@ -16,23 +16,16 @@ from typing import Any
 from airflow.sdk import conf
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from votel_airflow import endpoints
-from votel_airflow.conditions import Verdict
+from votel_airflow import conditions, endpoints
 from votel_airflow.exceptions import VotelError, VotelServerError
 from votel_airflow.idempotency import TaskProgress, idempotency_key
 from votel_airflow.links import VotelObjectLink, push_link
 from votel_airflow.operators.base import VotelBaseOperator
-from votel_airflow.operators.contact_sources import (
-    as_records,
-    as_source,
-    chunked,
-    iter_source_rows,
-    source_format,
-)
-from votel_airflow.sensors.base import result_from_event
-from votel_airflow.sensors.contacts import MAX_FAILED_ROWS_SHOWN, ContactImportsCondition
 from votel_airflow.validation import fail, require_choice, require_int
-from votel_airflow.waiting import VotelWaitFailed, defer_until, poll_until_done
+from votel_airflow.waiting import VotelWaitFailed, defer_until, poll_until_done, result_from_event
+
+# Reading the rows (contact_sources) and the jobs' condition (sensors.contacts) is only needed when
+# the task runs: those modules are imported in the methods that use them, not when a DAG is parsed.
 
 MATCH_ON = ("phone", "email")
 #: Rows per import job: big enough that 100,000 rows are 20 jobs, small enough that one job's
@@ -66,6 +59,8 @@ def merge_results(chunks: list[dict[str, Any]], jobs: list[dict[str, Any]]) -> d
     :param chunks: ``{"import_id", "first_row", "rows"}`` per chunk, in input order.
     :param jobs: the finished jobs, in the same order (trimmed by the condition).
     """
+    from votel_airflow.sensors.contacts import MAX_FAILED_ROWS_SHOWN
+
     failed_rows: list[dict[str, Any]] = []
     failed = 0
     for chunk, job in zip(chunks, jobs, strict=True):
@@ -158,6 +153,13 @@ class UpsertContactsOperator(VotelBaseOperator):
 
     def _rows(self) -> Callable[[], Iterator[dict[str, Any]]]:
         """Validate the input and return a callable giving a fresh iterator over its rows."""
+        from votel_airflow.operators.contact_sources import (
+            as_records,
+            as_source,
+            iter_source_rows,
+            source_format,
+        )
+
         if self.records is not None:
             records = as_records("records", self.records)
             return lambda: iter(records)
@@ -170,6 +172,8 @@ class UpsertContactsOperator(VotelBaseOperator):
     def _create_jobs(
         self, context: Any, rows: Callable[[], Iterator[dict[str, Any]]]
     ) -> list[dict[str, Any]]:
+        from votel_airflow.operators.contact_sources import chunked
+
         progress = TaskProgress(context, PROGRESS_NAME)
         done = progress.done()
         chunks: list[dict[str, Any]] = []
@@ -216,6 +220,8 @@ class UpsertContactsOperator(VotelBaseOperator):
         return dict(entry)
 
     def execute(self, context: Any) -> dict[str, Any]:
+        from votel_airflow.sensors.contacts import ContactImportsCondition
+
         rows = self._rows()
         chunks = self._create_jobs(context, rows)
         if len(chunks) == 1:
@@ -250,9 +256,11 @@ class UpsertContactsOperator(VotelBaseOperator):
                 f"{self.task_id}: {event.get('message')}; a retry re-attaches to the same jobs"
             )
         jobs = result_from_event(self.task_id, event)
-        return self._finish(context, chunks, Verdict(True, value=jobs))
+        return self._finish(context, chunks, conditions.Verdict(True, value=jobs))
 
-    def _finish(self, context: Any, chunks: list[dict[str, Any]], verdict: Verdict) -> dict[str, Any]:
+    def _finish(
+        self, context: Any, chunks: list[dict[str, Any]], verdict: conditions.Verdict
+    ) -> dict[str, Any]:
         if verdict.failed:
             raise VotelWaitFailed(f"{self.task_id}: {verdict.message}")
         summary = merge_results(chunks, verdict.value)

@@ -12,7 +12,6 @@ from votel_airflow.destinations import AtomicRecordWriter, as_storage_path
 from votel_airflow.links import push_link
 from votel_airflow.operators.bulk_send import BulkSendOperator
 from votel_airflow.operators.extract import VotelExtractOperator
-from votel_airflow.sending import SendRequest
 from votel_airflow.validation import as_str_list, fail, parse_instant, require_choice, require_text
 
 CHANNELS = ("email", "sms", "whatsapp")
@@ -98,6 +97,9 @@ class SendMessageOperator(BulkSendOperator):
         return payload
 
     def execute(self, context: Any) -> dict[str, Any]:
+        # The bulk-send engine is loaded when a send runs, not when a DAG is parsed.
+        from votel_airflow.sending import SendRequest
+
         contact_ids = as_str_list("contact_ids", self.contact_ids)
         channel = require_channel(self.channel)
         shared = self._payload(channel)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 
 from votel_airflow.operators.base import DEFAULT_CONN_ID
-from votel_airflow.waiting import VotelWaitFailed, defer_until
+from votel_airflow.waiting import VotelWaitFailed, defer_until, result_from_event
 
 __all__ = ["VotelSensor", "VotelWaitFailed", "result_from_event"]
 
@@ -18,28 +17,6 @@ if TYPE_CHECKING:
     # The hook (and its HTTP clients) is needed only when the sensor runs, not when a DAG is parsed.
     from votel_airflow.conditions import Condition, Verdict
     from votel_airflow.hooks.votel import VotelHook
-
-
-def result_from_event(task_id: str, event: Mapping[str, Any]) -> Any:
-    """The value of a :class:`VotelConditionTrigger` event, or the failure it reports.
-
-    Shared by the sensors and the deferrable operators so a deferred wait ends the same way
-    everywhere: ``success`` returns the value, ``failed`` and ``error`` fail the task without
-    retries, ``timeout`` raises :class:`AirflowSensorTimeout`.
-
-    :param task_id: named in the failure message.
-    :param event: the trigger's event payload.
-    """
-    status = event.get("status")
-    if status == "success":
-        return event.get("value")
-    if status == "failed":
-        raise VotelWaitFailed(f"{task_id}: {event.get('message')}")
-    if status == "timeout":
-        from airflow.sdk.exceptions import AirflowSensorTimeout
-
-        raise AirflowSensorTimeout(f"{task_id}: {event.get('message')}")
-    raise VotelWaitFailed(f"{task_id}: the wait failed: {event.get('message')}")
 
 
 class VotelSensor(BaseSensorOperator):

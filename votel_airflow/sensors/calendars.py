@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from votel_airflow import endpoints
-from votel_airflow.conditions import Condition, Fetch, Verdict
+# conditions.Fetch and .Verdict are read when a condition runs: the module loads them then, not at parse.
+from votel_airflow import conditions, endpoints
+from votel_airflow.conditions import Condition
 from votel_airflow.sensors.base import VotelSensor
+from votel_airflow.statuses import BOOKING_STATUSES
 from votel_airflow.validation import as_str_list, fail, parse_instant, require_choice, require_id
 
-BOOKING_STATUSES = frozenset({"booked", "accepted", "canceled"})
 #: A canceled booking is no booking: by default only live ones satisfy the wait.
 LIVE_BOOKING_STATUSES = ("booked", "accepted")
 
@@ -49,14 +50,18 @@ class BookingCondition(Condition):
         self.until = until
         self.calendar_id = calendar_id
 
-    def fetches(self) -> list[Fetch]:
+    def fetches(self) -> list[conditions.Fetch]:
         # /bookings filters by window and status only; the contact is matched here.
         params = {"since": self.since, "until": self.until}
         if len(self.statuses) == 1:
             params["status"] = self.statuses[0]
-        return [Fetch(endpoints.BOOKINGS, {k: v for k, v in params.items() if v is not None}, all_pages=True)]
+        return [
+            conditions.Fetch(
+                endpoints.BOOKINGS, {k: v for k, v in params.items() if v is not None}, all_pages=True
+            )
+        ]
 
-    def evaluate(self, answers: list[Any]) -> Verdict:
+    def evaluate(self, answers: list[Any]) -> conditions.Verdict:
         for booking in answers[0] or []:
             if (
                 isinstance(booking, dict)
@@ -64,10 +69,10 @@ class BookingCondition(Condition):
                 and booking.get("status") in self.statuses
                 and (self.calendar_id is None or booking.get("calendar_id") == self.calendar_id)
             ):
-                return Verdict(
+                return conditions.Verdict(
                     True, message=f"contact {self.contact_id} has booking {booking.get('id')}", value=booking
                 )
-        return Verdict(
+        return conditions.Verdict(
             False, message=f"no {'/'.join(self.statuses)} booking yet for contact {self.contact_id}"
         )
 

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from votel_airflow import endpoints
-from votel_airflow.conditions import Condition, Fetch, Verdict
+# conditions.Fetch and .Verdict are read when a condition runs: the module loads them then, not at parse.
+from votel_airflow import conditions, endpoints
+from votel_airflow.conditions import Condition
 from votel_airflow.exceptions import VotelServerError
 from votel_airflow.sensors.base import VotelSensor
-from votel_airflow.validation import fail, require_id
+from votel_airflow.statuses import DEFAULT_FAIL_ON, TERMINAL_CALL_STATUSES, require_fail_on
+from votel_airflow.validation import require_id
 
-#: Statuses after which a call never changes again.
-TERMINAL_CALL_STATUSES = frozenset({"completed", "failed", "no_answer", "busy", "canceled"})
-DEFAULT_FAIL_ON: tuple[str, ...] = ("failed",)
 #: What a finished call reports to XCom; the transcript is left out as it can be long.
 CALL_SUMMARY_FIELDS = (
     "id",
@@ -36,19 +35,6 @@ def call_summary(call: Mapping[str, Any]) -> dict[str, Any]:
     return {name: call.get(name) for name in CALL_SUMMARY_FIELDS}
 
 
-def require_fail_on(value: Any) -> list[str]:
-    """``fail_on`` as a sorted list of terminal statuses, refusing anything else."""
-    items = [value] if isinstance(value, str) else list(value) if isinstance(value, Iterable) else None
-    if items is None or any(item not in TERMINAL_CALL_STATUSES for item in items):
-        raise fail(
-            "fail_on",
-            value,
-            f"must list terminal call statuses from {sorted(TERMINAL_CALL_STATUSES)}",
-            "Pass e.g. ['failed', 'busy'], or [] to never fail on the call's status.",
-        )
-    return sorted(set(items))
-
-
 class CallCompletedCondition(Condition):
     """A call reached a terminal status; it fails the wait when that status is in ``fail_on``.
 
@@ -61,10 +47,10 @@ class CallCompletedCondition(Condition):
         self.call_id = call_id
         self.fail_on = frozenset(fail_on)
 
-    def fetches(self) -> list[Fetch]:
-        return [Fetch(endpoints.path(endpoints.CALL, call_id=self.call_id))]
+    def fetches(self) -> list[conditions.Fetch]:
+        return [conditions.Fetch(endpoints.path(endpoints.CALL, call_id=self.call_id))]
 
-    def evaluate(self, answers: list[Any]) -> Verdict:
+    def evaluate(self, answers: list[Any]) -> conditions.Verdict:
         call = answers[0]
         status = call.get("status") if isinstance(call, Mapping) else None
         if not isinstance(status, str):
@@ -72,13 +58,13 @@ class CallCompletedCondition(Condition):
                 f"GET /activity/calls/{self.call_id} answered without a status; expected a call object"
             )
         if status not in TERMINAL_CALL_STATUSES:
-            return Verdict(done=False, message=f"call {self.call_id} is {status}")
+            return conditions.Verdict(done=False, message=f"call {self.call_id} is {status}")
         failed = status in self.fail_on
         outcome = f", outcome {call.get('outcome')}" if call.get("outcome") else ""
         message = f"call {self.call_id} ended {status}{outcome}"
         if failed:
             message += f" (fail_on={sorted(self.fail_on)})"
-        return Verdict(done=True, failed=failed, message=message, value=call_summary(call))
+        return conditions.Verdict(done=True, failed=failed, message=message, value=call_summary(call))
 
 
 class CallCompletedSensor(VotelSensor):

@@ -22,8 +22,9 @@ from typing import Any
 
 from airflow.sdk import PokeReturnValue
 
-from votel_airflow import endpoints
-from votel_airflow.conditions import Condition, Fetch, Verdict
+# conditions.Fetch and .Verdict are read when a condition runs: the module loads them then, not at parse.
+from votel_airflow import conditions, endpoints
+from votel_airflow.conditions import Condition
 from votel_airflow.exceptions import VotelServerError
 from votel_airflow.idempotency import TaskProgress
 from votel_airflow.sensors.base import VotelSensor
@@ -112,7 +113,7 @@ class MessageDeliveryCondition(Condition):
         class_path, kwargs = super().serialize()
         return class_path, {**kwargs, "settled": dict(self.settled)}
 
-    def fetches(self) -> list[Fetch]:
+    def fetches(self) -> list[conditions.Fetch]:
         total = len(self.message_ids)
         chosen: list[str] = []
         index = self._cursor
@@ -125,9 +126,9 @@ class MessageDeliveryCondition(Condition):
                 chosen.append(message_id)
         self._cursor = index % total if total else 0
         self._round = chosen
-        return [Fetch(endpoints.path(endpoints.MESSAGE, message_id=m)) for m in chosen]
+        return [conditions.Fetch(endpoints.path(endpoints.MESSAGE, message_id=m)) for m in chosen]
 
-    def evaluate(self, answers: list[Any]) -> Verdict:
+    def evaluate(self, answers: list[Any]) -> conditions.Verdict:
         for message_id, answer in zip(self._round, answers, strict=True):
             status = answer.get("status") if isinstance(answer, Mapping) else None
             if not isinstance(status, str):
@@ -147,7 +148,7 @@ class MessageDeliveryCondition(Condition):
         )
         if bad > self.allowed:
             shown = (by_status["failed"] + by_status["undelivered"])[:20]
-            return Verdict(
+            return conditions.Verdict(
                 done=True,
                 failed=True,
                 message=f"{bad} messages failed or undelivered, over the {self.allowed} tolerated "
@@ -155,10 +156,10 @@ class MessageDeliveryCondition(Condition):
                 value=by_status,
             )
         if len(self.settled) < total:
-            return Verdict(
+            return conditions.Verdict(
                 done=False, message=f"{total - len(self.settled)} messages still pending ({counts})"
             )
-        return Verdict(done=True, message=f"all messages final: {counts}", value=by_status)
+        return conditions.Verdict(done=True, message=f"all messages final: {counts}", value=by_status)
 
 
 class MessageDeliverySensor(VotelSensor):

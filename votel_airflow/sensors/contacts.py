@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from votel_airflow import endpoints
-from votel_airflow.conditions import Condition, Fetch, Verdict
+# conditions.Fetch and .Verdict are read when a condition runs: the module loads them then, not at parse.
+from votel_airflow import conditions, endpoints
+from votel_airflow.conditions import Condition
 from votel_airflow.sensors.base import VotelSensor
 from votel_airflow.validation import require_id
 
@@ -48,18 +49,22 @@ class ContactImportsCondition(Condition):
         super().__init__(import_ids=list(import_ids))
         self.import_ids = list(import_ids)
 
-    def fetches(self) -> list[Fetch]:
-        return [Fetch(endpoints.path(endpoints.CONTACT_IMPORT, import_id=i)) for i in self.import_ids]
+    def fetches(self) -> list[conditions.Fetch]:
+        return [
+            conditions.Fetch(endpoints.path(endpoints.CONTACT_IMPORT, import_id=i)) for i in self.import_ids
+        ]
 
-    def evaluate(self, answers: list[Any]) -> Verdict:
+    def evaluate(self, answers: list[Any]) -> conditions.Verdict:
         jobs = [answer if isinstance(answer, dict) else {} for answer in answers]
         for job in jobs:
             if job.get("status") == JOB_FAILED:
-                return Verdict(True, failed=True, message=_job_failure("import", job))
+                return conditions.Verdict(True, failed=True, message=_job_failure("import", job))
         finished = sum(job.get("status") == JOB_DONE for job in jobs)
         if finished < len(jobs):
-            return Verdict(False, message=f"{finished} of {len(jobs)} contact import job(s) completed")
-        return Verdict(
+            return conditions.Verdict(
+                False, message=f"{finished} of {len(jobs)} contact import job(s) completed"
+            )
+        return conditions.Verdict(
             True,
             message=f"{len(jobs)} contact import job(s) completed",
             value=[trimmed_job(job) for job in jobs],
@@ -76,10 +81,10 @@ class ContactImportCondition(ContactImportsCondition):
         super().__init__(import_ids=[import_id])
         self.kwargs = {"import_id": import_id}
 
-    def evaluate(self, answers: list[Any]) -> Verdict:
+    def evaluate(self, answers: list[Any]) -> conditions.Verdict:
         verdict = super().evaluate(answers)
         if verdict.done and not verdict.failed:
-            return Verdict(True, message=verdict.message, value=verdict.value[0])
+            return conditions.Verdict(True, message=verdict.message, value=verdict.value[0])
         return verdict
 
 
@@ -93,17 +98,17 @@ class ContactExportCondition(Condition):
         super().__init__(export_id=export_id)
         self.export_id = export_id
 
-    def fetches(self) -> list[Fetch]:
-        return [Fetch(endpoints.path(endpoints.CONTACT_EXPORT, export_id=self.export_id))]
+    def fetches(self) -> list[conditions.Fetch]:
+        return [conditions.Fetch(endpoints.path(endpoints.CONTACT_EXPORT, export_id=self.export_id))]
 
-    def evaluate(self, answers: list[Any]) -> Verdict:
+    def evaluate(self, answers: list[Any]) -> conditions.Verdict:
         job = answers[0] if isinstance(answers[0], dict) else {}
         status = job.get("status")
         if status == JOB_FAILED:
-            return Verdict(True, failed=True, message=_job_failure("export", job))
+            return conditions.Verdict(True, failed=True, message=_job_failure("export", job))
         if status == JOB_DONE:
-            return Verdict(True, message=f"contact export {self.export_id} completed", value=job)
-        return Verdict(False, message=f"contact export {self.export_id} is {status}")
+            return conditions.Verdict(True, message=f"contact export {self.export_id} completed", value=job)
+        return conditions.Verdict(False, message=f"contact export {self.export_id} is {status}")
 
 
 class ContactImportSensor(VotelSensor):

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from votel_airflow import endpoints
-from votel_airflow.conditions import Condition, Fetch, Verdict
+# conditions.Fetch and .Verdict are read when a condition runs: the module loads them then, not at parse.
+from votel_airflow import conditions, endpoints
+from votel_airflow.conditions import Condition
 from votel_airflow.operators.conversations import require_channel
 from votel_airflow.sensors.base import VotelSensor
 from votel_airflow.validation import fail, parse_instant, require_id
@@ -33,14 +34,16 @@ class InboundReplyCondition(Condition):
         self.after = after
         self.channel = channel
 
-    def fetches(self) -> list[Fetch]:
+    def fetches(self) -> list[conditions.Fetch]:
         params = {"updated_since": self.after, "channel": self.channel}
-        return [Fetch(endpoints.CONVERSATIONS, {k: v for k, v in params.items() if v}, all_pages=True)]
+        return [
+            conditions.Fetch(endpoints.CONVERSATIONS, {k: v for k, v in params.items() if v}, all_pages=True)
+        ]
 
-    def thread_fetches(self, threads: Any) -> list[Fetch]:
+    def thread_fetches(self, threads: Any) -> list[conditions.Fetch]:
         """The message reads of the contact's threads among ``threads``."""
         return [
-            Fetch(
+            conditions.Fetch(
                 endpoints.path(endpoints.CONVERSATION_MESSAGES, conversation_id=thread["id"]),
                 {"since": self.after},
                 all_pages=True,
@@ -50,17 +53,17 @@ class InboundReplyCondition(Condition):
             and (self.channel is None or thread.get("channel") == self.channel)
         ]
 
-    def check(self, hook: VotelHook) -> Verdict:
+    def check(self, hook: VotelHook) -> conditions.Verdict:
         threads = [_get(hook, fetch) for fetch in self.fetches()]
         messages = [_get(hook, fetch) for fetch in self.thread_fetches(threads[0])]
         return self.evaluate(threads + messages)
 
-    async def acheck(self, hook: VotelAsyncHook) -> Verdict:
+    async def acheck(self, hook: VotelAsyncHook) -> conditions.Verdict:
         threads = [await _aget(hook, fetch) for fetch in self.fetches()]
         messages = [await _aget(hook, fetch) for fetch in self.thread_fetches(threads[0])]
         return self.evaluate(threads + messages)
 
-    def evaluate(self, answers: list[Any]) -> Verdict:
+    def evaluate(self, answers: list[Any]) -> conditions.Verdict:
         after = parse_instant("after", self.after)
         replies = [
             message
@@ -72,14 +75,16 @@ class InboundReplyCondition(Condition):
             and parse_instant("created_at", message["created_at"]) >= after
         ]
         if not replies:
-            return Verdict(False, message=f"no reply from contact {self.contact_id} since {self.after}")
+            return conditions.Verdict(
+                False, message=f"no reply from contact {self.contact_id} since {self.after}"
+            )
         first = min(replies, key=lambda m: (parse_instant("created_at", m["created_at"]), str(m.get("id"))))
-        return Verdict(
+        return conditions.Verdict(
             True, message=f"contact {self.contact_id} replied at {first['created_at']}", value=first
         )
 
 
-def _get(hook: VotelHook, fetch: Fetch) -> Any:
+def _get(hook: VotelHook, fetch: conditions.Fetch) -> Any:
     return (
         list(hook.paginate(fetch.path, params=fetch.params))
         if fetch.all_pages
@@ -87,7 +92,7 @@ def _get(hook: VotelHook, fetch: Fetch) -> Any:
     )
 
 
-async def _aget(hook: VotelAsyncHook, fetch: Fetch) -> Any:
+async def _aget(hook: VotelAsyncHook, fetch: conditions.Fetch) -> Any:
     if fetch.all_pages:
         return await hook.get_all_pages(fetch.path, fetch.params)
     return await hook.get(fetch.path, fetch.params)

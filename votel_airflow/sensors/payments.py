@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from votel_airflow import endpoints
-from votel_airflow.conditions import Condition, Fetch, Verdict
+# conditions.Fetch and .Verdict are read when a condition runs: the module loads them then, not at parse.
+from votel_airflow import conditions, endpoints
+from votel_airflow.conditions import Condition
 from votel_airflow.operators.payments import as_amount
 from votel_airflow.sensors.base import VotelSensor
 
@@ -22,20 +23,22 @@ class WalletBalanceCondition(Condition):
         super().__init__(min_balance=min_balance)
         self.min_balance = Decimal(min_balance)
 
-    def fetches(self) -> list[Fetch]:
-        return [Fetch(endpoints.WALLET)]
+    def fetches(self) -> list[conditions.Fetch]:
+        return [conditions.Fetch(endpoints.WALLET)]
 
-    def evaluate(self, answers: list[Any]) -> Verdict:
+    def evaluate(self, answers: list[Any]) -> conditions.Verdict:
         wallet = answers[0] if isinstance(answers[0], dict) else {}
         balance = Decimal(str(wallet.get("balance", "0")))
         currency = str(wallet.get("currency", ""))
         if balance >= self.min_balance:
-            return Verdict(
+            return conditions.Verdict(
                 True,
                 message=f"wallet holds {balance} {currency}",
                 value={"balance": float(balance), "currency": currency},
             )
-        return Verdict(False, message=f"wallet holds {balance} {currency}, waiting for {self.min_balance}")
+        return conditions.Verdict(
+            False, message=f"wallet holds {balance} {currency}, waiting for {self.min_balance}"
+        )
 
 
 class WalletBalanceSensor(VotelSensor):

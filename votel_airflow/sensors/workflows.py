@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from votel_airflow import endpoints
-from votel_airflow.conditions import Condition, Fetch, Verdict
+# conditions.Fetch and .Verdict are read when a condition runs: the module loads them then, not at parse.
+from votel_airflow import conditions, endpoints
+from votel_airflow.conditions import Condition
 from votel_airflow.exceptions import VotelServerError
 from votel_airflow.sensors.base import VotelSensor
 from votel_airflow.validation import as_str_list, fail, require_id
@@ -89,13 +90,13 @@ class WorkflowEnrollmentCondition(Condition):
         self.contact_ids = list(contact_ids)
         self.fail_on = frozenset(fail_on)
 
-    def fetches(self) -> list[Fetch]:
+    def fetches(self) -> list[conditions.Fetch]:
         path = endpoints.path(endpoints.WORKFLOW_ENROLLMENTS, workflow_id=self.workflow_id)
         if len(self.contact_ids) <= PER_CONTACT_MAX:
-            return [Fetch(path, {"contact_id": c}, all_pages=True) for c in self.contact_ids]
-        return [Fetch(path, all_pages=True)]
+            return [conditions.Fetch(path, {"contact_id": c}, all_pages=True) for c in self.contact_ids]
+        return [conditions.Fetch(path, all_pages=True)]
 
-    def evaluate(self, answers: list[Any]) -> Verdict:
+    def evaluate(self, answers: list[Any]) -> conditions.Verdict:
         statuses = _latest_status(item for answer in answers for item in answer)
         by_status: dict[str, list[str]] = {s: [] for s in sorted(FINISHED_ENROLLMENT_STATUSES)}
         active: list[str] = []
@@ -111,7 +112,7 @@ class WorkflowEnrollmentCondition(Condition):
         failing = [c for s in sorted(self.fail_on) for c in by_status[s]]
         total = len(self.contact_ids)
         if failing:
-            return Verdict(
+            return conditions.Verdict(
                 done=True,
                 failed=True,
                 message=f"{len(failing)} of {total} contacts ended the workflow {self.workflow_id} as "
@@ -120,12 +121,12 @@ class WorkflowEnrollmentCondition(Condition):
             )
         counts = ", ".join(f"{len(ids)} {status}" for status, ids in by_status.items())
         if active or missing:
-            return Verdict(
+            return conditions.Verdict(
                 done=False,
                 message=f"workflow {self.workflow_id}: {len(active)} active, {len(missing)} not enrolled "
                 f"yet, {counts} (of {total})",
             )
-        return Verdict(
+        return conditions.Verdict(
             done=True, message=f"workflow {self.workflow_id}: all finished: {counts}", value=by_status
         )
 
@@ -179,25 +180,27 @@ class CampaignCondition(Condition):
         self.campaign_id = campaign_id
         self.fail_on_paused = fail_on_paused
 
-    def fetches(self) -> list[Fetch]:
-        return [Fetch(endpoints.path(endpoints.CAMPAIGN, campaign_id=self.campaign_id))]
+    def fetches(self) -> list[conditions.Fetch]:
+        return [conditions.Fetch(endpoints.path(endpoints.CAMPAIGN, campaign_id=self.campaign_id))]
 
-    def evaluate(self, answers: list[Any]) -> Verdict:
+    def evaluate(self, answers: list[Any]) -> conditions.Verdict:
         campaign = answers[0]
         status = campaign.get("status") if isinstance(campaign, Mapping) else None
         if not isinstance(status, str):
             raise VotelServerError(f"GET campaign {self.campaign_id} answered without a status")
         summary = campaign_summary(campaign)
         if status == "completed":
-            return Verdict(done=True, message=f"campaign {self.campaign_id} completed", value=summary)
+            return conditions.Verdict(
+                done=True, message=f"campaign {self.campaign_id} completed", value=summary
+            )
         if status == "paused" and self.fail_on_paused:
-            return Verdict(
+            return conditions.Verdict(
                 done=True,
                 failed=True,
                 message=f"campaign {self.campaign_id} is paused (fail_on_paused=True)",
                 value=summary,
             )
-        return Verdict(
+        return conditions.Verdict(
             done=False, message=f"campaign {self.campaign_id} is {status}: {campaign.get('stats')}"
         )
 
