@@ -8,9 +8,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from votel_airflow.sandbox.server import SandboxServer
 
 REPO = Path(__file__).resolve().parent.parent
 AIRFLOW_HOME = REPO / ".airflow-test"
@@ -44,3 +49,13 @@ def dags(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "dags"
     monkeypatch.setattr(settings, "DAGS_FOLDER", str(folder))
     return folder
+
+
+@pytest.fixture(scope="session")
+def slow_votel_sandbox() -> Iterator[SandboxServer]:
+    """A second sandbox whose calls, campaigns and import jobs take minutes, not fractions of a
+    second: what a kill switch must stop has to be still running when the test stops it."""
+    from votel_airflow.sandbox.server import SandboxServer
+
+    with SandboxServer(call_stage_seconds=60, enrollment_seconds=120, job_seconds=60) as server:
+        yield server

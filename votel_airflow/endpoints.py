@@ -23,6 +23,7 @@ AGENT_CALLS = "/agents/{agent_id}/calls"
 
 # Activity
 CALL = "/activity/calls/{call_id}"
+CALL_CANCEL = "/activity/calls/{call_id}/cancel"
 CALL_LOGS = "/activity/call-logs"
 MEETING_LOGS = "/activity/meeting-logs"
 MESSAGING_LOGS = "/activity/messaging-logs"
@@ -46,6 +47,7 @@ CONTACTS = "/contacts"
 CONTACT = "/contacts/{contact_id}"
 CONTACT_IMPORTS = "/contacts/imports"
 CONTACT_IMPORT = "/contacts/imports/{import_id}"
+CONTACT_IMPORT_CANCEL = "/contacts/imports/{import_id}/cancel"
 CONTACT_EXPORTS = "/contacts/exports"
 CONTACT_EXPORT = "/contacts/exports/{export_id}"
 CONTACT_TIMELINE = "/contacts/{contact_id}/timeline"
@@ -69,6 +71,8 @@ WORKFLOW_VARIABLE = "/workflow-variables/{name}"
 CAMPAIGNS = "/campaigns"
 CAMPAIGN = "/campaigns/{campaign_id}"
 CAMPAIGN_START = "/campaigns/{campaign_id}/start"
+CAMPAIGN_PAUSE = "/campaigns/{campaign_id}/pause"
+CAMPAIGN_RESUME = "/campaigns/{campaign_id}/resume"
 
 # Calendars
 CALENDARS = "/calendars"
@@ -103,17 +107,18 @@ SECTIONS: dict[str, tuple[str, ...]] = {
         AGENTS, AGENT, AGENT_VERSIONS, AGENT_VERSION_DEPLOY, AGENT_KB_DOCUMENTS,
         AGENT_KB_DOCUMENT, TTS_VOICES, AGENT_CALLS,
     ),
-    "activity": (CALL, CALL_LOGS, MEETING_LOGS, MESSAGING_LOGS, ACTIVITY_REPORT),
+    "activity": (CALL, CALL_CANCEL, CALL_LOGS, MEETING_LOGS, MESSAGING_LOGS, ACTIVITY_REPORT),
     "communication": (SMS, EMAIL, MESSAGE, EMAIL_TEMPLATES),
     "conversations": (CONVERSATIONS, CONVERSATION_MESSAGES, CONVERSATION_SEND, QUICK_REPLIES, CHANNELS),
     "contacts": (
-        CONTACTS, CONTACT, CONTACT_IMPORTS, CONTACT_IMPORT, CONTACT_EXPORTS, CONTACT_EXPORT,
-        CONTACT_TIMELINE, CUSTOM_FIELDS, PIPELINES, CONTACT_STAGE,
+        CONTACTS, CONTACT, CONTACT_IMPORTS, CONTACT_IMPORT, CONTACT_IMPORT_CANCEL, CONTACT_EXPORTS,
+        CONTACT_EXPORT, CONTACT_TIMELINE, CUSTOM_FIELDS, PIPELINES, CONTACT_STAGE,
     ),
     "tasks": (TASKS, TASK, TASK_VIEWS),
     "workflows": (
         WORKFLOWS, WORKFLOW, WORKFLOW_ENROLLMENTS, WORKFLOW_ENROLLMENT, WORKFLOW_TRIGGER,
-        WORKFLOW_VARIABLES, WORKFLOW_VARIABLE, CAMPAIGNS, CAMPAIGN, CAMPAIGN_START,
+        WORKFLOW_VARIABLES, WORKFLOW_VARIABLE, CAMPAIGNS, CAMPAIGN, CAMPAIGN_START, CAMPAIGN_PAUSE,
+        CAMPAIGN_RESUME,
     ),
     "calendars": (
         CALENDARS, CALENDAR_AVAILABILITY, CALENDAR_BOOKINGS, BOOKINGS, BOOKING, CALENDAR_WAITLIST,

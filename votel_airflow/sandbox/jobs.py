@@ -20,6 +20,7 @@ from votel_airflow.sandbox.store import Tx
 Doc = dict[str, Any]
 PENDING = "pending"
 DONE = "done"
+CANCELED = "canceled"
 _PHONE = re.compile(E164)
 _EMAIL = re.compile(EMAIL)
 _FIELDS = ("first_name", "last_name", "phone", "email", "tags", "custom_fields")
@@ -47,8 +48,18 @@ def create_import(tx: Tx, account_id: str, rows: list[Any], match_on: str) -> Do
 
 def import_view(doc: Doc, seconds: float, now: float) -> Doc:
     view = {key: value for key, value in doc.items() if not key.startswith("_")}
-    view["status"] = lifecycle.job_status(doc, seconds, now)
+    view["status"] = CANCELED if doc["status"] == CANCELED else lifecycle.job_status(doc, seconds, now)
     return view
+
+
+def cancel_import(tx: Tx, account_id: str, doc: Doc, seconds: float, now: float) -> Doc | None:
+    """Stop a pending or processing import (its rows are applied only at completion, so none
+    are); None when it had already finished."""
+    if import_view(doc, seconds, now)["status"] not in ("pending", "processing"):
+        return None
+    doc.update(status=CANCELED, completed_at=clock.iso(now), _rows=[])
+    tx.put_object(account_id, "import", doc["id"], doc, DONE)
+    return import_view(doc, seconds, now)
 
 
 def settle_imports(tx: Tx, account_id: str, seconds: float, now: float) -> None:

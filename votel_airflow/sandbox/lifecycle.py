@@ -7,6 +7,7 @@ each; terminal at 3 stages. The last digit of ``to`` decides the end: 0 no_answe
 Messages: queued, then sent, for ``message_stage_seconds`` each; then delivered, except SMS to
 numbers ending in 13 (undelivered) or 66 (failed), and e-mail to an address starting with
 "bounce" (failed).
+A call canceled before it ends is ``canceled`` from then on (no outcome; talk time up to then).
 Enrollments: active for ``enrollment_seconds``, then completed. Jobs: pending, then processing,
 for ``job_seconds`` each, then completed. Campaigns: running for ``enrollment_seconds`` after
 start, then completed.
@@ -38,6 +39,7 @@ SUMMARIES = {
     "no_answer": "Nobody answered the call.",
     "busy": "The line was busy.",
     "failed": "The call could not be connected.",
+    "canceled": "The call was canceled before it ended.",
 }
 TRANSCRIPTS = {
     "booked": "Agent: Hi, this is Ava from Votel. Do you have a minute?\n"
@@ -78,6 +80,21 @@ def call_view(doc: dict[str, Any], t0: float, stage: float, now: float) -> dict[
         view["status"] = "in_progress"
         view["started_at"] = doc["started_at"]
     return view
+
+
+def canceled_call(doc: dict[str, Any], t0: float | None, stage: float, now: float) -> dict[str, Any] | None:
+    """The call ``doc`` canceled at ``now``, or None when it had already ended."""
+    if t0 is None or now - t0 >= CALL_STAGES * stage:
+        return None
+    view = call_view(doc, t0, stage, now)
+    talked = int(now - t0 - 2 * stage) if view["status"] == "in_progress" else 0
+    return dict(
+        view,
+        status="canceled",
+        ended_at=clock.iso(now),
+        duration_seconds=max(talked, 0),
+        summary=SUMMARIES["canceled"],
+    )
 
 
 def message_final_status(channel: str, to: str) -> str:

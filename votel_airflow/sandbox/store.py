@@ -196,6 +196,17 @@ class Tx:
         )
         self.store.touch(account_id, kind, 0.0)
 
+    def end_event(
+        self, account_id: str, kind: str, event_id: str, doc: Doc, k2: str | None, visible_at: float
+    ) -> None:
+        """Replace an event by its final form: no more lifecycle, in the logs from ``visible_at``."""
+        self.conn.execute(
+            "UPDATE events SET doc = ?, k2 = ?, visible_at = ?, t0 = NULL"
+            " WHERE id = ? AND account_id = ? AND kind = ?",
+            (dumps(doc), k2, visible_at, event_id, account_id, kind),
+        )
+        self.store.touch(account_id, kind, visible_at)
+
     def events_where(
         self, account_id: str, kind: str, where: str, params: Sequence[Any]
     ) -> list[sqlite3.Row]:

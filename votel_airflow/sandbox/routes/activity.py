@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from votel_airflow.sandbox import clock, lifecycle
 from votel_airflow.sandbox.deps import CtxDep, PageDep, WindowDep
 from votel_airflow.sandbox.logs import LogQuery, page_events
-from votel_airflow.sandbox.responses import Json, invalid, raw_list
+from votel_airflow.sandbox.responses import Json, error, invalid, raw_list
 from votel_airflow.sandbox.routes.listing import log_list, not_found
 from votel_airflow.sandbox.store import dumps
 
@@ -34,6 +34,23 @@ def get_call(call_id: str, ctx: CtxDep) -> Response:
     if row["t0"] is not None:
         doc = lifecycle.call_view(doc, row["t0"], ctx.sandbox.config.call_stage_seconds, clock.now())
     return Json(doc)
+
+
+@router.post("/activity/calls/{call_id}/cancel")
+def cancel_call(call_id: str, ctx: CtxDep) -> Response:
+    """Hang up or drop a call that has not ended: ``canceled`` at once, in the logs from now; 409 after."""
+    now = clock.now()
+    with ctx.sandbox.store.tx() as tx:
+        row = tx.get_event(ctx.account_id, "call", call_id, pending=True)
+        if row is None:
+            not_found("Call")
+        doc = json.loads(row["doc"])
+        canceled = lifecycle.canceled_call(doc, row["t0"], ctx.sandbox.config.call_stage_seconds, now)
+        if canceled is None:
+            raise error(409, f"Call already ended ({doc['status']}); nothing to cancel")
+        tx.end_event(ctx.account_id, "call", call_id, canceled, "canceled", now)
+        tx.record(ctx.account_id, "call_cancel", {"id": call_id, "created_at": clock.iso(now)})
+    return Json(canceled)
 
 
 @router.get("/activity/call-logs")

@@ -22,7 +22,11 @@ from votel_airflow.sandbox.responses import Json, error, invalid
 from votel_airflow.sandbox.state import Sandbox
 from votel_airflow.sandbox.store import Account, from_micros
 
-RecordKind = Literal["sms", "email", "message", "call", "enrollment", "booking", "task", "trigger"]
+RecordKind = Literal[
+    "sms", "email", "message", "call", "enrollment", "booking", "task", "trigger",
+    # the kill switch: what was stopped, and when
+    "call_cancel", "campaign_pause", "campaign_resume", "import_cancel",
+]  # fmt: skip
 MAX_GENERATED = 5_000_000
 
 

@@ -86,6 +86,21 @@ def get_import(import_id: str, ctx: CtxDep) -> Response:
     return Json(jobs.import_view(doc, ctx.sandbox.config.job_seconds, clock.now()))
 
 
+@router.post("/contacts/imports/{import_id}/cancel")
+def cancel_import(import_id: str, ctx: CtxDep) -> Response:
+    """Stop a pending or processing import; 409 when it already finished."""
+    now = clock.now()
+    seconds = ctx.sandbox.config.job_seconds
+    with ctx.sandbox.store.tx() as tx:
+        doc = found(tx.get_object(ctx.account_id, "import", import_id), "Import")
+        view = jobs.cancel_import(tx, ctx.account_id, doc, seconds, now)
+        if view is None:
+            status = jobs.import_view(doc, seconds, now)["status"]
+            raise error(409, f"Import already finished ({status}); nothing to cancel")
+        tx.record(ctx.account_id, "import_cancel", {"id": import_id, "created_at": clock.iso(now)})
+    return Json(view)
+
+
 @router.post("/contacts/exports", status_code=202)
 def export_contacts(ctx: CtxDep, body: ContactExport | None = None) -> Response:
     """Snapshot the contacts matching ``filters`` (search, tag, updated_since) as a job."""

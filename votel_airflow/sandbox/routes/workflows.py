@@ -153,18 +153,24 @@ def set_variable(name: VariableName, body: VariableSet, ctx: CtxDep) -> Response
 
 
 def _campaign_view(doc: dict[str, Any], seconds: float, now: float) -> dict[str, Any]:
+    """A campaign as it stands at ``now``: it sends while running, for ``seconds`` of running in all.
+
+    ``_t0`` is when its current running stretch began, ``_ran`` the seconds it ran before a pause.
+    """
     view = {key: value for key, value in doc.items() if not key.startswith("_")}
     t0 = doc.get("_t0")
     if t0 is None:
         return view
-    progress = min(1.0, (now - t0) / seconds) if seconds > 0 else 1.0
+    paused = doc.get("_paused_at") is not None
+    ran = float(doc.get("_ran", 0.0)) + (0.0 if paused else now - t0)
+    progress = min(1.0, ran / seconds) if seconds > 0 else 1.0
     recipients = doc["stats"]["recipients"]
     sent = int(recipients * progress)
     delivered = int(sent * 0.95)
-    view["status"] = "completed" if progress >= 1.0 else "running"
+    view["status"] = "paused" if paused else "completed" if progress >= 1.0 else "running"
     view["stats"] = dict(doc["stats"], sent=sent, delivered=delivered, replied=delivered // 10)
-    if progress >= 1.0:
-        view["completed_at"] = clock.iso(t0 + seconds)
+    if view["status"] == "completed":
+        view["completed_at"] = clock.iso(t0 + seconds - float(doc.get("_ran", 0.0)))
     return view
 
 
@@ -196,3 +202,35 @@ def start_campaign(campaign_id: str, ctx: CtxDep) -> Response:
         doc.update(_t0=now, status="running", started_at=clock.iso(now))
         tx.put_object(ctx.account_id, "campaign", campaign_id, doc)
     return Json(_campaign_view(doc, ctx.sandbox.config.enrollment_seconds, now))
+
+
+@router.post("/campaigns/{campaign_id}/pause")
+def pause_campaign(campaign_id: str, ctx: CtxDep) -> Response:
+    """Pause a running campaign: nothing more is sent until it resumes; 409 when it is not running."""
+    now = clock.now()
+    seconds = ctx.sandbox.config.enrollment_seconds
+    with ctx.sandbox.store.tx() as tx:
+        doc = get_object(tx, ctx, "campaign", campaign_id, "Campaign")
+        status = _campaign_view(doc, seconds, now)["status"]
+        if status != "running":
+            raise error(409, f"Campaign is not running ({status}); only a running campaign can be paused")
+        doc.update(_ran=float(doc.get("_ran", 0.0)) + now - doc["_t0"], _paused_at=now, status="paused")
+        tx.put_object(ctx.account_id, "campaign", campaign_id, doc)
+        tx.record(ctx.account_id, "campaign_pause", {"id": campaign_id, "created_at": clock.iso(now)})
+    return Json(_campaign_view(doc, seconds, now))
+
+
+@router.post("/campaigns/{campaign_id}/resume")
+def resume_campaign(campaign_id: str, ctx: CtxDep) -> Response:
+    """Resume a paused campaign where it stopped; 409 when it is not paused."""
+    now = clock.now()
+    seconds = ctx.sandbox.config.enrollment_seconds
+    with ctx.sandbox.store.tx() as tx:
+        doc = get_object(tx, ctx, "campaign", campaign_id, "Campaign")
+        if doc.get("_paused_at") is None:
+            status = _campaign_view(doc, seconds, now)["status"]
+            raise error(409, f"Campaign is not paused ({status}); only a paused campaign can be resumed")
+        doc.update(_t0=now, _paused_at=None, status="running")
+        tx.put_object(ctx.account_id, "campaign", campaign_id, doc)
+        tx.record(ctx.account_id, "campaign_resume", {"id": campaign_id, "created_at": clock.iso(now)})
+    return Json(_campaign_view(doc, seconds, now))
