@@ -59,3 +59,21 @@ def slow_votel_sandbox() -> Iterator[SandboxServer]:
 
     with SandboxServer(call_stage_seconds=60, enrollment_seconds=120, job_seconds=60) as server:
         yield server
+
+
+@pytest.fixture
+def slow_votel_key(slow_votel_sandbox: SandboxServer) -> str:
+    """A fresh tenant of the slow sandbox."""
+    return slow_votel_sandbox.admin.create_account()
+
+
+@pytest.fixture
+def slow_votel_connection(
+    slow_votel_sandbox: SandboxServer, slow_votel_key: str, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """``votel_default`` pointed at the slow sandbox and a fresh tenant; returns the conn id."""
+    import json
+
+    conn = {"conn_type": "votel", "host": slow_votel_sandbox.base_url, "password": slow_votel_key}
+    monkeypatch.setenv("AIRFLOW_CONN_VOTEL_DEFAULT", json.dumps(conn))
+    return "votel_default"

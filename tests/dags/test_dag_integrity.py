@@ -20,6 +20,7 @@ EXPECTED_DAGS = {
     "votel_call_followup",
     "votel_agent_release",
     "votel_click_report",
+    "votel_emergency_stop",
 }
 DAG_FILES = sorted(EXAMPLES.glob("*.py"))
 #: What importing Airflow and the provider costs is paid once by the DAG processor; the budget is

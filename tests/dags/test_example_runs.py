@@ -192,3 +192,32 @@ def test_click_report_counts_each_links_clicks_and_conversions_of_the_day(
         assert int(report[link["id"]]["conversions"]) == conversions[link["id"]]
         assert report[link["id"]]["link_name"] == link["name"]
     assert sum(int(r["clicks"]) for r in report.values()) > 0
+
+
+def test_emergency_stop_pauses_every_running_campaign_and_cancels_the_agents_calls_in_flight(
+    slow_votel_connection: str, slow_votel_sandbox: SandboxServer, slow_votel_key: str
+) -> None:
+    hook = VotelHook(slow_votel_connection)
+    first, second = (c["id"] for c in hook.get(endpoints.CAMPAIGNS)[:2])
+    hook.request("POST", endpoints.path(endpoints.CAMPAIGN_START, campaign_id=first))
+    agent, other_agent = (a["id"] for a in hook.get(endpoints.AGENTS)[:2])
+    calls = {
+        to: hook.request("POST", endpoints.path(endpoints.AGENT_CALLS, agent_id=who), json={"to": to})["id"]
+        for to, who in (("+12025550701", agent), ("+12025550702", agent), ("+12025550703", other_agent))
+    }
+
+    _succeeded(run_dag(EXAMPLES, "votel_emergency_stop", run_conf={"agent_id": agent}))
+
+    def status(template: str, **ids: str) -> str:
+        return str(hook.get(endpoints.path(template, **ids))["status"])
+
+    assert status(endpoints.CAMPAIGN, campaign_id=first) == "paused"
+    assert status(endpoints.CAMPAIGN, campaign_id=second) == "draft"  # never started: left alone
+    assert {to: status(endpoints.CALL, call_id=i) for to, i in calls.items()} == {
+        "+12025550701": "canceled",
+        "+12025550702": "canceled",
+        "+12025550703": "queued",  # another agent's call
+    }
+    # Pulling the switch again stops nothing more and still succeeds.
+    _succeeded(run_dag(EXAMPLES, "votel_emergency_stop", run_conf={"agent_id": agent}))
+    assert len(slow_votel_sandbox.admin.records(slow_votel_key, "call_cancel")) == 2

@@ -88,3 +88,16 @@ def test_cancelling_a_finished_import_is_409(api: Api):
     response = api.post(f"/contacts/imports/{job['id']}/cancel")
     assert response.status_code == 409
     assert "already finished (completed)" in response.json()["detail"]
+
+
+def test_call_logs_filtered_on_an_in_flight_status_list_the_calls_still_going(slow: Api):
+    agents = [a["id"] for a in slow.ok("GET", "/agents")]
+    mine = slow.ok("POST", f"/agents/{agents[0]}/calls", 201, json={"to": "+14155550101"})
+    other = slow.ok("POST", f"/agents/{agents[1]}/calls", 201, json={"to": "+14155550102"})
+    ended = slow.ok("POST", f"/agents/{agents[0]}/calls", 201, json={"to": "+14155550103"})
+    slow.ok("POST", f"/activity/calls/{ended['id']}/cancel")
+    queued = slow.ok("GET", "/activity/call-logs", params={"status": "queued", "agent_id": agents[0]})
+    assert [c["id"] for c in queued] == [mine["id"]]
+    everyone = slow.ok("GET", "/activity/call-logs", params={"status": "queued"})
+    assert {c["id"] for c in everyone} == {mine["id"], other["id"]}
+    assert slow.ok("GET", "/activity/call-logs", params={"status": "in_progress"}) == []

@@ -301,3 +301,21 @@ def test_wait_timeout_is_separate_from_the_execution_timeout(votel_connection: s
     assert trigger.serialize()[1]["deadline"] == trigger.deadline
     # The deferral's own limit follows the wait timeout (plus slack), not execution_timeout.
     assert info.value.timeout == timedelta(seconds=65)
+
+
+class NeverMetFor(NeverMet):
+    """Never met, with an id to wait on, as an operator's condition has."""
+
+    def __init__(self, call_id: str) -> None:
+        Condition.__init__(self, call_id=call_id)
+
+
+def test_a_timeout_event_names_what_was_waited_on_so_the_task_can_cancel_it(votel_connection: str) -> None:
+    trigger = VotelConditionTrigger.for_condition(
+        NeverMetFor("call-1"), votel_conn_id="votel_default", poke_interval=0.05, timeout=0.2
+    )
+
+    events = run_trigger(trigger)
+
+    assert [e["status"] for e in events] == ["timeout"]
+    assert events[0]["value"] == {"call_id": "call-1"}

@@ -14,7 +14,7 @@ from votel_airflow.destinations import FORMATS, AtomicRecordWriter, as_storage_p
 from votel_airflow.exceptions import VotelServerError
 from votel_airflow.operators.base import VotelBaseOperator
 from votel_airflow.operators.extract import VotelExtractOperator, resolve_window
-from votel_airflow.validation import require_choice
+from votel_airflow.validation import as_str_list, fail, require_choice, require_id
 
 #: Every status a call can have (``GET /activity/calls/{id}``); the logs hold terminal ones.
 CALL_STATUSES = frozenset(
@@ -156,3 +156,68 @@ class ActivityReportOperator(VotelBaseOperator):
             "format": self.format,
             "kind": kind,
         }
+
+
+#: Call statuses of a call still going: what :class:`CancelCallOperator` looks for with an agent.
+IN_FLIGHT_CALL_STATUSES = ("queued", "ringing", "in_progress")
+
+
+class CancelCallOperator(VotelBaseOperator):
+    """Hang up or drop calls that have not ended: given ones, or every call of an agent in flight.
+
+    Returns ``{"canceled": [...], "already_ended": [...]}`` (call ids). A call that had already
+    ended (the API answers 409) is listed as ``already_ended``, never an error: cancelling is the
+    kill switch, and what is over is stopped already. Cancelling twice is therefore harmless, so a
+    retried task simply cancels what is left.
+
+    :param call_id: one call id or a list (an XComArg works). Templated. Give this or ``agent_id``.
+    :param agent_id: cancel every call of this agent that is queued, ringing or in progress.
+        Templated.
+    :param votel_conn_id: Airflow connection of type ``votel``.
+    """
+
+    template_fields: Sequence[str] = ("call_id", "agent_id")
+    ui_color = "#ffebee"
+
+    def __init__(self, *, call_id: Any = None, agent_id: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if (call_id is None) == (agent_id is None):
+            raise fail(
+                "call_id", call_id, "give exactly one of call_id or agent_id",
+                "Pass call_id=... to cancel given calls, or agent_id=... for all of an agent's calls.",
+            )  # fmt: skip
+        self.call_id = call_id
+        self.agent_id = agent_id
+
+    def execute(self, context: Any) -> dict[str, list[str]]:
+        from votel_airflow.exceptions import VotelBadRequestError
+
+        if self.call_id is not None:
+            call_ids = sorted(set(as_str_list("call_id", self.call_id)))
+        else:
+            call_ids = self._in_flight(require_id("agent_id", self.agent_id))
+        result: dict[str, list[str]] = {"canceled": [], "already_ended": []}
+        for call_id in call_ids:
+            path = endpoints.path(endpoints.CALL_CANCEL, call_id=call_id)
+            try:
+                # Cancelling twice is a 409, not a second effect: the key only lets the hook retry.
+                self.hook.request("POST", path, idempotency_key=f"votel-stop:{path}")
+            except VotelBadRequestError as exc:
+                if exc.status_code != 409:
+                    raise
+                self.log.info("Call %s had already ended: %s", call_id, exc)
+                result["already_ended"].append(call_id)
+            else:
+                result["canceled"].append(call_id)
+        self.log.warning(
+            "Canceled %d call(s); %d had already ended", len(result["canceled"]), len(result["already_ended"])
+        )
+        return result
+
+    def _in_flight(self, agent_id: str) -> list[str]:
+        found: set[str] = set()
+        for status in IN_FLIGHT_CALL_STATUSES:
+            params = {"agent_id": agent_id, "status": status}
+            found.update(str(call["id"]) for call in self.hook.paginate(endpoints.CALL_LOGS, params=params))
+        self.log.info("Agent %s has %d call(s) in flight", agent_id, len(found))
+        return sorted(found)

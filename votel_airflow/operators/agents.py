@@ -6,6 +6,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from airflow.sdk.exceptions import AirflowSensorTimeout
+
 from votel_airflow import endpoints
 from votel_airflow.exceptions import VotelServerError
 from votel_airflow.idempotency import TaskProgress, idempotency_key
@@ -72,7 +74,12 @@ class StartCallOperator(VotelBaseOperator):
     :param poke_interval: seconds between status checks while waiting.
     :param timeout: seconds to wait for the end of the call (separate from ``execution_timeout``).
     :param fail_on: terminal statuses that fail the task (default ``["failed"]``).
+    :param cancel_on_timeout: cancel the call when the wait for its end times out (default True:
+        a call nobody waits for any more should not ring on).
     :param votel_conn_id: Airflow connection of type ``votel``.
+
+    Killing the task (marked failed while it runs, or past its ``execution_timeout``) cancels the
+    call it started (:meth:`on_kill`); a call that had already ended is left as it is.
     """
 
     template_fields: Sequence[str] = ("agent_id", "to", "contact_id", "variables")
@@ -91,6 +98,7 @@ class StartCallOperator(VotelBaseOperator):
         poke_interval: float = DEFAULT_CALL_POKE_INTERVAL,
         timeout: float = DEFAULT_CALL_TIMEOUT,
         fail_on: Sequence[str] = DEFAULT_FAIL_ON,
+        cancel_on_timeout: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -109,6 +117,9 @@ class StartCallOperator(VotelBaseOperator):
         self.poke_interval = float(poke_interval)
         self.timeout = float(timeout)
         self.fail_on = require_fail_on(fail_on)
+        self.cancel_on_timeout = bool(cancel_on_timeout)
+        #: The call this task started, while it runs: what :meth:`on_kill` cancels.
+        self.started_call_id: str | None = None
 
     def execute(self, context: Any) -> dict[str, Any]:
         # The call's condition (with the sensor base it needs) is loaded to run, not to parse a DAG.
@@ -130,7 +141,7 @@ class StartCallOperator(VotelBaseOperator):
         )
         if not isinstance(call, Mapping) or not isinstance(call.get("id"), str):
             raise VotelServerError(f"POST /agents/{agent_id}/calls answered without a call id: {call!r:.200}")
-        call_id = call["id"]
+        call_id = self.started_call_id = call["id"]
         push_link(context, self.hook.settings.base_url, "call", call_id)
         self.log.info("Call %s to %s started (%s)", call_id, to, call.get("status"))
         if not (self.wait_for_completion or self.deferrable):
@@ -144,7 +155,11 @@ class StartCallOperator(VotelBaseOperator):
                 timeout=self.timeout,
                 method_name="execute_complete",
             )
-        verdict = poll_until_done(self, condition, poke_interval=self.poke_interval, timeout=self.timeout)
+        try:
+            verdict = poll_until_done(self, condition, poke_interval=self.poke_interval, timeout=self.timeout)
+        except AirflowSensorTimeout:
+            self._cancel_after_timeout(call_id)
+            raise
         status = "failed" if verdict.failed else "success"
         result: dict[str, Any] = result_from_event(
             self.task_id, {"status": status, "message": verdict.message, "value": verdict.value}
@@ -152,9 +167,28 @@ class StartCallOperator(VotelBaseOperator):
         return result
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
-        """Return the ended call from the trigger's event, or fail clearly."""
+        """Return the ended call from the trigger's event, or fail clearly (cancelling the call
+        first when the wait timed out and ``cancel_on_timeout`` is set)."""
+        waited_on = event.get("value")
+        if event.get("status") == "timeout" and isinstance(waited_on, Mapping):
+            self._cancel_after_timeout(str(waited_on.get("call_id")))
         result: dict[str, Any] = result_from_event(self.task_id, event)
         return result
+
+    def _cancel_after_timeout(self, call_id: str) -> None:
+        if self.cancel_on_timeout:
+            from votel_airflow.kill_switch import stop
+
+            stop(self, f"call {call_id} (its wait timed out)", endpoints.CALL_CANCEL, call_id=call_id)
+
+    def on_kill(self) -> None:
+        """Cancel the call this task started, if it is still going (Airflow calls this when the
+        running task is marked failed or exceeds its ``execution_timeout``)."""
+        call_id = self.started_call_id
+        if call_id is not None:
+            from votel_airflow.kill_switch import stop
+
+            stop(self, f"call {call_id}", endpoints.CALL_CANCEL, call_id=call_id)
 
 
 class CreateAgentOperator(VotelBaseOperator):

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from airflow.sdk import conf
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSensorTimeout
 
 from votel_airflow import conditions, endpoints
 from votel_airflow.exceptions import VotelError, VotelServerError
@@ -110,7 +110,13 @@ class UpsertContactsOperator(VotelBaseOperator):
         ``[operators] default_deferrable``).
     :param poke_interval: seconds between checks of the jobs.
     :param timeout: seconds to wait for the jobs before failing (a retry re-attaches to them).
+    :param cancel_on_timeout: cancel the jobs still running when that wait times out (default
+        False: a retry re-attaches to them and picks up their results).
     :param votel_conn_id: Airflow connection of type ``votel``.
+
+    Killing the task while it runs (marked failed, or past its ``execution_timeout``) cancels the
+    import jobs it created or re-attached to that have not finished (:meth:`on_kill`); rows a job
+    already applied stay.
     """
 
     template_fields: Sequence[str] = ("records", "source")
@@ -130,6 +136,7 @@ class UpsertContactsOperator(VotelBaseOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poke_interval: float = 5.0,
         timeout: float = 3600.0,
+        cancel_on_timeout: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -150,6 +157,9 @@ class UpsertContactsOperator(VotelBaseOperator):
         self.deferrable = deferrable
         self.poke_interval = float(poke_interval)
         self.timeout = float(timeout)
+        self.cancel_on_timeout = bool(cancel_on_timeout)
+        #: The jobs this task created or re-attached to, while it runs: what :meth:`on_kill` cancels.
+        self.import_ids: list[str] = []
 
     def _rows(self) -> Callable[[], Iterator[dict[str, Any]]]:
         """Validate the input and return a callable giving a fresh iterator over its rows."""
@@ -182,6 +192,7 @@ class UpsertContactsOperator(VotelBaseOperator):
                 key = str(number)
                 if key in done:
                     chunks.append(self._reattached(number, done[key], first_row, len(chunk)))
+                    self.import_ids.append(chunks[-1]["import_id"])
                     continue
                 job = self.hook.request(
                     "POST",
@@ -196,6 +207,7 @@ class UpsertContactsOperator(VotelBaseOperator):
                         path=endpoints.CONTACT_IMPORTS,
                     )
                 entry = {"import_id": str(job["id"]), "first_row": first_row, "rows": len(chunk)}
+                self.import_ids.append(str(job["id"]))
                 progress.record(key, entry)
                 # A job is a big side effect: make it durable before posting the next one.
                 progress.flush()
@@ -233,7 +245,13 @@ class UpsertContactsOperator(VotelBaseOperator):
             return merge_results([], [])
         condition = ContactImportsCondition(import_ids=[c["import_id"] for c in chunks])
         if not self.deferrable:
-            verdict = poll_until_done(self, condition, poke_interval=self.poke_interval, timeout=self.timeout)
+            try:
+                verdict = poll_until_done(
+                    self, condition, poke_interval=self.poke_interval, timeout=self.timeout
+                )
+            except AirflowSensorTimeout:
+                self._cancel_after_timeout(self.import_ids)
+                raise
             return self._finish(context, chunks, verdict)
         verdict = condition.check(self.hook)
         if not verdict.done:
@@ -252,11 +270,29 @@ class UpsertContactsOperator(VotelBaseOperator):
         """Merge the jobs' results once the trigger reports them finished."""
         chunks = context["ti"].xcom_pull(task_ids=self.task_id, key=CHUNKS_XCOM_KEY)
         if event.get("status") == "timeout":
+            waited_on = event.get("value")
+            if isinstance(waited_on, dict):
+                self._cancel_after_timeout([str(i) for i in waited_on.get("import_ids") or []])
             raise AirflowException(
                 f"{self.task_id}: {event.get('message')}; a retry re-attaches to the same jobs"
             )
         jobs = result_from_event(self.task_id, event)
         return self._finish(context, chunks, conditions.Verdict(True, value=jobs))
+
+    def _cancel_after_timeout(self, import_ids: list[str]) -> None:
+        if self.cancel_on_timeout:
+            self._cancel(import_ids, " (the wait timed out)")
+
+    def _cancel(self, import_ids: list[str], why: str = "") -> None:
+        from votel_airflow.kill_switch import stop
+
+        for import_id in import_ids:
+            stop(self, f"import job {import_id}{why}", endpoints.CONTACT_IMPORT_CANCEL, import_id=import_id)
+
+    def on_kill(self) -> None:
+        """Cancel the import jobs of this task that are still running (Airflow calls this when the
+        running task is marked failed or exceeds its ``execution_timeout``)."""
+        self._cancel(list(self.import_ids))
 
     def _finish(
         self, context: Any, chunks: list[dict[str, Any]], verdict: conditions.Verdict

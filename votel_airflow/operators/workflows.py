@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from airflow.sdk import conf
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
 
 from votel_airflow import endpoints
 from votel_airflow.exceptions import VotelBadRequestError, VotelNotFoundError
@@ -208,7 +208,12 @@ class StartCampaignOperator(VotelBaseOperator):
     :param deferrable: wait in the triggerer (default: ``[operators] default_deferrable``).
     :param poke_interval: seconds between checks while waiting.
     :param timeout: seconds to wait for completion before failing.
+    :param cancel_on_timeout: pause the campaign when the wait for its completion times out
+        (default False: a campaign usually outlives the wait of the task that started it).
     :param votel_conn_id: Airflow connection of type ``votel``.
+
+    Killing the task while it runs (marked failed, or past its ``execution_timeout``) pauses the
+    campaign it started (:meth:`on_kill`): nothing more is sent until someone resumes it.
     """
 
     template_fields: Sequence[str] = ("campaign_id",)
@@ -224,10 +229,14 @@ class StartCampaignOperator(VotelBaseOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poke_interval: float = 30.0,
         timeout: float = 24 * 3600.0,
+        cancel_on_timeout: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.campaign_id = campaign_id
+        self.cancel_on_timeout = bool(cancel_on_timeout)
+        #: The campaign this task started, while it runs: what :meth:`on_kill` pauses.
+        self.started_campaign_id: str | None = None
         self.wait_for_completion = wait_for_completion
         self.fail_on_paused = fail_on_paused
         self.deferrable = deferrable
@@ -248,18 +257,39 @@ class StartCampaignOperator(VotelBaseOperator):
 
         campaign_id = require_id("campaign_id", self.campaign_id)
         campaign = self._start(campaign_id)
+        self.started_campaign_id = campaign_id
         push_link(context, self.hook.settings.base_url, "campaign", campaign_id)
         if not self.wait_for_completion:
             return campaign_summary(campaign)
         condition = CampaignCondition(campaign_id, self.fail_on_paused)
-        return wait_for(
-            self,
-            condition,
-            deferrable=self.deferrable,
-            poke_interval=self.poke_interval,
-            timeout=self.timeout,
-            first=condition.evaluate([campaign]),
-        )
+        try:
+            return wait_for(
+                self,
+                condition,
+                deferrable=self.deferrable,
+                poke_interval=self.poke_interval,
+                timeout=self.timeout,
+                first=condition.evaluate([campaign]),
+            )
+        except AirflowSensorTimeout:
+            self._pause_after_timeout(campaign_id)
+            raise
+
+    def _pause_after_timeout(self, campaign_id: str) -> None:
+        if self.cancel_on_timeout:
+            from votel_airflow.kill_switch import stop
+
+            what = f"campaign {campaign_id} (its wait timed out)"
+            stop(self, what, endpoints.CAMPAIGN_PAUSE, campaign_id=campaign_id)
+
+    def on_kill(self) -> None:
+        """Pause the campaign this task started (Airflow calls this when the running task is
+        marked failed or exceeds its ``execution_timeout``)."""
+        campaign_id = self.started_campaign_id
+        if campaign_id is not None:
+            from votel_airflow.kill_switch import stop
+
+            stop(self, f"campaign {campaign_id}", endpoints.CAMPAIGN_PAUSE, campaign_id=campaign_id)
 
     def _start(self, campaign_id: str) -> Any:
         try:
@@ -283,7 +313,74 @@ class StartCampaignOperator(VotelBaseOperator):
         if status == "success":
             return event.get("value")
         if status == "timeout":
-            from airflow.sdk.exceptions import AirflowSensorTimeout
-
+            waited_on = event.get("value")
+            if isinstance(waited_on, Mapping):
+                self._pause_after_timeout(str(waited_on.get("campaign_id")))
             raise AirflowSensorTimeout(f"{self.task_id}: {event.get('message')}")
         raise VotelWaitFailed(f"{self.task_id}: {event.get('message')}")
+
+
+class _CampaignSwitchOperator(VotelBaseOperator):
+    """Pause or resume one campaign; a 409 that shows the wanted state already is success."""
+
+    template_fields: Sequence[str] = ("campaign_id",)
+    operator_extra_links = (VotelObjectLink(),)
+    ui_color = "#fdf3e6"
+    #: the endpoint, the state it leads to, and the states in which there is nothing to do.
+    switch_path: str
+    wanted: str
+    nothing_to_do: frozenset[str]
+
+    def __init__(self, *, campaign_id: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.campaign_id = campaign_id
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from votel_airflow.sensors.workflows import campaign_summary
+
+        campaign_id = require_id("campaign_id", self.campaign_id)
+        push_link(context, self.hook.settings.base_url, "campaign", campaign_id)
+        try:
+            campaign = self.hook.request("POST", endpoints.path(self.switch_path, campaign_id=campaign_id))
+        except VotelBadRequestError as exc:
+            if exc.status_code != 409:
+                raise
+            campaign = self.hook.get(endpoints.path(endpoints.CAMPAIGN, campaign_id=campaign_id))
+            status = campaign.get("status")
+            if status != self.wanted and status not in self.nothing_to_do:
+                raise
+            self.log.info("Campaign %s is %s already; nothing to do", campaign_id, status)
+        else:
+            self.log.warning("Campaign %s is now %s", campaign_id, campaign.get("status"))
+        return campaign_summary(campaign)
+
+
+class PauseCampaignOperator(_CampaignSwitchOperator):
+    """Pause a running campaign: nothing more is sent until it resumes. Return its summary.
+
+    A campaign that is not running (paused already, completed, still a draft) is left as it is
+    and reported, not an error: pausing is the kill switch, and a retry must not fail on the
+    pause its first try made.
+
+    :param campaign_id: the campaign. Templated.
+    :param votel_conn_id: Airflow connection of type ``votel``.
+    """
+
+    switch_path = endpoints.CAMPAIGN_PAUSE
+    wanted = "paused"
+    nothing_to_do = frozenset({"draft", "completed"})
+
+
+class ResumeCampaignOperator(_CampaignSwitchOperator):
+    """Resume a paused campaign where it stopped. Return its summary.
+
+    A campaign running already (a retry after the resume went through) or completed is reported,
+    not an error; resuming a draft fails (start it with :class:`StartCampaignOperator`).
+
+    :param campaign_id: the campaign. Templated.
+    :param votel_conn_id: Airflow connection of type ``votel``.
+    """
+
+    switch_path = endpoints.CAMPAIGN_RESUME
+    wanted = "running"
+    nothing_to_do = frozenset({"completed"})

@@ -33,7 +33,9 @@ def _event(status: str, message: str, value: Any = None) -> TriggerEvent:
 class VotelConditionTrigger(BaseTrigger):
     """Poll a condition until it is met, fails, or the wait times out.
 
-    Yields one event ``{"status": "success"|"failed"|"error"|"timeout", "message", "value"}``.
+    Yields one event ``{"status": "success"|"failed"|"error"|"timeout", "message", "value"}``; a
+    timeout's ``value`` is the condition's arguments (the ids waited on), so the task resuming can
+    stop what it waited on (``cancel_on_timeout``).
 
     :param condition_class: import path of the :class:`Condition` subclass.
     :param condition_kwargs: its JSON-safe constructor arguments.
@@ -113,7 +115,7 @@ class VotelConditionTrigger(BaseTrigger):
                     left = self.deadline - time.time()
                     if left <= 0:
                         message = f"{condition!r} not met before the wait's timeout"
-                        yield _event("timeout", message)
+                        yield _event("timeout", message, self.condition_kwargs)
                         return
                     # Never sleep past the deadline: the timeout event must beat the deferral's own.
                     pause = min(pause, left)

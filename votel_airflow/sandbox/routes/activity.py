@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from votel_airflow.sandbox import clock, lifecycle
-from votel_airflow.sandbox.deps import CtxDep, PageDep, WindowDep
+from votel_airflow.sandbox.deps import Ctx, CtxDep, Page, PageDep, Window, WindowDep
 from votel_airflow.sandbox.logs import LogQuery, page_events
 from votel_airflow.sandbox.responses import Json, error, invalid, raw_list
 from votel_airflow.sandbox.routes.listing import log_list, not_found
@@ -22,6 +22,7 @@ CallStatus = Literal[
     "queued", "ringing", "in_progress", "completed", "failed", "no_answer", "busy", "canceled"
 ]
 MAX_REPORT_DAYS = 366
+IN_FLIGHT = ("queued", "ringing", "in_progress")
 
 
 @router.get("/activity/calls/{call_id}")
@@ -61,8 +62,38 @@ def call_logs(
     agent_id: str | None = None,
     status: CallStatus | None = None,
 ) -> Response:
-    """Finished calls, ordered by ``(created_at, id)``; a started call appears once it ends."""
+    """Finished calls, ordered by ``(created_at, id)``; a started call appears once it ends.
+
+    Filtering on a status of a call still going (queued, ringing, in_progress) lists the calls in
+    flight instead, as they stand now: what an emergency stop needs to cancel. Windows of ended
+    calls, which extracts read, never change.
+    """
+    if status in IN_FLIGHT:
+        return _calls_in_flight(ctx, page, window, agent_id, status)
     return log_list(ctx, "call", page, window, {"k1": agent_id, "k2": status})
+
+
+def _calls_in_flight(ctx: Ctx, page: Page, window: Window, agent_id: str | None, status: str) -> Response:
+    now = clock.now()
+    stage = ctx.sandbox.config.call_stage_seconds
+    sql = (
+        "SELECT doc, t0 FROM events WHERE account_id = ? AND kind = 'call'"
+        " AND t0 IS NOT NULL AND visible_at > ?"
+    )
+    params: list[Any] = [ctx.account_id, now]
+    for clause, value in (
+        ("k1 = ?", agent_id),
+        ("created_at >= ?", window.since),
+        ("created_at < ?", window.until),
+    ):
+        if value is not None:
+            sql += f" AND {clause}"
+            params.append(value)
+    with ctx.sandbox.store.tx() as tx:
+        rows = tx.conn.execute(sql + " ORDER BY created_at, id", params).fetchall()
+    views = [lifecycle.call_view(json.loads(row[0]), row[1], stage, now) for row in rows]
+    matching = [view for view in views if view["status"] == status]
+    return Json(matching[page.offset : page.offset + page.limit])
 
 
 @router.get("/activity/meeting-logs")
