@@ -28,7 +28,8 @@ from votel_airflow.operators.base import DEFAULT_CONN_ID
 #: task runs).
 RUNTIME_ONLY = (
     "httpx", "fastapi", "uvicorn", "pyarrow", "airflow.triggers.base", "votel_airflow.hooks.votel",
-    "votel_airflow.sending", "votel_airflow.condition_values",
+    "votel_airflow.sending", "votel_airflow.condition_values", "openlineage",
+    "airflow.providers.openlineage", "airflow.providers.common.compat.openlineage",
 )  # fmt: skip
 #: The bases operator modules share; any other operator module is another section's business.
 SHARED_OPERATOR_MODULES = frozenset(

@@ -99,6 +99,10 @@ class _ParquetSink:
         rows = [{k: v for k, v in row.items() if k in names} for row in rows]
         self._writer.write_table(pa.Table.from_pylist(rows, schema=self._schema))
 
+    def columns(self) -> list[tuple[str, str]]:
+        """``(name, type)`` of each column written, e.g. ``("duration_seconds", "int64")``."""
+        return [] if self._schema is None else [(f.name, str(f.type)) for f in self._schema]
+
     def close(self) -> None:
         if self._writer is None:
             # No record at all: still a readable Parquet file (no columns, no rows), not zero bytes.
@@ -210,6 +214,11 @@ class AtomicRecordWriter:
             self._tmp.unlink(missing_ok=True)
             raise
         return self
+
+    @property
+    def columns(self) -> list[tuple[str, str]] | None:
+        """``(name, type)`` of each column when the format declares them (Parquet), else None."""
+        return self._parquet.columns() if self._parquet is not None else None
 
     def write_page(self, records: Sequence[Any]) -> None:
         """Append one page of records.

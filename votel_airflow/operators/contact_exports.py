@@ -17,6 +17,7 @@ from votel_airflow.destinations import FORMATS, AtomicRecordWriter, as_storage_p
 from votel_airflow.exceptions import VotelServerError
 from votel_airflow.idempotency import idempotency_key
 from votel_airflow.limits import MAX_PAGE_SIZE
+from votel_airflow.lineage import CONTACTS_DATASET, Lineage, LineageMixin, api_dataset, storage_dataset
 from votel_airflow.operators.base import VotelBaseOperator
 from votel_airflow.validation import fail, parse_instant, require_choice, require_int
 from votel_airflow.waiting import result_from_event, wait_for
@@ -61,7 +62,7 @@ def _pages(records: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[s
         yield page
 
 
-class ContactExportOperator(VotelBaseOperator):
+class ContactExportOperator(LineageMixin, VotelBaseOperator):
     """Export contacts to a file: start an export job, wait for it, stream its download atomically.
 
     Returns the manifest ``{"uri", "records", "format", "export_id"}``. The file appears only when
@@ -159,6 +160,10 @@ class ContactExportOperator(VotelBaseOperator):
                     f"the job reported {expected}; nothing was written to {destination}"
                 )
         self.log.info("Wrote %d contact(s) of export %s to %s", writer.records, export_id, destination)
+        self.votel_lineage = Lineage(
+            [api_dataset(self.hook.settings.base_url, CONTACTS_DATASET)],
+            [storage_dataset(str(destination), rows=writer.records, columns=writer.columns)],
+        )
         return {
             "uri": str(destination),
             "records": writer.records,

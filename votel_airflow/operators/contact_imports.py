@@ -19,6 +19,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException, Airfl
 from votel_airflow import conditions, endpoints
 from votel_airflow.exceptions import VotelError, VotelServerError
 from votel_airflow.idempotency import TaskProgress, idempotency_key
+from votel_airflow.lineage import CONTACTS_DATASET, Lineage, LineageMixin, api_dataset, storage_dataset
 from votel_airflow.links import VotelObjectLink, push_link
 from votel_airflow.operators.base import VotelBaseOperator
 from votel_airflow.validation import fail, require_choice, require_int
@@ -78,7 +79,7 @@ def merge_results(chunks: list[dict[str, Any]], jobs: list[dict[str, Any]]) -> d
     }
 
 
-class UpsertContactsOperator(VotelBaseOperator):
+class UpsertContactsOperator(LineageMixin, VotelBaseOperator):
     """Create or update contacts in bulk through import jobs, wait for them, and report per row.
 
     Give the contacts as ``records`` (a list of dicts, or an upstream task's output) or as a
@@ -279,6 +280,15 @@ class UpsertContactsOperator(VotelBaseOperator):
         jobs = result_from_event(self.task_id, event)
         return self._finish(context, chunks, conditions.Verdict(True, value=jobs))
 
+    def _lineage(self, applied: int) -> Lineage:
+        """The source file (when there is one) in, Votel's contacts out with the rows applied."""
+        inputs = []
+        if self.source is not None:
+            from votel_airflow.operators.contact_sources import as_source
+
+            inputs.append(storage_dataset(str(as_source(self.source))))
+        return Lineage(inputs, [api_dataset(self.hook.settings.base_url, CONTACTS_DATASET, rows=applied)])
+
     def _cancel_after_timeout(self, import_ids: list[str]) -> None:
         if self.cancel_on_timeout:
             self._cancel(import_ids, " (the wait timed out)")
@@ -300,6 +310,7 @@ class UpsertContactsOperator(VotelBaseOperator):
         if verdict.failed:
             raise VotelWaitFailed(f"{self.task_id}: {verdict.message}")
         summary = merge_results(chunks, verdict.value)
+        self.votel_lineage = self._lineage(summary["created"] + summary["updated"])
         self.log.info(
             "Imported %d row(s): %d created, %d updated, %d failed",
             summary["rows"], summary["created"], summary["updated"], summary["failed"],

@@ -15,6 +15,7 @@ from airflow.sdk import Asset
 
 from votel_airflow.destinations import FORMATS, AtomicRecordWriter, as_storage_path
 from votel_airflow.limits import MAX_PAGE_SIZE
+from votel_airflow.lineage import Lineage, LineageMixin, api_dataset, storage_dataset
 from votel_airflow.operators.base import VotelBaseOperator
 from votel_airflow.validation import (
     fail,
@@ -55,10 +56,12 @@ def resolve_window(
     return start, end
 
 
-class VotelExtractOperator(VotelBaseOperator):
+class VotelExtractOperator(LineageMixin, VotelBaseOperator):
     """Stream a list endpoint's ``[since, until)`` window to a file; return a manifest.
 
-    Subclasses set :attr:`endpoint` and :attr:`filter_names`.
+    Subclasses set :attr:`endpoint` and :attr:`filter_names`. With the ``openlineage`` extra the
+    run reports the endpoint as its input and the file as its output, with the row count (and the
+    columns, for Parquet).
 
     :param destination: file to write: an absolute local path or any URL ``ObjectStoragePath``
         accepts (``s3://``, ``gs://``, ...). Templated. A static destination is declared as an Asset.
@@ -148,6 +151,10 @@ class VotelExtractOperator(VotelBaseOperator):
             for page in pages:
                 writer.write_page(page)
         self.log.info("Wrote %d records (%s) to %s", writer.records, params, destination)
+        self.votel_lineage = Lineage(
+            [api_dataset(self.hook.settings.base_url, path)],
+            [storage_dataset(str(destination), rows=writer.records, columns=writer.columns)],
+        )
         return {
             "uri": str(destination),
             "records": writer.records,

@@ -12,6 +12,7 @@ from typing import Any
 from votel_airflow import endpoints
 from votel_airflow.destinations import FORMATS, AtomicRecordWriter, as_storage_path
 from votel_airflow.limits import MAX_PAGE_SIZE
+from votel_airflow.lineage import Lineage, LineageMixin, api_dataset, storage_dataset
 from votel_airflow.operators.base import VotelBaseOperator
 from votel_airflow.validation import fail, require_choice, require_int
 
@@ -55,7 +56,7 @@ def _is_template(value: Any) -> bool:
     return isinstance(value, str) and "{{" in value
 
 
-class VotelListOperator(VotelBaseOperator):
+class VotelListOperator(LineageMixin, VotelBaseOperator):
     """Read one of the account's read-only lists (users, voices, products, ...) in full.
 
     Returns the records to XCom, or, with ``destination``, writes them to that file atomically and
@@ -105,6 +106,10 @@ class VotelListOperator(VotelBaseOperator):
                 for page in self.hook.iter_pages(path, page_size=self.page_size):
                     writer.write_page(page)
             self.log.info("Wrote %d %s to %s", writer.records, resource, destination)
+            self.votel_lineage = Lineage(
+                [api_dataset(self.hook.settings.base_url, path)],
+                [storage_dataset(str(destination), rows=writer.records, columns=writer.columns)],
+            )
             return {
                 "uri": str(destination),
                 "records": writer.records,
