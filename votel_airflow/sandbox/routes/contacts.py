@@ -81,9 +81,14 @@ def import_contacts(body: ContactImport, ctx: CtxDep) -> Response:
 
 @router.get("/contacts/imports/{import_id}")
 def get_import(import_id: str, ctx: CtxDep) -> Response:
+    # Settled again at the very instant the status is computed: a job whose completion time fell
+    # between the request's settling and this read would show completed with no row applied.
+    now = clock.now()
+    seconds = ctx.sandbox.config.job_seconds
     with ctx.sandbox.store.tx() as tx:
+        jobs.settle_imports(tx, ctx.account_id, seconds, now)
         doc = found(tx.get_object(ctx.account_id, "import", import_id), "Import")
-    return Json(jobs.import_view(doc, ctx.sandbox.config.job_seconds, clock.now()))
+    return Json(jobs.import_view(doc, seconds, now))
 
 
 @router.post("/contacts/imports/{import_id}/cancel")
