@@ -22,7 +22,6 @@ from votel_airflow.operators.agents import (
     StartCallOperator,
     SyncKnowledgeBaseOperator,
 )
-from votel_airflow.operators.settings import VotelListOperator
 
 # Read once at parse time (no I/O): the operators do not template `votel_conn_id`.
 VOTEL_CONN_ID = os.environ.get("VOTEL_CONN_ID", "votel_default")
@@ -64,35 +63,25 @@ with DAG(
 The Votel connection is `votel_default` (or `$VOTEL_CONN_ID` when the DAG is parsed).
 """,
 ) as dag:
-    list_agents = VotelListOperator(task_id="list_agents", votel_conn_id=VOTEL_CONN_ID, resource="agents")
-
-    @task
-    def pick_agent(agents: list[dict[str, Any]], params: dict[str, Any] | None = None) -> str:
-        """The id of the agent named by the ``agent_name`` param."""
-        wanted = (params or {})["agent_name"]
-        for agent in agents:
-            if agent.get("name") == wanted:
-                return str(agent["id"])
-        raise ValueError(f"no agent named {wanted!r}; agents: {[a.get('name') for a in agents]}")
-
-    agent_id = pick_agent(list_agents.output)
+    # Each operator finds the agent by name when it runs: exactly one agent must have it.
+    agent_name = "{{ params.agent_name }}"
 
     # --8<-- [start:release]
     sync_kb = SyncKnowledgeBaseOperator(
         task_id="sync_knowledge_base",
         votel_conn_id=VOTEL_CONN_ID,
-        agent_id=agent_id,
+        agent_name=agent_name,
         folder="{{ params.knowledge_base_dir }}",
     )
     deploy = DeployAgentVersionOperator(
         task_id="deploy_new_version",
         votel_conn_id=VOTEL_CONN_ID,
-        agent_id=agent_id,  # no version_id: snapshot the current config, then deploy it
+        agent_name=agent_name,  # no version_id: snapshot the current config, then deploy it
     )
     test_call = StartCallOperator(
         task_id="test_call",
         votel_conn_id=VOTEL_CONN_ID,
-        agent_id=agent_id,
+        agent_name=agent_name,
         to="{{ params.test_number }}",
         variables={"release": "{{ run_id }}"},
         deferrable=True,  # start the call, then wait for its end in the triggerer

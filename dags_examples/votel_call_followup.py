@@ -23,7 +23,6 @@ from votel_airflow.operators.calendars import CreateBookingOperator
 from votel_airflow.operators.communication import SendEmailOperator, SendSmsOperator
 from votel_airflow.operators.contacts import CreateContactOperator
 from votel_airflow.operators.generic import VotelApiOperator
-from votel_airflow.operators.settings import VotelListOperator
 from votel_airflow.sensors.calls import CallCompletedSensor
 
 # Read once at parse time (no I/O): the operators do not template `votel_conn_id`.
@@ -73,23 +72,6 @@ The Votel connection is `votel_default` (or `$VOTEL_CONN_ID` when the DAG is par
 follow-ups run, and a follow-up with nobody to follow up is skipped.
 """,
 ) as dag:
-    list_agents = VotelListOperator(task_id="list_agents", votel_conn_id=VOTEL_CONN_ID, resource="agents")
-    list_calendars = VotelListOperator(
-        task_id="list_calendars", votel_conn_id=VOTEL_CONN_ID, resource="calendars"
-    )
-
-    @task
-    def pick_by_name(records: list[dict[str, Any]], name: str) -> str:
-        """The id of the record called ``name``."""
-        for record in records:
-            if record.get("name") == name:
-                return str(record["id"])
-        raise ValueError(f"nothing named {name!r}; there are {[r.get('name') for r in records]}")
-
-    agent_id = pick_by_name.override(task_id="pick_agent")(list_agents.output, "{{ params.agent_name }}")
-    calendar_id = pick_by_name.override(task_id="pick_calendar")(
-        list_calendars.output, "{{ params.calendar_name }}"
-    )
 
     @task
     def people_to_call(params: dict[str, Any] | None = None) -> list[dict[str, str]]:
@@ -112,7 +94,7 @@ follow-ups run, and a follow-up with nobody to follow up is skipped.
         return [{"to": p["phone"], "contact_id": c} for p, c in zip(people, contact_ids, strict=True)]
 
     calls = StartCallOperator.partial(
-        task_id="start_call", votel_conn_id=VOTEL_CONN_ID, agent_id=agent_id
+        task_id="start_call", votel_conn_id=VOTEL_CONN_ID, agent_name="{{ params.agent_name }}"
     ).expand_kwargs(call_arguments(people, contacts.output))
 
     ended = CallCompletedSensor.partial(
@@ -157,7 +139,7 @@ follow-ups run, and a follow-up with nobody to follow up is skipped.
     book = CreateBookingOperator.partial(
         task_id="book_meeting",
         votel_conn_id=VOTEL_CONN_ID,
-        calendar_id=calendar_id,
+        calendar_name="{{ params.calendar_name }}",
         # Tomorrow 15:00 UTC, or the next free slot after it.
         start="{{ (dag_run.start_date + macros.timedelta(days=1)).replace(hour=15, minute=0, second=0, "
         "microsecond=0).isoformat() }}",

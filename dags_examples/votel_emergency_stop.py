@@ -36,12 +36,15 @@ with DAG(
         "retry_delay": RETRY_DELAY,
     },
     params={
-        "agent_id": Param(type="string", description="The agent whose calls in flight are canceled."),
+        "agent_name": Param(
+            "Sales Assistant", type="string", description="The agent whose calls in flight are canceled."
+        ),
     },
     doc_md=__doc__
     + """
 ### Parameters
-- `agent_id`: the agent whose queued, ringing and in-progress calls are canceled.
+- `agent_name`: the agent whose queued, ringing and in-progress calls are canceled (found by name
+  when the task runs; exactly one agent must have it).
 
 The Votel connection is `votel_default` (or `$VOTEL_CONN_ID` when the DAG is parsed).
 """,
@@ -57,6 +60,6 @@ The Votel connection is `votel_default` (or `$VOTEL_CONN_ID` when the DAG is par
         campaign_id=running(campaigns.output)
     )
     CancelCallOperator(
-        task_id="cancel_calls_in_flight", votel_conn_id=VOTEL_CONN_ID, agent_id="{{ params.agent_id }}"
+        task_id="cancel_calls_in_flight", votel_conn_id=VOTEL_CONN_ID, agent_name="{{ params.agent_name }}"
     )
     # --8<-- [end:stop]

@@ -21,7 +21,6 @@ from votel_airflow.operators.click_tracking import CreateTrackingLinkOperator
 from votel_airflow.operators.contacts import ContactSearchOperator
 from votel_airflow.operators.conversations import SendMessageOperator
 from votel_airflow.operators.payments import WalletBalanceCheckOperator
-from votel_airflow.operators.settings import VotelListOperator
 from votel_airflow.operators.tasks import CreateTaskOperator
 from votel_airflow.operators.workflows import EnrollContactOperator
 from votel_airflow.sensors.communication import MessageDeliverySensor
@@ -93,21 +92,6 @@ one CRM task per failed or undelivered SMS.
     )
     # --8<-- [end:preflight]
 
-    list_workflows = VotelListOperator(
-        task_id="list_workflows", votel_conn_id=VOTEL_CONN_ID, resource="workflows"
-    )
-
-    @task
-    def pick_workflow(workflows: list[dict[str, Any]], params: dict[str, Any] | None = None) -> str:
-        """The id of the workflow named by the ``workflow_name`` param."""
-        wanted = (params or {})["workflow_name"]
-        for workflow in workflows:
-            if workflow.get("name") == wanted:
-                return str(workflow["id"])
-        raise ValueError(f"no workflow named {wanted!r}; workflows: {[w.get('name') for w in workflows]}")
-
-    workflow_id = pick_workflow(list_workflows.output)
-
     create_link = CreateTrackingLinkOperator(
         task_id="create_tracking_link",
         votel_conn_id=VOTEL_CONN_ID,
@@ -119,7 +103,7 @@ one CRM task per failed or undelivered SMS.
     enroll = EnrollContactOperator.partial(
         task_id="enroll_in_workflow",
         votel_conn_id=VOTEL_CONN_ID,
-        workflow_id=workflow_id,
+        workflow_name="{{ params.workflow_name }}",  # found by name when the task runs
     ).expand(contact_ids=find_contacts.output)
 
     send_sms = SendMessageOperator.partial(
@@ -171,5 +155,5 @@ one CRM task per failed or undelivered SMS.
     # --8<-- [end:followup]
 
     # Nothing that costs money or leaves a trace in Votel starts before the wallet check passes.
-    find_contacts >> check_wallet >> [list_workflows, create_link, enroll, send_sms]
+    find_contacts >> check_wallet >> [create_link, enroll, send_sms]
     create_link >> send_sms

@@ -200,13 +200,14 @@ def test_emergency_stop_pauses_every_running_campaign_and_cancels_the_agents_cal
     hook = VotelHook(slow_votel_connection)
     first, second = (c["id"] for c in hook.get(endpoints.CAMPAIGNS)[:2])
     hook.request("POST", endpoints.path(endpoints.CAMPAIGN_START, campaign_id=first))
-    agent, other_agent = (a["id"] for a in hook.get(endpoints.AGENTS)[:2])
+    agents = hook.get(endpoints.AGENTS)[:2]
+    (agent, agent_name), other_agent = (agents[0]["id"], agents[0]["name"]), agents[1]["id"]
     calls = {
         to: hook.request("POST", endpoints.path(endpoints.AGENT_CALLS, agent_id=who), json={"to": to})["id"]
         for to, who in (("+12025550701", agent), ("+12025550702", agent), ("+12025550703", other_agent))
     }
 
-    _succeeded(run_dag(EXAMPLES, "votel_emergency_stop", run_conf={"agent_id": agent}))
+    _succeeded(run_dag(EXAMPLES, "votel_emergency_stop", run_conf={"agent_name": agent_name}))
 
     def status(template: str, **ids: str) -> str:
         return str(hook.get(endpoints.path(template, **ids))["status"])
@@ -219,5 +220,5 @@ def test_emergency_stop_pauses_every_running_campaign_and_cancels_the_agents_cal
         "+12025550703": "queued",  # another agent's call
     }
     # Pulling the switch again stops nothing more and still succeeds.
-    _succeeded(run_dag(EXAMPLES, "votel_emergency_stop", run_conf={"agent_id": agent}))
+    _succeeded(run_dag(EXAMPLES, "votel_emergency_stop", run_conf={"agent_name": agent_name}))
     assert len(slow_votel_sandbox.admin.records(slow_votel_key, "call_cancel")) == 2

@@ -12,9 +12,10 @@ from typing import Any
 from votel_airflow import endpoints
 from votel_airflow.destinations import FORMATS, AtomicRecordWriter, as_storage_path
 from votel_airflow.exceptions import VotelServerError
+from votel_airflow.names import require_one, resolve
 from votel_airflow.operators.base import VotelBaseOperator
 from votel_airflow.operators.extract import VotelExtractOperator, resolve_window
-from votel_airflow.validation import as_str_list, fail, require_choice, require_id
+from votel_airflow.validation import as_str_list, fail, require_choice
 
 #: Every status a call can have (``GET /activity/calls/{id}``); the logs hold terminal ones.
 CALL_STATUSES = frozenset(
@@ -173,21 +174,34 @@ class CancelCallOperator(VotelBaseOperator):
     :param call_id: one call id or a list (an XComArg works). Templated. Give this or ``agent_id``.
     :param agent_id: cancel every call of this agent that is queued, ringing or in progress.
         Templated.
+    :param agent_name: the agent's name instead of its id, resolved when the task runs. Templated.
     :param votel_conn_id: Airflow connection of type ``votel``.
     """
 
-    template_fields: Sequence[str] = ("call_id", "agent_id")
+    template_fields: Sequence[str] = ("call_id", "agent_id", "agent_name")
     ui_color = "#ffebee"
 
-    def __init__(self, *, call_id: Any = None, agent_id: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        call_id: Any = None,
+        agent_id: str | None = None,
+        agent_name: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
-        if (call_id is None) == (agent_id is None):
+        by_agent = agent_id is not None or agent_name is not None
+        if (call_id is None) != by_agent:
             raise fail(
-                "call_id", call_id, "give exactly one of call_id or agent_id",
-                "Pass call_id=... to cancel given calls, or agent_id=... for all of an agent's calls.",
+                "call_id", call_id, "give exactly one of call_id or agent_id (or agent_name)",
+                "Pass call_id=... to cancel given calls, or agent_id=.../agent_name=... for all of an "
+                "agent's calls.",
             )  # fmt: skip
+        if by_agent:
+            require_one("agent", agent_id, agent_name)
         self.call_id = call_id
         self.agent_id = agent_id
+        self.agent_name = agent_name
 
     def execute(self, context: Any) -> dict[str, list[str]]:
         from votel_airflow.exceptions import VotelBadRequestError
@@ -195,7 +209,7 @@ class CancelCallOperator(VotelBaseOperator):
         if self.call_id is not None:
             call_ids = sorted(set(as_str_list("call_id", self.call_id)))
         else:
-            call_ids = self._in_flight(require_id("agent_id", self.agent_id))
+            call_ids = self._in_flight(resolve(self.hook, "agent", self.agent_id, self.agent_name))
         result: dict[str, list[str]] = {"canceled": [], "already_ended": []}
         for call_id in call_ids:
             path = endpoints.path(endpoints.CALL_CANCEL, call_id=call_id)

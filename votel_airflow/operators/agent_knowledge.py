@@ -12,6 +12,7 @@ from votel_airflow import endpoints
 from votel_airflow.exceptions import VotelNotFoundError
 from votel_airflow.idempotency import idempotency_key
 from votel_airflow.links import VotelObjectLink, push_link
+from votel_airflow.names import require_one, resolve
 from votel_airflow.operators.base import VotelBaseOperator
 from votel_airflow.validation import fail, require_id, require_text
 
@@ -110,7 +111,8 @@ class SyncKnowledgeBaseOperator(VotelBaseOperator):
     after a failure, computes the difference afresh, so nothing is added twice. Returns
     ``{"added": n, "removed": n, "unchanged": n}``.
 
-    :param agent_id: the agent whose knowledge base to sync. Templated.
+    :param agent_id: the agent whose knowledge base to sync. Templated. Give this or ``agent_name``.
+    :param agent_name: the agent's name instead of its id, resolved when the task runs. Templated.
     :param documents: the wanted documents, ``[{"title", "text"}]`` or ``[{"title", "url"}]``.
         Templated. Give this or ``folder``.
     :param folder: a folder (local absolute path or any URL ``ObjectStoragePath`` accepts) whose
@@ -118,32 +120,35 @@ class SyncKnowledgeBaseOperator(VotelBaseOperator):
     :param votel_conn_id: Airflow connection of type ``votel``.
     """
 
-    template_fields: Sequence[str] = ("agent_id", "documents", "folder")
+    template_fields: Sequence[str] = ("agent_id", "agent_name", "documents", "folder")
     operator_extra_links = (VotelObjectLink(),)
 
     def __init__(
         self,
         *,
-        agent_id: str,
+        agent_id: str | None = None,
+        agent_name: str | None = None,
         documents: Sequence[Mapping[str, str]] | None = None,
         folder: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        require_one("agent", agent_id, agent_name)
         if (documents is None) == (folder is None):
             raise fail("documents", documents, "give exactly one of documents or folder", "Pass one of them.")
         if isinstance(documents, list):
             require_documents("documents", documents)
         self.agent_id = agent_id
+        self.agent_name = agent_name
         self.documents = documents
         self.folder = folder
 
     def execute(self, context: Any) -> dict[str, int]:
-        agent_id = require_id("agent_id", self.agent_id)
         if self.folder is not None:
             wanted = require_documents("folder", documents_from_folder(_folder_path("folder", self.folder)))
         else:
             wanted = require_documents("documents", self.documents)
+        agent_id = resolve(self.hook, "agent", self.agent_id, self.agent_name)
         path = endpoints.path(endpoints.AGENT_KB_DOCUMENTS, agent_id=agent_id)
         existing = list(self.hook.paginate(path))
         wanted_by_key = {(doc["title"], content_digest(doc)): doc for doc in wanted}

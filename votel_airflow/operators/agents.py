@@ -12,6 +12,7 @@ from votel_airflow import endpoints
 from votel_airflow.exceptions import VotelServerError
 from votel_airflow.idempotency import TaskProgress, idempotency_key
 from votel_airflow.links import VotelObjectLink, push_link
+from votel_airflow.names import require_one, resolve
 from votel_airflow.operators.base import VotelBaseOperator
 from votel_airflow.statuses import DEFAULT_FAIL_ON, require_fail_on
 from votel_airflow.validation import e164_pattern, fail, require_id, require_text
@@ -63,7 +64,9 @@ class StartCallOperator(VotelBaseOperator):
     handed to the triggerer instead. Either way it returns the ended call ``{id, status, outcome,
     duration_seconds, summary, ...}`` and fails when its status is in ``fail_on``.
 
-    :param agent_id: the agent that makes the call. Templated.
+    :param agent_id: the agent that makes the call. Templated. Give this or ``agent_name``.
+    :param agent_name: the agent's name instead of its id, resolved when the task runs (exactly
+        one agent must have it). Templated.
     :param to: the number to call, E.164. Templated.
     :param contact_id: the CRM contact being called, if any. Templated.
     :param variables: values for the agent's prompt variables (JSON-safe). Templated.
@@ -82,14 +85,15 @@ class StartCallOperator(VotelBaseOperator):
     call it started (:meth:`on_kill`); a call that had already ended is left as it is.
     """
 
-    template_fields: Sequence[str] = ("agent_id", "to", "contact_id", "variables")
+    template_fields: Sequence[str] = ("agent_id", "agent_name", "to", "contact_id", "variables")
     operator_extra_links = (VotelObjectLink(),)
     ui_color = "#fff3e0"
 
     def __init__(
         self,
         *,
-        agent_id: str,
+        agent_id: str | None = None,
+        agent_name: str | None = None,
         to: str,
         contact_id: str | None = None,
         variables: Mapping[str, Any] | None = None,
@@ -102,6 +106,7 @@ class StartCallOperator(VotelBaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        require_one("agent", agent_id, agent_name)
         if isinstance(to, str) and "{{" not in to:
             _require_phone("to", to)
         if not isinstance(poke_interval, (int, float)) or poke_interval <= 0:
@@ -109,6 +114,7 @@ class StartCallOperator(VotelBaseOperator):
         if not isinstance(timeout, (int, float)) or timeout <= 0:
             raise fail("timeout", timeout, "must be a positive number of seconds", "E.g. 3600.")
         self.agent_id = agent_id
+        self.agent_name = agent_name
         self.to = to
         self.contact_id = contact_id
         self.variables = variables
@@ -125,12 +131,12 @@ class StartCallOperator(VotelBaseOperator):
         # The call's condition (with the sensor base it needs) is loaded to run, not to parse a DAG.
         from votel_airflow.sensors.calls import CallCompletedCondition, call_summary
 
-        agent_id = require_id("agent_id", self.agent_id)
         to = _require_phone("to", self.to)
         body: dict[str, Any] = {"to": to}
         if self.contact_id not in (None, "", "None"):
             body["contact_id"] = require_id("contact_id", self.contact_id)
         variables = _require_json_object("variables", self.variables)
+        agent_id = resolve(self.hook, "agent", self.agent_id, self.agent_name)
         if variables:
             body["variables"] = variables
         call = self.hook.request(
@@ -245,7 +251,8 @@ class CreateAgentOperator(VotelBaseOperator):
 class UpdateAgentOperator(VotelBaseOperator):
     """Change an agent's name, prompt, voice or enabled flag; fields left None stay as they are.
 
-    :param agent_id: the agent to change. Templated.
+    :param agent_id: the agent to change. Templated. Give this or ``agent_name``.
+    :param agent_name: the agent's name instead of its id, resolved when the task runs. Templated.
     :param name: new name. Templated.
     :param prompt: new system prompt. Templated.
     :param voice_id: new voice. Templated.
@@ -253,13 +260,14 @@ class UpdateAgentOperator(VotelBaseOperator):
     :param votel_conn_id: Airflow connection of type ``votel``.
     """
 
-    template_fields: Sequence[str] = ("agent_id", "name", "prompt", "voice_id")
+    template_fields: Sequence[str] = ("agent_id", "agent_name", "name", "prompt", "voice_id")
     operator_extra_links = (VotelObjectLink(),)
 
     def __init__(
         self,
         *,
-        agent_id: str,
+        agent_id: str | None = None,
+        agent_name: str | None = None,
         name: str | None = None,
         prompt: str | None = None,
         voice_id: str | None = None,
@@ -267,18 +275,19 @@ class UpdateAgentOperator(VotelBaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        require_one("agent", agent_id, agent_name)
         if name is None and prompt is None and voice_id is None and enabled is None:
             raise fail(
                 "name", None, "nothing to change", "Give at least one of name, prompt, voice_id, enabled."
             )
         self.agent_id = agent_id
+        self.agent_name = agent_name
         self.name = name
         self.prompt = prompt
         self.voice_id = voice_id
         self.enabled = enabled
 
     def execute(self, context: Any) -> dict[str, Any]:
-        agent_id = require_id("agent_id", self.agent_id)
         body: dict[str, Any] = {}
         if self.name is not None:
             body["name"] = require_text("name", self.name, max_length=NAME_MAX)
@@ -288,6 +297,7 @@ class UpdateAgentOperator(VotelBaseOperator):
             body["voice_id"] = require_id("voice_id", self.voice_id)
         if self.enabled is not None:
             body["enabled"] = bool(self.enabled)
+        agent_id = resolve(self.hook, "agent", self.agent_id, self.agent_name)
         # Setting the same fields twice leaves the same agent, so the key only lets the hook retry.
         agent = self.hook.request(
             "PATCH",
@@ -306,21 +316,31 @@ class DeployAgentVersionOperator(VotelBaseOperator):
     that version's id is kept in the task state store so a retry deploys it rather than taking a
     second snapshot. Returns the deployed version ``{id, agent_id, number, created_at, deployed}``.
 
-    :param agent_id: the agent. Templated.
+    :param agent_id: the agent. Templated. Give this or ``agent_name``.
+    :param agent_name: the agent's name instead of its id, resolved when the task runs. Templated.
     :param version_id: the version to deploy; None snapshots the current config. Templated.
     :param votel_conn_id: Airflow connection of type ``votel``.
     """
 
-    template_fields: Sequence[str] = ("agent_id", "version_id")
+    template_fields: Sequence[str] = ("agent_id", "agent_name", "version_id")
     operator_extra_links = (VotelObjectLink(),)
 
-    def __init__(self, *, agent_id: str, version_id: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        agent_id: str | None = None,
+        agent_name: str | None = None,
+        version_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
+        require_one("agent", agent_id, agent_name)
         self.agent_id = agent_id
+        self.agent_name = agent_name
         self.version_id = version_id
 
     def execute(self, context: Any) -> dict[str, Any]:
-        agent_id = require_id("agent_id", self.agent_id)
+        agent_id = resolve(self.hook, "agent", self.agent_id, self.agent_name)
         if self.version_id not in (None, "", "None"):
             version_id = require_id("version_id", self.version_id)
         else:

@@ -13,6 +13,7 @@ from votel_airflow import endpoints
 from votel_airflow.exceptions import VotelBadRequestError, render_detail
 from votel_airflow.idempotency import TaskProgress, idempotency_key
 from votel_airflow.links import VotelObjectLink, push_link
+from votel_airflow.names import require_one, resolve
 from votel_airflow.operators.base import VotelBaseOperator
 from votel_airflow.operators.extract import VotelExtractOperator
 from votel_airflow.statuses import BOOKING_STATUSES
@@ -49,7 +50,9 @@ class CreateBookingOperator(VotelBaseOperator):
     key, and the booking is recorded in the task state store, so a retry returns the booking the
     previous try made instead of booking a second slot.
 
-    :param calendar_id: the calendar (booking page). Templated.
+    :param calendar_id: the calendar (booking page). Templated. Give this or ``calendar_name``.
+    :param calendar_name: the calendar's name instead of its id, resolved when the task runs.
+        Templated.
     :param contact_id: who the booking is for. Templated.
     :param start: the slot's start, ISO 8601 (e.g. ``2026-11-03T10:00:00Z``). Templated.
     :param staff_id: book with this staff member (default: whoever is free). Templated.
@@ -59,13 +62,14 @@ class CreateBookingOperator(VotelBaseOperator):
     :param votel_conn_id: Airflow connection of type ``votel``.
     """
 
-    template_fields: Sequence[str] = ("calendar_id", "contact_id", "start", "staff_id")
+    template_fields: Sequence[str] = ("calendar_id", "calendar_name", "contact_id", "start", "staff_id")
     operator_extra_links = (VotelObjectLink(),)
 
     def __init__(
         self,
         *,
-        calendar_id: Any,
+        calendar_id: Any = None,
+        calendar_name: Any = None,
         contact_id: Any,
         start: Any,
         staff_id: Any = None,
@@ -74,7 +78,9 @@ class CreateBookingOperator(VotelBaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        require_one("calendar", calendar_id, calendar_name)
         self.calendar_id = calendar_id
+        self.calendar_name = calendar_name
         self.contact_id = contact_id
         self.start = start
         self.staff_id = staff_id
@@ -84,10 +90,10 @@ class CreateBookingOperator(VotelBaseOperator):
             parse_instant("start", start)
 
     def execute(self, context: Any) -> dict[str, Any]:
-        calendar_id = require_id("calendar_id", self.calendar_id)
         contact_id = require_id("contact_id", self.contact_id)
         start = parse_instant("start", self.start)
         staff_id = None if _unset(self.staff_id) else require_id("staff_id", self.staff_id)
+        calendar_id = resolve(self.hook, "calendar", self.calendar_id, self.calendar_name)
         progress = TaskProgress(context, PROGRESS_NAME)
         previous = progress.done().get(PROGRESS_NAME)
         if isinstance(previous, dict):

@@ -19,6 +19,7 @@ from votel_airflow import endpoints
 from votel_airflow.exceptions import VotelBadRequestError, VotelNotFoundError
 from votel_airflow.idempotency import TaskProgress, idempotency_key
 from votel_airflow.links import VotelObjectLink, push_link
+from votel_airflow.names import require_one, resolve
 from votel_airflow.operators.base import VotelBaseOperator
 from votel_airflow.validation import as_str_list, fail, require_id, require_int
 from votel_airflow.waiting import VotelWaitFailed, wait_for
@@ -53,35 +54,40 @@ class EnrollContactOperator(VotelBaseOperator):
     valid contacts back would not make the unknown ones exist. The failure lists the unknown ids
     and is not retried.
 
-    :param workflow_id: the workflow. Templated.
+    :param workflow_id: the workflow. Templated. Give this or ``workflow_name``.
+    :param workflow_name: the workflow's name instead of its id, resolved when the task runs
+        (exactly one workflow must have it), before anything is enrolled. Templated.
     :param contact_ids: one contact id or a list. Templated; an XComArg is accepted.
     :param fail_on_not_found: fail the task when any id is unknown (default: report them only).
     :param batch_size: contacts per request, 1 to 500.
     :param votel_conn_id: Airflow connection of type ``votel``.
     """
 
-    template_fields: Sequence[str] = ("workflow_id", "contact_ids")
+    template_fields: Sequence[str] = ("workflow_id", "workflow_name", "contact_ids")
     operator_extra_links = (VotelObjectLink(),)
     ui_color = "#fdf3e6"
 
     def __init__(
         self,
         *,
-        workflow_id: str,
+        workflow_id: str | None = None,
+        workflow_name: str | None = None,
         contact_ids: Any,
         fail_on_not_found: bool = False,
         batch_size: int = MAX_ENROLL_BATCH,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        require_one("workflow", workflow_id, workflow_name)
         self.workflow_id = workflow_id
+        self.workflow_name = workflow_name
         self.contact_ids = contact_ids
         self.fail_on_not_found = bool(fail_on_not_found)
         self.batch_size = require_int("batch_size", batch_size, low=1, high=MAX_ENROLL_BATCH)
 
     def execute(self, context: Any) -> dict[str, list[str]]:
-        workflow_id = require_id("workflow_id", self.workflow_id)
         ids = sorted(set(as_str_list("contact_ids", self.contact_ids)))
+        workflow_id = resolve(self.hook, "workflow", self.workflow_id, self.workflow_name)
         merged: dict[str, list[str]] = {outcome: [] for outcome in ENROLL_OUTCOMES}
         push_link(context, self.hook.settings.base_url, "workflow", workflow_id)
         if not ids:
@@ -142,26 +148,37 @@ class TriggerWorkflowOperator(VotelBaseOperator):
     The request carries an idempotency key of the task instance, so a retry does not fire the
     workflow twice.
 
-    :param workflow_id: the workflow. Templated.
+    :param workflow_id: the workflow. Templated. Give this or ``workflow_name``.
+    :param workflow_name: the workflow's name instead of its id, resolved when the task runs.
+        Templated.
     :param payload: a JSON object handed to the workflow. Templated.
     :param votel_conn_id: Airflow connection of type ``votel``.
     """
 
-    template_fields: Sequence[str] = ("workflow_id", "payload")
+    template_fields: Sequence[str] = ("workflow_id", "workflow_name", "payload")
     template_fields_renderers = {"payload": "json"}
     operator_extra_links = (VotelObjectLink(),)
     ui_color = "#fdf3e6"
 
-    def __init__(self, *, workflow_id: str, payload: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        workflow_id: str | None = None,
+        workflow_name: str | None = None,
+        payload: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
+        require_one("workflow", workflow_id, workflow_name)
         self.workflow_id = workflow_id
+        self.workflow_name = workflow_name
         self.payload = payload
 
     def execute(self, context: Any) -> Any:
-        workflow_id = require_id("workflow_id", self.workflow_id)
         payload = self.payload if self.payload is not None else {}
         if not isinstance(payload, Mapping):
             raise fail("payload", payload, "must be a JSON object", "Pass a dict, e.g. {'order_id': 42}.")
+        workflow_id = resolve(self.hook, "workflow", self.workflow_id, self.workflow_name)
         answer = self.hook.request(
             "POST",
             endpoints.path(endpoints.WORKFLOW_TRIGGER, workflow_id=workflow_id),
@@ -202,7 +219,9 @@ class StartCampaignOperator(VotelBaseOperator):
     running, completed or paused (an earlier try started it), the task carries on as started.
     Returns the campaign's id, status and stats; with ``wait_for_completion`` the final ones.
 
-    :param campaign_id: the campaign. Templated.
+    :param campaign_id: the campaign. Templated. Give this or ``campaign_name``.
+    :param campaign_name: the campaign's name instead of its id, resolved when the task runs.
+        Templated.
     :param wait_for_completion: wait until the campaign completes.
     :param fail_on_paused: while waiting, fail when the campaign is paused.
     :param deferrable: wait in the triggerer (default: ``[operators] default_deferrable``).
@@ -216,14 +235,15 @@ class StartCampaignOperator(VotelBaseOperator):
     campaign it started (:meth:`on_kill`): nothing more is sent until someone resumes it.
     """
 
-    template_fields: Sequence[str] = ("campaign_id",)
+    template_fields: Sequence[str] = ("campaign_id", "campaign_name")
     operator_extra_links = (VotelObjectLink(),)
     ui_color = "#fdf3e6"
 
     def __init__(
         self,
         *,
-        campaign_id: str,
+        campaign_id: str | None = None,
+        campaign_name: str | None = None,
         wait_for_completion: bool = False,
         fail_on_paused: bool = False,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
@@ -233,7 +253,9 @@ class StartCampaignOperator(VotelBaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        require_one("campaign", campaign_id, campaign_name)
         self.campaign_id = campaign_id
+        self.campaign_name = campaign_name
         self.cancel_on_timeout = bool(cancel_on_timeout)
         #: The campaign this task started, while it runs: what :meth:`on_kill` pauses.
         self.started_campaign_id: str | None = None
@@ -255,7 +277,7 @@ class StartCampaignOperator(VotelBaseOperator):
         # The campaign's condition is needed only to run; importing it at DAG parse time costs.
         from votel_airflow.sensors.workflows import CampaignCondition, campaign_summary
 
-        campaign_id = require_id("campaign_id", self.campaign_id)
+        campaign_id = resolve(self.hook, "campaign", self.campaign_id, self.campaign_name)
         campaign = self._start(campaign_id)
         self.started_campaign_id = campaign_id
         push_link(context, self.hook.settings.base_url, "campaign", campaign_id)
@@ -323,7 +345,7 @@ class StartCampaignOperator(VotelBaseOperator):
 class _CampaignSwitchOperator(VotelBaseOperator):
     """Pause or resume one campaign; a 409 that shows the wanted state already is success."""
 
-    template_fields: Sequence[str] = ("campaign_id",)
+    template_fields: Sequence[str] = ("campaign_id", "campaign_name")
     operator_extra_links = (VotelObjectLink(),)
     ui_color = "#fdf3e6"
     #: the endpoint, the state it leads to, and the states in which there is nothing to do.
@@ -331,14 +353,18 @@ class _CampaignSwitchOperator(VotelBaseOperator):
     wanted: str
     nothing_to_do: frozenset[str]
 
-    def __init__(self, *, campaign_id: str, **kwargs: Any) -> None:
+    def __init__(
+        self, *, campaign_id: str | None = None, campaign_name: str | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
+        require_one("campaign", campaign_id, campaign_name)
         self.campaign_id = campaign_id
+        self.campaign_name = campaign_name
 
     def execute(self, context: Any) -> dict[str, Any]:
         from votel_airflow.sensors.workflows import campaign_summary
 
-        campaign_id = require_id("campaign_id", self.campaign_id)
+        campaign_id = resolve(self.hook, "campaign", self.campaign_id, self.campaign_name)
         push_link(context, self.hook.settings.base_url, "campaign", campaign_id)
         try:
             campaign = self.hook.request("POST", endpoints.path(self.switch_path, campaign_id=campaign_id))
@@ -362,7 +388,9 @@ class PauseCampaignOperator(_CampaignSwitchOperator):
     and reported, not an error: pausing is the kill switch, and a retry must not fail on the
     pause its first try made.
 
-    :param campaign_id: the campaign. Templated.
+    :param campaign_id: the campaign. Templated. Give this or ``campaign_name``.
+    :param campaign_name: the campaign's name instead of its id, resolved when the task runs.
+        Templated.
     :param votel_conn_id: Airflow connection of type ``votel``.
     """
 
@@ -377,7 +405,9 @@ class ResumeCampaignOperator(_CampaignSwitchOperator):
     A campaign running already (a retry after the resume went through) or completed is reported,
     not an error; resuming a draft fails (start it with :class:`StartCampaignOperator`).
 
-    :param campaign_id: the campaign. Templated.
+    :param campaign_id: the campaign. Templated. Give this or ``campaign_name``.
+    :param campaign_name: the campaign's name instead of its id, resolved when the task runs.
+        Templated.
     :param votel_conn_id: Airflow connection of type ``votel``.
     """
 

@@ -1,0 +1,93 @@
+"""Name an agent, workflow, calendar or campaign instead of giving its id.
+
+Ids differ between Votel accounts (staging and production) and say nothing in a DAG file; names
+are what people see in the app. An operator takes exactly one of ``<kind>_id`` and
+``<kind>_name`` (:func:`require_one`, when it is built), and resolves a name when it runs
+(:func:`resolve`), before it sends anything: the name must match exactly one object, or the task
+fails naming what exists, or the ids that share the name.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from votel_airflow import endpoints
+from votel_airflow.validation import fail, require_id
+
+if TYPE_CHECKING:
+    from votel_airflow.hooks.votel import VotelHook
+
+#: The list endpoint holding each kind of named object.
+LISTS = {
+    "agent": endpoints.AGENTS,
+    "workflow": endpoints.WORKFLOWS,
+    "calendar": endpoints.CALENDARS,
+    "campaign": endpoints.CAMPAIGNS,
+}
+#: How many existing names a "no such name" error lists.
+NAMES_SHOWN = 30
+
+
+def _unset(value: Any) -> bool:
+    # A template over an unset value renders as "" or "None".
+    return value is None or (isinstance(value, str) and value.strip() in ("", "None"))
+
+
+def require_one(kind: str, object_id: Any, name: Any) -> None:
+    """Fail unless exactly one of ``<kind>_id`` and ``<kind>_name`` is given (at construction).
+
+    :param kind: ``agent``, ``workflow``, ``calendar`` or ``campaign``.
+    :param object_id: the ``<kind>_id`` argument.
+    :param name: the ``<kind>_name`` argument.
+    """
+    if (object_id is None) == (name is None):
+        raise fail(
+            f"{kind}_id",
+            object_id,
+            f"give exactly one of {kind}_id or {kind}_name (got {'both' if name is not None else 'neither'})",
+            f"Pass {kind}_id='...' (the id in Votel) or {kind}_name='...' (its name as the app shows it).",
+        )
+
+
+def resolve(hook: VotelHook, kind: str, object_id: Any, name: Any) -> str:
+    """The id to use: ``object_id`` as given, or the id of the one object called ``name``.
+
+    Reads the list of that kind of object (a GET, nothing is sent); a name that matches none or
+    several fails with :class:`~votel_airflow.exceptions.VotelInputError` naming the existing
+    names or the clashing ids.
+
+    :param hook: the operator's hook.
+    :param kind: ``agent``, ``workflow``, ``calendar`` or ``campaign``.
+    :param object_id: the rendered ``<kind>_id``, or None.
+    :param name: the rendered ``<kind>_name``, or None.
+    """
+    if not _unset(object_id) and not _unset(name):
+        require_one(kind, object_id, name)
+    if _unset(name) and object_id is not None:
+        # Given but empty (a template that rendered nothing) fails here, naming the id field.
+        return require_id(f"{kind}_id", object_id)
+    if _unset(name):
+        require_one(kind, None, None)
+    if not isinstance(name, str):
+        raise fail(f"{kind}_name", name, "must be a string", f"Pass the {kind}'s name as the app shows it.")
+    wanted = name.strip()
+    objects = list(hook.paginate(LISTS[kind]))
+    ids = sorted(str(obj.get("id")) for obj in objects if obj.get("name") == wanted)
+    if len(ids) == 1:
+        hook.log.info("%s %r is %s", kind.capitalize(), wanted, ids[0])
+        return ids[0]
+    if ids:
+        raise fail(
+            f"{kind}_name",
+            wanted,
+            f"matches {len(ids)} {kind}s: ids {ids}",
+            f"Rename them in Votel so the name is unique, or pass {kind}_id= to pick one.",
+        )
+    names = sorted({str(obj.get("name")) for obj in objects})
+    shown = names[:NAMES_SHOWN] + (["..."] if len(names) > NAMES_SHOWN else [])
+    raise fail(
+        f"{kind}_name",
+        wanted,
+        f"matches no {kind}; the {kind}s are {shown}" if names else f"matches no {kind}: there is none",
+        "Names match exactly (case and spaces included); or pass the id instead.",
+    )
