@@ -47,6 +47,10 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "extra-links": ["votel_airflow.links.VotelObjectLink"],
+        "notifications": [
+            "votel_airflow.notifications.VotelSmsNotifier",
+            "votel_airflow.notifications.VotelCallNotifier",
+        ],
         "triggers": [
             {
                 "integration-name": "Votel",

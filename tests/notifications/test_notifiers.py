@@ -1,0 +1,127 @@
+"""Notifiers: a failed task pages someone by SMS or AI call, once per task instance and event."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support import dagrun_task_states, make_context, run_dag, write_dag
+from votel_airflow import endpoints
+from votel_airflow.exceptions import VotelInputError
+from votel_airflow.hooks.votel import VotelHook
+from votel_airflow.notifications import VotelCallNotifier, VotelSmsNotifier
+from votel_airflow.sandbox.server import SandboxServer
+
+DAG = """
+from datetime import datetime
+
+from airflow.sdk import DAG, task
+
+from votel_airflow.notifications import VotelCallNotifier, VotelSmsNotifier
+
+with DAG("paging_dag", schedule=None, start_date=datetime(2026, 1, 1)):
+
+    @task(on_failure_callback=[
+        VotelSmsNotifier(to="+14155550177", body="{{ ti.dag_id }}.{{ ti.task_id }} failed: {{ exception }}"),
+        VotelCallNotifier(agent_id="__AGENT__", to="+14155550178",
+                          variables={"task": "{{ ti.task_id }}", "run": "{{ run_id }}"}),
+    ])
+    def load_warehouse():
+        raise ValueError("the warehouse is read-only")
+
+    @task(on_success_callback=VotelSmsNotifier(to="+14155550179", body="{{ ti.task_id }} ok"))
+    def fine():
+        return 1
+
+    load_warehouse()
+    fine()
+"""
+
+
+def _agent() -> str:
+    return str(VotelHook().get(endpoints.AGENTS)[0]["id"])
+
+
+def test_a_failed_task_texts_and_calls_the_on_call_person_once_with_rendered_fields(
+    votel_connection: str, votel_sandbox: SandboxServer, votel_api_key: str, airflow_db: Path, dags: Path
+) -> None:
+    agent = _agent()
+    write_dag(dags, DAG.replace("__AGENT__", agent))
+
+    dagrun = run_dag(dags, "paging_dag")
+
+    assert dagrun_task_states(dagrun) == {"load_warehouse": "failed", "fine": "success"}
+    sms = {m["recipient"]: m for m in votel_sandbox.admin.records(votel_api_key, "sms")}
+    assert sorted(sms) == ["+14155550177", "+14155550179"]
+    assert sms["+14155550177"]["body"] == "paging_dag.load_warehouse failed: the warehouse is read-only"
+    assert sms["+14155550179"]["body"] == "fine ok"
+    (call,) = votel_sandbox.admin.records(votel_api_key, "call")
+    assert (call["recipient"], call["agent_id"]) == ("+14155550178", agent)
+    assert call["variables"]["task"] == "load_warehouse"
+    assert call["variables"]["run"] == dagrun.run_id
+
+
+def test_the_same_event_notified_twice_sends_one_sms(
+    votel_connection: str, votel_sandbox: SandboxServer, votel_api_key: str
+) -> None:
+    context = make_context()
+    context["ti"].state = "failed"
+    for _ in range(2):  # a callback run again (a crashed callback process, a replay)
+        VotelSmsNotifier(to="+14155550177", body="{{ ti.task_id }} failed")(dict(context))
+    assert len(votel_sandbox.admin.records(votel_api_key, "sms")) == 1
+    # Another event of the same task instance is another notification.
+    context["ti"].state = "up_for_retry"
+    VotelSmsNotifier(to="+14155550177", body="{{ ti.task_id }} retries")(dict(context))
+    assert [m["body"] for m in votel_sandbox.admin.records(votel_api_key, "sms")] == [
+        "test_task failed",
+        "test_task retries",
+    ]
+
+
+def test_a_notifier_whose_send_fails_logs_and_never_masks_the_tasks_failure(
+    votel_connection: str,
+    votel_sandbox: SandboxServer,
+    votel_api_key: str,
+    airflow_db: Path,
+    dags: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    votel_sandbox.admin.set_wallet(votel_api_key, 0.0)  # every send is refused with 402
+    write_dag(dags, DAG.replace("__AGENT__", _agent()))
+
+    dagrun = run_dag(dags, "paging_dag")
+
+    assert dagrun_task_states(dagrun) == {"load_warehouse": "failed", "fine": "success"}
+    out = capsys.readouterr().out
+    assert "the warehouse is read-only" in out  # the task's own error is what is reported
+    assert "Votel SMS was not sent" in out
+    assert "Votel call was not sent" in out
+    assert votel_sandbox.admin.records(votel_api_key, "sms") == []
+
+
+def test_bad_static_arguments_fail_when_the_dag_is_parsed() -> None:
+    with pytest.raises(VotelInputError, match="to='555'"):
+        VotelSmsNotifier(to="555", body="x")
+    with pytest.raises(VotelInputError, match="body"):
+        VotelSmsNotifier(to="+14155550177", body=" ")
+    with pytest.raises(VotelInputError, match="variables"):
+        VotelCallNotifier(agent_id="a", to="+14155550177", variables=["x"])  # type: ignore[arg-type]
+
+
+def test_airflow_lists_the_notifiers_of_the_provider(airflow_db: Path) -> None:
+    listed = subprocess.run(
+        [sys.executable, "-m", "airflow", "providers", "notifications", "--output", "json"],
+        capture_output=True, text=True, check=True, env=os.environ.copy(), timeout=120,
+    )  # fmt: skip
+    # Airflow may log a line before the JSON document: read the document, the last line.
+    rows = json.loads(listed.stdout.strip().splitlines()[-1])
+    names = {row["notification_class_name"] for row in rows}
+    assert {
+        "votel_airflow.notifications.VotelSmsNotifier",
+        "votel_airflow.notifications.VotelCallNotifier",
+    } <= names
