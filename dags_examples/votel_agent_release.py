@@ -23,8 +23,10 @@ from votel_airflow.operators.agents import (
     SyncKnowledgeBaseOperator,
 )
 
-# Read once at parse time (no I/O): the operators do not template `votel_conn_id`.
-VOTEL_CONN_ID = os.environ.get("VOTEL_CONN_ID", "votel_default")
+# The Votel connection is a run-time param (every operator and sensor templates `votel_conn_id`);
+# $VOTEL_CONN_ID, read once at parse time (no I/O), only sets its default.
+DEFAULT_CONN_ID = os.environ.get("VOTEL_CONN_ID", "votel_default")
+VOTEL_CONN_ID = "{{ params.votel_conn_id }}"
 POKE_INTERVAL = float(os.environ.get("VOTEL_EXAMPLES_POKE_INTERVAL", "10"))
 RETRY_DELAY = timedelta(seconds=float(os.environ.get("VOTEL_EXAMPLES_RETRY_DELAY", "60")))
 KNOWLEDGE_BASE = str(Path(__file__).resolve().parent / "knowledge_base")
@@ -44,6 +46,7 @@ with DAG(
         "retry_delay": RETRY_DELAY,
     },
     params={
+        "votel_conn_id": Param(DEFAULT_CONN_ID, type="string", description="The Votel connection."),
         "agent_name": Param("Support Line", type="string", description="The agent to release."),
         "knowledge_base_dir": Param(KNOWLEDGE_BASE, type="string", description="Folder of documents."),
         "test_number": Param("+12025550301", type="string", description="E.164 number for the test call."),
@@ -60,7 +63,7 @@ with DAG(
 - `test_number`: who the test call rings (a number ending in 1 books a meeting in the sandbox).
 - `expected_outcomes`: the outcomes that count as a passing test call.
 
-The Votel connection is `votel_default` (or `$VOTEL_CONN_ID` when the DAG is parsed).
+The Votel connection is the `votel_conn_id` param (default `votel_default`, or `$VOTEL_CONN_ID`).
 """,
 ) as dag:
     # Each operator finds the agent by name when it runs: exactly one agent must have it.

@@ -25,8 +25,10 @@ from votel_airflow.operators.contacts import CreateContactOperator
 from votel_airflow.operators.generic import VotelApiOperator
 from votel_airflow.sensors.calls import CallCompletedSensor
 
-# Read once at parse time (no I/O): the operators do not template `votel_conn_id`.
-VOTEL_CONN_ID = os.environ.get("VOTEL_CONN_ID", "votel_default")
+# The Votel connection is a run-time param (every operator and sensor templates `votel_conn_id`);
+# $VOTEL_CONN_ID, read once at parse time (no I/O), only sets its default.
+DEFAULT_CONN_ID = os.environ.get("VOTEL_CONN_ID", "votel_default")
+VOTEL_CONN_ID = "{{ params.votel_conn_id }}"
 DATA_DIR = os.environ.get("VOTEL_DATA_DIR", "/tmp/votel-data")
 POKE_INTERVAL = float(os.environ.get("VOTEL_EXAMPLES_POKE_INTERVAL", "10"))
 RETRY_DELAY = timedelta(seconds=float(os.environ.get("VOTEL_EXAMPLES_RETRY_DELAY", "60")))
@@ -53,6 +55,7 @@ with DAG(
         "retry_delay": RETRY_DELAY,
     },
     params={
+        "votel_conn_id": Param(DEFAULT_CONN_ID, type="string", description="The Votel connection."),
         "people": Param(DEFAULT_PEOPLE, type="array", description="[{first_name, phone, email}] to call."),
         "agent_name": Param("Sales Assistant", type="string", description="The agent that calls."),
         "calendar_name": Param("Discovery call", type="string", description="Where booked calls go."),
@@ -65,7 +68,7 @@ with DAG(
 - `agent_name`: the Votel agent that makes the calls; `calendar_name`: where booked calls are booked.
 - `data_dir`: where each call's log is saved (`<data_dir>/call_followup/<run>/<call id>.json`).
 
-The Votel connection is `votel_default` (or `$VOTEL_CONN_ID` when the DAG is parsed).
+The Votel connection is the `votel_conn_id` param (default `votel_default`, or `$VOTEL_CONN_ID`).
 
 ### What to look at
 `start_call` and `wait_for_call` have one instance per person; `route_by_outcome` picks which

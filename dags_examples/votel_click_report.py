@@ -17,8 +17,10 @@ from airflow.sdk import DAG, Asset, CronDataIntervalTimetable, Param, task
 from votel_airflow.operators.click_tracking import ClickExtractOperator, ConversionExtractOperator
 from votel_airflow.operators.settings import VotelListOperator
 
-# Read once at parse time (no I/O): the operators do not template `votel_conn_id`.
-VOTEL_CONN_ID = os.environ.get("VOTEL_CONN_ID", "votel_default")
+# The Votel connection is a run-time param (every operator and sensor templates `votel_conn_id`);
+# $VOTEL_CONN_ID, read once at parse time (no I/O), only sets its default.
+DEFAULT_CONN_ID = os.environ.get("VOTEL_CONN_ID", "votel_default")
+VOTEL_CONN_ID = "{{ params.votel_conn_id }}"
 DATA_DIR = os.environ.get("VOTEL_DATA_DIR", "/tmp/votel-data")
 RETRY_DELAY = timedelta(seconds=float(os.environ.get("VOTEL_EXAMPLES_RETRY_DELAY", "60")))
 DAY = "{{ data_interval_start | ds }}"
@@ -41,6 +43,7 @@ with DAG(
         "retry_delay": RETRY_DELAY,
     },
     params={
+        "votel_conn_id": Param(DEFAULT_CONN_ID, type="string", description="The Votel connection."),
         "data_dir": Param(DATA_DIR, type="string", description="Folder (or URL) for the files."),
     },
     doc_md=__doc__
@@ -50,7 +53,7 @@ with DAG(
   `clicks/<day>.jsonl`, `conversions/<day>.jsonl` and the report `click_report/<day>.csv` with
   the columns `day, link_id, link_name, clicks, conversions, conversion_value`.
 
-The Votel connection is `votel_default` (or `$VOTEL_CONN_ID` when the DAG is parsed).
+The Votel connection is the `votel_conn_id` param (default `votel_default`, or `$VOTEL_CONN_ID`).
 """,
 ) as dag:
     # --8<-- [start:report]

@@ -19,8 +19,10 @@ from votel_airflow.operators.activity import CancelCallOperator
 from votel_airflow.operators.settings import VotelListOperator
 from votel_airflow.operators.workflows import PauseCampaignOperator
 
-# Read once at parse time (no I/O): the operators do not template `votel_conn_id`.
-VOTEL_CONN_ID = os.environ.get("VOTEL_CONN_ID", "votel_default")
+# The Votel connection is a run-time param (every operator and sensor templates `votel_conn_id`);
+# $VOTEL_CONN_ID, read once at parse time (no I/O), only sets its default.
+DEFAULT_CONN_ID = os.environ.get("VOTEL_CONN_ID", "votel_default")
+VOTEL_CONN_ID = "{{ params.votel_conn_id }}"
 RETRY_DELAY = timedelta(seconds=float(os.environ.get("VOTEL_EXAMPLES_RETRY_DELAY", "10")))
 
 with DAG(
@@ -36,6 +38,7 @@ with DAG(
         "retry_delay": RETRY_DELAY,
     },
     params={
+        "votel_conn_id": Param(DEFAULT_CONN_ID, type="string", description="The Votel connection."),
         "agent_name": Param(
             "Sales Assistant", type="string", description="The agent whose calls in flight are canceled."
         ),
@@ -46,7 +49,7 @@ with DAG(
 - `agent_name`: the agent whose queued, ringing and in-progress calls are canceled (found by name
   when the task runs; exactly one agent must have it).
 
-The Votel connection is `votel_default` (or `$VOTEL_CONN_ID` when the DAG is parsed).
+The Votel connection is the `votel_conn_id` param (default `votel_default`, or `$VOTEL_CONN_ID`).
 """,
 ) as dag:
     # --8<-- [start:stop]

@@ -25,9 +25,10 @@ from votel_airflow.operators.activity import (
 )
 from votel_airflow.operators.contacts import ContactExportOperator, UpsertContactsOperator
 
-# Read once at parse time (no I/O). The connection id is fixed when the DAG is parsed because the
-# operators do not template `votel_conn_id`; the rest are run-time params below.
-VOTEL_CONN_ID = os.environ.get("VOTEL_CONN_ID", "votel_default")
+# The Votel connection is a run-time param (every operator and sensor templates `votel_conn_id`);
+# $VOTEL_CONN_ID, read once at parse time (no I/O), only sets its default.
+DEFAULT_CONN_ID = os.environ.get("VOTEL_CONN_ID", "votel_default")
+VOTEL_CONN_ID = "{{ params.votel_conn_id }}"
 DATA_DIR = os.environ.get("VOTEL_DATA_DIR", "/tmp/votel-data")
 # Seconds between checks of a job while it waits in the triggerer, and before a retry.
 POKE_INTERVAL = float(os.environ.get("VOTEL_EXAMPLES_POKE_INTERVAL", "10"))
@@ -94,6 +95,7 @@ with DAG(
         "retry_delay": RETRY_DELAY,
     },
     params={
+        "votel_conn_id": Param(DEFAULT_CONN_ID, type="string", description="The Votel connection."),
         "data_dir": Param(DATA_DIR, type="string", description="Folder (or URL) for the extracts."),
         "leads_file": Param(LEADS_FILE, type="string", description="JSONL or CSV of leads to upsert."),
         "sql_conn_id": Param("votel_warehouse", type="string", description="Any Airflow SQL connection."),
@@ -101,7 +103,7 @@ with DAG(
     doc_md=__doc__
     + """
 ### Parameters
-The Votel connection is `votel_default` (or `$VOTEL_CONN_ID` when the DAG is parsed).
+The Votel connection is the `votel_conn_id` param (default `votel_default`, or `$VOTEL_CONN_ID`).
 - `data_dir`: where the day's files go: a local folder or any `ObjectStoragePath` URL (`s3://...`).
   Defaults to `$VOTEL_DATA_DIR`, else `/tmp/votel-data`.
 - `leads_file`: the warehouse leads to upsert (JSON lines or CSV), matched on phone.

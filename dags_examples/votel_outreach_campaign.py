@@ -25,8 +25,10 @@ from votel_airflow.operators.tasks import CreateTaskOperator
 from votel_airflow.operators.workflows import EnrollContactOperator
 from votel_airflow.sensors.communication import MessageDeliverySensor
 
-# Read once at parse time (no I/O): the operators do not template `votel_conn_id`.
-VOTEL_CONN_ID = os.environ.get("VOTEL_CONN_ID", "votel_default")
+# The Votel connection is a run-time param (every operator and sensor templates `votel_conn_id`);
+# $VOTEL_CONN_ID, read once at parse time (no I/O), only sets its default.
+DEFAULT_CONN_ID = os.environ.get("VOTEL_CONN_ID", "votel_default")
+VOTEL_CONN_ID = "{{ params.votel_conn_id }}"
 POKE_INTERVAL = float(os.environ.get("VOTEL_EXAMPLES_POKE_INTERVAL", "10"))
 RETRY_DELAY = timedelta(seconds=float(os.environ.get("VOTEL_EXAMPLES_RETRY_DELAY", "60")))
 #: Contacts per batch: one mapped enrollment, one mapped send and one delivery wait per batch.
@@ -52,6 +54,7 @@ with DAG(
         "retry_delay": RETRY_DELAY,
     },
     params={
+        "votel_conn_id": Param(DEFAULT_CONN_ID, type="string", description="The Votel connection."),
         "tag": Param("vip", type="string", description="Contacts with this tag are texted."),
         "workflow_name": Param("New lead nurture", type="string", description="Workflow to enroll in."),
         "campaign_name": Param("Spring promotion", type="string", description="Named in the SMS."),
@@ -67,7 +70,7 @@ with DAG(
 - `min_balance`: the wallet must hold at least this much, and enough for one SMS per contact;
   otherwise the run is **skipped** before anything is sent (set `on_low="fail"` to fail it instead).
 
-The Votel connection is `votel_default` (or `$VOTEL_CONN_ID` when the DAG is parsed).
+The Votel connection is the `votel_conn_id` param (default `votel_default`, or `$VOTEL_CONN_ID`).
 
 ### What to look at
 `send_sms` and `wait_for_delivery` are mapped over the batches of `find_contacts`; each
@@ -128,12 +131,14 @@ one CRM task per failed or undelivered SMS.
 
     # --8<-- [start:followup]
     @task
-    def failed_deliveries(deliveries: list[dict[str, list[str]]]) -> list[dict[str, Any]]:
+    def failed_deliveries(
+        deliveries: list[dict[str, list[str]]], params: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
         """One follow-up task spec per failed or undelivered SMS, for the contact it was meant for."""
         from votel_airflow import endpoints
         from votel_airflow.hooks.votel import VotelHook
 
-        hook = VotelHook(VOTEL_CONN_ID)
+        hook = VotelHook((params or {})["votel_conn_id"])
         specs = []
         for delivery in deliveries:
             for message_id in [*delivery.get("failed", []), *delivery.get("undelivered", [])]:

@@ -144,3 +144,8 @@ def test_operator_is_named_by_a_test(cls: type[BaseOperator]):
     assert re.search(rf"\b{re.escape(cls.__name__)}\b", source_of_tests()), (
         f"no test under tests/ names {cls.__name__}"
     )
+
+
+@pytest.mark.parametrize("cls", operator_classes(), ids=class_id)
+def test_every_operator_and_sensor_templates_its_connection_id(cls: type[BaseOperator]) -> None:
+    assert "votel_conn_id" in cls.template_fields

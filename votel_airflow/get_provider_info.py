@@ -20,6 +20,21 @@ CONNECTION_FIELDS: dict[str, dict[str, Any]] = {
         "description": "Retries on 429, 5xx and network errors, 0 to 20. Default 5.",
         "schema": {"type": ["integer", "null"], "minimum": 0, "maximum": 20},
     },
+    "proxy": {
+        "label": "Proxy",
+        "description": "http(s) proxy URL for every API call, e.g. http://proxy.internal:3128. Optional.",
+        "schema": {"type": ["string", "null"]},
+    },
+    "ca_bundle": {
+        "label": "CA bundle",
+        "description": "Absolute path of a PEM file of CA certificates to trust (on every worker). Optional.",
+        "schema": {"type": ["string", "null"]},
+    },
+    "extra_headers": {
+        "label": "Extra headers",
+        "description": 'JSON object of headers sent with every call, e.g. {"X-Team": "growth"}. Optional.',
+        "schema": {"type": ["string", "null"]},
+    },
 }
 
 

@@ -125,7 +125,7 @@ def test_connection_form_relabels_hides_and_adds_fields() -> None:
     assert behaviour["relabeling"] == {"password": "API Key", "host": "Base URL"}
     assert behaviour["placeholders"]["host"] == "https://app.votel.ai/api"
     assert {"login", "schema", "port"} <= set(behaviour["hidden-fields"])
-    assert set(conn_type["conn-fields"]) == {"timeout", "max_retries"}
+    assert set(conn_type["conn-fields"]) >= {"timeout", "max_retries", "proxy", "ca_bundle", "extra_headers"}
 
 
 def test_every_class_named_in_provider_info_imports() -> None:

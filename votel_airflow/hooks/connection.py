@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from votel_airflow.exceptions import VotelConfigurationError
+from votel_airflow.hooks.network import NETWORK_EXTRAS, parse_ca_bundle, parse_extra_headers, parse_proxy
 
 DEFAULT_BASE_URL = "https://app.votel.ai/api"
 DEFAULT_TIMEOUT = 30.0
@@ -50,6 +51,10 @@ class ConnectionSettings:
     :param api_key: the ``sk_`` key, wrapped so it cannot leak through a repr.
     :param timeout: read timeout in seconds.
     :param max_retries: retries after the first try for retryable failures.
+    :param proxy: http(s) proxy URL for every request (extra ``proxy``), or None.
+    :param ca_bundle: PEM file of CA certificates to trust instead of the defaults (extra
+        ``ca_bundle``), or None.
+    :param extra_headers: ``(name, value)`` pairs sent with every request (extra ``extra_headers``).
     """
 
     conn_id: str
@@ -57,6 +62,9 @@ class ConnectionSettings:
     api_key: ApiKey = field(repr=False)
     timeout: float = DEFAULT_TIMEOUT
     max_retries: int = DEFAULT_MAX_RETRIES
+    proxy: str | None = field(default=None, repr=False)
+    ca_bundle: str | None = None
+    extra_headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
 
 def _fail(conn_id: str, field_name: str, problem: str, fix: str) -> VotelConfigurationError:
@@ -146,7 +154,8 @@ def settings_from_connection(
     :param conn_id: connection id, for error messages.
     :param host: the "Base URL" field.
     :param password: the "API Key" field.
-    :param extra: the extra JSON (string or dict) with optional ``timeout`` and ``max_retries``.
+    :param extra: the extra JSON (string or dict) with optional ``timeout`` and ``max_retries``,
+        and the network extras ``proxy``, ``ca_bundle`` and ``extra_headers``.
     :param timeout: hook argument overriding the extra.
     :param max_retries: hook argument overriding the extra.
     :param port: the connection's port (URI-form connections), added to a host without one.
@@ -176,6 +185,7 @@ def settings_from_connection(
     if not isinstance(extra_dict, dict):
         raise _fail(conn_id, "Extra", "is not a JSON object", 'Use e.g. {"timeout": 30}.')
     known = {"timeout", "max_retries"}
+    known |= NETWORK_EXTRAS
     unknown = sorted(set(extra_dict) - known)
     if unknown:
         raise _fail(conn_id, "Extra", f"has unknown field(s) {unknown}", f"Allowed: {sorted(known)}.")
@@ -199,6 +209,9 @@ def settings_from_connection(
         api_key=ApiKey(key),
         timeout=float(_first_set(arg_timeout, extra_timeout, DEFAULT_TIMEOUT)),
         max_retries=int(_first_set(arg_retries, extra_retries, DEFAULT_MAX_RETRIES)),
+        proxy=parse_proxy(conn_id, extra_dict.get("proxy")),
+        ca_bundle=parse_ca_bundle(conn_id, extra_dict.get("ca_bundle")),
+        extra_headers=parse_extra_headers(conn_id, extra_dict.get("extra_headers")),
     )
 
 

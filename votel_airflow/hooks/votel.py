@@ -28,6 +28,7 @@ from airflow.sdk import BaseHook
 from votel_airflow import __version__, endpoints
 from votel_airflow.exceptions import VotelError, VotelServerError, error_from_response, status_line
 from votel_airflow.hooks.connection import ConnectionSettings, settings_from_connection
+from votel_airflow.hooks.network import secrets_of
 from votel_airflow.hooks.pages import RecordPage, split_records
 from votel_airflow.hooks.retry import Failure, Outcome, RetryPolicy, parse_retry_after
 from votel_airflow.limits import MAX_PAGE_SIZE, POOL_SIZE
@@ -92,6 +93,9 @@ class _VotelHookBase(BaseHook):
         )
         if mask:
             _mask(settings.api_key.reveal())
+        # Rare, and not masked by the shared lookup: masked by every hook that has them.
+        for secret in secrets_of(settings.proxy, settings.extra_headers):
+            _mask(secret)
         return settings
 
     @property
@@ -117,7 +121,9 @@ class _VotelHookBase(BaseHook):
         merged = {
             "Accept": "application/json",
             "User-Agent": USER_AGENT,
+            **dict(self.settings.extra_headers),
             **(headers or {}),
+            # Last, so nothing can replace it (the connection refuses an extra header of that name).
             "X-API-Key": self.settings.api_key.reveal(),
         }
         if has_body:
@@ -324,7 +330,18 @@ class VotelHook(_VotelHookBase):
         adapter = HTTPAdapter(pool_connections=2, pool_maxsize=POOL_SIZE, max_retries=0)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
+        settings = self.settings
+        if settings.proxy:
+            session.proxies = {"http": settings.proxy, "https": settings.proxy}
         return session
+
+    def _verify(self) -> dict[str, Any]:
+        """``verify=`` for each request when the connection names a CA bundle.
+
+        Given per request: requests lets ``REQUESTS_CA_BUNDLE`` in the environment win over a
+        session's own ``verify``.
+        """
+        return {"verify": self.settings.ca_bundle} if self.settings.ca_bundle else {}
 
     def get_conn(self) -> requests.Session:
         return self.session
@@ -378,7 +395,7 @@ class VotelHook(_VotelHookBase):
                 # turn a POST into a GET. The error names the new address for the Base URL instead.
                 response = self.session.request(
                     method, url, params=query, data=body, headers=sent_headers, timeout=timeout,
-                    allow_redirects=False,
+                    allow_redirects=False, **self._verify(),
                 )  # fmt: skip
             except transient_errors as exc:
                 failure = _requests_failure(exc)
@@ -488,7 +505,13 @@ class VotelHook(_VotelHookBase):
             same_origin = (target.scheme, target.netloc) == (api.scheme, api.netloc)
             headers = self._headers(None, None, False) if same_origin else {"User-Agent": USER_AGENT}
             with self.session.get(
-                target.geturl(), headers=headers, timeout=timeout, stream=True, allow_redirects=False
+                target.geturl(),
+                headers=headers,
+                timeout=timeout,
+                stream=True,
+                allow_redirects=False,
+                # The CA bundle is for the API; a download from object storage keeps the defaults.
+                **(self._verify() if same_origin else {}),
             ) as resp:
                 location = resp.headers.get("Location")
                 if resp.is_redirect and location:
@@ -629,6 +652,18 @@ def clear_connection_cache() -> None:
     _connection_cache.clear()
 
 
+_bundle_contexts: dict[str, ssl.SSLContext] = {}
+
+
+def bundle_ssl_context(ca_bundle: str) -> ssl.SSLContext:
+    """A client SSL context trusting the CA certificates of ``ca_bundle`` only, one per file."""
+    with _ssl_lock:
+        context = _bundle_contexts.get(ca_bundle)
+        if context is None:
+            context = _bundle_contexts[ca_bundle] = ssl.create_default_context(cafile=ca_bundle)
+        return context
+
+
 def shared_ssl_context() -> ssl.SSLContext:
     """The process's one client SSL context (httpx's defaults: certifi, ``SSL_CERT_FILE``...).
 
@@ -657,8 +692,13 @@ def _build_async_client(settings: ConnectionSettings) -> httpx.AsyncClient:
         timeout=httpx.Timeout(settings.timeout, connect=min(CONNECT_TIMEOUT, settings.timeout)),
         # Every pooled connection kept alive: polls of a thousand triggers reuse them.
         limits=httpx.Limits(max_connections=ASYNC_POOL_SIZE, max_keepalive_connections=ASYNC_POOL_SIZE),
-        verify=shared_ssl_context(),
+        verify=bundle_ssl_context(settings.ca_bundle) if settings.ca_bundle else shared_ssl_context(),
+        proxy=settings.proxy,
     )
+
+
+#: What tells the shared async clients apart: base URL, timeout, proxy and CA bundle.
+_ClientKey = tuple[str, float, "str | None", "str | None"]
 
 
 class _SharedClient:
@@ -677,7 +717,7 @@ class _LoopState:
     """What the async hooks of one event loop share: clients and connection lookups in flight."""
 
     def __init__(self) -> None:
-        self.clients: dict[tuple[str, float], _SharedClient] = {}
+        self.clients: dict[_ClientKey, _SharedClient] = {}
         self.lookups: dict[tuple[str, str | None], asyncio.Task[_ConnectionFields]] = {}
 
 
@@ -694,9 +734,10 @@ def _loop_state() -> _LoopState:
         return state
 
 
-def _client_key(settings: ConnectionSettings) -> tuple[str, float]:
-    # The client carries the timeouts and a pool per host; the key and headers go per request.
-    return settings.base_url, settings.timeout
+def _client_key(settings: ConnectionSettings) -> _ClientKey:
+    # The client carries the timeouts, the proxy, the trusted CAs and a pool per host; the key and
+    # the headers go per request.
+    return settings.base_url, settings.timeout, settings.proxy, settings.ca_bundle
 
 
 async def _acquire_client(settings: ConnectionSettings) -> tuple[httpx.AsyncClient, _SharedClient]:
@@ -719,7 +760,7 @@ async def _acquire_client(settings: ConnectionSettings) -> tuple[httpx.AsyncClie
     return client, shared
 
 
-async def _release_client(key: tuple[str, float], shared: _SharedClient) -> None:
+async def _release_client(key: _ClientKey, shared: _SharedClient) -> None:
     """Count one user less; the last one out closes the client (new hooks then build another)."""
     shared.users -= 1
     if shared.users > 0:
@@ -793,7 +834,7 @@ class VotelAsyncHook(_VotelHookBase):
 
     #: The client in use: the loop's shared one (with ``_share``) or one set on this hook alone.
     _client: httpx.AsyncClient | None = None
-    _share: tuple[tuple[str, float], _SharedClient] | None = None
+    _share: tuple[_ClientKey, _SharedClient] | None = None
 
     async def aload_settings(self) -> ConnectionSettings:
         """Load the connection without blocking the event loop (cached for a few seconds)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -15,11 +16,23 @@ if TYPE_CHECKING:
 DEFAULT_CONN_ID = "votel_default"
 
 
+def with_conn_id_templated(fields: Sequence[str]) -> tuple[str, ...]:
+    """``fields`` plus ``votel_conn_id``: every operator and sensor templates its connection id, so
+    one DAG file can run against the connection a run's params or a variable name."""
+    return (*fields, "votel_conn_id") if "votel_conn_id" not in fields else tuple(fields)
+
+
 class VotelBaseOperator(BaseOperator):
     """Base class of the Votel operators.
 
-    :param votel_conn_id: Airflow connection of type ``votel``.
+    :param votel_conn_id: Airflow connection of type ``votel``. Templated, on every operator.
     """
+
+    template_fields: Sequence[str] = ("votel_conn_id",)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.template_fields = with_conn_id_templated(cls.template_fields)
 
     def __init__(self, *, votel_conn_id: str = DEFAULT_CONN_ID, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 
-from votel_airflow.operators.base import DEFAULT_CONN_ID
+from votel_airflow.operators.base import DEFAULT_CONN_ID, with_conn_id_templated
 from votel_airflow.waiting import VotelWaitFailed, defer_until, result_from_event
 
 __all__ = ["VotelSensor", "VotelWaitFailed", "result_from_event"]
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 class VotelSensor(BaseSensorOperator):
     """Wait for a Votel condition; with ``deferrable=True`` the wait costs a triggerer, not a worker.
 
-    :param votel_conn_id: Airflow connection of type ``votel``.
+    :param votel_conn_id: Airflow connection of type ``votel``. Templated, on every sensor.
     :param deferrable: hand the wait to the triggerer (default: ``[operators] default_deferrable``).
     :param poke_interval: seconds between checks (also the trigger's poll interval).
     :param timeout: seconds to wait before failing (the wait's own limit; the task's
@@ -30,6 +31,11 @@ class VotelSensor(BaseSensorOperator):
     """
 
     ui_color = "#f0eefd"
+    template_fields: Sequence[str] = ("votel_conn_id",)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.template_fields = with_conn_id_templated(cls.template_fields)
 
     def __init__(
         self,
