@@ -38,13 +38,41 @@ CONNECTION_FIELDS: dict[str, dict[str, Any]] = {
 }
 
 
+INTEGRATION = "Votel"
+#: Modules holding public operators and sensors, listed (not discovered) so that reading the
+#: provider info imports nothing; tests/unit/test_provider.py pins the lists to the package.
+OPERATOR_MODULES = [
+    f"votel_airflow.operators.{name}"
+    for name in (
+        "activity", "agent_knowledge", "agents", "calendars", "click_tracking", "communication",
+        "contact_exports", "contact_imports", "contacts", "conversations", "generic", "payments",
+        "settings", "tasks", "workflows",
+    )
+]  # fmt: skip
+SENSOR_MODULES = [
+    f"votel_airflow.sensors.{name}"
+    for name in ("calendars", "calls", "communication", "contacts", "conversations", "payments", "workflows")
+]
+
+
 def get_provider_info() -> dict[str, Any]:
-    """Describe the provider: its package, connection type, form, hooks and extra links."""
+    """Describe the provider the way official providers do: its integration, connection type and
+    form, operators, sensors, hooks, triggers, notifiers and extra links."""
     return {
         "package-name": "airflow-provider-votel",
         "name": "Votel",
         "description": "Votel API (AI voice agents and CRM) operators, sensors, triggers and hooks.",
         "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": INTEGRATION,
+                "external-doc-url": "https://docs.votel.ai",
+                "tags": ["service"],
+            }
+        ],
+        "operators": [{"integration-name": INTEGRATION, "python-modules": OPERATOR_MODULES}],
+        "sensors": [{"integration-name": INTEGRATION, "python-modules": SENSOR_MODULES}],
+        "hooks": [{"integration-name": INTEGRATION, "python-modules": ["votel_airflow.hooks.votel"]}],
         "connection-types": [
             {
                 "connection-type": "votel",
@@ -68,7 +96,7 @@ def get_provider_info() -> dict[str, Any]:
         ],
         "triggers": [
             {
-                "integration-name": "Votel",
+                "integration-name": INTEGRATION,
                 "python-modules": ["votel_airflow.triggers.condition"],
             }
         ],

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -111,17 +107,3 @@ def test_bad_static_arguments_fail_when_the_dag_is_parsed() -> None:
         VotelSmsNotifier(to="+14155550177", body=" ")
     with pytest.raises(VotelInputError, match="variables"):
         VotelCallNotifier(agent_id="a", to="+14155550177", variables=["x"])  # type: ignore[arg-type]
-
-
-def test_airflow_lists_the_notifiers_of_the_provider(airflow_db: Path) -> None:
-    listed = subprocess.run(
-        [sys.executable, "-m", "airflow", "providers", "notifications", "--output", "json"],
-        capture_output=True, text=True, check=True, env=os.environ.copy(), timeout=120,
-    )  # fmt: skip
-    # Airflow may log a line before the JSON document: read the document, the last line.
-    rows = json.loads(listed.stdout.strip().splitlines()[-1])
-    names = {row["notification_class_name"] for row in rows}
-    assert {
-        "votel_airflow.notifications.VotelSmsNotifier",
-        "votel_airflow.notifications.VotelCallNotifier",
-    } <= names

@@ -20,6 +20,7 @@ from .conftest import KEY
 COMMANDS = {
     "list": ["providers", "list", "-o", "json"],
     "hooks": ["providers", "hooks", "-o", "json"],
+    "notifications": ["providers", "notifications", "-o", "json"],
     "test": ["connections", "test", "votel_default"],
 }
 # One interpreter runs the `airflow` console script's own entry point once per command: the same
@@ -128,17 +129,47 @@ def test_connection_form_relabels_hides_and_adds_fields() -> None:
     assert set(conn_type["conn-fields"]) >= {"timeout", "max_retries", "proxy", "ca_bundle", "extra_headers"}
 
 
-def test_every_class_named_in_provider_info_imports() -> None:
+def test_every_class_and_module_named_in_provider_info_imports() -> None:
     import importlib
 
     info = get_provider_info()
-    dotted = [info["connection-types"][0]["hook-class-name"], *info["extra-links"]]
+    dotted = [info["connection-types"][0]["hook-class-name"], *info["extra-links"], *info["notifications"]]
     for name in dotted:
         module, _, attr = name.rpartition(".")
         assert hasattr(importlib.import_module(module), attr), name
-    for trigger in info["triggers"]:
-        for module in trigger["python-modules"]:
-            importlib.import_module(module)
+    for kind in ("operators", "sensors", "hooks", "triggers"):
+        for entry in info[kind]:
+            for module in entry["python-modules"]:
+                importlib.import_module(module)
+
+
+def test_provider_info_lists_every_module_holding_an_operator_or_a_sensor_and_no_other() -> None:
+    from tests.test_completeness import operator_classes
+
+    info = get_provider_info()
+    listed = {m for kind in ("operators", "sensors") for entry in info[kind] for m in entry["python-modules"]}
+    assert listed == {cls.__module__ for cls in operator_classes()}
+
+
+def test_every_integration_name_in_provider_info_names_its_integration() -> None:
+    info = get_provider_info()
+    integrations = {i["integration-name"] for i in info["integrations"]}
+    used = {
+        entry["integration-name"]
+        for kind in ("operators", "sensors", "hooks", "triggers")
+        for entry in info[kind]
+    }
+    assert used == integrations == {"Votel"}
+
+
+def test_providers_notifications_lists_both_notifiers(airflow_cli: dict[str, Any]) -> None:
+    result = airflow_cli["notifications"]
+    assert result["code"] == 0, airflow_cli["stderr"]
+    names = {row["notification_class_name"] for row in _json_rows(result["out"])}
+    assert {
+        "votel_airflow.notifications.VotelSmsNotifier",
+        "votel_airflow.notifications.VotelCallNotifier",
+    } <= names
 
 
 def test_connection_from_environment_json_tests_like_airflow_does(
