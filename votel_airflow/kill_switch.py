@@ -31,6 +31,17 @@ class _Stoppable(Protocol):
     def log(self) -> Any: ...
 
 
+def stop_key() -> str:
+    """An idempotency key for one stop: it lets the hook retry this request, and only this one.
+
+    Never derived from the path alone: a campaign paused, resumed and paused again within a day
+    would find its second pause answered from the first one's cached response, and keep sending.
+    """
+    import uuid
+
+    return f"votel-stop-{uuid.uuid4().hex}"
+
+
 def stop(task: _Stoppable, what: str, template: str, **ids: str) -> Mapping[str, Any] | None:
     """``POST`` one of the kill-switch paths; return the stopped object, or None if nothing was.
 
@@ -50,8 +61,7 @@ def stop(task: _Stoppable, what: str, template: str, **ids: str) -> Mapping[str,
     path = endpoints.path(template, **ids)
     hook = VotelHook(task.votel_conn_id, timeout=STOP_TIMEOUT, max_retries=STOP_RETRIES)
     try:
-        # Stopping twice is harmless (the second is a 409): the key only lets the hook retry.
-        answer = hook.request("POST", path, idempotency_key=f"votel-stop:{path}")
+        answer = hook.request("POST", path, idempotency_key=stop_key())
     except VotelError as exc:
         if exc.status_code == 409:
             task.log.info("Kill switch: %s had already ended, nothing to stop (%s)", what, exc)

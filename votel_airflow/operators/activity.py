@@ -205,6 +205,7 @@ class CancelCallOperator(VotelBaseOperator):
 
     def execute(self, context: Any) -> dict[str, list[str]]:
         from votel_airflow.exceptions import VotelBadRequestError
+        from votel_airflow.kill_switch import stop_key
 
         if self.call_id is not None:
             call_ids = sorted(set(as_str_list("call_id", self.call_id)))
@@ -214,8 +215,7 @@ class CancelCallOperator(VotelBaseOperator):
         for call_id in call_ids:
             path = endpoints.path(endpoints.CALL_CANCEL, call_id=call_id)
             try:
-                # Cancelling twice is a 409, not a second effect: the key only lets the hook retry.
-                self.hook.request("POST", path, idempotency_key=f"votel-stop:{path}")
+                self.hook.request("POST", path, idempotency_key=stop_key())
             except VotelBadRequestError as exc:
                 if exc.status_code != 409:
                     raise

@@ -131,6 +131,7 @@ class StartCallOperator(VotelBaseOperator):
         # The call's condition (with the sensor base it needs) is loaded to run, not to parse a DAG.
         from votel_airflow.sensors.calls import CallCompletedCondition, call_summary
 
+        self.started_call_id = None  # an operator object may run more than once (dag.test())
         to = _require_phone("to", self.to)
         body: dict[str, Any] = {"to": to}
         if self.contact_id not in (None, "", "None"):

@@ -188,6 +188,7 @@ class UpsertContactsOperator(LineageMixin, VotelBaseOperator):
         progress = TaskProgress(context, PROGRESS_NAME)
         done = progress.done()
         chunks: list[dict[str, Any]] = []
+        self.import_ids = []  # an operator object may run more than once (dag.test())
         try:
             for number, (first_row, chunk) in enumerate(chunked(rows(), self.chunk_size, MAX_CHUNK_BYTES)):
                 key = str(number)

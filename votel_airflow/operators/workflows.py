@@ -277,6 +277,7 @@ class StartCampaignOperator(VotelBaseOperator):
         # The campaign's condition is needed only to run; importing it at DAG parse time costs.
         from votel_airflow.sensors.workflows import CampaignCondition, campaign_summary
 
+        self.started_campaign_id = None  # an operator object may run more than once (dag.test())
         campaign_id = resolve(self.hook, "campaign", self.campaign_id, self.campaign_name)
         campaign = self._start(campaign_id)
         self.started_campaign_id = campaign_id
