@@ -199,6 +199,15 @@ def test_votel_connection_form_relabels_masks_saves_and_tests(
     timeout_field.fill("20")
     retries_field.fill("3")
 
+    # The network options are in the form too; headers are saved as the JSON text typed.
+    # (Airflow's form does not tie a text field's label to its box: find the box by its group.)
+    def text_field(label: str) -> Any:
+        return dialog.get_by_role("group").filter(has_text=label).get_by_role("textbox")
+
+    expect(text_field("Proxy")).to_be_visible()
+    expect(text_field("CA bundle")).to_be_visible()
+    text_field("Extra headers").fill('{"X-Team": "growth"}')
+
     dialog.get_by_role("button", name="Save").click()
     expect(page.get_by_text("Connection has been successfully created.")).to_be_visible()
     row = page.get_by_role("row").filter(has_text=CONN_ID)
@@ -221,4 +230,5 @@ def test_votel_connection_form_relabels_masks_saves_and_tests(
     # The browser never had the key back: the UI tests with the mask and the server uses the stored key.
     assert test_bodies, "the Test button sent no request"
     assert votel_api_key not in json.dumps(test_bodies)
-    assert json.loads(test_bodies[0]["extra"]) == {"timeout": 20, "max_retries": 3}
+    extra = {k: v for k, v in json.loads(test_bodies[0]["extra"]).items() if v not in (None, "")}
+    assert extra == {"timeout": 20, "max_retries": 3, "extra_headers": '{"X-Team": "growth"}'}
