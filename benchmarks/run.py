@@ -43,10 +43,11 @@ TOY = Scale((300, 1_200), 600, 20.0, 50, 20, 1, 5, 0.2, 0.2, 1, 1)
 
 
 def _benchmarks(scale: Scale, runs: int) -> dict[str, Callable[[], list[Figure]]]:
-    from benchmarks import bulk_send, extraction, parse_cost, trigger_scale
+    from benchmarks import bulk_send, extraction, parquet_extract, parse_cost, trigger_scale
 
     return {
         "extraction": lambda: extraction.run_extraction(scale.extraction_sizes, runs),
+        "parquet": lambda: parquet_extract.run_parquet(scale.extraction_sizes, runs),
         "rate_limited": lambda: extraction.run_rate_limited(
             scale.rate_rows, scale.rate_limit, scale.rate_page_size, runs
         ),
