@@ -20,6 +20,15 @@ CONNECTION_FIELDS: dict[str, dict[str, Any]] = {
         "description": "Retries on 429, 5xx and network errors, 0 to 20. Default 5.",
         "schema": {"type": ["integer", "null"], "minimum": 0, "maximum": 20},
     },
+    "server_idempotency": {
+        "label": "Server honours Idempotency-Key",
+        "description": (
+            "On (default): a send that failed ambiguously (timeout, lost connection, 5xx) is retried "
+            "with the same key. Off: it is never sent again; the recipient is reported as ambiguous."
+        ),
+        # Shown switched on: a form saved untouched keeps the contract's default.
+        "schema": {"type": ["boolean", "null"], "default": True},
+    },
 }
 
 

@@ -196,6 +196,7 @@ def test_votel_connection_form_relabels_masks_saves_and_tests(
     expect(timeout_field).to_be_visible()
     expect(retries_field).to_be_visible()
     expect(dialog.get_by_text("Read timeout of each API call")).to_be_visible()
+    expect(dialog.get_by_text("Server honours Idempotency-Key")).to_be_visible()
     timeout_field.fill("20")
     retries_field.fill("3")
 
@@ -221,4 +222,9 @@ def test_votel_connection_form_relabels_masks_saves_and_tests(
     # The browser never had the key back: the UI tests with the mask and the server uses the stored key.
     assert test_bodies, "the Test button sent no request"
     assert votel_api_key not in json.dumps(test_bodies)
-    assert json.loads(test_bodies[0]["extra"]) == {"timeout": 20, "max_retries": 3}
+    # The idempotency switch was left as shown: on, the contract's default.
+    assert json.loads(test_bodies[0]["extra"]) == {
+        "timeout": 20,
+        "max_retries": 3,
+        "server_idempotency": True,
+    }

@@ -50,6 +50,8 @@ class ConnectionSettings:
     :param api_key: the ``sk_`` key, wrapped so it cannot leak through a repr.
     :param timeout: read timeout in seconds.
     :param max_retries: retries after the first try for retryable failures.
+    :param server_idempotency: whether the server honours ``Idempotency-Key`` (the contract). When
+        False, a request with a side effect that failed ambiguously is never sent again.
     """
 
     conn_id: str
@@ -57,6 +59,7 @@ class ConnectionSettings:
     api_key: ApiKey = field(repr=False)
     timeout: float = DEFAULT_TIMEOUT
     max_retries: int = DEFAULT_MAX_RETRIES
+    server_idempotency: bool = True
 
 
 def _fail(conn_id: str, field_name: str, problem: str, fix: str) -> VotelConfigurationError:
@@ -130,6 +133,21 @@ def parse_extra_number(
     return number
 
 
+def parse_extra_bool(conn_id: str, extra: dict[str, Any], name: str, *, default: bool) -> bool:
+    """Read an optional boolean extra field: JSON true/false, or "true"/"false" (URI-form extras)."""
+    value = extra.get(name)
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise _fail(
+        conn_id, f"extra field {name!r}", f"must be true or false, got {value!r}",
+        f'Use e.g. {{"{name}": false}}.',
+    )  # fmt: skip
+
+
 def settings_from_connection(
     conn_id: str,
     *,
@@ -146,7 +164,8 @@ def settings_from_connection(
     :param conn_id: connection id, for error messages.
     :param host: the "Base URL" field.
     :param password: the "API Key" field.
-    :param extra: the extra JSON (string or dict) with optional ``timeout`` and ``max_retries``.
+    :param extra: the extra JSON (string or dict) with optional ``timeout``, ``max_retries`` and
+        ``server_idempotency``.
     :param timeout: hook argument overriding the extra.
     :param max_retries: hook argument overriding the extra.
     :param port: the connection's port (URI-form connections), added to a host without one.
@@ -175,7 +194,7 @@ def settings_from_connection(
         extra_dict = dict(extra or {})
     if not isinstance(extra_dict, dict):
         raise _fail(conn_id, "Extra", "is not a JSON object", 'Use e.g. {"timeout": 30}.')
-    known = {"timeout", "max_retries"}
+    known = {"timeout", "max_retries", "server_idempotency"}
     unknown = sorted(set(extra_dict) - known)
     if unknown:
         raise _fail(conn_id, "Extra", f"has unknown field(s) {unknown}", f"Allowed: {sorted(known)}.")
@@ -199,6 +218,7 @@ def settings_from_connection(
         api_key=ApiKey(key),
         timeout=float(_first_set(arg_timeout, extra_timeout, DEFAULT_TIMEOUT)),
         max_retries=int(_first_set(arg_retries, extra_retries, DEFAULT_MAX_RETRIES)),
+        server_idempotency=parse_extra_bool(conn_id, extra_dict, "server_idempotency", default=True),
     )
 
 
