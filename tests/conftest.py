@@ -44,3 +44,11 @@ def dags(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "dags"
     monkeypatch.setattr(settings, "DAGS_FOLDER", str(folder))
     return folder
+
+
+@pytest.fixture(autouse=True)
+def fresh_pacers() -> None:
+    """Each test starts with no learned pace: a 429 in one test must not slow the next."""
+    from votel_airflow.hooks.pacing import forget_pacers
+
+    forget_pacers()

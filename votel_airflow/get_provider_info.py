@@ -29,6 +29,14 @@ CONNECTION_FIELDS: dict[str, dict[str, Any]] = {
         # Shown switched on: a form saved untouched keeps the contract's default.
         "schema": {"type": ["boolean", "null"], "default": True},
     },
+    "adaptive_pacing": {
+        "label": "Share the rate limit (adaptive pacing)",
+        "description": (
+            "On (default): after a 429 each worker process paces its calls to this account from the "
+            "API's answers, so concurrent tasks share the limit. Off: each request goes at once."
+        ),
+        "schema": {"type": ["boolean", "null"], "default": True},
+    },
 }
 
 

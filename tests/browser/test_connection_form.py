@@ -222,9 +222,10 @@ def test_votel_connection_form_relabels_masks_saves_and_tests(
     # The browser never had the key back: the UI tests with the mask and the server uses the stored key.
     assert test_bodies, "the Test button sent no request"
     assert votel_api_key not in json.dumps(test_bodies)
-    # The idempotency switch was left as shown: on, the contract's default.
+    # The two switches were left as shown: on, the defaults.
     assert json.loads(test_bodies[0]["extra"]) == {
         "timeout": 20,
         "max_retries": 3,
         "server_idempotency": True,
+        "adaptive_pacing": True,
     }

@@ -52,6 +52,8 @@ class ConnectionSettings:
     :param max_retries: retries after the first try for retryable failures.
     :param server_idempotency: whether the server honours ``Idempotency-Key`` (the contract). When
         False, a request with a side effect that failed ambiguously is never sent again.
+    :param adaptive_pacing: share the account's rate limit with the other tasks calling it, by
+        pacing this process from the API's 429s (see :mod:`votel_airflow.hooks.pacing`).
     """
 
     conn_id: str
@@ -60,6 +62,7 @@ class ConnectionSettings:
     timeout: float = DEFAULT_TIMEOUT
     max_retries: int = DEFAULT_MAX_RETRIES
     server_idempotency: bool = True
+    adaptive_pacing: bool = True
 
 
 def _fail(conn_id: str, field_name: str, problem: str, fix: str) -> VotelConfigurationError:
@@ -164,8 +167,8 @@ def settings_from_connection(
     :param conn_id: connection id, for error messages.
     :param host: the "Base URL" field.
     :param password: the "API Key" field.
-    :param extra: the extra JSON (string or dict) with optional ``timeout``, ``max_retries`` and
-        ``server_idempotency``.
+    :param extra: the extra JSON (string or dict) with optional ``timeout``, ``max_retries``,
+        ``server_idempotency`` and ``adaptive_pacing``.
     :param timeout: hook argument overriding the extra.
     :param max_retries: hook argument overriding the extra.
     :param port: the connection's port (URI-form connections), added to a host without one.
@@ -194,7 +197,7 @@ def settings_from_connection(
         extra_dict = dict(extra or {})
     if not isinstance(extra_dict, dict):
         raise _fail(conn_id, "Extra", "is not a JSON object", 'Use e.g. {"timeout": 30}.')
-    known = {"timeout", "max_retries", "server_idempotency"}
+    known = {"timeout", "max_retries", "server_idempotency", "adaptive_pacing"}
     unknown = sorted(set(extra_dict) - known)
     if unknown:
         raise _fail(conn_id, "Extra", f"has unknown field(s) {unknown}", f"Allowed: {sorted(known)}.")
@@ -219,6 +222,7 @@ def settings_from_connection(
         timeout=float(_first_set(arg_timeout, extra_timeout, DEFAULT_TIMEOUT)),
         max_retries=int(_first_set(arg_retries, extra_retries, DEFAULT_MAX_RETRIES)),
         server_idempotency=parse_extra_bool(conn_id, extra_dict, "server_idempotency", default=True),
+        adaptive_pacing=parse_extra_bool(conn_id, extra_dict, "adaptive_pacing", default=True),
     )
 
 

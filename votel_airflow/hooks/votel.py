@@ -34,6 +34,7 @@ from votel_airflow.exceptions import (
     status_line,
 )
 from votel_airflow.hooks.connection import ConnectionSettings, settings_from_connection
+from votel_airflow.hooks.pacing import AdaptivePacer, pacer_for
 from votel_airflow.hooks.pages import RecordPage, split_records
 from votel_airflow.hooks.retry import Failure, Outcome, RetryPolicy, parse_retry_after
 from votel_airflow.limits import MAX_PAGE_SIZE, POOL_SIZE
@@ -110,6 +111,24 @@ class _VotelHookBase(BaseHook):
         if self._settings is None:
             self._settings = self._settings_from(self.get_connection(self.votel_conn_id))
         return self._settings
+
+    @property
+    def pacer(self) -> AdaptivePacer | None:
+        """This process's pacer of the connection's account, or None with ``adaptive_pacing`` off."""
+        settings = self.settings
+        if not settings.adaptive_pacing:
+            return None
+        return pacer_for(settings.base_url, settings.api_key.reveal())
+
+    @staticmethod
+    def _pace_answer(pacer: AdaptivePacer | None, status: int, retry_after: str | None) -> None:
+        """Tell the pacer how the API took a request: a 429 slows the process, anything else not."""
+        if pacer is None:
+            return
+        if status == 429:
+            pacer.on_throttled(parse_retry_after(retry_after))
+        else:
+            pacer.on_success()
 
     def url_for(self, path: str) -> str:
         """Absolute URL of an API path (a catalogue path, already filled)."""
@@ -415,9 +434,19 @@ class VotelHook(_VotelHookBase):
         sent_headers = self._headers(headers, idempotency_key, body is not None)
         timeout = (min(CONNECT_TIMEOUT, self.settings.timeout), self.settings.timeout)
         idempotent, unrepeatable = self._side_effect_policy(idempotency_key)
+        pacer = self.pacer
         retry = 0
+        throttled = False
         while True:
             retry += 1
+            delay = pacer.reserve(waited=throttled) if pacer is not None else 0.0
+            throttled = False
+            if delay > 0:
+                # The process's share of the account's rate: every thread waits its slot.
+                if _abandoned is None:
+                    time.sleep(delay)
+                elif _abandoned.wait(delay):
+                    return None
             started = time.monotonic()
             try:
                 # Redirects are not followed: requests would carry X-API-Key to another host and
@@ -438,6 +467,8 @@ class VotelHook(_VotelHookBase):
             else:
                 elapsed_ms = (time.monotonic() - started) * 1000
                 self.log.debug("Votel %s %s -> %s in %.0f ms", method, path, response.status_code, elapsed_ms)
+                self._pace_answer(pacer, response.status_code, response.headers.get("Retry-After"))
+                throttled = response.status_code == 429
                 done, value = self._settle_response(
                     method, path, response, retry, idempotent, _parse, unrepeatable
                 )
@@ -902,9 +933,15 @@ class VotelAsyncHook(_VotelHookBase):
         body = None if json is None else _json_dumps(json)
         sent_headers = self._headers(headers, idempotency_key, body is not None)
         idempotent, unrepeatable = self._side_effect_policy(idempotency_key)
+        pacer = self.pacer
         retry = 0
+        throttled = False
         while True:
             retry += 1
+            delay = pacer.reserve(waited=throttled) if pacer is not None else 0.0
+            throttled = False
+            if delay > 0:
+                await asyncio.sleep(delay)
             try:
                 async with slots:
                     response = await client.request(
@@ -916,6 +953,8 @@ class VotelAsyncHook(_VotelHookBase):
                     method, path, exc, failure, retry, idempotent, unrepeatable
                 )
             else:
+                self._pace_answer(pacer, response.status_code, response.headers.get("Retry-After"))
+                throttled = response.status_code == 429
                 done, value = self._settle_response(
                     method, path, response, retry, idempotent, unrepeatable=unrepeatable
                 )
