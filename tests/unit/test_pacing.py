@@ -78,12 +78,32 @@ def test_later_429s_cut_the_pace_multiplicatively() -> None:
     pacer = AdaptivePacer(clock)
     _accept(pacer, clock, 10, 0.1)
     pacer.on_throttled(1.0)
+    clock.now += 1.0
+    pacer.on_success()
     first = pacer.rate
     assert first is not None
 
     pacer.on_throttled(1.0)
 
     assert pacer.rate == pytest.approx(pacing.BACKOFF * first)
+
+
+def test_a_burst_of_429s_cuts_the_pace_once_but_holds_the_pause() -> None:
+    clock = Clock()
+    pacer = AdaptivePacer(clock)
+    _accept(pacer, clock, 10, 0.1)
+    pacer.on_throttled(1.0)
+    clock.now += 1.0
+    pacer.on_success()
+    paced = pacer.rate
+    assert paced is not None
+
+    for _ in range(4):  # one refusal episode: no answer in between
+        pacer.on_throttled(1.0)
+        clock.now += 0.5
+
+    assert pacer.rate == pytest.approx(pacing.BACKOFF * paced)
+    assert pacer.reserve() == pytest.approx(0.5)
 
 
 def test_two_paces_of_one_account_grow_by_the_same_step_so_shares_even_out() -> None:

@@ -71,6 +71,7 @@ class AdaptivePacer:
         self._first: float | None = None
         self._throttled_at = 0.0
         self._step = 0.0
+        self._answered_since_429 = True
         self._grown_at = 0.0
         self._resumed = 0.0
         self._accepted: deque[float] = deque()
@@ -103,6 +104,7 @@ class AdaptivePacer:
         with self._lock:
             now = self._now()
             self._accepted.append(now)
+            self._answered_since_429 = True
             while self._accepted and self._accepted[0] < now - GOODPUT_WINDOW:
                 self._accepted.popleft()
             if self.rate is None:
@@ -120,8 +122,14 @@ class AdaptivePacer:
         with self._lock:
             now = self._now()
             self.throttles += 1
-            self._throttled_at = now
             pause = max(0.0, retry_after or 0.0)
+            if not self._answered_since_429:
+                # The same refusal again (a burst of 429s, requests that were in flight): one cut
+                # per episode, as TCP cuts once per loss event, or a burst would floor the pace.
+                self._resumed = max(self._resumed, now + pause)
+                return
+            self._answered_since_429 = False
+            self._throttled_at = now
             if self.rate is not None:
                 self.ceiling = self.rate
                 self.rate = max(MIN_RATE, BACKOFF * self.rate)
