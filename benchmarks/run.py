@@ -25,6 +25,7 @@ class Scale:
     """Sizes of one invocation: full (the issue's figures) or quick (a smoke-sized run)."""
 
     extraction_sizes: tuple[int, int]
+    shared_rows_per_day: int
     rate_rows: int
     rate_limit: float
     rate_page_size: int
@@ -37,18 +38,22 @@ class Scale:
     baseline_runs: int
 
 
-FULL = Scale((100_000, 1_000_000), 60_000, 20.0, 200, 5_000, 20, 1_000, 8.0, 5.0, 3, 1)
-QUICK = Scale((20_000, 100_000), 20_000, 20.0, 100, 500, 5, 200, 2.0, 1.0, 3, 1)
-TOY = Scale((300, 1_200), 600, 20.0, 50, 20, 1, 5, 0.2, 0.2, 1, 1)
+FULL = Scale((100_000, 1_000_000), 15_000, 60_000, 20.0, 200, 5_000, 20, 1_000, 8.0, 5.0, 3, 1)
+QUICK = Scale((20_000, 100_000), 5_000, 20_000, 20.0, 100, 500, 5, 200, 2.0, 1.0, 3, 1)
+TOY = Scale((300, 1_200), 400, 600, 20.0, 50, 20, 1, 5, 0.2, 0.2, 1, 1)
 
 
 def _benchmarks(scale: Scale, runs: int) -> dict[str, Callable[[], list[Figure]]]:
-    from benchmarks import bulk_send, extraction, parse_cost, trigger_scale
+    from benchmarks import bulk_send, extraction, parquet_extract, parse_cost, shared_limit, trigger_scale
 
     return {
         "extraction": lambda: extraction.run_extraction(scale.extraction_sizes, runs),
+        "parquet": lambda: parquet_extract.run_parquet(scale.extraction_sizes, runs),
         "rate_limited": lambda: extraction.run_rate_limited(
             scale.rate_rows, scale.rate_limit, scale.rate_page_size, runs
+        ),
+        "shared_limit": lambda: shared_limit.run_shared_limit(
+            scale.shared_rows_per_day, scale.rate_limit, scale.rate_page_size, runs
         ),
         "bulk_send": lambda: bulk_send.run_bulk_send(scale.sms, runs, min(runs, scale.baseline_runs)),
         "parse_cost": lambda: parse_cost.run_parse_cost(scale.parse_samples),

@@ -77,3 +77,11 @@ def slow_votel_connection(
     conn = {"conn_type": "votel", "host": slow_votel_sandbox.base_url, "password": slow_votel_key}
     monkeypatch.setenv("AIRFLOW_CONN_VOTEL_DEFAULT", json.dumps(conn))
     return "votel_default"
+
+
+@pytest.fixture(autouse=True)
+def fresh_pacers() -> None:
+    """Each test starts with no learned pace: a 429 in one test must not slow the next."""
+    from votel_airflow.hooks.pacing import forget_pacers
+
+    forget_pacers()

@@ -12,13 +12,14 @@ JSON Lines pages are encoded, compressed and written by one writer thread, one p
 caller: compression releases the GIL, so it overlaps the next page's request and parsing, and
 the bounded queue keeps memory at a page or two whatever the row count. ``jsonl.gz`` is
 compressed by ISA-L (``isal``): a standard gzip file, made four to ten times faster than zlib
-makes it, which is what lets an extract keep pace with the API on a busy worker.
+makes it, which is what lets an extract keep pace with the API on a busy worker. Parquet is
+written in two passes over a local spill file (:mod:`votel_airflow.parquet_sink`), so a field
+first seen on a late page or a value whose type drifts is kept, never dropped.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import queue
 import threading
@@ -31,6 +32,7 @@ from typing import IO, TYPE_CHECKING, Any
 from airflow.sdk import ObjectStoragePath
 
 from votel_airflow.hooks.pages import RecordPage, page_lines
+from votel_airflow.parquet_sink import ParquetSink
 from votel_airflow.validation import fail
 
 if TYPE_CHECKING:
@@ -67,53 +69,6 @@ def as_storage_path(field: str, destination: Any) -> ObjectStoragePath:
             field, destination, f"is not a storage URL ({exc})", "Use file://, s3://, gs://, ..."
         ) from None
     return path
-
-
-class _ParquetSink:
-    """Parquet via pyarrow (an optional extra), one row group per page."""
-
-    def __init__(self, stream: IO[bytes]) -> None:
-        try:
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-        except ImportError:
-            raise fail(
-                "format", "parquet", "needs pyarrow", "pip install 'airflow-provider-votel[parquet]'."
-            ) from None
-        self._pa = pa
-        self._pq = pq
-        self._stream = stream
-        self._writer: Any = None
-        self._schema: Any = None
-
-    def write(self, records: list[dict[str, Any]]) -> None:
-        pa = self._pa
-        rows = [_flatten_nested(record) for record in records]
-        if self._schema is None:
-            inferred = pa.Table.from_pylist(rows).schema
-            # A column that is all null on the first page would be typed null forever: use string.
-            fields = [pa.field(f.name, pa.string() if pa.types.is_null(f.type) else f.type) for f in inferred]
-            self._schema = pa.schema(fields)
-            self._writer = self._pq.ParquetWriter(self._stream, self._schema)
-        names = set(self._schema.names)
-        rows = [{k: v for k, v in row.items() if k in names} for row in rows]
-        self._writer.write_table(pa.Table.from_pylist(rows, schema=self._schema))
-
-    def columns(self) -> list[tuple[str, str]]:
-        """``(name, type)`` of each column written, e.g. ``("duration_seconds", "int64")``."""
-        return [] if self._schema is None else [(f.name, str(f.type)) for f in self._schema]
-
-    def close(self) -> None:
-        if self._writer is None:
-            # No record at all: still a readable Parquet file (no columns, no rows), not zero bytes.
-            self._pq.write_table(self._pa.table({}), self._stream)
-        else:
-            self._writer.close()
-
-
-def _flatten_nested(record: dict[str, Any]) -> dict[str, Any]:
-    # Nested objects vary by row; as JSON text they keep one stable column type.
-    return {k: json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else v for k, v in record.items()}
 
 
 class _WriterThread:
@@ -186,7 +141,7 @@ class AtomicRecordWriter:
         self._started = 0.0
         self._raw: IO[bytes] | None = None
         self._text: IO[bytes] | gzip.GzipFile | None = None
-        self._parquet: _ParquetSink | None = None
+        self._parquet: ParquetSink | None = None
         self._writer: _WriterThread | None = None
 
     def __enter__(self) -> AtomicRecordWriter:
@@ -195,7 +150,7 @@ class AtomicRecordWriter:
         self._raw = self._tmp.open("wb")  # type: ignore[no-untyped-call]
         try:
             if self.fmt == "parquet":
-                self._parquet = _ParquetSink(self._raw)
+                self._parquet = ParquetSink(self._raw)
             elif self.fmt == "jsonl.gz":
                 # mtime=0 and no file name (it would be the random temporary one) keep the bytes
                 # identical across reruns of the same window.
@@ -250,7 +205,11 @@ class AtomicRecordWriter:
                     if self._writer is not None:
                         self._writer.raise_error()
                     if self._parquet is not None:
-                        self._parquet.close()
+                        if exc_type:
+                            # After a failure the spilled pages are dropped, not written out.
+                            self._parquet.discard()
+                        else:
+                            self._parquet.close()
                     if self._text is not None and self._text is not self._raw:
                         self._text.close()
             finally:

@@ -109,6 +109,12 @@ class VotelServerError(VotelError):
     """5xx, a non-JSON answer, or no answer at all after every retry."""
 
 
+class VotelOutcomeUnknownError(VotelServerError, AirflowFailException):
+    """A request with a side effect failed ambiguously (a timeout, a connection lost after sending,
+    a 5xx) on a connection whose server ignores ``Idempotency-Key`` (``server_idempotency``
+    false): it may have taken effect, so it is not sent again, by the hook or by a task retry."""
+
+
 _ERROR_BY_STATUS: dict[int, type[VotelError]] = {
     400: VotelBadRequestError,
     401: VotelAuthError,
@@ -215,6 +221,7 @@ __all__ = [
     "VotelError",
     "VotelInputError",
     "VotelNotFoundError",
+    "VotelOutcomeUnknownError",
     "VotelPaymentRequiredError",
     "VotelPermissionError",
     "VotelRateLimitError",

@@ -35,6 +35,23 @@ CONNECTION_FIELDS: dict[str, dict[str, Any]] = {
         "description": 'JSON object of headers sent with every call, e.g. {"X-Team": "growth"}. Optional.',
         "schema": {"type": ["string", "null"]},
     },
+    "server_idempotency": {
+        "label": "Server honours Idempotency-Key",
+        "description": (
+            "On (default): a send that failed ambiguously (timeout, lost connection, 5xx) is retried "
+            "with the same key. Off: it is never sent again; the recipient is reported as ambiguous."
+        ),
+        # Shown switched on: a form saved untouched keeps the contract's default.
+        "schema": {"type": ["boolean", "null"], "default": True},
+    },
+    "adaptive_pacing": {
+        "label": "Share the rate limit (adaptive pacing)",
+        "description": (
+            "On (default): after a 429 each worker process paces its calls to this account from the "
+            "API's answers, so concurrent tasks share the limit. Off: each request goes at once."
+        ),
+        "schema": {"type": ["boolean", "null"], "default": True},
+    },
 }
 
 

@@ -39,15 +39,29 @@ Guarantees
       recorded: the engine finishes the others, then raises so Airflow retries, and the retry sends
       only what is missing.
 
+Server without idempotency (``server_idempotency`` false on the connection)
+    * A send that failed ambiguously (timeout, connection lost after sending, 5xx) is never sent
+      again, by the hook or by a task retry: it is recorded as ambiguous in the progress, looked
+      up in the messaging log (``reconcile``) and reported; ``on_ambiguous="fail"`` fails the task
+      (without retries) after every other recipient is done, ``"skip"`` succeeds and lists them.
+    * Each batch of requests is recorded as pending before it leaves (one progress write per
+      batch of ``max_concurrency``): a worker killed mid-request leaves those ambiguous, not
+      sent twice. Requests that surely had no effect (429, refused connection, 402) are sent
+      again by the retry. See :mod:`votel_airflow.ambiguity`.
+
 Result (JSON-safe, small)
     ``{"requested", "duplicates", "sent", "resumed", "skipped_invalid", "failed", "message_ids",
-    "message_ids_truncated", "results_uri", "invalid", "errors"}``. ``requested`` counts every
-    input (invalid and duplicate ones too); ``sent`` counts the requests this try made, ``resumed``
-    the recipients an earlier try finished. ``message_ids`` holds the ids of every sent recipient
-    (resumed ones too), in input order, at most :data:`MAX_IDS_IN_XCOM` of them
-    (``message_ids_truncated`` says when there are more); the full ``{recipient key: message id}``
-    map is written as one JSON object to ``results_destination`` when one is given, and
-    ``results_uri`` names it. ``invalid`` and ``errors`` list at most :data:`MAX_LISTED` items.
+    "message_ids_truncated", "results_uri", "invalid", "errors", "ambiguous",
+    "ambiguous_recipients", "reconciled"}``. ``ambiguous`` counts the recipients whose send may
+    or may not have taken effect (listed in ``ambiguous_recipients``, at most 100);
+    ``reconciled`` those of this try found in the messaging log, counted as sent once.
+    ``requested`` counts every input (invalid and duplicate ones too); ``sent`` counts the
+    requests this try made, ``resumed`` the recipients an earlier try finished. ``message_ids``
+    holds the ids of every sent recipient (resumed ones too), in input order, at most
+    :data:`MAX_IDS_IN_XCOM` of them (``message_ids_truncated`` says when there are more); the
+    full ``{recipient key: message id}`` map is written as one JSON object to
+    ``results_destination`` when one is given, and ``results_uri`` names it. ``invalid`` and
+    ``errors`` list at most :data:`MAX_LISTED` items.
 """
 
 from __future__ import annotations
@@ -64,12 +78,14 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from airflow.sdk.exceptions import AirflowFailException
 
+from votel_airflow import ambiguity
 from votel_airflow.destinations import as_storage_path
 from votel_airflow.exceptions import (
     VotelAuthError,
     VotelBadRequestError,
     VotelError,
     VotelNotFoundError,
+    VotelOutcomeUnknownError,
     VotelPaymentRequiredError,
     VotelPermissionError,
     render_detail,
@@ -158,6 +174,8 @@ class _Tally:
     sent: int = 0
     rejected: dict[str, str] = field(default_factory=dict)
     transient: dict[str, str] = field(default_factory=dict)
+    ambiguous: dict[str, str] = field(default_factory=dict)
+    reconciled: int = 0
     stopped_by: VotelError | None = None
 
 
@@ -178,6 +196,8 @@ def send_each(
     results_destination: Any = None,
     key: Callable[[Recipient], str] = recipient_key,
     id_field: str = "id",
+    on_ambiguous: str = "fail",
+    reconcile: bool = True,
 ) -> dict[str, Any]:
     """Send one request per recipient, exactly once; return the summary (see the module docstring).
 
@@ -193,10 +213,14 @@ def send_each(
     :param results_destination: file (path or URL) for the full ``{recipient: message id}`` JSON.
     :param key: the identity of a recipient, for idempotency and progress.
     :param id_field: the field of the response holding the message id.
+    :param on_ambiguous: ``"fail"`` (after every other recipient is done) or ``"skip"`` when sends
+        failed ambiguously on a server that ignores ``Idempotency-Key`` (see :mod:`.ambiguity`).
+    :param reconcile: look ambiguous sends up in the messaging log before reporting them.
     """
     max_concurrency = check_max_concurrency(max_concurrency)
     rate_limit = check_rate_limit(rate_limit)
     require_choice("on_rejected", on_rejected, ON_REJECTED)
+    require_choice("on_ambiguous", on_ambiguous, ambiguity.ON_AMBIGUOUS)
     destination = (
         None if results_destination is None else as_storage_path("results_destination", results_destination)
     )
@@ -205,16 +229,31 @@ def send_each(
     for recipient in recipients:
         unique.setdefault(key(recipient), recipient)
     progress = TaskProgress(context, f"votel_send_{name}")
-    todo = [(k, r) for k, r in unique.items() if k not in progress]
-    resumed = len(unique) - len(todo)
+    # Also loads the hook's settings once here rather than racing for them in every thread.
+    trusted = ambiguity.log_mode(hook, name)
+    earlier = progress.done()
+    # A request an earlier try wrote ahead but never settled (the worker died) may have left.
+    for k in unique:
+        if ambiguity.marker(earlier.get(k)) == ambiguity.PENDING:
+            reason = "the task stopped while the request may have been in flight"
+            earlier[k] = ambiguity.ambiguous(reason, earlier[k].get("at") or time.time())
+            progress.record(k, earlier[k])
+    todo = [
+        (k, r)
+        for k, r in unique.items()
+        if k not in earlier or ambiguity.marker(earlier[k]) == ambiguity.UNSENT
+    ]
+    resumed = sum(1 for k in unique if k in earlier and ambiguity.marker(earlier[k]) is None)
     if resumed:
         log.info("Resuming %s: %d of %d recipients were done by an earlier try", name, resumed, len(unique))
-    # The hook's settings load lazily; load them once here rather than racing in every thread.
-    hook.settings  # noqa: B018
 
     tally = _Tally()
     try:
-        _run(hook, context, name, todo, build, progress, tally, max_concurrency, rate_limit, id_field)
+        _run(
+            hook, context, name, todo, build, progress, tally, max_concurrency, rate_limit, id_field, trusted
+        )
+        if reconcile and not trusted:
+            _reconcile(hook, name, unique, build, progress, tally)
     finally:
         progress.flush()
 
@@ -233,6 +272,10 @@ def send_each(
             "this task sends only the rest."
         )
     rejected = {k: v for k, v in done.items() if k in unique and isinstance(v, dict) and "error" in v}
+    unresolved = summary["ambiguous_recipients"]
+    if unresolved and on_ambiguous == "fail":
+        keys = [k for k in unique if ambiguity.marker(done.get(k)) == ambiguity.AMBIGUOUS]
+        raise ambiguity.ambiguous_error(name, keys, len(unique), summary["sent"] + summary["resumed"])
     if rejected and on_rejected == "fail":
         listed = dict(list(rejected.items())[:20])
         raise VotelRecipientsRefusedError(
@@ -254,6 +297,7 @@ def _run(
     max_concurrency: int,
     rate_limit: float | None,
     id_field: str,
+    trusted: bool = True,
 ) -> None:
     limiter = RateLimiter(rate_limit)
     stop = threading.Event()
@@ -279,10 +323,20 @@ def _run(
     with ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix=f"votel-{name}") as pool:
 
         def top_up() -> None:
-            while not stop.is_set() and len(in_flight) < max_concurrency:
+            batch: list[tuple[str, Recipient]] = []
+            while not stop.is_set() and len(in_flight) + len(batch) < max_concurrency:
                 item = next(pending_items, None)
                 if item is None:
-                    return
+                    break
+                batch.append(item)
+            if batch and not trusted:
+                # Write-ahead: durable before the requests leave, so a worker killed mid-request
+                # leaves these recipients ambiguous for the retry, never sent twice.
+                now = time.time()
+                for rkey, _ in batch:
+                    progress.record(rkey, ambiguity.pending(now))
+                progress.flush()
+            for item in batch:
                 in_flight[pool.submit(send_one, item)] = item[0]
 
         crash: BaseException | None = None
@@ -296,12 +350,20 @@ def _run(
                 if tally.stopped_by is None:
                     tally.stopped_by = exc
                 stop.set()
+                if not trusted:
+                    progress.record(rkey, ambiguity.unsent(str(exc)))
             except REJECTED_ERRORS as exc:
                 reason = render_detail(exc.detail) if exc.detail is not None else str(exc)
                 tally.rejected[rkey] = reason
                 progress.record(rkey, {"error": reason, "status": exc.status_code})
+            except VotelOutcomeUnknownError as exc:
+                tally.ambiguous[rkey] = str(exc)
+                progress.record(rkey, ambiguity.ambiguous(str(exc), time.time()))
             except VotelError as exc:
                 tally.transient[rkey] = str(exc)
+                if not trusted:
+                    # Refused (429) or never sent: safe to send again on the retry.
+                    progress.record(rkey, ambiguity.unsent(str(exc)))
             except BaseException as exc:
                 # Keep draining: sends that finished alongside a crash must still be recorded as
                 # done, or the retry would have to ask the server to replay them.
@@ -309,6 +371,8 @@ def _run(
                 stop.set()
             else:
                 if answer is _CANCELLED:
+                    if not trusted:
+                        progress.record(rkey, ambiguity.unsent("not sent: the task stopped first"))
                     return
                 message_id = answer.get(id_field) if isinstance(answer, dict) else None
                 progress.record(rkey, message_id)
@@ -333,6 +397,36 @@ def _run(
             raise
     if crash is not None:
         raise crash
+
+
+def _reconcile(
+    hook: VotelHook,
+    name: str,
+    unique: Mapping[str, Recipient],
+    build: Callable[[Recipient], SendRequest],
+    progress: TaskProgress,
+    tally: _Tally,
+) -> None:
+    """Look the ambiguous recipients (this try's and earlier ones') up in the messaging log."""
+    done = progress.done()
+    open_ = {k: done[k] for k in unique if ambiguity.marker(done.get(k)) == ambiguity.AMBIGUOUS}
+    if not open_:
+        return
+    since = ambiguity.window_start(open_.values(), hook.settings.timeout)
+    bodies = {k: build(unique[k]).json for k in open_}
+    try:
+        found = ambiguity.reconcile_messages(hook, bodies, since)
+    except VotelError as exc:
+        # The log could not be read: the recipients stay ambiguous and are reported as such.
+        log.warning("%s: could not read the messaging log to reconcile: %s", name, exc)
+        return
+    for k, message_id in found.items():
+        progress.record(k, message_id)
+    tally.reconciled = len(found)
+    log.info(
+        "%s: %d of %d ambiguous sends found in the messaging log (sent once); %d remain ambiguous",
+        name, len(found), len(open_), len(open_) - len(found),
+    )  # fmt: skip
 
 
 def _stopped_error(cause: VotelError, name: str, sent: int, total: int, unsent: int) -> VotelError:
@@ -366,6 +460,7 @@ def _summary(
         for k, v in done.items()
         if k in unique and isinstance(v, dict) and "error" in v
     ]
+    unresolved = [k for k in unique if ambiguity.marker(done.get(k)) == ambiguity.AMBIGUOUS]
     return {
         "requested": len(recipients) + len(invalid),
         "duplicates": len(recipients) - len(unique),
@@ -378,6 +473,9 @@ def _summary(
         "results_uri": None,
         "invalid": [str(item) for item in invalid[:MAX_LISTED]],
         "errors": errors[:MAX_LISTED],
+        "ambiguous": len(unresolved),
+        "ambiguous_recipients": unresolved[: ambiguity.MAX_AMBIGUOUS_LISTED],
+        "reconciled": tally.reconciled,
     }
 
 

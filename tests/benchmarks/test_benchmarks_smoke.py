@@ -46,6 +46,24 @@ def test_rate_limited_benchmark_reports_no_failed_request() -> None:
     assert figures["failed requests (non-200, non-429)"].value == 0
 
 
+def test_parquet_benchmark_measures_the_three_writers_at_both_sizes() -> None:
+    small, large = run.TOY.extraction_sizes
+    figures = _by_name(_toy("parquet"))
+    for variant in ("jsonl_gz", "parquet", "parquet_first_page"):
+        for size in (small, large):
+            assert figures[f"{variant} rows/s @ {size:,}"].value > 0  # type: ignore[operator]
+            assert figures[f"{variant} peak RSS @ {size:,}"].value > 0  # type: ignore[operator]
+    assert f"parquet peak RSS growth {small:,} -> {large:,}" in figures
+
+
+def test_shared_limit_benchmark_runs_eight_extracts_in_both_modes() -> None:
+    figures = _by_name(_toy("shared_limit"))
+    for variant in ("today", "adaptive"):
+        assert figures[f"{variant} aggregate rows/s"].value > 0  # type: ignore[operator]
+        assert 0 <= figures[f"{variant} 429 share of requests"].value <= 1  # type: ignore[operator]
+        assert f"{variant} failed tasks (of 8)" in figures
+
+
 def test_bulk_send_benchmark_counts_every_recipient_reached_once_by_ours() -> None:
     figures = _by_name(_toy("bulk_send"))
     count = run.TOY.sms

@@ -196,6 +196,7 @@ def test_votel_connection_form_relabels_masks_saves_and_tests(
     expect(timeout_field).to_be_visible()
     expect(retries_field).to_be_visible()
     expect(dialog.get_by_text("Read timeout of each API call")).to_be_visible()
+    expect(dialog.get_by_text("Server honours Idempotency-Key")).to_be_visible()
     timeout_field.fill("20")
     retries_field.fill("3")
 
@@ -230,5 +231,12 @@ def test_votel_connection_form_relabels_masks_saves_and_tests(
     # The browser never had the key back: the UI tests with the mask and the server uses the stored key.
     assert test_bodies, "the Test button sent no request"
     assert votel_api_key not in json.dumps(test_bodies)
+    # The two switches were left as shown (on, the defaults); the extra headers as typed.
     extra = {k: v for k, v in json.loads(test_bodies[0]["extra"]).items() if v not in (None, "")}
-    assert extra == {"timeout": 20, "max_retries": 3, "extra_headers": '{"X-Team": "growth"}'}
+    assert extra == {
+        "timeout": 20,
+        "max_retries": 3,
+        "server_idempotency": True,
+        "adaptive_pacing": True,
+        "extra_headers": '{"X-Team": "growth"}',
+    }

@@ -433,6 +433,14 @@ CASES: list[Case] = [
         "Connection 'votel_default': API Key does not start with 'sk_'.",
     ),
     Case(
+        "server-idempotency-not-boolean",
+        "connection extra {'server_idempotency': 'no'}",
+        lambda w: _with_connection(w, w.base_url, w.api_key, server_idempotency="no"),
+        VotelConfigurationError,
+        ("votel_default", "server_idempotency", "true or false", "'no'"),
+        "Connection 'votel_default': extra field 'server_idempotency' must be true or false, got 'no'.",
+    ),
+    Case(
         "base-url-bad-scheme",
         "connection host 'ftp://votel.example/api'",
         lambda w: _with_connection(w, "ftp://votel.example/api", w.api_key),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -97,6 +98,26 @@ def test_bad_max_retries_extra_is_rejected_naming_the_field(value: Any) -> None:
 def test_bad_hook_arguments_are_rejected_naming_the_argument(name: str, value: Any) -> None:
     with pytest.raises(VotelConfigurationError, match=f"hook argument '{name}'"):
         _settings(**{name: value})
+
+
+@pytest.mark.parametrize("value", [1, 0, "yes", "no", "off", [True], {"on": True}])
+def test_non_boolean_server_idempotency_is_a_connection_error_naming_the_field(value: Any) -> None:
+    with pytest.raises(
+        VotelConfigurationError,
+        match=rf"extra field 'server_idempotency' must be true or false, got {re.escape(repr(value))}",
+    ):
+        _settings(extra={"server_idempotency": value})
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [(None, True), ({"server_idempotency": False}, False), ('{"server_idempotency": "false"}', False),
+     ({"server_idempotency": "True"}, True), ({"server_idempotency": None}, True)],
+)  # fmt: skip
+def test_server_idempotency_defaults_to_the_contract_and_reads_json_or_text(
+    extra: Any, expected: bool
+) -> None:
+    assert _settings(extra=extra).server_idempotency is expected
 
 
 def test_empty_extra_values_mean_the_defaults() -> None:

@@ -308,3 +308,73 @@ def test_a_writer_thread_failure_stops_the_caller_within_a_few_pages(tmp_path: P
     # Raised by write_page (the queue holds one page), long before the 1,000th page.
     assert len(accepted) < 10
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def _parquet(path: Path, pages: list[Any]) -> Any:
+    import pyarrow.parquet as pq
+
+    _write(path, "parquet", pages)
+    return pq.read_table(path)
+
+
+def test_parquet_keeps_a_column_first_seen_on_a_later_page(tmp_path: Path) -> None:
+    pages = [[{"id": "c-1"}, {"id": "c-2"}], [{"id": "c-3", "sentiment": "happy"}], [{"id": "c-4"}]]
+
+    table = _parquet(tmp_path / "calls.parquet", pages)
+
+    assert table.column_names == ["id", "sentiment"]
+    assert table.column("sentiment").to_pylist() == [None, None, "happy", None]
+
+
+def test_parquet_widens_whole_numbers_to_floats_across_pages(tmp_path: Path) -> None:
+    pages = [[{"id": "c-1", "cost": 1}], [{"id": "c-2", "cost": 2.5}], [{"id": "c-3", "cost": 3}]]
+
+    table = _parquet(tmp_path / "calls.parquet", pages)
+
+    assert str(table.schema.field("cost").type) == "double"
+    assert table.column("cost").to_pylist() == [1.0, 2.5, 3.0]
+
+
+def test_parquet_turns_a_column_of_drifting_types_into_json_text(tmp_path: Path) -> None:
+    pages = [
+        [{"id": "c-1", "code": 17}, {"id": "c-2", "code": None}],
+        [{"id": "c-3", "code": "A7"}],
+        [{"id": "c-4", "code": True}, {"id": "c-5", "code": 2.0}, {"id": "c-6", "code": {"x": 1}}],
+    ]
+
+    table = _parquet(tmp_path / "calls.parquet", pages)
+
+    assert str(table.schema.field("code").type) == "string"
+    assert table.column("code").to_pylist() == ["17", None, "A7", "true", "2.0", '{"x": 1}']
+
+
+def test_parquet_keeps_a_page_that_mixes_types_within_itself(tmp_path: Path) -> None:
+    huge = 2**70
+    pages = [_raw_page('{"id":"c-1","n":1,"big":1}', f'{{"id":"c-2","n":"one","big":{huge}}}')]
+
+    table = _parquet(tmp_path / "mixed.parquet", pages)
+
+    assert table.to_pylist() == [
+        {"id": "c-1", "n": "1", "big": "1"},
+        {"id": "c-2", "n": "one", "big": str(huge)},
+    ]
+
+
+def test_parquet_with_drift_has_as_many_rows_as_were_written(tmp_path: Path) -> None:
+    pages = [
+        [{"id": f"c-{p}-{n}", f"field_{p}": n if p % 2 else str(n)} for n in range(50)] for p in range(8)
+    ]
+
+    table = _parquet(tmp_path / "wide.parquet", pages)
+
+    assert table.num_rows == 400
+    assert table.column_names == ["id", *[f"field_{p}" for p in range(8)]]
+    assert table.column("field_7").to_pylist()[-50:] == list(range(50))
+
+
+def test_parquet_keeps_a_column_that_only_a_later_row_of_the_first_page_has(tmp_path: Path) -> None:
+    pages = [_raw_page('{"id":"c-1"}', '{"id":"c-2","html":"<b>hi</b>"}')]
+
+    table = _parquet(tmp_path / "page.parquet", pages)
+
+    assert table.to_pylist() == [{"id": "c-1", "html": None}, {"id": "c-2", "html": "<b>hi</b>"}]

@@ -126,7 +126,20 @@ def test_connection_form_relabels_hides_and_adds_fields() -> None:
     assert behaviour["relabeling"] == {"password": "API Key", "host": "Base URL"}
     assert behaviour["placeholders"]["host"] == "https://app.votel.ai/api"
     assert {"login", "schema", "port"} <= set(behaviour["hidden-fields"])
-    assert set(conn_type["conn-fields"]) >= {"timeout", "max_retries", "proxy", "ca_bundle", "extra_headers"}
+    assert set(conn_type["conn-fields"]) == {
+        "timeout",
+        "max_retries",
+        "server_idempotency",
+        "adaptive_pacing",
+        "proxy",
+        "ca_bundle",
+        "extra_headers",
+    }
+    # The form starts at the contract's default, so saving it untouched cannot turn the guard off.
+    assert conn_type["conn-fields"]["server_idempotency"]["schema"] == {
+        "type": ["boolean", "null"],
+        "default": True,
+    }
 
 
 def test_every_class_and_module_named_in_provider_info_imports() -> None:

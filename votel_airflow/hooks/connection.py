@@ -55,6 +55,10 @@ class ConnectionSettings:
     :param ca_bundle: PEM file of CA certificates to trust instead of the defaults (extra
         ``ca_bundle``), or None.
     :param extra_headers: ``(name, value)`` pairs sent with every request (extra ``extra_headers``).
+    :param server_idempotency: whether the server honours ``Idempotency-Key`` (the contract). When
+        False, a request with a side effect that failed ambiguously is never sent again.
+    :param adaptive_pacing: share the account's rate limit with the other tasks calling it, by
+        pacing this process from the API's 429s (see :mod:`votel_airflow.hooks.pacing`).
     """
 
     conn_id: str
@@ -65,6 +69,8 @@ class ConnectionSettings:
     proxy: str | None = field(default=None, repr=False)
     ca_bundle: str | None = None
     extra_headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    server_idempotency: bool = True
+    adaptive_pacing: bool = True
 
 
 def _fail(conn_id: str, field_name: str, problem: str, fix: str) -> VotelConfigurationError:
@@ -138,6 +144,21 @@ def parse_extra_number(
     return number
 
 
+def parse_extra_bool(conn_id: str, extra: dict[str, Any], name: str, *, default: bool) -> bool:
+    """Read an optional boolean extra field: JSON true/false, or "true"/"false" (URI-form extras)."""
+    value = extra.get(name)
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise _fail(
+        conn_id, f"extra field {name!r}", f"must be true or false, got {value!r}",
+        f'Use e.g. {{"{name}": false}}.',
+    )  # fmt: skip
+
+
 def settings_from_connection(
     conn_id: str,
     *,
@@ -154,8 +175,9 @@ def settings_from_connection(
     :param conn_id: connection id, for error messages.
     :param host: the "Base URL" field.
     :param password: the "API Key" field.
-    :param extra: the extra JSON (string or dict) with optional ``timeout`` and ``max_retries``,
-        and the network extras ``proxy``, ``ca_bundle`` and ``extra_headers``.
+    :param extra: the extra JSON (string or dict) with optional ``timeout``, ``max_retries``,
+        ``server_idempotency`` and ``adaptive_pacing``, and the network extras ``proxy``,
+        ``ca_bundle`` and ``extra_headers``.
     :param timeout: hook argument overriding the extra.
     :param max_retries: hook argument overriding the extra.
     :param port: the connection's port (URI-form connections), added to a host without one.
@@ -184,7 +206,7 @@ def settings_from_connection(
         extra_dict = dict(extra or {})
     if not isinstance(extra_dict, dict):
         raise _fail(conn_id, "Extra", "is not a JSON object", 'Use e.g. {"timeout": 30}.')
-    known = {"timeout", "max_retries"}
+    known = {"timeout", "max_retries", "server_idempotency", "adaptive_pacing"}
     known |= NETWORK_EXTRAS
     unknown = sorted(set(extra_dict) - known)
     if unknown:
@@ -212,6 +234,8 @@ def settings_from_connection(
         proxy=parse_proxy(conn_id, extra_dict.get("proxy")),
         ca_bundle=parse_ca_bundle(conn_id, extra_dict.get("ca_bundle")),
         extra_headers=parse_extra_headers(conn_id, extra_dict.get("extra_headers")),
+        server_idempotency=parse_extra_bool(conn_id, extra_dict, "server_idempotency", default=True),
+        adaptive_pacing=parse_extra_bool(conn_id, extra_dict, "adaptive_pacing", default=True),
     )
 
 

@@ -26,9 +26,16 @@ from urllib.parse import urljoin, urlsplit
 from airflow.sdk import BaseHook
 
 from votel_airflow import __version__, endpoints
-from votel_airflow.exceptions import VotelError, VotelServerError, error_from_response, status_line
+from votel_airflow.exceptions import (
+    VotelError,
+    VotelOutcomeUnknownError,
+    VotelServerError,
+    error_from_response,
+    status_line,
+)
 from votel_airflow.hooks.connection import ConnectionSettings, settings_from_connection
 from votel_airflow.hooks.network import secrets_of
+from votel_airflow.hooks.pacing import AdaptivePacer, pacer_for
 from votel_airflow.hooks.pages import RecordPage, split_records
 from votel_airflow.hooks.retry import Failure, Outcome, RetryPolicy, parse_retry_after
 from votel_airflow.limits import MAX_PAGE_SIZE, POOL_SIZE
@@ -108,6 +115,24 @@ class _VotelHookBase(BaseHook):
         if self._settings is None:
             self._settings = self._settings_from(self.get_connection(self.votel_conn_id))
         return self._settings
+
+    @property
+    def pacer(self) -> AdaptivePacer | None:
+        """This process's pacer of the connection's account, or None with ``adaptive_pacing`` off."""
+        settings = self.settings
+        if not settings.adaptive_pacing:
+            return None
+        return pacer_for(settings.base_url, settings.api_key.reveal())
+
+    @staticmethod
+    def _pace_answer(pacer: AdaptivePacer | None, status: int, retry_after: str | None) -> None:
+        """Tell the pacer how the API took a request: a 429 slows the process, anything else not."""
+        if pacer is None:
+            return
+        if status == 429:
+            pacer.on_throttled(parse_retry_after(retry_after))
+        else:
+            pacer.on_success()
 
     def url_for(self, path: str) -> str:
         """Absolute URL of an API path (a catalogue path, already filled)."""
@@ -193,6 +218,25 @@ class _VotelHookBase(BaseHook):
             method, path, cause, retry, self.settings.max_retries, wait,
         )  # fmt: skip
 
+    def _side_effect_policy(self, idempotency_key: str | None) -> tuple[bool, bool]:
+        """``(idempotent, unrepeatable)`` of a request: whether a retry may repeat it, and whether
+        an ambiguous failure must end in :class:`VotelOutcomeUnknownError` instead."""
+        keyed = bool(idempotency_key)
+        trusted = self.settings.server_idempotency
+        return keyed and trusted, keyed and not trusted
+
+    def _outcome_unknown(
+        self, method: str, path: str, cause: str, status: int | None
+    ) -> VotelOutcomeUnknownError:
+        return VotelOutcomeUnknownError(
+            f"{method} {path} failed ambiguously ({cause}): it may have taken effect. It is not sent "
+            f"again because connection {self.votel_conn_id!r} says the server ignores Idempotency-Key "
+            "(server_idempotency=false); check the Votel app (messaging or call logs) before sending again.",
+            status_code=status,
+            method=method,
+            path=path,
+        )
+
     def _settle_response(
         self,
         method: str,
@@ -201,16 +245,28 @@ class _VotelHookBase(BaseHook):
         retry: int,
         idempotent: bool,
         parse: Callable[[bytes], Any] = json.loads,
+        unrepeatable: bool = False,
     ) -> tuple[bool, Any]:
         """``(True, json)`` for a success, ``(False, seconds)`` to retry; raises when giving up."""
         content_type = response.headers.get("Content-Type", "")
         if response.status_code < 300:
             body = response.content
-            return True, self._decode(method, path, response.status_code, content_type, body, parse)
+            try:
+                return True, self._decode(method, path, response.status_code, content_type, body, parse)
+            except VotelServerError as exc:
+                if not unrepeatable:
+                    raise
+                # Done, but without an id to show for it: as unknown as a lost answer.
+                cause = f"{status_line(response.status_code)} with an unreadable body"
+                raise self._outcome_unknown(method, path, cause, response.status_code) from exc
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         outcome = Outcome(Failure.STATUS, response.status_code, retry_after)
         wait = self.policy.next_wait(retry, method, outcome, idempotent=idempotent)
         if wait is None:
+            if unrepeatable and response.status_code >= 500:
+                raise self._outcome_unknown(
+                    method, path, status_line(response.status_code), response.status_code
+                )
             raise self._error(
                 method, path, response.status_code, content_type, response.content, retry_after,
                 response.headers.get("Location"),
@@ -219,12 +275,21 @@ class _VotelHookBase(BaseHook):
         return False, wait
 
     def _settle_transport_error(
-        self, method: str, path: str, exc: Exception, failure: Failure, retry: int, idempotent: bool
+        self,
+        method: str,
+        path: str,
+        exc: Exception,
+        failure: Failure,
+        retry: int,
+        idempotent: bool,
+        unrepeatable: bool = False,
     ) -> float:
         """Seconds to wait before retrying after no (usable) answer; raises when giving up."""
         outcome = Outcome(failure)
         wait = self.policy.next_wait(retry, method, outcome, idempotent=idempotent)
         if wait is None:
+            if unrepeatable and failure is Failure.MAYBE_SENT:
+                raise self._outcome_unknown(method, path, type(exc).__name__, None) from exc
             hint = ""
             if _is_tls_failure(exc):
                 # The usual cause is a Base URL typed without a scheme (https is then assumed) in
@@ -385,10 +450,20 @@ class VotelHook(_VotelHookBase):
         body = None if json is None else _json_dumps(json)
         sent_headers = self._headers(headers, idempotency_key, body is not None)
         timeout = (min(CONNECT_TIMEOUT, self.settings.timeout), self.settings.timeout)
-        idempotent = bool(idempotency_key)
+        idempotent, unrepeatable = self._side_effect_policy(idempotency_key)
+        pacer = self.pacer
         retry = 0
+        throttled = False
         while True:
             retry += 1
+            delay = pacer.reserve(waited=throttled) if pacer is not None else 0.0
+            throttled = False
+            if delay > 0:
+                # The process's share of the account's rate: every thread waits its slot.
+                if _abandoned is None:
+                    time.sleep(delay)
+                elif _abandoned.wait(delay):
+                    return None
             started = time.monotonic()
             try:
                 # Redirects are not followed: requests would carry X-API-Key to another host and
@@ -399,7 +474,9 @@ class VotelHook(_VotelHookBase):
                 )  # fmt: skip
             except transient_errors as exc:
                 failure = _requests_failure(exc)
-                wait = self._settle_transport_error(method, path, exc, failure, retry, idempotent)
+                wait = self._settle_transport_error(
+                    method, path, exc, failure, retry, idempotent, unrepeatable
+                )
             except requests.RequestException as exc:
                 raise VotelError(
                     f"{method} {path} could not be sent: {type(exc).__name__}", method=method, path=path
@@ -407,7 +484,11 @@ class VotelHook(_VotelHookBase):
             else:
                 elapsed_ms = (time.monotonic() - started) * 1000
                 self.log.debug("Votel %s %s -> %s in %.0f ms", method, path, response.status_code, elapsed_ms)
-                done, value = self._settle_response(method, path, response, retry, idempotent, _parse)
+                self._pace_answer(pacer, response.status_code, response.headers.get("Retry-After"))
+                throttled = response.status_code == 429
+                done, value = self._settle_response(
+                    method, path, response, retry, idempotent, _parse, unrepeatable
+                )
                 if done:
                     return value
                 wait = value
@@ -892,10 +973,16 @@ class VotelAsyncHook(_VotelHookBase):
         query = {k: v for k, v in (params or {}).items() if v is not None}
         body = None if json is None else _json_dumps(json)
         sent_headers = self._headers(headers, idempotency_key, body is not None)
-        idempotent = bool(idempotency_key)
+        idempotent, unrepeatable = self._side_effect_policy(idempotency_key)
+        pacer = self.pacer
         retry = 0
+        throttled = False
         while True:
             retry += 1
+            delay = pacer.reserve(waited=throttled) if pacer is not None else 0.0
+            throttled = False
+            if delay > 0:
+                await asyncio.sleep(delay)
             try:
                 async with slots:
                     response = await client.request(
@@ -903,9 +990,15 @@ class VotelAsyncHook(_VotelHookBase):
                     )
             except httpx.TransportError as exc:
                 failure = _httpx_failure(exc)
-                wait = self._settle_transport_error(method, path, exc, failure, retry, idempotent)
+                wait = self._settle_transport_error(
+                    method, path, exc, failure, retry, idempotent, unrepeatable
+                )
             else:
-                done, value = self._settle_response(method, path, response, retry, idempotent)
+                self._pace_answer(pacer, response.status_code, response.headers.get("Retry-After"))
+                throttled = response.status_code == 429
+                done, value = self._settle_response(
+                    method, path, response, retry, idempotent, unrepeatable=unrepeatable
+                )
                 if done:
                     return value
                 wait = value

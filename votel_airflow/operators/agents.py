@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowSensorTimeout
 
 from votel_airflow import endpoints
-from votel_airflow.exceptions import VotelServerError
+from votel_airflow.exceptions import VotelOutcomeUnknownError, VotelServerError
 from votel_airflow.idempotency import TaskProgress, idempotency_key
 from votel_airflow.links import VotelObjectLink, push_link
 from votel_airflow.names import require_one, resolve
 from votel_airflow.operators.base import VotelBaseOperator
 from votel_airflow.statuses import DEFAULT_FAIL_ON, require_fail_on
-from votel_airflow.validation import e164_pattern, fail, require_id, require_text
+from votel_airflow.validation import e164_pattern, fail, require_choice, require_id, require_text
 from votel_airflow.waiting import defer_until, poll_until_done, result_from_event
 
 if TYPE_CHECKING:
@@ -25,6 +26,9 @@ NAME_MAX = 200
 PROMPT_MAX = 100_000
 DEFAULT_CALL_TIMEOUT = 3600.0
 DEFAULT_CALL_POKE_INTERVAL = 10.0
+#: What an ambiguous call start does to the task (see ``on_ambiguous``).
+ON_AMBIGUOUS = ("fail", "skip")
+CALL_PROGRESS = "votel_call"
 AGENT_FIELDS = ("id", "name", "enabled", "voice_id", "deployed_version_id", "updated_at")
 VERSION_FIELDS = ("id", "agent_id", "number", "created_at", "deployed")
 
@@ -79,6 +83,11 @@ class StartCallOperator(VotelBaseOperator):
     :param fail_on: terminal statuses that fail the task (default ``["failed"]``).
     :param cancel_on_timeout: cancel the call when the wait for its end times out (default True:
         a call nobody waits for any more should not ring on).
+    :param on_ambiguous: on a connection with ``server_idempotency`` false, a call start that
+        failed ambiguously (timeout, lost connection, 5xx) is never made again, by the hook or by
+        a task retry: ``"fail"`` (default) fails the task without retries, ``"skip"`` succeeds and
+        returns ``{"id": None, "status": "ambiguous", "ambiguous": 1, "ambiguous_recipients":
+        [to]}``. (A call appears in the call log only once it ends, so it is not reconciled.)
     :param votel_conn_id: Airflow connection of type ``votel``.
 
     Killing the task (marked failed while it runs, or past its ``execution_timeout``) cancels the
@@ -103,10 +112,12 @@ class StartCallOperator(VotelBaseOperator):
         timeout: float = DEFAULT_CALL_TIMEOUT,
         fail_on: Sequence[str] = DEFAULT_FAIL_ON,
         cancel_on_timeout: bool = True,
+        on_ambiguous: str = "fail",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         require_one("agent", agent_id, agent_name)
+        self.on_ambiguous = require_choice("on_ambiguous", on_ambiguous, ON_AMBIGUOUS)
         if isinstance(to, str) and "{{" not in to:
             _require_phone("to", to)
         if not isinstance(poke_interval, (int, float)) or poke_interval <= 0:
@@ -140,12 +151,9 @@ class StartCallOperator(VotelBaseOperator):
         agent_id = resolve(self.hook, "agent", self.agent_id, self.agent_name)
         if variables:
             body["variables"] = variables
-        call = self.hook.request(
-            "POST",
-            endpoints.path(endpoints.AGENT_CALLS, agent_id=agent_id),
-            json=body,
-            idempotency_key=idempotency_key(context, "call", agent_id, to),
-        )
+        call = self._start(context, agent_id, to, body)
+        if call is None:
+            return {"id": None, "status": "ambiguous", "ambiguous": 1, "ambiguous_recipients": [to]}
         if not isinstance(call, Mapping) or not isinstance(call.get("id"), str):
             raise VotelServerError(f"POST /agents/{agent_id}/calls answered without a call id: {call!r:.200}")
         call_id = self.started_call_id = call["id"]
@@ -172,6 +180,50 @@ class StartCallOperator(VotelBaseOperator):
             self.task_id, {"status": status, "message": verdict.message, "value": verdict.value}
         )
         return result
+
+    def _start(self, context: Any, agent_id: str, to: str, body: dict[str, Any]) -> Any:
+        """``POST`` the call; on a server without idempotency, at most once per task instance.
+
+        There the call's fate is kept in the task state store around the request (pending, then
+        the call's id, or ambiguous): a retry re-reads the call it started, and never starts one
+        whose start may have happened. Returns None for an ambiguous start with ``"skip"``.
+        """
+        from votel_airflow import ambiguity
+
+        path = endpoints.path(endpoints.AGENT_CALLS, agent_id=agent_id)
+        key = idempotency_key(context, "call", agent_id, to)
+        if ambiguity.log_mode(self.hook, f"call {to}"):
+            return self.hook.request("POST", path, json=body, idempotency_key=key)
+        progress = TaskProgress(context, CALL_PROGRESS)
+        earlier = progress.done().get(key)
+        if isinstance(earlier, str):
+            self.log.info("Call %s was started by an earlier try", earlier)
+            return self.hook.get(endpoints.path(endpoints.CALL, call_id=earlier))
+        if earlier is None or ambiguity.marker(earlier) == ambiguity.UNSENT:
+            progress.record(key, ambiguity.pending(time.time()))
+            progress.flush()
+            try:
+                call = self.hook.request("POST", path, json=body, idempotency_key=key)
+            except VotelOutcomeUnknownError as exc:
+                progress.record(key, ambiguity.ambiguous(str(exc), time.time()))
+                progress.flush()
+            except Exception as exc:
+                # Refused or never sent (402, 422, 429, a refused connection): no call exists.
+                progress.record(key, ambiguity.unsent(type(exc).__name__))
+                progress.flush()
+                raise
+            else:
+                call_id = call.get("id") if isinstance(call, Mapping) else None
+                # Without an id there is nothing to re-read: as unknown as a lost answer.
+                unknown = ambiguity.ambiguous("answered without a call id", time.time())
+                progress.record(key, call_id if isinstance(call_id, str) else unknown)
+                progress.flush()
+                return call
+        # Pending (the worker died mid-request) or ambiguous: the call may exist; never again.
+        if self.on_ambiguous == "skip":
+            self.log.warning("Call to %s may or may not have started; not started again (skip)", to)
+            return None
+        raise ambiguity.ambiguous_error(f"call {agent_id}", [to], 1, 0)
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
         """Return the ended call from the trigger's event, or fail clearly (cancelling the call

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from votel_airflow.sending import SendRequest
 
 ON_INVALID = ("fail", "skip")
+#: What an ambiguous send does to the task (kept here, not imported: DAG parsing stays light).
+ON_AMBIGUOUS = ("fail", "skip")
 DEFAULT_MAX_CONCURRENCY = 8
 
 
@@ -48,6 +50,12 @@ class BulkSendOperator(VotelBaseOperator):
     :param max_concurrency: requests in flight at once, 1 to 32 (the hook's connection pool).
     :param rate_limit: requests per second at most (None: as fast as the API answers).
     :param results_destination: file for the full ``{recipient: id}`` JSON. Templated.
+    :param on_ambiguous: on a connection with ``server_idempotency`` false, what a send that
+        failed ambiguously (timeout, lost connection, 5xx; never sent again) does to the task:
+        ``"fail"`` (default) fails it, without retries, once every other recipient is done;
+        ``"skip"`` succeeds and lists them in ``ambiguous_recipients``.
+    :param reconcile_ambiguous: look ambiguous sends up in the messaging log first (default True):
+        those found count as sent once.
     :param votel_conn_id: Airflow connection of type ``votel``.
     """
 
@@ -61,10 +69,14 @@ class BulkSendOperator(VotelBaseOperator):
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         rate_limit: float | None = None,
         results_destination: Any = None,
+        on_ambiguous: str = "fail",
+        reconcile_ambiguous: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.on_invalid = require_choice("on_invalid", on_invalid, ON_INVALID)
+        self.on_ambiguous = require_choice("on_ambiguous", on_ambiguous, ON_AMBIGUOUS)
+        self.reconcile_ambiguous = bool(reconcile_ambiguous)
         self.max_concurrency = check_max_concurrency(max_concurrency)
         self.rate_limit = check_rate_limit(rate_limit)
         self.results_destination = results_destination
@@ -92,6 +104,8 @@ class BulkSendOperator(VotelBaseOperator):
             on_rejected=self.on_invalid,
             invalid=list(invalid),
             results_destination=self.results_destination,
+            on_ambiguous=self.on_ambiguous,
+            reconcile=self.reconcile_ambiguous,
         )
         # A link names one object: a bulk send has no single message to show, so none is set.
         ids = summary["message_ids"]

@@ -9,6 +9,7 @@ skips the ones a previous try finished.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -16,17 +17,24 @@ from airflow.sdk import conf
 from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
 
 from votel_airflow import endpoints
-from votel_airflow.exceptions import VotelBadRequestError, VotelNotFoundError
+from votel_airflow.exceptions import (
+    VotelBadRequestError,
+    VotelError,
+    VotelNotFoundError,
+    VotelOutcomeUnknownError,
+)
 from votel_airflow.idempotency import TaskProgress, idempotency_key
 from votel_airflow.links import VotelObjectLink, push_link
 from votel_airflow.names import require_one, resolve
 from votel_airflow.operators.base import VotelBaseOperator
-from votel_airflow.validation import as_str_list, fail, require_id, require_int
+from votel_airflow.validation import as_str_list, fail, require_choice, require_id, require_int
 from votel_airflow.waiting import VotelWaitFailed, wait_for
 
 #: The API's limit on contacts per enrollment request.
 MAX_ENROLL_BATCH = 500
 ENROLL_OUTCOMES = ("enrolled", "already_enrolled", "not_found")
+#: What an ambiguous enrollment batch does to the task (see ``on_ambiguous``).
+ON_AMBIGUOUS = ("fail", "skip")
 #: Campaign statuses that mean "started": a 409 on start with one of these is our earlier try.
 STARTED_CAMPAIGN_STATUSES = frozenset({"running", "completed", "paused"})
 
@@ -60,6 +68,12 @@ class EnrollContactOperator(VotelBaseOperator):
     :param contact_ids: one contact id or a list. Templated; an XComArg is accepted.
     :param fail_on_not_found: fail the task when any id is unknown (default: report them only).
     :param batch_size: contacts per request, 1 to 500.
+    :param on_ambiguous: on a connection with ``server_idempotency`` false, a batch whose request
+        failed ambiguously (timeout, lost connection, 5xx) is never sent again, by the hook or by a
+        task retry. Its contacts are looked up in the workflow's enrollments (those found count as
+        enrolled); the rest are returned as ``ambiguous`` (count) and ``ambiguous_recipients`` (at
+        most 100). ``"fail"`` (default) then fails the task without retries, after every other
+        batch; ``"skip"`` succeeds and reports them.
     :param votel_conn_id: Airflow connection of type ``votel``.
     """
 
@@ -75,17 +89,21 @@ class EnrollContactOperator(VotelBaseOperator):
         contact_ids: Any,
         fail_on_not_found: bool = False,
         batch_size: int = MAX_ENROLL_BATCH,
+        on_ambiguous: str = "fail",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         require_one("workflow", workflow_id, workflow_name)
+        self.on_ambiguous = require_choice("on_ambiguous", on_ambiguous, ON_AMBIGUOUS)
         self.workflow_id = workflow_id
         self.workflow_name = workflow_name
         self.contact_ids = contact_ids
         self.fail_on_not_found = bool(fail_on_not_found)
         self.batch_size = require_int("batch_size", batch_size, low=1, high=MAX_ENROLL_BATCH)
 
-    def execute(self, context: Any) -> dict[str, list[str]]:
+    def execute(self, context: Any) -> dict[str, Any]:
+        from votel_airflow import ambiguity
+
         ids = sorted(set(as_str_list("contact_ids", self.contact_ids)))
         workflow_id = resolve(self.hook, "workflow", self.workflow_id, self.workflow_name)
         merged: dict[str, list[str]] = {outcome: [] for outcome in ENROLL_OUTCOMES}
@@ -96,33 +114,42 @@ class EnrollContactOperator(VotelBaseOperator):
         path = endpoints.path(endpoints.WORKFLOW_ENROLLMENTS, workflow_id=workflow_id)
         progress = TaskProgress(context, f"votel_enroll_{workflow_id}")
         batches = [ids[i : i + self.batch_size] for i in range(0, len(ids), self.batch_size)]
+        trusted = ambiguity.log_mode(self.hook, f"enroll {workflow_id}")
         finished = progress.done()
+        doubtful: list[str] = []
         try:
             for number, batch in enumerate(batches, start=1):
                 digest = batch_digest(batch)
                 result = finished.get(digest)
-                if result is None:
-                    result = self.hook.request(
-                        "POST",
-                        path,
-                        json={"contact_ids": batch},
-                        idempotency_key=idempotency_key(context, "enroll", workflow_id, digest),
-                    )
-                    result = _batch_result(result)
-                    # Flushed per batch: a batch is a large unit of work worth a store write.
-                    progress.record(digest, result)
-                    progress.flush()
+                mark = ambiguity.marker(result)
+                if mark in (ambiguity.PENDING, ambiguity.AMBIGUOUS):
+                    # An earlier try may have enrolled it: never sent again.
+                    doubtful.extend(batch)
+                    continue
+                if result is None or mark == ambiguity.UNSENT:
+                    result = self._enroll_batch(context, path, workflow_id, digest, batch, progress, trusted)
+                    if result is None:
+                        doubtful.extend(batch)
+                        continue
                 else:
                     self.log.info("Batch %d/%d was enrolled by an earlier try", number, len(batches))
                 for outcome in ENROLL_OUTCOMES:
                     merged[outcome].extend(result.get(outcome) or [])
         finally:
             progress.flush()
+        unresolved = self._reconcile(path, doubtful, merged) if doubtful else []
         self.log.info(
             "Workflow %s: %d enrolled, %d already enrolled, %d not found (%d batches)",
             workflow_id, len(merged["enrolled"]), len(merged["already_enrolled"]),
             len(merged["not_found"]), len(batches),
         )  # fmt: skip
+        report: dict[str, Any] = dict(merged)
+        if not trusted or unresolved:
+            report["ambiguous"] = len(unresolved)
+            report["ambiguous_recipients"] = unresolved[: ambiguity.MAX_AMBIGUOUS_LISTED]
+        if unresolved and self.on_ambiguous == "fail":
+            done = sum(len(merged[outcome]) for outcome in ENROLL_OUTCOMES)
+            raise ambiguity.ambiguous_error(f"enroll {workflow_id}", unresolved, len(ids), done)
         if merged["not_found"] and self.fail_on_not_found:
             missing = merged["not_found"]
             raise VotelContactsNotFoundError(
@@ -133,7 +160,66 @@ class EnrollContactOperator(VotelBaseOperator):
                 status_code=404,
                 detail={"not_found": missing[:100]},
             )
-        return merged
+        return report
+
+    def _enroll_batch(
+        self,
+        context: Any,
+        path: str,
+        workflow_id: str,
+        digest: str,
+        batch: list[str],
+        progress: TaskProgress,
+        trusted: bool,
+    ) -> dict[str, list[str]] | None:
+        """One batch's request and its record; None when its outcome is unknown (never resent)."""
+        from votel_airflow import ambiguity
+
+        if not trusted:
+            # Write-ahead: a worker killed mid-request leaves the batch ambiguous, not sent twice.
+            progress.record(digest, ambiguity.pending(time.time()))
+            progress.flush()
+        try:
+            answer = self.hook.request(
+                "POST",
+                path,
+                json={"contact_ids": batch},
+                idempotency_key=idempotency_key(context, "enroll", workflow_id, digest),
+            )
+        except VotelOutcomeUnknownError as exc:
+            progress.record(digest, ambiguity.ambiguous(str(exc), time.time()))
+            progress.flush()
+            return None
+        except Exception as exc:
+            if not trusted:
+                progress.record(digest, ambiguity.unsent(type(exc).__name__))
+                progress.flush()
+            raise
+        result = _batch_result(answer)
+        # Flushed per batch: a batch is a large unit of work worth a store write.
+        progress.record(digest, result)
+        progress.flush()
+        return result
+
+    def _reconcile(self, path: str, doubtful: list[str], merged: dict[str, list[str]]) -> list[str]:
+        """Move the doubtful contacts found enrolled into ``enrolled``; the rest, still unknown."""
+        wanted = set(doubtful)
+        found: set[str] = set()
+        try:
+            for enrollment in self.hook.paginate(path):
+                contact_id = enrollment.get("contact_id")
+                if contact_id in wanted:
+                    found.add(contact_id)
+        except VotelError as exc:
+            self.log.warning("Could not read the enrollments to reconcile: %s", exc)
+        merged["enrolled"].extend(c for c in doubtful if c in found)
+        unresolved = [c for c in doubtful if c not in found]
+        self.log.info(
+            "%d contacts of ambiguous batches found enrolled; %d remain ambiguous",
+            len(found),
+            len(unresolved),
+        )
+        return unresolved
 
 
 def _batch_result(answer: Any) -> dict[str, list[str]]:

@@ -40,6 +40,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--drop-rate", type=float, default=0.0, help="share of dropped responses")
     p.add_argument("--slow-rate", type=float, default=0.0, help="share of slow answers")
     p.add_argument("--slow-seconds", type=float, default=0.0, help="delay of a slow answer")
+    p.add_argument(
+        "--error-after-rate", type=float, default=0.0, help="share of 500s after the request was done"
+    )
+    p.add_argument(
+        "--no-idempotency",
+        action="store_true",
+        help="ignore Idempotency-Key: a repeated request is done again (a server without the guarantee)",
+    )
     p.add_argument("--burst-429", type=int, default=0, help="first N requests per key get 429")
     p.add_argument("--fault-seed", type=int, default=0, help="seed of the fault draws")
     p.add_argument("--call-stage-seconds", type=float, default=1.0)
@@ -62,6 +70,7 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
         slow_seconds=args.slow_seconds,
         burst_429=args.burst_429,
         fault_seed=args.fault_seed,
+        error_after_rate=args.error_after_rate,
     )
     faults.validate()
     if args.rate_limit is not None and args.rate_limit <= 0:
@@ -83,6 +92,7 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
         reply_seconds=args.reply_seconds,
         max_body_bytes=args.max_body_bytes,
         balance=args.balance,
+        idempotency=not args.no_idempotency,
     )
 
 

@@ -22,6 +22,8 @@ class FaultConfig:
     :param slow_seconds: the delay of a slow answer.
     :param burst_429: the next N requests of every API key are answered 429 with
         ``Retry-After: 1``.
+    :param error_after_rate: share handled (done once), then answered 500: a failure after the
+        commit, the one a client cannot tell from a failure before it.
     :param fault_seed: seed of the random draws, so a run is repeatable.
     """
 
@@ -32,15 +34,16 @@ class FaultConfig:
     slow_seconds: float = 0.0
     burst_429: int = 0
     fault_seed: int = 0
+    error_after_rate: float = 0.0
 
     def validate(self) -> None:
         """Raise ``ValueError`` when a rate is outside [0, 1] or the rates sum above 1."""
-        for name in ("error_rate", "html_502_rate", "drop_rate", "slow_rate"):
+        for name in ("error_rate", "html_502_rate", "drop_rate", "slow_rate", "error_after_rate"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, got {value}")
-        if self.error_rate + self.html_502_rate + self.drop_rate > 1.0:
-            raise ValueError("error_rate + html_502_rate + drop_rate must not exceed 1")
+        if self.error_rate + self.html_502_rate + self.drop_rate + self.error_after_rate > 1.0:
+            raise ValueError("error_rate + html_502_rate + drop_rate + error_after_rate must not exceed 1")
         if self.slow_seconds < 0 or self.burst_429 < 0:
             raise ValueError("slow_seconds and burst_429 must not be negative")
 
@@ -65,6 +68,8 @@ class SandboxConfig:
     :param reply_seconds: delay of the automatic "YES" reply of contacts whose phone ends in 7.
     :param max_body_bytes: largest accepted request body; larger ones get 413.
     :param balance: opening wallet balance of the seeded accounts.
+    :param idempotency: honour ``Idempotency-Key`` (the contract); False emulates a server that
+        ignores the header, and does a repeated request again.
     """
 
     host: str = "127.0.0.1"
@@ -83,3 +88,4 @@ class SandboxConfig:
     reply_seconds: float = 1.0
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     balance: float = DEFAULT_BALANCE
+    idempotency: bool = True

@@ -44,7 +44,9 @@ class FaultInjector:
     @property
     def active(self) -> bool:
         c = self.config
-        return bool(c.error_rate or c.html_502_rate or c.drop_rate or c.slow_rate or c.burst_429)
+        return bool(
+            c.error_rate or c.html_502_rate or c.drop_rate or c.slow_rate or c.burst_429 or c.error_after_rate
+        )
 
     def decide(self, api_key: str) -> Decision:
         c = self.config
@@ -65,4 +67,7 @@ class FaultInjector:
         pick -= c.html_502_rate
         if pick < c.drop_rate:
             return Decision(DROP, delay)
+        pick -= c.drop_rate
+        if pick < c.error_after_rate:
+            return Decision(ERROR_AFTER, delay)
         return Decision(None, delay)

@@ -3,7 +3,8 @@
 Keys are scoped to the account, the method and the path. Only successful responses are kept,
 so a request refused with, say, 402 can be retried with the same key once the wallet is topped
 up. The check, the action and the stored response share one transaction, so two concurrent
-requests with the same key cannot both act.
+requests with the same key cannot both act. ``votel-sandbox --no-idempotency`` ignores the
+keys, as a server without the guarantee would: every request is done again.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ def run_once(ctx: Ctx, key: str | None, status: int, action: Callable[[Tx], dict
     """Run ``action`` in a transaction unless ``key`` was seen; answer its JSON with ``status``."""
     method = ctx.request.method
     path = ctx.request.url.path
+    if not ctx.sandbox.config.idempotency:
+        key = None
     with ctx.sandbox.store.tx() as tx:
         if key:
             seen = tx.idempotent_response(ctx.account_id, method, path, key)

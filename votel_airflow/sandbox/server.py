@@ -86,6 +86,7 @@ class SandboxAdmin:
         slow_seconds: float = 0.0,
         burst_429: int = 0,
         fault_seed: int = 0,
+        error_after_rate: float = 0.0,
     ) -> None:
         """Replace the fault settings (see :class:`votel_airflow.sandbox.config.FaultConfig`)."""
         body = {
@@ -96,6 +97,7 @@ class SandboxAdmin:
             "slow_seconds": slow_seconds,
             "burst_429": burst_429,
             "fault_seed": fault_seed,
+            "error_after_rate": error_after_rate,
         }
         self._call("PUT", "/faults", json=body)
 

@@ -67,6 +67,7 @@ class Faults(Body):
     slow_seconds: Annotated[float, Field(ge=0, le=600)] = 0.0
     burst_429: Annotated[int, Field(ge=0)] = 0
     fault_seed: int = 0
+    error_after_rate: Annotated[float, Field(ge=0, le=1)] = 0.0
 
 
 class RateLimitSet(Body):
@@ -177,6 +178,7 @@ async def config(sandbox: SandboxDep) -> Response:
             "reply_seconds": c.reply_seconds,
             "max_body_bytes": c.max_body_bytes,
             "rate_limit": sandbox.limiter.per_second,
+            "idempotency": c.idempotency,
         }
     )
 

@@ -1,0 +1,293 @@
+"""Against a server that ignores ``Idempotency-Key``: nobody reached twice, every doubt reported.
+
+The sandbox runs with ``--no-idempotency`` (a repeated request is done again) and answers a share
+of requests 500 *after* doing them. A connection that trusts the header (the default) then texts
+people twice; with ``server_idempotency: false`` nobody is texted twice, and every recipient
+whose send failed ambiguously is either found in the messaging log or reported.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.support import FakeStateStore, FakeTaskInstance, make_context
+from votel_airflow import ambiguity, endpoints
+from votel_airflow.exceptions import VotelOutcomeUnknownError
+from votel_airflow.hooks.votel import VotelHook
+from votel_airflow.operators.agents import StartCallOperator
+from votel_airflow.operators.communication import SendSmsOperator
+from votel_airflow.operators.workflows import EnrollContactOperator
+from votel_airflow.sandbox.server import SandboxServer
+
+pytestmark = pytest.mark.slow
+
+RECIPIENTS = 300
+#: The issue's fault: 5 % of requests are done, then answered 500.
+AFTER_COMMIT = {"error_after_rate": 0.05, "fault_seed": 7}
+
+
+@pytest.fixture(scope="module")
+def careless_server() -> Iterator[SandboxServer]:
+    """A sandbox that ignores Idempotency-Key, as the real API may."""
+    with SandboxServer(extra_args=["--no-idempotency"]) as server:
+        yield server
+
+
+@pytest.fixture(params=[False], ids=["empty"])
+def account(
+    careless_server: SandboxServer, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Iterator[Any]:
+    """A fresh account; ``use(**extra)`` points ``votel_default`` at it with those extras."""
+    key = careless_server.admin.create_account(balance=1000.0, seed=request.param)
+
+    def use(**extra: Any) -> str:
+        conn = {"conn_type": "votel", "host": careless_server.base_url, "password": key, "extra": extra}
+        monkeypatch.setenv("AIRFLOW_CONN_VOTEL_DEFAULT", json.dumps(conn))
+        return key
+
+    yield use
+    careless_server.admin.clear_faults()
+
+
+def numbers(count: int) -> list[str]:
+    return [f"+1415666{n:04d}" for n in range(count)]
+
+
+def texts_per_number(server: SandboxServer, key: str) -> Counter[str]:
+    return Counter(record["recipient"] for record in server.admin.records(key, "sms"))
+
+
+def sms_task(**kwargs: Any) -> SendSmsOperator:
+    return SendSmsOperator(task_id="text", to=numbers(RECIPIENTS), body="Doors open at 9", **kwargs)
+
+
+def test_sandbox_without_idempotency_does_a_repeated_request_again(
+    careless_server: SandboxServer, account: Any
+) -> None:
+    key = account(server_idempotency=False)
+    hook = VotelHook()
+    for _ in range(2):
+        hook.request("POST", endpoints.SMS, json={"to": "+14156660001", "body": "hi"}, idempotency_key="k-1")
+
+    assert texts_per_number(careless_server, key) == {"+14156660001": 2}
+
+
+def test_trusting_the_header_texts_people_twice_on_such_a_server(
+    careless_server: SandboxServer, account: Any
+) -> None:
+    # The control: what server_idempotency=false exists to prevent.
+    key = account(max_retries=3)
+    careless_server.admin.set_faults(**AFTER_COMMIT)
+
+    sms_task(max_concurrency=8).execute(make_context())
+
+    counts = texts_per_number(careless_server, key)
+    assert len(counts) == RECIPIENTS
+    assert sum(1 for n in counts.values() if n > 1) > 0
+
+
+def test_an_ambiguous_send_is_not_repeated_by_the_hook(careless_server: SandboxServer, account: Any) -> None:
+    key = account(server_idempotency=False, max_retries=5)
+    careless_server.admin.set_faults(error_after_rate=1.0)
+    careless_server.admin.reset_stats()
+
+    with pytest.raises(VotelOutcomeUnknownError, match=r"server_idempotency=false.*may have taken effect|"
+                       r"may have taken effect.*server_idempotency=false"):  # fmt: skip
+        VotelHook().request(
+            "POST", endpoints.SMS, json={"to": "+14156660002", "body": "hi"}, idempotency_key="k"
+        )
+
+    assert texts_per_number(careless_server, key) == {"+14156660002": 1}
+    assert careless_server.admin.stats()["by_status"] == {"500": 1}
+
+
+def test_no_duplicates_under_500_after_commit_and_every_doubt_reconciled(
+    careless_server: SandboxServer, account: Any
+) -> None:
+    key = account(server_idempotency=False, max_retries=3)
+    careless_server.admin.set_faults(**AFTER_COMMIT)
+    careless_server.admin.reset_stats()
+
+    summary = sms_task(max_concurrency=8, on_ambiguous="skip").execute(make_context())
+
+    counts = texts_per_number(careless_server, key)
+    faults = careless_server.admin.stats()["faults"]["error_after"]
+    assert faults > 0
+    assert max(counts.values()) == 1
+    # Each 500 came after the SMS was stored, so the log finds every one of them.
+    assert len(counts) == RECIPIENTS
+    assert summary["reconciled"] == faults
+    assert (summary["ambiguous"], summary["ambiguous_recipients"]) == (0, [])
+    assert summary["sent"] + summary["reconciled"] == RECIPIENTS
+    assert len(summary["message_ids"]) == RECIPIENTS
+
+
+def test_sends_lost_before_the_commit_are_reported_and_fail_the_task_after_the_rest(
+    careless_server: SandboxServer, account: Any
+) -> None:
+    # Half the 500s come before the SMS is stored: the log cannot find those.
+    key = account(server_idempotency=False, max_retries=3)
+    careless_server.admin.set_faults(error_rate=0.1, fault_seed=3)
+    store = FakeStateStore()
+    context = make_context(state_store=store)
+
+    with pytest.raises(ambiguity.VotelAmbiguousRecipientsError) as failure:
+        sms_task(max_concurrency=8).execute(context)
+
+    counts = texts_per_number(careless_server, key)
+    progress = store.values["votel_send_sms"]
+    doubtful = {k for k, v in progress.items() if ambiguity.marker(v) == ambiguity.AMBIGUOUS}
+    assert doubtful
+    assert max(counts.values()) == 1
+    # Every recipient is texted once or reported, never both, never neither.
+    assert set(counts) | doubtful == set(numbers(RECIPIENTS))
+    assert not set(counts) & doubtful
+    assert f"{len(doubtful)} of {RECIPIENTS} sends failed ambiguously" in str(failure.value)
+
+    # The retry (same task instance, same progress) never sends to them again.
+    careless_server.admin.clear_faults()
+    with pytest.raises(ambiguity.VotelAmbiguousRecipientsError):
+        sms_task(max_concurrency=8).execute(context)
+    assert texts_per_number(careless_server, key) == counts
+
+
+def test_skip_succeeds_and_lists_at_most_100_ambiguous_recipients(
+    careless_server: SandboxServer, account: Any
+) -> None:
+    account(server_idempotency=False, max_retries=0)
+    careless_server.admin.set_faults(error_rate=1.0, fault_seed=1)
+
+    summary = sms_task(max_concurrency=8, on_ambiguous="skip", reconcile_ambiguous=False).execute(
+        make_context()
+    )
+
+    assert summary["sent"] == 0
+    assert summary["ambiguous"] == RECIPIENTS
+    assert len(summary["ambiguous_recipients"]) == ambiguity.MAX_AMBIGUOUS_LISTED
+    assert set(summary["ambiguous_recipients"]) <= set(numbers(RECIPIENTS))
+
+
+def test_a_send_in_flight_when_the_worker_died_is_never_sent_again(
+    careless_server: SandboxServer, account: Any
+) -> None:
+    # What a killed try leaves: the write-ahead mark of a request that may have left.
+    key = account(server_idempotency=False)
+    store = FakeStateStore()
+    target = numbers(1)[0]
+    store.values["votel_send_sms"] = {target: ambiguity.pending(0.0)}
+    context = make_context(ti=FakeTaskInstance(try_number=2), state_store=store)
+
+    summary = sms_task(max_concurrency=8, on_ambiguous="skip").execute(context)
+
+    counts = texts_per_number(careless_server, key)
+    assert target not in counts
+    assert len(counts) == RECIPIENTS - 1
+    assert summary["ambiguous_recipients"] == [target]
+
+
+def test_each_batch_is_marked_pending_before_its_requests_leave(
+    careless_server: SandboxServer, account: Any
+) -> None:
+    account(server_idempotency=False)
+    store = FakeStateStore()
+
+    sms_task(max_concurrency=4).execute(make_context(state_store=store))
+
+    # One write-ahead per batch of 4 at least, on top of the usual flushes.
+    assert store.writes >= RECIPIENTS // 4
+    assert all(isinstance(v, str) for v in store.values["votel_send_sms"].values())
+
+
+def call_task(agent_id: str, **kwargs: Any) -> StartCallOperator:
+    return StartCallOperator(task_id="call", agent_id=agent_id, to="+14156669999", **kwargs)
+
+
+def first_agent() -> str:
+    return str(VotelHook().get(endpoints.AGENTS)[0]["id"])
+
+
+def calls_to(server: SandboxServer, key: str, number: str) -> int:
+    return sum(1 for record in server.admin.records(key, "call") if record["recipient"] == number)
+
+
+@pytest.mark.parametrize("account", [True], ids=["seeded"], indirect=True)
+def test_an_ambiguous_call_start_is_never_made_again_by_a_retry(
+    careless_server: SandboxServer, account: Any
+) -> None:
+    key = account(server_idempotency=False)
+    agent = first_agent()
+    context = make_context(state_store=FakeStateStore())
+    careless_server.admin.set_faults(error_after_rate=1.0)
+
+    with pytest.raises(ambiguity.VotelAmbiguousRecipientsError, match=r"\+14156669999"):
+        call_task(agent).execute(context)
+    careless_server.admin.clear_faults()
+    with pytest.raises(ambiguity.VotelAmbiguousRecipientsError):
+        call_task(agent).execute(context)
+    skipped = call_task(agent, on_ambiguous="skip").execute(context)
+
+    assert calls_to(careless_server, key, "+14156669999") == 1
+    assert skipped == {
+        "id": None,
+        "status": "ambiguous",
+        "ambiguous": 1,
+        "ambiguous_recipients": ["+14156669999"],
+    }
+
+
+@pytest.mark.parametrize("account", [True], ids=["seeded"], indirect=True)
+def test_a_retry_re_reads_the_call_it_started_instead_of_ringing_again(
+    careless_server: SandboxServer, account: Any
+) -> None:
+    key = account(server_idempotency=False)
+    context = make_context(state_store=FakeStateStore())
+
+    agent = first_agent()
+    first = call_task(agent).execute(context)
+    second = call_task(agent).execute(context)
+
+    assert second["id"] == first["id"]
+    assert calls_to(careless_server, key, "+14156669999") == 1
+
+
+def _enrollments(server: SandboxServer, key: str) -> Counter[str]:
+    return Counter(record["contact_id"] for record in server.admin.records(key, "enrollment"))
+
+
+@pytest.mark.parametrize("account", [True], ids=["seeded"], indirect=True)
+def test_ambiguous_enrollment_batches_are_never_resent_and_are_reconciled_or_reported(
+    careless_server: SandboxServer, account: Any
+) -> None:
+    key = account(server_idempotency=False, max_retries=2)
+    hook = VotelHook()
+    workflow_id = str(hook.get(endpoints.WORKFLOWS)[0]["id"])
+    contact_ids = sorted(str(c["id"]) for c in hook.paginate(endpoints.CONTACTS))
+    before = _enrollments(careless_server, key)
+    careless_server.admin.set_faults(error_rate=0.5, fault_seed=5)
+    store = FakeStateStore()
+    context = make_context(state_store=store)
+    task = EnrollContactOperator(
+        task_id="enroll", workflow_id=workflow_id, contact_ids=contact_ids, batch_size=2
+    )
+
+    with pytest.raises(ambiguity.VotelAmbiguousRecipientsError):
+        task.execute(context)
+    careless_server.admin.clear_faults()
+    result = EnrollContactOperator(
+        task_id="enroll", workflow_id=workflow_id, contact_ids=contact_ids, batch_size=2, on_ambiguous="skip"
+    ).execute(context)
+
+    added = _enrollments(careless_server, key) - before
+    assert max(added.values()) == 1
+    assert result["ambiguous"] == len(result["ambiguous_recipients"]) > 0
+    # Enrolled once (by a request, or found in the enrollments), or reported: never both, never neither.
+    reported = set(result["ambiguous_recipients"])
+    settled = set(result["enrolled"]) | set(result["already_enrolled"])
+    assert settled | reported == set(contact_ids)
+    assert not settled & reported
+    assert not reported & set(added)

@@ -1,0 +1,177 @@
+"""One account, one pace: an adaptive request rate learned from the API's 429s, per process.
+
+Eight extracts of a backfill, a campaign and a sync may call the same account at once, from
+Celery workers on different machines. Nothing those tasks all reach can hand out tokens (Airflow 3
+workers talk to the API server, not the metadata database; the broker may not be Redis), and
+other clients of the account (another deployment, the Votel app) would stay invisible to any
+store we chose. The one signal every caller sees, wherever it runs, is the API's own ``429``. So
+each process paces itself the way TCP shares a link, and the processes converge on fair shares:
+
+* **Unlimited until told.** A process that never met a 429 sends as fast as its answers come.
+* **A first pace from the first 429.** A token-bucket limit lets about a second's worth of
+  requests through, then refuses: the requests this process got accepted, over the time they
+  took plus the ``Retry-After``, are close to its share of the limit.
+* **Multiplicative decrease.** Every later 429 cuts the pace to :data:`BACKOFF` times itself,
+  and no thread of the process sends before the ``Retry-After`` has passed.
+* **Additive increase.** Successes raise the pace: back towards the rate of the last 429 first,
+  then by :data:`PROBE_STEP` requests/s every second, the same step in every process (which is
+  what makes their shares converge to fair ones, as TCP's do), doubled for every
+  :data:`PROBE_DOUBLING` seconds without a 429, which finds capacity that callers that finished
+  left free.
+
+Every thread of the process (send workers, the page read ahead) draws its start slot from the
+same pacer, so a process is one flow whatever its concurrency. Pacers are keyed by base URL and
+a digest of the API key: one account, one pace; the key itself is never kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+#: The pace after a later 429, as a share of the pace that met it.
+BACKOFF = 0.6
+#: Per success below :data:`RECOVERY_TARGET` times the pace of the last 429: the share of the
+#: gap closed (about two seconds back at a fair share of 20 requests/s among eight).
+RECOVERY = 0.2
+RECOVERY_TARGET = 1.0
+#: Requests/s added to the pace every second beyond that, the same in every process...
+PROBE_STEP = 0.03
+#: ...doubled for every this many seconds without a 429, so capacity freed by callers that
+#: finished is found within seconds, not minutes.
+PROBE_DOUBLING = 4.0
+#: Seconds of history behind the accepted rate.
+GOODPUT_WINDOW = 2.0
+#: The shortest time a first pace is measured over, in seconds.
+MIN_SPAN = 0.5
+#: The slowest pace, requests/s: a pacer never stops a process altogether.
+MIN_RATE = 0.2
+#: Seconds without a request after which the pace is forgotten (the limit may have gone).
+IDLE_RESET = 60.0
+
+
+class AdaptivePacer:
+    """The start slots of one process's requests to one account; thread-safe.
+
+    :param clock: a monotonic clock in seconds (a test may pass its own).
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        #: Requests/s, or None while unlimited.
+        self.rate: float | None = None
+        #: The accepted rate when the last 429 came: what recovery aims at.
+        self.ceiling: float | None = None
+        self._next = 0.0
+        self._last = 0.0
+        self._first: float | None = None
+        self._throttled_at = 0.0
+        self._step = 0.0
+        self._answered_since_429 = True
+        self._grown_at = 0.0
+        self._resumed = 0.0
+        self._accepted: deque[float] = deque()
+        self.throttles = 0
+
+    def _now(self) -> float:
+        return self._clock()
+
+    def reserve(self, *, waited: bool = False) -> float:
+        """Take the next start slot; the seconds to wait before sending (0 when unlimited).
+
+        :param waited: the caller has just waited out a 429's ``Retry-After`` itself (the hook's
+            retry): the pause is not waited twice.
+        """
+        with self._lock:
+            now = self._now()
+            if self.rate is not None and now - self._last > IDLE_RESET:
+                self.rate = self.ceiling = None
+                self._accepted.clear()
+            self._last = now
+            if self._first is None:
+                self._first = now
+            slot = max(now, self._next, now if waited else self._resumed)
+            if self.rate is not None:
+                self._next = slot + 1.0 / self.rate
+            return slot - now
+
+    def on_success(self) -> None:
+        """An answer that was not a 429: the API accepted the request."""
+        with self._lock:
+            now = self._now()
+            self._accepted.append(now)
+            self._answered_since_429 = True
+            while self._accepted and self._accepted[0] < now - GOODPUT_WINDOW:
+                self._accepted.popleft()
+            if self.rate is None:
+                return
+            target = RECOVERY_TARGET * self.ceiling if self.ceiling is not None else 0.0
+            if self.rate < target:
+                self.rate += RECOVERY * (target - self.rate)
+            elapsed = min(now - self._grown_at, 1.0)
+            self._grown_at = now
+            boost = 2.0 ** min((now - self._throttled_at) / PROBE_DOUBLING, 10.0)
+            self.rate += self._step * elapsed * boost
+
+    def on_throttled(self, retry_after: float | None) -> None:
+        """A 429: slow down, and hold every request until ``retry_after`` has passed."""
+        with self._lock:
+            now = self._now()
+            self.throttles += 1
+            pause = max(0.0, retry_after or 0.0)
+            if not self._answered_since_429:
+                # The same refusal again (a burst of 429s, requests that were in flight): one cut
+                # per episode, as TCP cuts once per loss event, or a burst would floor the pace.
+                self._resumed = max(self._resumed, now + pause)
+                return
+            self._answered_since_429 = False
+            self._throttled_at = now
+            if self.rate is not None:
+                self.ceiling = self.rate
+                self.rate = max(MIN_RATE, BACKOFF * self.rate)
+            else:
+                # The first pace is a measured share already, not a rate that just failed.
+                first = self._goodput(now, pause)
+                if first is not None:
+                    self.rate = self.ceiling = max(MIN_RATE, first)
+                    self._step = PROBE_STEP
+                    self._grown_at = now + pause
+            # Too little history to measure (the start-up burst): only the pause is known.
+            self._resumed = max(self._resumed, now + pause)
+
+    def _goodput(self, now: float, pause: float) -> float | None:
+        """The first pace: what the API accepted lately, spread over that time and the pause.
+
+        A token-bucket limit first lets a burst of about a second's worth through, then refuses:
+        the share of that burst this process got, over the time it took plus the pause the API
+        asks for, is close to its share of the limit. None when nothing was accepted yet.
+        """
+        start = max(now - GOODPUT_WINDOW, self._first if self._first is not None else now)
+        count = sum(1 for stamp in self._accepted if stamp >= start)
+        if not count:
+            return None
+        return count / max(now - start + pause, MIN_SPAN)
+
+
+_pacers: dict[tuple[str, str], AdaptivePacer] = {}
+_pacers_lock = threading.Lock()
+
+
+def pacer_for(base_url: str, api_key: str) -> AdaptivePacer:
+    """The process's pacer of one account (base URL and key); created on first use."""
+    account = (base_url, hashlib.sha256(api_key.encode()).hexdigest()[:32])
+    with _pacers_lock:
+        pacer = _pacers.get(account)
+        if pacer is None:
+            pacer = _pacers[account] = AdaptivePacer()
+        return pacer
+
+
+def forget_pacers() -> None:
+    """Drop every pacer (tests; a new account state in a long-lived process)."""
+    with _pacers_lock:
+        _pacers.clear()
