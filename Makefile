@@ -38,7 +38,7 @@ $(E2E_STAMP): pyproject.toml constraints.txt
 	touch $(E2E_STAMP)
 
 e2e: $(E2E_STAMP)
-	$(E2E_VENV)/bin/python -m pytest -m e2e tests/e2e
+	$(E2E_VENV)/bin/python -m pytest -m e2e -s tests/e2e
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

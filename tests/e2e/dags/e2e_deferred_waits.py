@@ -49,7 +49,8 @@ with DAG(
         votel_conn_id=CONN_ID,
         fail_on=[],
         deferrable=True,
-        poke_interval=5,
+        # Every wait polls the API once per interval: 1,000 waits at 20 s are 50 requests a second.
+        poke_interval=20,
         timeout=1800,
     ).expand(call_id=start_calls())
 
