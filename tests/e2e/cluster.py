@@ -453,7 +453,10 @@ class Cluster:
                 "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.at.metadata_db,
                 "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:{self.at.redis_port}/0",
                 "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + self.at.metadata_db,
-                "AIRFLOW__CELERY__WORKER_CONCURRENCY": "16",
+                # Task starts are CPU-bound on two cores: more at once only queue up at the
+                # api-server, whose answers then time out.
+                "AIRFLOW__CELERY__WORKER_CONCURRENCY": "8",
+                "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "60",
                 "AIRFLOW__API__PORT": str(self.at.api_port),
                 "AIRFLOW__API__HOST": "127.0.0.1",
                 "AIRFLOW__API__BASE_URL": self.at.api_url,
