@@ -112,10 +112,16 @@ The Votel connection is the `votel_conn_id` param (default `votel_default`, or `
         root = str((params or {})["data_dir"]).rstrip("/")
         folder = ObjectStoragePath(root if "://" in root else f"file://{root}") / "click_report"
         folder.mkdir(parents=True, exist_ok=True)
-        # Written beside the report, then renamed: a reader never sees half a report.
-        tmp, report = folder / f".{day}.csv.tmp", folder / f"{day}.csv"
-        tmp.write_text(text.getvalue())
-        tmp.rename(report)
+        report = folder / f"{day}.csv"
+        # A reader never sees half a report. On a file system it is written beside the report,
+        # then renamed; an object store (s3://, gs://) publishes one upload whole, and a rename
+        # there would be a copy that shows the temporary object, so it goes straight to its key.
+        if report.protocol in ("", "file", "local"):
+            tmp = folder / f".{day}.csv.tmp"
+            tmp.write_text(text.getvalue())
+            tmp.rename(report)
+        else:
+            report.write_text(text.getvalue())
         return {
             "uri": str(report),
             "links": len(names),

@@ -18,11 +18,23 @@ if TYPE_CHECKING:
     from votel_airflow.sandbox.server import SandboxServer
 
 REPO = Path(__file__).resolve().parent.parent
+E2E = REPO / "tests" / "e2e"
 AIRFLOW_HOME = REPO / ".airflow-test"
 os.environ.setdefault("AIRFLOW_HOME", str(AIRFLOW_HOME))
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(REPO / "dags_examples"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Leave tests/e2e alone unless ``-m e2e`` asks for it (``make e2e``).
+
+    That tier needs the ``[e2e]`` extra, PostgreSQL and Redis, and takes minutes: ``make test``
+    stays fast and runs in a venv without those packages.
+    """
+    if collection_path == E2E and "e2e" not in (config.option.markexpr or "").replace("not e2e", ""):
+        return True
+    return None
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,14 @@
 """Write records page by page to an ObjectStoragePath, atomically.
 
-The file is written under a hidden temporary name beside the destination and moved into place only
-when every page is in, so a failed or killed run never leaves a partial file at the destination,
-and readers never see one being written.
+On a file system the file is written under a hidden temporary name beside the destination and
+moved into place only when every page is in, so a failed or killed run never leaves a partial file
+at the destination, and readers never see one being written.
+
+On an object store (S3, GCS) a "move" is a copy, so a temporary object would be visible to readers
+for the whole write. There the file is uploaded straight to its key as a multipart upload that is
+completed only when every page is in: the object appears whole, at once, or not at all, and a
+failed write aborts its upload. (A SIGKILLed writer leaves an unfinished upload, invisible to
+readers; a bucket lifecycle rule for incomplete multipart uploads removes it.)
 
 A failure removes its temporary file; a SIGKILL cannot, and leaves it behind. The next successful
 write of the same destination removes such leftovers: temporary files of that destination not
@@ -46,6 +52,8 @@ DEFAULT_COMPRESSLEVEL = 2
 COMPRESSLEVELS = range(0, 4)
 #: Pages waiting for the writer thread: one, so the caller fetches the next while one is written.
 WRITE_QUEUE_PAGES = 1
+#: Protocols whose files can be uploaded uncommitted and then committed or discarded as a whole.
+COMMIT_ON_SUCCESS_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs"})
 log = logging.getLogger(__name__)
 
 
@@ -138,6 +146,7 @@ class AtomicRecordWriter:
         self.compresslevel = compresslevel
         self.records = 0
         self._tmp = destination.parent / f"{_tmp_prefix(destination)}{uuid.uuid4().hex}{TMP_SUFFIX}"
+        self._commit_on_success = destination.protocol in COMMIT_ON_SUCCESS_PROTOCOLS
         self._started = 0.0
         self._raw: IO[bytes] | None = None
         self._text: IO[bytes] | gzip.GzipFile | None = None
@@ -146,8 +155,12 @@ class AtomicRecordWriter:
 
     def __enter__(self) -> AtomicRecordWriter:
         self._started = time.time()
-        self.destination.parent.mkdir(parents=True, exist_ok=True)
-        self._raw = self._tmp.open("wb")  # type: ignore[no-untyped-call]
+        if self._commit_on_success:
+            # Uncommitted until __exit__ says so: nothing is visible at the key before then.
+            self._raw = self.destination.fs.open(self.destination.path, "wb", autocommit=False)
+        else:
+            self.destination.parent.mkdir(parents=True, exist_ok=True)
+            self._raw = self._tmp.open("wb")  # type: ignore[no-untyped-call]
         try:
             if self.fmt == "parquet":
                 self._parquet = ParquetSink(self._raw)
@@ -166,7 +179,7 @@ class AtomicRecordWriter:
         except BaseException:
             # __exit__ does not run when __enter__ fails: remove the temporary file here.
             self._raw.close()
-            self._tmp.unlink(missing_ok=True)
+            self._discard()
             raise
         return self
 
@@ -218,11 +231,20 @@ class AtomicRecordWriter:
             complete = exc_type is None
         finally:
             # A failure while finishing the file (a full disk) must not publish it either.
-            if complete:
+            if not complete:
+                self._discard()
+            elif self._commit_on_success:
+                self._raw.commit()  # type: ignore[union-attr]
+            else:
                 self._tmp.rename(self.destination)
                 remove_stale_temps(self.destination, older_than=self._started)
-            else:
-                self._tmp.unlink(missing_ok=True)
+
+    def _discard(self) -> None:
+        """Drop what was written: the uncommitted upload, or the temporary file."""
+        if self._commit_on_success:
+            self._raw.discard()  # type: ignore[union-attr]
+        else:
+            self._tmp.unlink(missing_ok=True)
 
 
 def _tmp_prefix(destination: ObjectStoragePath) -> str:

@@ -124,3 +124,14 @@ def test_importing_the_provider_does_not_import_fastapi():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False False"
+
+
+def test_restart_on_the_same_port_with_db_serves_the_same_url_and_state(tmp_path):
+    db = str(tmp_path / "state.sqlite")
+    with SandboxServer(db=db) as first:
+        url, key = first.base_url, first.api_keys[0]
+        Api(url, key).ok("POST", "/communication/sms", 201, json={"to": "+14155550123", "body": "kept"},
+                         headers={"Idempotency-Key": "outage"})  # fmt: skip
+    with SandboxServer(db=db, port=first.port) as second:
+        assert second.base_url == url
+        assert [r["idempotency_key"] for r in second.admin.records(key, "sms")] == ["outage"]

@@ -159,7 +159,10 @@ class SandboxServer:
     Stage timings default to fast values for tests; the CLI's defaults are slower.
 
     :param seed: seed of the fake data; ``None`` starts with empty accounts.
-    :param db: SQLite file for the state; ``None`` keeps it in memory.
+    :param db: SQLite file for the state; ``None`` keeps it in memory. With a file, a sandbox
+        stopped and started again with the same ``db`` and ``port`` is, to its clients, the same
+        server back after an outage.
+    :param port: TCP port on loopback; 0 picks a free one.
     :param rate_limit: requests per second per API key; ``None`` for no limit.
     :param call_stage_seconds: seconds a call spends queued, ringing and in progress, each.
     :param message_stage_seconds: seconds a message spends queued, then sent.
@@ -174,6 +177,7 @@ class SandboxServer:
         *,
         seed: int | None = 1,
         db: str | None = None,
+        port: int = 0,
         rate_limit: float | None = None,
         call_stage_seconds: float = 0.2,
         message_stage_seconds: float = 0.1,
@@ -199,6 +203,7 @@ class SandboxServer:
             "--job-seconds", str(job_seconds),
             "--reply-seconds", str(reply_seconds),
         ]  # fmt: skip
+        self._port = port
         self._args = [*args, *extra_args]
         self._proc: subprocess.Popen[str] | None = None
         self._stderr: IO[bytes] | None = None
@@ -220,7 +225,7 @@ class SandboxServer:
         env["PYTHONUNBUFFERED"] = "1"
         # Kept open for the life of the child, which writes to it; closed by stop().
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115
-        cmd = [sys.executable, "-m", "votel_airflow.sandbox", "--port", "0", *self._args]
+        cmd = [sys.executable, "-m", "votel_airflow.sandbox", "--port", str(self._port), *self._args]
         self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._stderr, text=True, env=env)
         lines: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=_pump, args=(self._proc, lines), daemon=True).start()

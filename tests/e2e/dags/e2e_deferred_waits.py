@@ -1,0 +1,62 @@
+"""Scenarios 3 and 6: many calls, each awaited by its own deferred sensor in the triggerer.
+
+The ``votel_waits`` sandbox lets a call ring for ten minutes, so a call ends when the test
+cancels it: the test decides when every wait's condition comes true.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pendulum
+from airflow.sdk import DAG, Param, task
+
+from votel_airflow.sensors.calls import CallCompletedSensor
+
+CONN_ID = "votel_waits"
+
+with DAG(
+    dag_id="e2e_deferred_waits",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    default_args={"retries": 0, "retry_delay": timedelta(seconds=5)},
+    params={"calls": Param(200, type="integer", minimum=1, maximum=1024)},
+    tags=["e2e"],
+):
+
+    @task
+    def start_calls(params: dict[str, Any] | None = None, run_id: str | None = None) -> list[str]:
+        """Start ``calls`` calls with the account's first agent; their ids."""
+        from votel_airflow.hooks.votel import VotelHook
+
+        hook = VotelHook(CONN_ID)
+        agent = hook.get("/agents")[0]["id"]
+        ids = []
+        for number in range((params or {})["calls"]):
+            call = hook.request(
+                "POST",
+                f"/agents/{agent}/calls",
+                json={"to": f"+1202555{number:04d}"},
+                idempotency_key=f"{run_id}-{number}",
+            )
+            ids.append(str(call["id"]))
+        return ids
+
+    ended = CallCompletedSensor.partial(
+        task_id="wait_for_call",
+        votel_conn_id=CONN_ID,
+        fail_on=[],
+        deferrable=True,
+        # Every wait polls the API once per interval: 1,000 waits at 20 s are 50 requests a second.
+        poke_interval=20,
+        timeout=1800,
+    ).expand(call_id=start_calls())
+
+    @task
+    def count_endings(calls: list[dict[str, Any]]) -> dict[str, int]:
+        """How many waits reported, and for how many distinct calls."""
+        return {"reported": len(calls), "distinct": len({c["id"] for c in calls})}
+
+    count_endings(ended.output)

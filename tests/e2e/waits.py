@@ -1,0 +1,74 @@
+"""What the wait scenarios share: N deferred waits on calls that end when the test says so.
+
+The ``votel_waits`` connection (set through the REST API) points at a sandbox of the scenario's
+own whose calls ring for an hour. Once every wait is deferred, the test restarts that sandbox,
+on the same port over the same SQLite state, with calls that last a fraction of a second: to its
+clients every call has just ended. (A call's status follows from its start time and the stage
+length the sandbox runs with.)
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.e2e.rest import AirflowRest
+from tests.e2e.watch import wait_until
+from votel_airflow.sandbox.server import SandboxServer
+
+DAG_ID = "e2e_deferred_waits"
+WAIT_TASK = "wait_for_call"
+CONN_ID = "votel_waits"
+RINGING_STAGE_SECONDS = 1200.0
+ENDED_STAGE_SECONDS = 0.01
+
+
+class CallsOnDemand:
+    """A sandbox whose calls last until :meth:`end_all_calls`.
+
+    :param db: the SQLite file the sandbox keeps its state in.
+    """
+
+    def __init__(self, db: str) -> None:
+        self._db = db
+        self.server = SandboxServer(db=db, call_stage_seconds=RINGING_STAGE_SECONDS).start()
+        self.key = self.server.admin.create_account(balance=10_000.0)
+
+    def end_all_calls(self) -> float:
+        """Restart the sandbox with instant calls; the POSIX time from which every call has ended."""
+        port = self.server.port
+        self.server.stop()
+        self.server = SandboxServer(db=self._db, port=port, call_stage_seconds=ENDED_STAGE_SECONDS).start()
+        return time.time()
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+@contextmanager
+def calls_on_demand(airflow: AirflowRest) -> Iterator[CallsOnDemand]:
+    """A :class:`CallsOnDemand` behind the ``votel_waits`` connection, stopped at the end."""
+    with tempfile.TemporaryDirectory(prefix="votel-e2e-waits-") as folder:
+        sandbox = CallsOnDemand(str(Path(folder) / "sandbox.sqlite"))
+        try:
+            airflow.set_connection(CONN_ID, "votel", sandbox.server.base_url, sandbox.key)
+            yield sandbox
+        finally:
+            sandbox.stop()
+
+
+def deferred_waits(airflow: AirflowRest, calls: int, timeout: float) -> tuple[str, float]:
+    """Trigger ``calls`` waits and return once every one is deferred: run id, seconds it took."""
+    began = time.monotonic()
+    run = airflow.trigger(DAG_ID, conf={"calls": calls})
+
+    def all_deferred() -> bool:
+        counts = airflow.state_counts(DAG_ID, run, WAIT_TASK)
+        assert set(counts) <= {"deferred", "queued", "scheduled", "running", "none"}, counts
+        return counts.get("deferred", 0) == calls
+
+    wait_until(f"{calls} deferred waits", all_deferred, timeout, 2.0)
+    return run, time.monotonic() - began
