@@ -41,6 +41,9 @@ class FirstPageSchemaSink:
         rows = [{k: v for k, v in row.items() if k in names} for row in rows]
         self._writer.write_table(pa.Table.from_pylist(rows, schema=self._schema))
 
+    def columns(self) -> list[tuple[str, str]]:
+        return [] if self._schema is None else [(f.name, str(f.type)) for f in self._schema]
+
     def close(self) -> None:
         self._writer.close()
 
