@@ -84,7 +84,7 @@ def run_dag(folder: Path, dag_id: str, **test_kwargs: Any) -> Any:
     Needs the ``airflow_db`` fixture. Returns the DagRun; use ``dagrun_task_states`` for details.
     Give tasks ``retry_delay=timedelta(0)``: ``dag.test()`` really waits out retry delays.
     """
-    from airflow.dag_processing.dagbag import DagBag
+    from votel_airflow.compat import DagBag
 
     bag = DagBag(dag_folder=str(folder))
     assert not bag.import_errors, bag.import_errors

@@ -35,8 +35,7 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any
 
-from airflow.sdk import ObjectStoragePath
-
+from votel_airflow.compat import ObjectStoragePath
 from votel_airflow.hooks.pages import RecordPage, page_lines
 from votel_airflow.parquet_sink import ParquetSink
 from votel_airflow.validation import fail

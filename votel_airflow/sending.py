@@ -76,9 +76,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from airflow.sdk.exceptions import AirflowFailException
-
 from votel_airflow import ambiguity
+from votel_airflow.compat import AirflowFailException
 from votel_airflow.destinations import as_storage_path
 from votel_airflow.exceptions import (
     VotelAuthError,

@@ -23,9 +23,8 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
-from airflow.sdk import BaseHook
-
 from votel_airflow import __version__, endpoints
+from votel_airflow.compat import BaseHook
 from votel_airflow.exceptions import (
     VotelError,
     VotelOutcomeUnknownError,
@@ -335,7 +334,7 @@ def _is_tls_failure(exc: BaseException) -> bool:
 
 
 def _mask(secret: str) -> None:
-    from airflow.sdk.log import mask_secret
+    from votel_airflow.compat import mask_secret
 
     mask_secret(secret)
 
