@@ -12,8 +12,10 @@ from datetime import timedelta
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, Asset, CronDataIntervalTimetable, Param, task
+from airflow.sdk import DAG, Asset, Param, task
 
+# In airflow.sdk only from Airflow 3.2; the provider's compat module finds it on 3.0 and 3.1 too.
+from votel_airflow.compat import CronDataIntervalTimetable
 from votel_airflow.operators.click_tracking import ClickExtractOperator, ConversionExtractOperator
 from votel_airflow.operators.settings import VotelListOperator
 

@@ -31,6 +31,8 @@ HOMES: dict[str, tuple[str, ...]] = {
     "PokeReturnValue": ("airflow.sdk", "airflow.sdk.bases.sensor"),
     "ObjectStoragePath": ("airflow.sdk",),
     "Asset": ("airflow.sdk",),
+    # For DAG files (the examples): in airflow.sdk from 3.2.
+    "CronDataIntervalTimetable": ("airflow.sdk", "airflow.timetables.interval"),
     "conf": ("airflow.sdk", "airflow.configuration"),
     "mask_secret": ("airflow.sdk.log", "airflow.sdk.execution_time.secrets_masker"),
     "BaseTrigger": ("airflow.triggers.base",),
@@ -58,6 +60,7 @@ if TYPE_CHECKING:
     from airflow.sdk import BaseOperator as BaseOperator
     from airflow.sdk import BaseOperatorLink as BaseOperatorLink
     from airflow.sdk import BaseSensorOperator as BaseSensorOperator
+    from airflow.sdk import CronDataIntervalTimetable as CronDataIntervalTimetable
     from airflow.sdk import ObjectStoragePath as ObjectStoragePath
     from airflow.sdk import PokeReturnValue as PokeReturnValue
     from airflow.sdk import conf as conf

@@ -9,9 +9,9 @@ from typing import Any
 
 import httpx
 import pytest
-from airflow.sdk import BaseHook
 
 from votel_airflow import endpoints
+from votel_airflow.compat import BaseHook
 from votel_airflow.hooks import votel
 from votel_airflow.hooks.votel import VotelAsyncHook, clear_connection_cache, shared_ssl_context
 
