@@ -858,10 +858,17 @@ async def _release_client(key: _ClientKey, shared: _SharedClient) -> None:
 
 async def _lookup_connection(conn_id: str) -> _ConnectionFields:
     aget = getattr(BaseHook, "aget_connection", None)
-    if aget is not None:
-        conn = await aget(conn_id)
-    else:  # pragma: no cover - Airflow 3.0
-        conn = await asyncio.to_thread(BaseHook.get_connection, conn_id)
+    if aget is None:  # Airflow 3.0: lookups (and masking) are sync messages to the supervisor
+        # sync_to_async, not to_thread: the triggerer's comms then answer on its own loop, in order.
+        from asgiref.sync import sync_to_async
+
+        fields: _ConnectionFields = await sync_to_async(_masked_fields)(BaseHook.get_connection, conn_id)
+        return fields
+    return _masked_fields(None, conn_id, await aget(conn_id))
+
+
+def _masked_fields(get: Any, conn_id: str, conn: Any = None) -> _ConnectionFields:
+    conn = conn if conn is not None else get(conn_id)
     fields = _ConnectionFields(conn.host, conn.password, conn.extra, conn.port, conn.schema)
     if fields.password:
         # Masked once per lookup (not per hook): every later hook reuses the same text.
