@@ -5,8 +5,8 @@
 hand every task a task state store in its context; Airflow 3.0 to 3.2 have none, so there the send
 keeps its progress in :class:`ResultsFileProgressStore`, a JSON file beside ``results_destination``
 (the same storage the user already chose for the send's results, so it is as durable and as private
-as they are). Without either, a retry still texts nobody twice (idempotency keys) but asks the API
-again for every recipient; the send says so in its log at start.
+as they are), removed once the send succeeds. Without either, a retry still texts nobody twice
+(idempotency keys) but asks the API again for every recipient; the send says so in its log at start.
 """
 
 from __future__ import annotations
@@ -78,6 +78,10 @@ class ResultsFileProgressStore:
             tmp.rename(self.path)
         finally:
             tmp.unlink(missing_ok=True)
+
+    def discard(self) -> None:
+        """Remove the file once the send succeeded: its results file is the record from then on."""
+        self.path.unlink(missing_ok=True)
 
 
 def progress_store(context: Mapping[str, Any], destination: ObjectStoragePath | None) -> ProgressStore | None:

@@ -91,7 +91,7 @@ from votel_airflow.exceptions import (
     render_detail,
 )
 from votel_airflow.idempotency import TaskProgress, idempotency_key
-from votel_airflow.progress_stores import progress_store
+from votel_airflow.progress_stores import ResultsFileProgressStore, progress_store
 
 # The argument checks live in validation: the senders run them at DAG parse time, without this engine.
 from votel_airflow.validation import check_max_concurrency, check_rate_limit, require_choice
@@ -229,7 +229,8 @@ def send_each(
     unique: dict[str, Recipient] = {}
     for recipient in recipients:
         unique.setdefault(key(recipient), recipient)
-    progress = TaskProgress(context, f"votel_send_{name}", progress_store(context, destination))
+    store = progress_store(context, destination)
+    progress = TaskProgress(context, f"votel_send_{name}", store)
     if not progress.durable:
         log.warning(
             "%s: this Airflow has no task state store (it arrived in 3.3) and no results_destination is "
@@ -291,6 +292,9 @@ def send_each(
             f"({ {k: v['error'] for k, v in listed.items()} }); {resumed + tally.sent} were sent. "
             "Fix or drop those recipients, or pass on_invalid='skip' to accept the refusals."
         )
+    if isinstance(store, ResultsFileProgressStore):
+        # Done, and the results file says what was sent: no retry needs the progress file now.
+        store.discard()
     return summary
 
 

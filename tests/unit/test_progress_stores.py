@@ -51,3 +51,13 @@ def test_the_task_state_store_wins_over_the_file_and_no_store_means_none(tmp_pat
     assert progress_store(make_context(state_store=state_store), _destination(tmp_path)) is state_store
     assert isinstance(progress_store(make_context(), _destination(tmp_path)), ResultsFileProgressStore)
     assert progress_store(make_context(), None) is None
+
+
+def test_a_successful_send_removes_its_progress_file(tmp_path: Path) -> None:
+    destination = _destination(tmp_path)
+    store = ResultsFileProgressStore(make_context(), destination)
+    store.set("votel_send_sms", {"a": "b"})
+
+    store.discard()
+
+    assert not progress_path(destination).exists()

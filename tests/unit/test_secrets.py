@@ -23,7 +23,8 @@ from votel_airflow.hooks.votel import VotelHook
 
 from .conftest import KEY
 
-LOGGERS = ("", "urllib3", "requests", "airflow", "votel_airflow", "httpx", "httpcore")
+# "airflow.task": Airflow 3.0 sets it to INFO, and the hooks log under it there.
+LOGGERS = ("", "urllib3", "requests", "airflow", "airflow.task", "votel_airflow", "httpx", "httpcore")
 
 
 def _fragments(secret: str) -> list[str]:
