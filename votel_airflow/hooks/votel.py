@@ -862,13 +862,16 @@ async def _lookup_connection(conn_id: str) -> _ConnectionFields:
         # sync_to_async, not to_thread: the triggerer's comms then answer on its own loop, in order.
         from asgiref.sync import sync_to_async
 
-        fields: _ConnectionFields = await sync_to_async(_masked_fields)(BaseHook.get_connection, conn_id)
+        fields: _ConnectionFields = await sync_to_async(_read_connection)(conn_id)
         return fields
-    return _masked_fields(None, conn_id, await aget(conn_id))
+    return _masked_fields(await aget(conn_id))
 
 
-def _masked_fields(get: Any, conn_id: str, conn: Any = None) -> _ConnectionFields:
-    conn = conn if conn is not None else get(conn_id)
+def _read_connection(conn_id: str) -> _ConnectionFields:
+    return _masked_fields(BaseHook.get_connection(conn_id))
+
+
+def _masked_fields(conn: Any) -> _ConnectionFields:
     fields = _ConnectionFields(conn.host, conn.password, conn.extra, conn.port, conn.schema)
     if fields.password:
         # Masked once per lookup (not per hook): every later hook reuses the same text.
