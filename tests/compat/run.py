@@ -89,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     env = {**os.environ, "AIRFLOW_HOME": str(home)}
     started = time.monotonic()
     code = subprocess.call(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-m", "not browser", f"--junitxml={junit}"]
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-m", "not browser", "--durations=10"]
+        + [f"--junitxml={junit}"]
         + SUITES[args.airflow]
         + args.pytest_args,
         cwd=REPO,
