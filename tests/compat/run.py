@@ -90,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     code = subprocess.call(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-m", "not browser", "--durations=10"]
+        # The parse-time budget is a 3.3 performance check (make test), not a compatibility one.
+        + ["--deselect", "tests/dags/test_dag_integrity.py::test_each_example_file_parses_in_under_a_second"]
         + [f"--junitxml={junit}"]
         + SUITES[args.airflow]
         + args.pytest_args,
