@@ -29,7 +29,7 @@ SUITE_NAMES = {
     "triggers": "triggers",
     "completeness": "every public class",
     "dags": "example DAGs (`dag.test()`)",
-    "compat": "deployment smoke + resume",
+    "compat": "imports, deployment smoke, resume",
 }
 
 
