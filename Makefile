@@ -1,17 +1,20 @@
 # The two commands: `make demo` (the main job against a local sandbox) and `make test`.
-# Both bootstrap .venv themselves from constraints.txt.
+# Both bootstrap .venv themselves from constraints/airflow-3.3.txt.
+# `make compat AIRFLOW=3.0` (3.0 to 3.3) runs the compatibility suite in .venv-3.0, built from
+# constraints/airflow-3.0.txt on that minor's Python (docs/supported-versions.md).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+CONSTRAINTS := constraints/airflow-3.3.txt
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 
-.PHONY: demo test e2e lint docs bench airflow-ui constraints clean
+.PHONY: demo test e2e lint docs bench airflow-ui constraints compat compat-constraints wheel-check clean
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,docs]'
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[dev,docs]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -29,10 +32,10 @@ E2E_VENV ?= .venv-e2e
 E2E_STAMP := $(E2E_VENV)/.installed
 E2E_DATEUTIL := python-dateutil==2.9.0.post0
 
-$(E2E_STAMP): pyproject.toml constraints.txt
+$(E2E_STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(E2E_VENV)
 	$(E2E_VENV)/bin/python -m pip install --quiet --upgrade pip
-	grep -v '^python-dateutil==' constraints.txt > $(E2E_VENV)/constraints.txt
+	grep -v '^python-dateutil==' $(CONSTRAINTS) > $(E2E_VENV)/constraints.txt
 	echo '$(E2E_DATEUTIL)' >> $(E2E_VENV)/constraints.txt
 	$(E2E_VENV)/bin/python -m pip install --quiet -c $(E2E_VENV)/constraints.txt -e '.[test,e2e]'
 	touch $(E2E_STAMP)
@@ -52,8 +55,38 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
 
 constraints: $(STAMP)
-	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^airflow-provider-votel' > constraints.txt.new
-	mv constraints.txt.new constraints.txt
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^airflow-provider-votel' > $(CONSTRAINTS).new
+	mv $(CONSTRAINTS).new $(CONSTRAINTS)
+
+# --- one Airflow minor at a time: its own venv, its own constraints, its own Python ---
+AIRFLOW ?= 3.3
+PYENV_ROOT ?= $(shell pyenv root 2>/dev/null || echo $(HOME)/.pyenv)
+# The Python each minor is proven on: the oldest with the oldest Airflow, the newest with the newest.
+PYTHON_3.0 := 3.10
+PYTHON_3.1 := 3.11
+PYTHON_3.2 := 3.12
+PYTHON_3.3 := 3.13
+COMPAT_PYTHON ?= $(firstword $(wildcard $(PYENV_ROOT)/versions/$(PYTHON_$(AIRFLOW)).*/bin/python) python$(PYTHON_$(AIRFLOW)))
+COMPAT_VENV := .venv-$(AIRFLOW)
+COMPAT_CONSTRAINTS := constraints/airflow-$(AIRFLOW).txt
+
+$(COMPAT_VENV)/.installed: pyproject.toml $(COMPAT_CONSTRAINTS)
+	$(COMPAT_PYTHON) -m venv $(COMPAT_VENV)
+	$(COMPAT_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(COMPAT_VENV)/bin/python -m pip install --quiet -c $(COMPAT_CONSTRAINTS) -e '.[test]'
+	touch $@
+
+compat: $(COMPAT_VENV)/.installed
+	$(COMPAT_VENV)/bin/python -m tests.compat.run --airflow $(AIRFLOW)
+
+# After changing a pin in $(COMPAT_VENV) by hand: write its set back (the comment lines are kept).
+compat-constraints: $(COMPAT_VENV)/.installed
+	{ grep '^#' $(COMPAT_CONSTRAINTS); $(COMPAT_VENV)/bin/python -m pip freeze --exclude-editable \
+		| grep -v '^airflow-provider-votel'; } > $(COMPAT_CONSTRAINTS).new
+	mv $(COMPAT_CONSTRAINTS).new $(COMPAT_CONSTRAINTS)
+
+wheel-check: $(STAMP)
+	$(BIN)/python -m tests.compat.wheel_check
 
 clean:
-	rm -rf $(VENV) $(E2E_VENV) .airflow-test site
+	rm -rf $(VENV) $(E2E_VENV) .venv-3.* .airflow-test site dist

@@ -12,8 +12,10 @@ from datetime import timedelta
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, Asset, CronDataIntervalTimetable, Param, task
+from airflow.sdk import DAG, Asset, Param, task
 
+# In airflow.sdk only from Airflow 3.2; the provider's compat module finds it on 3.0 and 3.1 too.
+from votel_airflow.compat import CronDataIntervalTimetable
 from votel_airflow.operators.click_tracking import ClickExtractOperator, ConversionExtractOperator
 from votel_airflow.operators.settings import VotelListOperator
 
@@ -90,8 +92,9 @@ The Votel connection is the `votel_conn_id` param (default `votel_default`, or `
         from airflow.sdk import ObjectStoragePath
 
         def rows(manifest: dict[str, Any]) -> list[dict[str, Any]]:
-            with ObjectStoragePath(manifest["uri"]).open("r") as lines:
-                return [json.loads(line) for line in lines if line.strip()]
+            # read(), not iteration: Airflow 3.0's file wrapper cannot be iterated line by line.
+            with ObjectStoragePath(manifest["uri"]).open("r") as stream:
+                return [json.loads(line) for line in stream.read().splitlines() if line.strip()]
 
         click_count = Counter(row["link_id"] for row in rows(clicks))
         conversion_count: Counter[str] = Counter()

@@ -16,8 +16,10 @@ from typing import Any
 
 import pendulum
 from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
-from airflow.sdk import DAG, Asset, CronDataIntervalTimetable, Param, task
+from airflow.sdk import DAG, Asset, Param, task
 
+# In airflow.sdk only from Airflow 3.2; the provider's compat module finds it on 3.0 and 3.1 too.
+from votel_airflow.compat import CronDataIntervalTimetable
 from votel_airflow.operators.activity import (
     CallLogExtractOperator,
     MeetingLogExtractOperator,
@@ -174,15 +176,18 @@ primary key: clearing or backfilling a day never duplicates a row.
     def load_call_logs(manifest: dict[str, Any], params: dict[str, Any] | None = None) -> dict[str, Any]:
         """Replace the interval's rows in the call log table with the extracted file's rows."""
         from airflow.providers.common.sql.hooks.sql import DbApiHook
-        from airflow.sdk import BaseHook, ObjectStoragePath
+        from airflow.sdk import ObjectStoragePath
+
+        from votel_airflow.compat import BaseHook  # in airflow.sdk only from Airflow 3.1
 
         sql_conn_id = (params or {})["sql_conn_id"]
         hook = BaseHook.get_connection(sql_conn_id).get_hook()
         if not isinstance(hook, DbApiHook):
             raise TypeError(f"connection {sql_conn_id!r} is not a SQL connection")
         window = manifest["since"]
-        with ObjectStoragePath(manifest["uri"]).open("r") as lines:
-            rows = [_row(json.loads(line), window) for line in lines if line.strip()]
+        # read(), not iteration: Airflow 3.0's file wrapper cannot be iterated line by line.
+        with ObjectStoragePath(manifest["uri"]).open("r") as stream:
+            rows = [_row(json.loads(line), window) for line in stream.read().splitlines() if line.strip()]
         # Delete-then-insert keyed by the interval: a rerun replaces exactly what it loaded before.
         hook.run(
             f"DELETE FROM {CALL_LOG_TABLE} WHERE window_start = {hook.placeholder}", parameters=(window,)

@@ -17,11 +17,11 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from airflow.sdk import BaseOperator
 
 import votel_airflow.operators
 import votel_airflow.sensors
 from votel_airflow import endpoints
+from votel_airflow.compat import BaseOperator
 
 REPO = Path(__file__).resolve().parent.parent
 CONTRACT = REPO.parent / "shared" / "votel-api.md"

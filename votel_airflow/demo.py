@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import closing, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from importlib import resources
 from pathlib import Path
 from typing import IO, Any
 
@@ -40,9 +41,22 @@ class DemoError(RuntimeError):
     """A step of the demo failed; the message says which, and the log holds the details."""
 
 
-def repo_root() -> Path:
-    """The checkout holding the example DAGs (the package is installed editable from it)."""
-    return Path(__file__).resolve().parent.parent
+def example_dags_folder() -> Path | None:
+    """The example DAGs: ``$VOTEL_EXAMPLE_DAGS``, else the copy shipped in the wheel, else a checkout's.
+
+    The wheel carries them as ``votel_airflow/example_dags`` (read through ``importlib.resources``);
+    an editable install has none there, and ``make demo`` runs from the checkout, whose
+    ``dags_examples`` is then in the working directory.
+    """
+    candidates = [os.environ.get("VOTEL_EXAMPLE_DAGS") or ""]
+    shipped = resources.files("votel_airflow") / "example_dags"
+    if shipped.is_dir():
+        candidates.append(str(shipped))
+    candidates.append(str(Path.cwd() / "dags_examples"))
+    for candidate in candidates:
+        if candidate and Path(candidate, "votel_nightly_crm_sync.py").is_file():
+            return Path(candidate).resolve()
+    return None
 
 
 def mask(text: str, secrets: Sequence[str]) -> str:
@@ -457,12 +471,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m votel_airflow.demo", description=__doc__.split("\n")[0])
     parser.add_argument("--ui", action="store_true", help="start Airflow (standalone) with the sandbox")
     args = parser.parse_args(argv)
-    root = repo_root()
-    dags_folder = root / "dags_examples"
-    if not dags_folder.is_dir():
-        print(f"The example DAGs are not at {dags_folder}: run the demo from a checkout.", file=sys.stderr)
+    dags_folder = example_dags_folder()
+    if dags_folder is None:
+        print(
+            "The example DAGs were not found: install the provider's wheel, run the demo from a checkout, "
+            "or set VOTEL_EXAMPLE_DAGS to their folder.",
+            file=sys.stderr,
+        )
         return 2
-    home = DemoHome(Path(os.environ.get("VOTEL_DEMO_HOME") or root / ".airflow-demo").resolve())
+    home = DemoHome(Path(os.environ.get("VOTEL_DEMO_HOME") or Path.cwd() / ".airflow-demo").resolve())
     return run_ui(home, dags_folder) if args.ui else run_demo(home, dags_folder)
 
 

@@ -35,8 +35,9 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any
 
-from airflow.sdk import ObjectStoragePath
+import fsspec
 
+from votel_airflow.compat import ObjectStoragePath
 from votel_airflow.hooks.pages import RecordPage, page_lines
 from votel_airflow.parquet_sink import ParquetSink
 from votel_airflow.validation import fail
@@ -72,6 +73,8 @@ def as_storage_path(field: str, destination: Any) -> ObjectStoragePath:
         text = f"file://{text}"
     try:
         path = ObjectStoragePath(text)
+        # universal_pathlib before 0.3 (Airflow 3.0, 3.1) accepts any scheme until first use.
+        fsspec.get_filesystem_class(path.protocol)
     except Exception as exc:  # fsspec raises many types for an unknown protocol
         raise fail(
             field, destination, f"is not a storage URL ({exc})", "Use file://, s3://, gs://, ..."

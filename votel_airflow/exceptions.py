@@ -11,7 +11,7 @@ import json
 from http import HTTPStatus
 from typing import Any
 
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from votel_airflow.compat import AirflowException, AirflowFailException
 
 # A wrong base URL answers every path with FastAPI's generic route-miss detail; saying so saves
 # users from hunting for a missing contact that was never the problem.

@@ -12,7 +12,12 @@ import hashlib
 import time
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from votel_airflow.compat import optional
+
+if TYPE_CHECKING:
+    from votel_airflow.progress_stores import ProgressStore
 
 KEY_PREFIX = "af-"
 # Progress is flushed in batches: one supervisor round-trip per item would dominate a bulk send.
@@ -42,15 +47,17 @@ def idempotency_key(context: Mapping[str, Any], *parts: str) -> str:
 class TaskProgress:
     """Durable ``{item: result}`` progress for bulk work, kept in the task state store.
 
-    Falls back to memory where Airflow has no task state store (before 3.3, or ``execute()``
-    called directly); the idempotency keys still prevent a second effect there.
+    ``store`` replaces the task state store where Airflow has none (before 3.3):
+    :func:`~votel_airflow.progress_stores.progress_store` picks one. Without either, progress is
+    kept in memory only; the idempotency keys still prevent a second effect there.
 
     :param context: the task's execution context.
     :param name: the store key, one per kind of work in a task.
+    :param store: where progress survives a retry, when not the context's task state store.
     """
 
-    def __init__(self, context: Mapping[str, Any], name: str) -> None:
-        self._store = context.get("task_state_store")
+    def __init__(self, context: Mapping[str, Any], name: str, store: ProgressStore | None = None) -> None:
+        self._store = store if store is not None else context.get("task_state_store")
         self._name = name
         self._done: dict[str, Any] = {}
         if self._store is not None:
@@ -94,8 +101,6 @@ class TaskProgress:
 
 
 def _never_expire() -> timedelta | None:
-    try:
-        from airflow.sdk.execution_time.context import NEVER_EXPIRE
-    except ImportError:  # pragma: no cover - Airflow before 3.3 has no task state store
-        return None
-    return NEVER_EXPIRE
+    # Airflow before 3.3 has no task state store, and so no retention to give.
+    never: timedelta | None = optional("NEVER_EXPIRE")
+    return never

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperatorLink
+from votel_airflow.compat import BaseOperatorLink
 
 if TYPE_CHECKING:
-    from airflow.sdk import BaseOperator
     from airflow.sdk.types import TaskInstanceKey
+
+    from votel_airflow.compat import BaseOperator
 
 #: XCom key under which an operator leaves the app URL of what it touched.
 LINK_XCOM_KEY = "votel_link"

@@ -16,9 +16,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from airflow.sdk import BaseNotifier
-
 from votel_airflow import endpoints
+from votel_airflow.compat import BaseNotifier
 from votel_airflow.operators.base import DEFAULT_CONN_ID
 from votel_airflow.validation import e164_pattern, fail, require_id, require_text
 

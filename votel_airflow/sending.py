@@ -21,8 +21,9 @@ Guarantees
       a retry of the task (or the hook's own retry of a 5xx or a broken connection) asks the
       server for the same effect again, and the server answers with the first response.
     * **Resume.** Each finished recipient is recorded in :class:`~votel_airflow.idempotency.TaskProgress`
-      (the task state store where Airflow has one); a retried task skips them without a request and
-      counts them as ``resumed``.
+      (the task state store on Airflow 3.3+; on 3.0-3.2 a progress file beside
+      ``results_destination``, see :mod:`votel_airflow.progress_stores`); a retried task skips them
+      without a request and counts them as ``resumed``.
     * **Pace.** At most ``max_concurrency`` requests are in flight, all on the hook's one pooled
       session. With ``rate_limit`` no two recipients' requests start closer than
       ``1 / rate_limit`` seconds apart (a token bucket of capacity one, shared by the threads), so
@@ -76,9 +77,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from airflow.sdk.exceptions import AirflowFailException
-
 from votel_airflow import ambiguity
+from votel_airflow.compat import AirflowFailException
 from votel_airflow.destinations import as_storage_path
 from votel_airflow.exceptions import (
     VotelAuthError,
@@ -91,6 +91,7 @@ from votel_airflow.exceptions import (
     render_detail,
 )
 from votel_airflow.idempotency import TaskProgress, idempotency_key
+from votel_airflow.progress_stores import ResultsFileProgressStore, progress_store
 
 # The argument checks live in validation: the senders run them at DAG parse time, without this engine.
 from votel_airflow.validation import check_max_concurrency, check_rate_limit, require_choice
@@ -228,7 +229,15 @@ def send_each(
     unique: dict[str, Recipient] = {}
     for recipient in recipients:
         unique.setdefault(key(recipient), recipient)
-    progress = TaskProgress(context, f"votel_send_{name}")
+    store = progress_store(context, destination)
+    progress = TaskProgress(context, f"votel_send_{name}", store)
+    if not progress.durable:
+        log.warning(
+            "%s: this Airflow has no task state store (it arrived in 3.3) and no results_destination is "
+            "set, so a retry of this task relies on idempotency keys alone: nobody is sent twice, but "
+            "every recipient is asked again. Set results_destination to keep progress across retries.",
+            name,
+        )
     # Also loads the hook's settings once here rather than racing for them in every thread.
     trusted = ambiguity.log_mode(hook, name)
     earlier = progress.done()
@@ -283,6 +292,9 @@ def send_each(
             f"({ {k: v['error'] for k, v in listed.items()} }); {resumed + tally.sent} were sent. "
             "Fix or drop those recipients, or pass on_invalid='skip' to accept the refusals."
         )
+    if isinstance(store, ResultsFileProgressStore):
+        # Done, and the results file says what was sent: no retry needs the progress file now.
+        store.discard()
     return summary
 
 

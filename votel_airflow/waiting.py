@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
-from airflow.sdk.exceptions import AirflowFailException
+from votel_airflow.compat import AirflowFailException
 
 if TYPE_CHECKING:
     # Only the task's run needs these: importing the trigger at DAG parse time would pull in
@@ -84,7 +84,7 @@ def result_from_event(task_id: str, event: Mapping[str, Any]) -> Any:
     if status == "failed":
         raise VotelWaitFailed(f"{task_id}: {event.get('message')}")
     if status == "timeout":
-        from airflow.sdk.exceptions import AirflowSensorTimeout
+        from votel_airflow.compat import AirflowSensorTimeout
 
         raise AirflowSensorTimeout(f"{task_id}: {event.get('message')}")
     raise VotelWaitFailed(f"{task_id}: the wait failed: {event.get('message')}")
@@ -109,7 +109,7 @@ def poll_until_done(
     :param timeout: seconds to wait in all.
     :param first: a verdict already in hand, to save the first request.
     """
-    from airflow.sdk.exceptions import AirflowSensorTimeout
+    from votel_airflow.compat import AirflowSensorTimeout
 
     deadline = time.monotonic() + timeout
     verdict = first if first is not None else condition.check(task.hook)

@@ -38,7 +38,7 @@ print(json.dumps({"seconds": time.perf_counter() - start}))
 
 
 def _bag() -> Any:
-    from airflow.dag_processing.dagbag import DagBag
+    from votel_airflow.compat import DagBag
 
     return DagBag(dag_folder=str(EXAMPLES))
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import pendulum
 import pytest
-from airflow.sdk import Asset
 
 from tests.support import make_context
 from votel_airflow import endpoints
+from votel_airflow.compat import Asset
 from votel_airflow.exceptions import VotelInputError, VotelServerError
 from votel_airflow.hooks.pages import RecordPage
 from votel_airflow.hooks.votel import VotelHook

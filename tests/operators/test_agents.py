@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
 
 from tests.support import FakeStateStore, FakeTaskInstance, make_context
 from votel_airflow import endpoints
+from votel_airflow.compat import TaskDeferred
 from votel_airflow.exceptions import VotelInputError, VotelPaymentRequiredError, VotelServerError
 from votel_airflow.hooks.votel import VotelHook
 from votel_airflow.idempotency import idempotency_key

@@ -9,10 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from airflow.sdk.exceptions import AirflowSensorTimeout
 
 from tests.support import FakeStateStore, dagrun_task_states, make_context, run_dag, write_dag
 from votel_airflow import endpoints
+from votel_airflow.compat import AirflowSensorTimeout
 from votel_airflow.exceptions import VotelInputError
 from votel_airflow.hooks.votel import VotelHook
 from votel_airflow.operators.activity import CancelCallOperator

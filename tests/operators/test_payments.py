@@ -7,9 +7,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from airflow.sdk.exceptions import AirflowSkipException
 
 from tests.support import dagrun_task_states, make_context, run_dag, write_dag
+from votel_airflow.compat import AirflowSkipException
 from votel_airflow.exceptions import VotelInputError, VotelPaymentRequiredError
 from votel_airflow.operators.payments import (
     TransactionExtractOperator,

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException
 
 from tests.support import FakeStateStore, FakeTaskInstance, make_context
 from votel_airflow import endpoints
+from votel_airflow.compat import AirflowFailException
 from votel_airflow.exceptions import VotelBadRequestError, VotelInputError, VotelPaymentRequiredError
 from votel_airflow.hooks.votel import VotelHook
 from votel_airflow.idempotency import idempotency_key

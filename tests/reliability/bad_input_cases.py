@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk.exceptions import AirflowNotFoundException
-
 from tests.support import make_context
 from votel_airflow import endpoints
+from votel_airflow.compat import AirflowNotFoundException
 from votel_airflow.exceptions import (
     VotelAuthError,
     VotelBadRequestError,

@@ -86,6 +86,7 @@ with DAG(
         to=__NUMBERS__,
         body="Reminder: your appointment is tomorrow",
         rate_limit=__RATE__,
+        results_destination=__RESULTS__,
     )
     CrashingExtract(
         task_id="extract",
@@ -98,9 +99,16 @@ with DAG(
 
 
 def dag_source(
-    numbers: list[str], destination: str, since: str, until: str, *, rate: float | None, page_size: int
+    numbers: list[str],
+    destination: str,
+    since: str,
+    until: str,
+    *,
+    rate: float | None,
+    page_size: int,
+    results: str | None = None,
 ) -> str:
-    """The DAG file's text for these recipients, destination and window."""
+    """The DAG file's text for these recipients, destination and window (``results``: the send's file)."""
     return (
         DAG_SOURCE.replace("__DAG_ID__", DAG_ID)
         .replace("__NUMBERS__", repr(numbers))
@@ -109,4 +117,5 @@ def dag_source(
         .replace("__SINCE__", since)
         .replace("__UNTIL__", until)
         .replace("__PAGE_SIZE__", str(page_size))
+        .replace("__RESULTS__", repr(results))
     )

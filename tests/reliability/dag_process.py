@@ -12,7 +12,8 @@ import pendulum
 
 def main(folder: str, dag_id: str, logical_date: str) -> None:
     from airflow import settings
-    from airflow.dag_processing.dagbag import DagBag
+
+    from votel_airflow.compat import DagBag
 
     settings.DAGS_FOLDER = folder
     bag = DagBag(dag_folder=folder)

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowRescheduleException, TaskDeferred
 
 from tests.support import FakeTaskInstance, dagrun_task_states, make_context, run_dag, write_dag
 from votel_airflow import endpoints
+from votel_airflow.compat import AirflowRescheduleException, TaskDeferred
 from votel_airflow.exceptions import VotelInputError, VotelNotFoundError
 from votel_airflow.hooks.votel import VotelHook
 from votel_airflow.sandbox.server import SandboxServer

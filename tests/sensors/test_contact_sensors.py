@@ -7,10 +7,10 @@ import json
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
 
 from tests.support import dagrun_task_states, make_context, run_dag, write_dag
 from votel_airflow import endpoints
+from votel_airflow.compat import TaskDeferred
 from votel_airflow.conditions import Condition
 from votel_airflow.exceptions import VotelInputError
 from votel_airflow.hooks.votel import VotelHook

@@ -15,12 +15,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
 
 import votel_airflow.operators
 import votel_airflow.sensors
 from tests.support import make_context
 from votel_airflow import endpoints
+from votel_airflow.compat import TaskDeferred
 from votel_airflow.conditions import Condition, Fetch, Verdict
 from votel_airflow.hooks.votel import VotelHook
 from votel_airflow.operators.agents import StartCallOperator

@@ -9,9 +9,9 @@ from typing import Any
 
 import httpx
 import pytest
-from airflow.sdk import BaseHook
 
 from votel_airflow import endpoints
+from votel_airflow.compat import BaseHook
 from votel_airflow.hooks import votel
 from votel_airflow.hooks.votel import VotelAsyncHook, clear_connection_cache, shared_ssl_context
 
@@ -35,6 +35,15 @@ def local_conn(set_connection: SetConnection, local_api: str) -> str:
 def lookups(mocker: Any) -> list[str]:
     """The conn ids the async hooks look up, in order (each lookup still reads the real connection)."""
     seen: list[str] = []
+    if not hasattr(BaseHook, "aget_connection"):  # Airflow 3.0: the hook looks up synchronously
+        real_sync = BaseHook.get_connection
+
+        def _counting_sync(conn_id: str) -> Any:
+            seen.append(conn_id)
+            return real_sync(conn_id)
+
+        mocker.patch.object(BaseHook, "get_connection", side_effect=_counting_sync)
+        return seen
     real = BaseHook.aget_connection
 
     async def _counting(conn_id: str) -> Any:

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.sdk import ObjectStoragePath
 
+from votel_airflow.compat import ObjectStoragePath
 from votel_airflow.destinations import AtomicRecordWriter, as_storage_path
 from votel_airflow.exceptions import VotelInputError
 from votel_airflow.hooks.pages import RecordPage

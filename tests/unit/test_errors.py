@@ -230,7 +230,7 @@ def test_input_error_keeps_its_field_through_pickle() -> None:
 
 
 def test_configuration_and_input_errors_fail_the_task_without_retries() -> None:
-    from airflow.sdk.exceptions import AirflowFailException
+    from votel_airflow.compat import AirflowFailException
 
     assert issubclass(VotelConfigurationError, AirflowFailException)
     assert issubclass(VotelInputError, AirflowFailException)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from airflow.sdk import BaseOperator
-
 from tests.support import make_context
+from votel_airflow.compat import BaseOperator
 from votel_airflow.links import LINK_XCOM_KEY, VotelObjectLink, app_url, push_link
 
 

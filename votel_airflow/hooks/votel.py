@@ -23,9 +23,8 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
-from airflow.sdk import BaseHook
-
 from votel_airflow import __version__, endpoints
+from votel_airflow.compat import BaseHook
 from votel_airflow.exceptions import (
     VotelError,
     VotelOutcomeUnknownError,
@@ -335,7 +334,7 @@ def _is_tls_failure(exc: BaseException) -> bool:
 
 
 def _mask(secret: str) -> None:
-    from airflow.sdk.log import mask_secret
+    from votel_airflow.compat import mask_secret
 
     mask_secret(secret)
 
@@ -859,10 +858,20 @@ async def _release_client(key: _ClientKey, shared: _SharedClient) -> None:
 
 async def _lookup_connection(conn_id: str) -> _ConnectionFields:
     aget = getattr(BaseHook, "aget_connection", None)
-    if aget is not None:
-        conn = await aget(conn_id)
-    else:  # pragma: no cover - Airflow 3.0
-        conn = await asyncio.to_thread(BaseHook.get_connection, conn_id)
+    if aget is None:  # Airflow 3.0: lookups (and masking) are sync messages to the supervisor
+        # sync_to_async, not to_thread: the triggerer's comms then answer on its own loop, in order.
+        from asgiref.sync import sync_to_async
+
+        fields: _ConnectionFields = await sync_to_async(_read_connection)(conn_id)
+        return fields
+    return _masked_fields(await aget(conn_id))
+
+
+def _read_connection(conn_id: str) -> _ConnectionFields:
+    return _masked_fields(BaseHook.get_connection(conn_id))
+
+
+def _masked_fields(conn: Any) -> _ConnectionFields:
     fields = _ConnectionFields(conn.host, conn.password, conn.extra, conn.port, conn.schema)
     if fields.password:
         # Masked once per lookup (not per hook): every later hook reuses the same text.

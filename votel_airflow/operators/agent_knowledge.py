@@ -6,9 +6,8 @@ import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from airflow.sdk import ObjectStoragePath
-
 from votel_airflow import endpoints
+from votel_airflow.compat import ObjectStoragePath
 from votel_airflow.exceptions import VotelNotFoundError
 from votel_airflow.idempotency import idempotency_key
 from votel_airflow.links import VotelObjectLink, push_link

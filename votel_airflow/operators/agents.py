@@ -7,9 +7,8 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk.exceptions import AirflowSensorTimeout
-
 from votel_airflow import endpoints
+from votel_airflow.compat import AirflowSensorTimeout
 from votel_airflow.exceptions import VotelOutcomeUnknownError, VotelServerError
 from votel_airflow.idempotency import TaskProgress, idempotency_key
 from votel_airflow.links import VotelObjectLink, push_link

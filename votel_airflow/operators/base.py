@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
+from votel_airflow.compat import BaseOperator
 
 if TYPE_CHECKING:
     from votel_airflow.hooks.votel import VotelHook

@@ -7,9 +7,9 @@ from datetime import timedelta
 from typing import Any
 
 import pendulum
-from airflow.sdk.exceptions import AirflowFailException
 
 from votel_airflow import endpoints
+from votel_airflow.compat import AirflowFailException
 from votel_airflow.exceptions import VotelBadRequestError, render_detail
 from votel_airflow.idempotency import TaskProgress, idempotency_key
 from votel_airflow.links import VotelObjectLink, push_link

@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from airflow.sdk import Asset, ObjectStoragePath, conf
-
 from votel_airflow import endpoints
+from votel_airflow.compat import Asset, ObjectStoragePath, conf
 from votel_airflow.destinations import FORMATS, AtomicRecordWriter, as_storage_path
 from votel_airflow.exceptions import VotelServerError
 from votel_airflow.idempotency import idempotency_key

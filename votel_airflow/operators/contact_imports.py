@@ -13,10 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from airflow.sdk import conf
-from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSensorTimeout
-
 from votel_airflow import conditions, endpoints
+from votel_airflow.compat import AirflowException, AirflowFailException, AirflowSensorTimeout, conf
 from votel_airflow.exceptions import VotelError, VotelServerError
 from votel_airflow.idempotency import TaskProgress, idempotency_key
 from votel_airflow.lineage import CONTACTS_DATASET, Lineage, LineageMixin, api_dataset, storage_dataset

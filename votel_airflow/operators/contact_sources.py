@@ -16,8 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import IO, Any
 
-from airflow.sdk import ObjectStoragePath
-
+from votel_airflow.compat import ObjectStoragePath
 from votel_airflow.destinations import as_storage_path
 from votel_airflow.validation import fail, shown
 

@@ -11,9 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk.exceptions import AirflowFailException
-
 from votel_airflow import endpoints
+from votel_airflow.compat import AirflowFailException
 from votel_airflow.exceptions import VotelBadRequestError, VotelNotFoundError, render_detail
 from votel_airflow.idempotency import idempotency_key
 from votel_airflow.limits import MAX_PAGE_SIZE

@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import pendulum
-from airflow.sdk import Asset
 
+from votel_airflow.compat import Asset
 from votel_airflow.destinations import FORMATS, AtomicRecordWriter, as_storage_path
 from votel_airflow.limits import MAX_PAGE_SIZE
 from votel_airflow.lineage import Lineage, LineageMixin, api_dataset, storage_dataset

@@ -11,9 +11,8 @@ from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
-
 from votel_airflow import endpoints
+from votel_airflow.compat import AirflowFailException, AirflowSkipException
 from votel_airflow.exceptions import VotelPaymentRequiredError, VotelServerError
 from votel_airflow.operators.base import VotelBaseOperator
 from votel_airflow.operators.extract import VotelExtractOperator

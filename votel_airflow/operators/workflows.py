@@ -13,10 +13,8 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from airflow.sdk import conf
-from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
-
 from votel_airflow import endpoints
+from votel_airflow.compat import AirflowFailException, AirflowSensorTimeout, conf
 from votel_airflow.exceptions import (
     VotelBadRequestError,
     VotelError,

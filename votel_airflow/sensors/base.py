@@ -7,8 +7,7 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
-
+from votel_airflow.compat import BaseSensorOperator, PokeReturnValue, conf
 from votel_airflow.operators.base import DEFAULT_CONN_ID, with_conn_id_templated
 from votel_airflow.waiting import VotelWaitFailed, defer_until, result_from_event
 

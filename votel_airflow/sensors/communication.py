@@ -20,10 +20,9 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from airflow.sdk import PokeReturnValue
-
 # conditions.Fetch and .Verdict are read when a condition runs: the module loads them then, not at parse.
 from votel_airflow import conditions, endpoints
+from votel_airflow.compat import PokeReturnValue
 from votel_airflow.conditions import Condition
 from votel_airflow.exceptions import VotelServerError
 from votel_airflow.idempotency import TaskProgress

@@ -14,8 +14,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
-
+from votel_airflow.compat import BaseTrigger, TriggerEvent
 from votel_airflow.conditions import Condition
 from votel_airflow.exceptions import VotelRateLimitError, VotelServerError
 from votel_airflow.hooks.votel import VotelAsyncHook

@@ -1,0 +1,115 @@
+"""Run the compatibility suite on the Airflow minor installed in this interpreter's venv.
+
+``python -m tests.compat.run --airflow 3.1`` (``make compat AIRFLOW=3.1``) runs, in a fresh Airflow
+home of its own, the suites that minor is given below, and writes what ran to
+``compat-results/airflow-3.1.json`` (Airflow and Python versions, pass/fail/skip counts per suite)
+for ``tests.compat.report`` to turn into docs/supported-versions.md. The exit code is pytest's,
+except that a run that collected nothing fails.
+
+What each minor runs: the old minors run every unit, operator, sensor and trigger test (so every
+public class runs on every minor), the example DAGs with ``dag.test()``, the resume-after-crash test
+and the real-deployment smoke run. 3.3 is also what ``make test`` runs in full on Python 3.11; its
+compatibility run (on Python 3.13) adds the example DAGs, the imports and the deployment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ElementTree
+from collections import defaultdict
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+RESULTS = REPO / "compat-results"
+
+EVERY_CLASS = [
+    "tests/unit",
+    "tests/operators",
+    "tests/sensors",
+    "tests/triggers",
+    "tests/test_completeness.py",
+]
+ON_EVERY_MINOR = ["tests/compat", "tests/dags/test_dag_integrity.py", "tests/dags/test_example_runs.py"]
+SUITES: dict[str, list[str]] = {
+    "3.0": EVERY_CLASS + ON_EVERY_MINOR,
+    "3.1": EVERY_CLASS + ON_EVERY_MINOR,
+    "3.2": EVERY_CLASS + ON_EVERY_MINOR,
+    "3.3": ON_EVERY_MINOR,
+}
+
+
+def suite_of(classname: str) -> str:
+    """``tests.operators.test_agents`` -> ``operators``; top-level test modules -> their name."""
+    parts = classname.split(".")
+    if len(parts) > 2 and not parts[1].startswith("test_"):
+        return parts[1]
+    return parts[1].removeprefix("test_") if len(parts) > 1 else classname
+
+
+def counts(junit: Path) -> dict[str, dict[str, int]]:
+    """``{suite: {passed, failed, skipped}}`` from a pytest JUnit XML report."""
+    tally: dict[str, dict[str, int]] = defaultdict(lambda: {"passed": 0, "failed": 0, "skipped": 0})
+    for case in ElementTree.parse(junit).getroot().iter("testcase"):
+        outcome = "passed"
+        for child in case:
+            if child.tag in ("failure", "error"):
+                outcome = "failed"
+            elif child.tag == "skipped" and outcome == "passed":
+                outcome = "skipped"
+        tally[suite_of(case.get("classname", ""))][outcome] += 1
+    return {suite: dict(tally[suite]) for suite in sorted(tally)}
+
+
+def installed(distribution: str) -> str:
+    from importlib import metadata
+
+    return metadata.version(distribution)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--airflow", required=True, choices=sorted(SUITES))
+    parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments")
+    args = parser.parse_args(argv)
+    version = installed("apache-airflow-core")
+    if not version.startswith(args.airflow + "."):
+        print(f"This venv has Airflow {version}, not {args.airflow}.x", file=sys.stderr)
+        return 2
+    home = REPO / f".airflow-test-{args.airflow}"
+    shutil.rmtree(home, ignore_errors=True)
+    RESULTS.mkdir(exist_ok=True)
+    junit = RESULTS / f"airflow-{args.airflow}.xml"
+    env = {**os.environ, "AIRFLOW_HOME": str(home)}
+    started = time.monotonic()
+    code = subprocess.call(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-m", "not browser", "--durations=10"]
+        # The parse-time budget is a 3.3 performance check (make test), not a compatibility one.
+        + ["--deselect", "tests/dags/test_dag_integrity.py::test_each_example_file_parses_in_under_a_second"]
+        + [f"--junitxml={junit}"]
+        + SUITES[args.airflow]
+        + args.pytest_args,
+        cwd=REPO,
+        env=env,
+    )
+    seconds = time.monotonic() - started
+    report = {
+        "airflow": version,
+        "python": platform.python_version(),
+        "suites": counts(junit) if junit.exists() else {},
+        "seconds": round(seconds, 1),
+        "exit_code": code,
+    }
+    (RESULTS / f"airflow-{args.airflow}.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(f"compat {args.airflow}: Airflow {version} on Python {report['python']}: {report['suites']}")
+    return 1 if code == 5 else code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
