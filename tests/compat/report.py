@@ -50,13 +50,14 @@ def _suites(run: dict[str, Any]) -> str:
 
 def render(runs: list[dict[str, Any]], wheel: dict[str, Any] | None) -> str:
     lines = [
-        "| Airflow | Python | Passed | Failed | What ran (passed per suite) |",
-        "|---|---|---|---|---|",
+        "| Airflow | Python | Scope | Passed | Failed | What ran (passed per suite) |",
+        "|---|---|---|---|---|---|",
     ]
     for run in runs:
         passed = sum(t["passed"] for t in run["suites"].values())
         failed = sum(t["failed"] for t in run["suites"].values())
-        lines.append(f"| {run['airflow']} | {run['python']} | {passed} | {failed} | {_suites(run)} |")
+        scope = run.get("scope", "ci")
+        lines.append(f"| {run['airflow']} | {run['python']} | {scope} | {passed} | {failed} | {_suites(run)} |")
     text = "\n".join(lines) + "\n"
     if wheel is not None:
         checks = ", ".join(wheel["checks"])
