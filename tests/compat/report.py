@@ -56,8 +56,8 @@ def render(runs: list[dict[str, Any]], wheel: dict[str, Any] | None) -> str:
     for run in runs:
         passed = sum(t["passed"] for t in run["suites"].values())
         failed = sum(t["failed"] for t in run["suites"].values())
-        scope = run.get("scope", "ci")
-        lines.append(f"| {run['airflow']} | {run['python']} | {scope} | {passed} | {failed} | {_suites(run)} |")
+        cells = [run["airflow"], run["python"], run.get("scope", "ci"), passed, failed, _suites(run)]
+        lines.append("| " + " | ".join(str(cell) for cell in cells) + " |")
     text = "\n".join(lines) + "\n"
     if wheel is not None:
         checks = ", ".join(wheel["checks"])
