@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
+from typing import Any
 
 import pytest
 
@@ -15,24 +18,13 @@ from votel_airflow.sensors.calendars import BookingCondition, BookingSensor
 
 DAG_SOURCE = """
 import json
-import threading
 from datetime import timedelta
 import pendulum
 from airflow.sdk import DAG, task
-from votel_airflow import endpoints
-from votel_airflow.hooks.votel import VotelHook
 from votel_airflow.sensors.calendars import BookingSensor
 
 with DAG("booking_sensor_dag", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
          default_args={"retries": 0, "retry_delay": timedelta(0)}):
-
-    @task
-    def book_soon(dag_run=None):
-        # dag.test() runs tasks in this process: the booking lands while the sensor is deferred.
-        conf = dag_run.conf
-        path = endpoints.path(endpoints.CALENDAR_BOOKINGS, calendar_id=conf["calendar"])
-        body = {"contact_id": conf["contact"], "start": "2030-01-08T09:00:00Z"}
-        threading.Timer(2.0, lambda: VotelHook().request("POST", path, json=body)).start()
 
     wait = BookingSensor(
         task_id="wait", contact_id="{{ dag_run.conf['contact'] }}", since="{{ dag_run.conf['since'] }}",
@@ -45,9 +37,19 @@ with DAG("booking_sensor_dag", schedule=None, start_date=pendulum.datetime(2026,
         with open(dag_run.conf["out"] + "/booking.json", "w") as f:
             json.dump(booking, f)
 
-    book_soon() >> wait
     keep(wait.output)
 """
+
+
+def book_after_the_first_look(sandbox: Any, calendar: dict[str, Any], contact: dict[str, Any]) -> None:
+    """Book ``contact`` on ``calendar`` as soon as the sandbox has answered one booking lookup."""
+    deadline = time.monotonic() + 60
+    while sandbox.admin.stats()["paths"].get("GET /bookings", 0) < 1:
+        if time.monotonic() > deadline:
+            return  # the sensor never looked: the test fails on the missing booking
+        time.sleep(0.05)
+    path = endpoints.path(endpoints.CALENDAR_BOOKINGS, calendar_id=calendar["id"])
+    VotelHook().request("POST", path, json={"contact_id": contact["id"], "start": "2030-01-08T09:00:00Z"})
 
 
 def test_deferrable_booking_sensor_in_dag_test_returns_the_booking_once_made(
@@ -58,12 +60,19 @@ def test_deferrable_booking_sensor_in_dag_test_returns_the_booking_once_made(
     contact = hook.get(endpoints.CONTACTS, {"limit": 1})[0]
     write_dag(dags, DAG_SOURCE)
     votel_sandbox.admin.reset_stats()
+    # The booking lands once the sensor has looked and found none, however long dag.test() takes
+    # to start the task on a loaded machine (a fixed delay raced it on the older minors).
+    booker = threading.Thread(target=book_after_the_first_look, args=(votel_sandbox, calendar, contact))
+    booker.start()
 
-    dagrun = run_dag(
-        dags, "booking_sensor_dag",
-        run_conf={"contact": contact["id"], "since": contact["created_at"], "calendar": calendar["id"],
-                  "out": str(tmp_path)},
-    )  # fmt: skip
+    try:
+        dagrun = run_dag(
+            dags, "booking_sensor_dag",
+            run_conf={"contact": contact["id"], "since": contact["created_at"], "calendar": calendar["id"],
+                      "out": str(tmp_path)},
+        )  # fmt: skip
+    finally:
+        booker.join()
 
     assert set(dagrun_task_states(dagrun).values()) == {"success"}, dagrun_task_states(dagrun)
     booking = json.loads((tmp_path / "booking.json").read_text())
