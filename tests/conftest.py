@@ -97,21 +97,3 @@ def fresh_pacers() -> None:
     from votel_airflow.hooks.pacing import forget_pacers
 
     forget_pacers()
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """On Airflow 3.2, expect the dag.test() runs to fail (docs/supported-versions.md, Known issues).
-
-    Its in-process execution API answers a task's first request with ``'State' object has no
-    attribute 'svcs_registry'`` under the pins 3.2.2 needs, before any provider code runs; a real
-    deployment is unaffected (the compat deployment smoke run covers 3.2). Every dag.test() run
-    needs the ``airflow_db`` fixture, which is how they are found. Not strict: a pass still counts.
-    """
-    from votel_airflow.compat import airflow_version
-
-    if not (airflow_version() or "").startswith("3.2."):
-        return
-    known = pytest.mark.xfail(reason="Airflow 3.2.2 dag.test(): svcs_registry missing", strict=False)
-    for item in items:
-        if "airflow_db" in getattr(item, "fixturenames", ()):
-            item.add_marker(known)
