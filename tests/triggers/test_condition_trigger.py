@@ -24,6 +24,7 @@ from votel_airflow.compat import TaskDeferred
 from votel_airflow.conditions import Condition, Fetch, Verdict
 from votel_airflow.hooks.votel import VotelHook
 from votel_airflow.operators.agents import StartCallOperator
+from votel_airflow.sandbox.server import SandboxServer
 from votel_airflow.sensors.base import VotelWaitFailed
 from votel_airflow.sensors.calls import CallCompletedCondition, CallCompletedSensor
 from votel_airflow.triggers.condition import VotelConditionTrigger
@@ -109,20 +110,28 @@ def test_trigger_serialize_is_json_only_and_round_trips(cls: type[Condition]) ->
     assert again.serialize() == condition.serialize()
 
 
-def run_trigger(trigger: VotelConditionTrigger, *, debug: bool = False) -> list[dict[str, Any]]:
+#: How long a callback may hold a debug-mode loop before asyncio logs it.
+SLOW_CALLBACK = 0.05
+
+
+def run_trigger(
+    trigger: VotelConditionTrigger, *, debug: bool = False, slow_callback: float = SLOW_CALLBACK
+) -> list[dict[str, Any]]:
     """Every event the trigger yields, on a fresh event loop (debug mode flags slow callbacks)."""
 
     async def collect() -> list[dict[str, Any]]:
         return [event.payload async for event in trigger.run()]
 
-    return run_on_loop(collect(), debug=debug)
+    return run_on_loop(collect(), debug=debug, slow_callback=slow_callback)
 
 
-def run_on_loop(coro: Coroutine[Any, Any, Any], *, debug: bool = False) -> Any:
+def run_on_loop(
+    coro: Coroutine[Any, Any, Any], *, debug: bool = False, slow_callback: float = SLOW_CALLBACK
+) -> Any:
     loop = asyncio.new_event_loop()
     try:
         loop.set_debug(debug)
-        loop.slow_callback_duration = 0.05
+        loop.slow_callback_duration = slow_callback
         return loop.run_until_complete(coro)
     finally:
         loop.run_until_complete(loop.shutdown_asyncgens())
@@ -256,7 +265,7 @@ def test_unknown_call_yields_an_error_event_that_fails_the_task_clearly(votel_co
 
 @pytest.fixture
 def slow_callbacks() -> Iterator[list[str]]:
-    """Messages asyncio's debug mode logs for callbacks that held the loop over 50 ms."""
+    """Messages asyncio's debug mode logs for callbacks that held the loop too long."""
     found: list[str] = []
 
     class Catch(logging.Handler):
@@ -276,10 +285,24 @@ def slow_callbacks() -> Iterator[list[str]]:
         logger.setLevel(old_level)
 
 
-def test_run_never_blocks_the_event_loop(votel_connection: str, slow_callbacks: list[str]) -> None:
-    call_id = start_call("+14155550104")
+#: Every API answer is held this long while the trigger runs, so a blocking request on the loop
+#: holds it at least this long; the flag sits at half of it.
+BLOCKING_REQUEST_SECONDS = 0.5
 
-    events = run_trigger(call_trigger(call_id), debug=True)
+
+def test_run_never_blocks_the_event_loop(
+    votel_sandbox: SandboxServer, votel_connection: str, slow_callbacks: list[str]
+) -> None:
+    call_id = start_call("+14155550104")
+    # A local sandbox answers in milliseconds: a blocking request would hide under any flag that a
+    # busy machine's scheduling delays (60 ms seen on 2 shared cores) do not also cross. With every
+    # answer held for half a second, one blocking request crosses a 250 ms flag however loaded the
+    # machine is, and scheduling delays stay far below it.
+    votel_sandbox.admin.set_faults(slow_rate=1.0, slow_seconds=BLOCKING_REQUEST_SECONDS)
+    try:
+        events = run_trigger(call_trigger(call_id), debug=True, slow_callback=BLOCKING_REQUEST_SECONDS / 2)
+    finally:
+        votel_sandbox.admin.clear_faults()
 
     assert [e["status"] for e in events] == ["success"]
     assert slow_callbacks == []
