@@ -114,3 +114,17 @@ def dagrun_task_states(dagrun: Any) -> dict[str, str]:
         return {
             (ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"): str(ti.state) for ti in tis
         }
+
+
+def task_result(dagrun: Any, task_id: str) -> Any:
+    """The ``return_value`` XCom a task of a finished DagRun pushed."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = (
+            session.query(XComModel)
+            .filter_by(dag_id=dagrun.dag_id, run_id=dagrun.run_id, task_id=task_id, key="return_value")
+            .one()
+        )
+        return XComModel.deserialize_value(row)

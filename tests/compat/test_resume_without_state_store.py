@@ -12,13 +12,12 @@ import json
 import logging
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import pendulum
 import pytest
 
 from tests.reliability.crash_dag import DAG_ID, LOGICAL_DATE, dag_source
-from tests.support import dagrun_task_states, make_context, run_dag, write_dag
+from tests.support import dagrun_task_states, make_context, run_dag, task_result, write_dag
 from votel_airflow.operators.communication import SendSmsOperator
 from votel_airflow.progress_stores import progress_path
 from votel_airflow.sandbox.server import SandboxServer
@@ -31,19 +30,6 @@ CRASH_AFTER = 50
 
 def _numbers() -> list[str]:
     return [f"+1212555{i:04d}" for i in range(RECIPIENTS)]
-
-
-def _xcom(dagrun: Any, task_id: str) -> Any:
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        row = (
-            session.query(XComModel)
-            .filter_by(dag_id=dagrun.dag_id, run_id=dagrun.run_id, task_id=task_id, key="return_value")
-            .one()
-        )
-        return XComModel.deserialize_value(row)
 
 
 def test_a_send_crashed_after_k_resumes_on_retry_and_texts_nobody_twice(
@@ -72,7 +58,7 @@ def test_a_send_crashed_after_k_resumes_on_retry_and_texts_nobody_twice(
     per_recipient = Counter(r["recipient"] for r in votel_sandbox.admin.records(votel_api_key, "sms"))
     assert {n: c for n, c in per_recipient.items() if c > 1} == {}, "texted twice"
     assert set(per_recipient) == set(_numbers()), "skipped someone"
-    summary = _xcom(dagrun, "send")
+    summary = task_result(dagrun, "send")
     # The retry resumed the crashed try's work; the few sends in flight at the crash are asked again
     # under their idempotency keys and answered from the sandbox's cache.
     assert CRASH_AFTER - 8 <= summary["resumed"] <= CRASH_AFTER, summary

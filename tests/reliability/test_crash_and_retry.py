@@ -25,7 +25,7 @@ import pytest
 from tests.reliability.crash_dag import DAG_ID, LOGICAL_DATE, dag_source
 from tests.reliability.figures import Figure, record
 from tests.reliability.leaks import leaks
-from tests.support import FakeStateStore, dagrun_task_states, make_context, run_dag, write_dag
+from tests.support import FakeStateStore, dagrun_task_states, make_context, run_dag, task_result, write_dag
 from votel_airflow import endpoints
 from votel_airflow.hooks.votel import READ_AHEAD_PAGES, VotelHook
 from votel_airflow.operators.communication import SendSmsOperator
@@ -46,19 +46,6 @@ KILL_AFTER_PAGES = 20
 
 def _numbers() -> list[str]:
     return [f"+1212555{i:04d}" for i in range(RECIPIENTS)]
-
-
-def _xcom(dagrun: Any, task_id: str) -> Any:
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        row = (
-            session.query(XComModel)
-            .filter_by(dag_id=dagrun.dag_id, run_id=dagrun.run_id, task_id=task_id, key="return_value")
-            .one()
-        )
-        return XComModel.deserialize_value(row)
 
 
 def _clean_ids() -> list[str]:
@@ -115,7 +102,7 @@ def test_injected_failure_after_k_items_is_retried_by_airflow_without_repeats_or
     assert dagrun_task_states(dagrun) == {"send": "success", "extract": "success"}
     _assert_each_texted_once(sandbox, tenant)
     _assert_file_complete_and_alone(out, expected)
-    summary = _xcom(dagrun, "send")
+    summary = task_result(dagrun, "send")
     # The second try resumed from the task state store. The few sends in flight at the crash are
     # asked again under their idempotency keys, and the sandbox answers them from its cache.
     assert CRASH_AFTER - 8 <= summary["resumed"] <= CRASH_AFTER
@@ -210,7 +197,7 @@ def test_sigkill_mid_send_then_rerun_of_the_same_dag_run_texts_nobody_twice_and_
     assert dagrun.run_id.startswith("manual__2026-10-05"), dagrun.run_id
     assert dagrun_task_states(dagrun)["send"] == "success"
     _assert_each_texted_once(sandbox, tenant)
-    summary = _xcom(dagrun, "send")
+    summary = task_result(dagrun, "send")
     sms_requests = sandbox.admin.stats()["paths"].get("POST /communication/sms", 0)
     record(
         Figure(

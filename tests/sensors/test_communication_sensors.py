@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import FakeStateStore, dagrun_task_states, make_context, run_dag, write_dag
+from tests.support import FakeStateStore, dagrun_task_states, make_context, run_dag, task_result, write_dag
 from votel_airflow.conditions import Condition, Fetch
 from votel_airflow.exceptions import VotelInputError
 from votel_airflow.operators.communication import SendSmsOperator
@@ -198,16 +198,3 @@ def test_the_sensor_defers_inside_dag_test_and_completes_when_delivery_ends(
     assert "running trigger in line" in caplog.text
     result = task_result(dagrun, "wait")
     assert (len(result["delivered"]), len(result["undelivered"])) == (2, 1)
-
-
-def task_result(dagrun: Any, task_id: str) -> Any:
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        row = (
-            session.query(XComModel)
-            .filter_by(dag_id=dagrun.dag_id, run_id=dagrun.run_id, task_id=task_id, key="return_value")
-            .one()
-        )
-        return XComModel.deserialize_value(row)
