@@ -10,6 +10,9 @@ completed only when every page is in: the object appears whole, at once, or not 
 failed write aborts its upload. (A SIGKILLed writer leaves an unfinished upload, invisible to
 readers; a bucket lifecycle rule for incomplete multipart uploads removes it.)
 
+:class:`AtomicFile` is that mechanism for any byte stream (the send results file uses it alone);
+:class:`AtomicRecordWriter` puts the record formats on top of it.
+
 A failure removes its temporary file; a SIGKILL cannot, and leaves it behind. The next successful
 write of the same destination removes such leftovers: temporary files of that destination not
 modified since the new write began, so a writer that is still writing keeps its file.
@@ -129,6 +132,73 @@ class _WriterThread:
         self._thread.join()
 
 
+class AtomicFile:
+    """A byte stream that appears at ``destination`` whole when it is finished, or not at all.
+
+    Use it as a context manager (the stream is published when the block ends without an error)
+    or call :meth:`open` and :meth:`finish` when other layers (compression, Parquet) must be
+    closed in between. A successful write removes the temporary files killed writers of the same
+    destination left (:func:`remove_stale_temps`).
+
+    :param destination: the final file.
+    """
+
+    def __init__(self, destination: ObjectStoragePath) -> None:
+        self.destination = destination
+        self._tmp = destination.parent / f"{_tmp_prefix(destination)}{uuid.uuid4().hex}{TMP_SUFFIX}"
+        self._commit_on_success = destination.protocol in COMMIT_ON_SUCCESS_PROTOCOLS
+        self._started = 0.0
+        self._raw: IO[bytes] | None = None
+
+    def open(self) -> IO[bytes]:
+        """Open the stream: an uncommitted upload on an object store, else a hidden temporary file."""
+        self._started = time.time()
+        if self._commit_on_success:
+            # Uncommitted until finish() says so: nothing is visible at the key before then.
+            self._raw = self.destination.fs.open(self.destination.path, "wb", autocommit=False)
+        else:
+            self.destination.parent.mkdir(parents=True, exist_ok=True)
+            self._raw = self._tmp.open("wb")  # type: ignore[no-untyped-call]
+        assert self._raw is not None
+        return self._raw
+
+    def finish(self, complete: bool) -> None:
+        """Close the stream, then publish it when ``complete``, else drop what was written.
+
+        :param complete: every byte is in and every layer above the stream closed cleanly.
+        """
+        published = False
+        try:
+            if self._raw is not None:
+                self._raw.close()
+            published = complete
+        finally:
+            # A failure while closing the file (a full disk) must not publish it either.
+            if not published:
+                self._discard()
+            elif self._commit_on_success:
+                self._raw.commit()  # type: ignore[union-attr]
+            else:
+                self._tmp.rename(self.destination)
+                remove_stale_temps(self.destination, older_than=self._started)
+
+    def __enter__(self) -> IO[bytes]:
+        return self.open()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.finish(exc_type is None)
+
+    def _discard(self) -> None:
+        """Drop what was written: the uncommitted upload, or the temporary file."""
+        if self._commit_on_success:
+            if self._raw is not None:
+                self._raw.discard()  # type: ignore[attr-defined]
+        else:
+            self._tmp.unlink(missing_ok=True)
+
+
 class AtomicRecordWriter:
     """Context manager writing pages of records to ``destination`` in ``fmt``, atomically.
 
@@ -148,22 +218,14 @@ class AtomicRecordWriter:
         self.fmt = fmt
         self.compresslevel = compresslevel
         self.records = 0
-        self._tmp = destination.parent / f"{_tmp_prefix(destination)}{uuid.uuid4().hex}{TMP_SUFFIX}"
-        self._commit_on_success = destination.protocol in COMMIT_ON_SUCCESS_PROTOCOLS
-        self._started = 0.0
+        self._file = AtomicFile(destination)
         self._raw: IO[bytes] | None = None
         self._text: IO[bytes] | gzip.GzipFile | None = None
         self._parquet: ParquetSink | None = None
         self._writer: _WriterThread | None = None
 
     def __enter__(self) -> AtomicRecordWriter:
-        self._started = time.time()
-        if self._commit_on_success:
-            # Uncommitted until __exit__ says so: nothing is visible at the key before then.
-            self._raw = self.destination.fs.open(self.destination.path, "wb", autocommit=False)
-        else:
-            self.destination.parent.mkdir(parents=True, exist_ok=True)
-            self._raw = self._tmp.open("wb")  # type: ignore[no-untyped-call]
+        self._raw = self._file.open()
         try:
             if self.fmt == "parquet":
                 self._parquet = ParquetSink(self._raw)
@@ -180,9 +242,8 @@ class AtomicRecordWriter:
             if self._text is not None:
                 self._writer = _WriterThread(self._text, f"votel-writer-{self.destination.name}")
         except BaseException:
-            # __exit__ does not run when __enter__ fails: remove the temporary file here.
-            self._raw.close()
-            self._discard()
+            # __exit__ does not run when __enter__ fails: drop the temporary file here.
+            self._file.finish(complete=False)
             raise
         return self
 
@@ -212,42 +273,24 @@ class AtomicRecordWriter:
     ) -> None:
         complete = False
         try:
-            try:
+            if self._writer is not None:
+                # Always joined, even after a failure: the thread must not write to a closed file.
+                self._writer.finish()
+            # After a failure the file is discarded, so an error while closing it says nothing new.
+            with contextlib.suppress(Exception) if exc_type else contextlib.nullcontext():
                 if self._writer is not None:
-                    # Always joined, even after a failure: the thread must not write to a closed file.
-                    self._writer.finish()
-                # After a failure the file is discarded, so an error while closing it says nothing new.
-                with contextlib.suppress(Exception) if exc_type else contextlib.nullcontext():
-                    if self._writer is not None:
-                        self._writer.raise_error()
-                    if self._parquet is not None:
-                        if exc_type:
-                            # After a failure the spilled pages are dropped, not written out.
-                            self._parquet.discard()
-                        else:
-                            self._parquet.close()
-                    if self._text is not None and self._text is not self._raw:
-                        self._text.close()
-            finally:
-                if self._raw is not None:
-                    self._raw.close()
+                    self._writer.raise_error()
+                if self._parquet is not None:
+                    if exc_type:
+                        # After a failure the spilled pages are dropped, not written out.
+                        self._parquet.discard()
+                    else:
+                        self._parquet.close()
+                if self._text is not None and self._text is not self._raw:
+                    self._text.close()
             complete = exc_type is None
         finally:
-            # A failure while finishing the file (a full disk) must not publish it either.
-            if not complete:
-                self._discard()
-            elif self._commit_on_success:
-                self._raw.commit()  # type: ignore[union-attr]
-            else:
-                self._tmp.rename(self.destination)
-                remove_stale_temps(self.destination, older_than=self._started)
-
-    def _discard(self) -> None:
-        """Drop what was written: the uncommitted upload, or the temporary file."""
-        if self._commit_on_success:
-            self._raw.discard()  # type: ignore[union-attr]
-        else:
-            self._tmp.unlink(missing_ok=True)
+            self._file.finish(complete)
 
 
 def _tmp_prefix(destination: ObjectStoragePath) -> str:
