@@ -13,10 +13,11 @@ from typing import Any, ClassVar
 import pendulum
 
 from votel_airflow.compat import Asset
-from votel_airflow.destinations import FORMATS, AtomicRecordWriter, as_storage_path
+from votel_airflow.destinations import FORMATS, as_storage_path
 from votel_airflow.limits import MAX_PAGE_SIZE
-from votel_airflow.lineage import Lineage, LineageMixin, api_dataset, storage_dataset
+from votel_airflow.lineage import LineageMixin
 from votel_airflow.operators.base import VotelBaseOperator
+from votel_airflow.stream_to_file import write_endpoint
 from votel_airflow.validation import (
     fail,
     parse_instant,
@@ -144,21 +145,14 @@ class VotelExtractOperator(LineageMixin, VotelBaseOperator):
         since, until = self.resolve_window(context) if self.windowed else (None, None)
         params = self.query(since, until)
         path = self.api_path(context)
-        with AtomicRecordWriter(destination, self.format) as writer:
-            # The raw pages keep each record's JSON text: JSON Lines are written without re-encoding.
-            # Reading ahead overlaps the server's work on the next pages with writing this one.
-            pages = self.hook.iter_raw_pages(path, params=params, page_size=self.page_size, read_ahead=True)
-            for page in pages:
-                writer.write_page(page)
-        self.log.info("Wrote %d records (%s) to %s", writer.records, params, destination)
-        self.votel_lineage = Lineage(
-            [api_dataset(self.hook.settings.base_url, path)],
-            [storage_dataset(str(destination), rows=writer.records, columns=writer.columns)],
+        # The raw pages keep each record's JSON text: JSON Lines are written without re-encoding.
+        written = write_endpoint(
+            self.hook, path, destination, self.format, params=params, page_size=self.page_size, raw=True
         )
-        return {
-            "uri": str(destination),
-            "records": writer.records,
-            "since": since.isoformat() if since is not None else None,
-            "until": until.isoformat() if until is not None else None,
-            "format": self.format,
-        }
+        self.log.info("Wrote %d records (%s) to %s", written.records, params, destination)
+        self.votel_lineage = written.lineage(self.hook.settings.base_url, path)
+        return written.manifest(
+            since=since.isoformat() if since is not None else None,
+            until=until.isoformat() if until is not None else None,
+            format=self.format,
+        )
