@@ -10,11 +10,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from votel_airflow import endpoints
-from votel_airflow.destinations import FORMATS, AtomicRecordWriter, as_storage_path
+from votel_airflow.destinations import FORMATS, as_storage_path
 from votel_airflow.exceptions import VotelServerError
 from votel_airflow.names import require_one, resolve
 from votel_airflow.operators.base import VotelBaseOperator
 from votel_airflow.operators.extract import VotelExtractOperator, resolve_window
+from votel_airflow.stream_to_file import write_pages
 from votel_airflow.validation import as_str_list, fail, require_choice
 
 #: Every status a call can have (``GET /activity/calls/{id}``); the logs hold terminal ones.
@@ -147,16 +148,10 @@ class ActivityReportOperator(VotelBaseOperator):
         self.log.info("%s report for [%s, %s): %d rows", kind, since, until, len(rows))
         if destination is None:
             return dict(report)
-        with AtomicRecordWriter(destination, self.format) as writer:
-            writer.write_page(rows)
-        return {
-            "uri": str(destination),
-            "records": writer.records,
-            "since": since.isoformat(),
-            "until": until.isoformat(),
-            "format": self.format,
-            "kind": kind,
-        }
+        written = write_pages(destination, self.format, [rows])
+        return written.manifest(
+            since=since.isoformat(), until=until.isoformat(), format=self.format, kind=kind
+        )
 
 
 #: Call statuses of a call still going: what :class:`CancelCallOperator` looks for with an agent.

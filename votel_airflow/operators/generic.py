@@ -11,10 +11,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from votel_airflow import endpoints
-from votel_airflow.destinations import FORMATS, AtomicRecordWriter, as_storage_path
+from votel_airflow.destinations import FORMATS, as_storage_path
 from votel_airflow.idempotency import idempotency_key
 from votel_airflow.limits import MAX_PAGE_SIZE
 from votel_airflow.operators.base import VotelBaseOperator
+from votel_airflow.stream_to_file import write_endpoint
 from votel_airflow.validation import fail, require_choice, require_int
 
 METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
@@ -159,11 +160,11 @@ class VotelApiOperator(VotelBaseOperator):
     def _stream(self, path: str) -> dict[str, Any]:
         destination = as_storage_path("destination", self.destination)
         params = {k: v for k, v in (self.query_params or {}).items() if k not in ("limit", "offset")}
-        with AtomicRecordWriter(destination, self.format) as writer:
-            for page in self.hook.iter_pages(path, params=params, page_size=self.page_size):
-                writer.write_page(page)
-        self.log.info("Wrote %d records of GET %s to %s", writer.records, path, destination)
-        return {"uri": str(destination), "records": writer.records, "format": self.format, "path": path}
+        written = write_endpoint(
+            self.hook, path, destination, self.format, params=params, page_size=self.page_size
+        )
+        self.log.info("Wrote %d records of GET %s to %s", written.records, path, destination)
+        return written.manifest(format=self.format, path=path)
 
 
 def _any_template(values: Mapping[str, Any]) -> bool:

@@ -10,10 +10,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from votel_airflow import endpoints
-from votel_airflow.destinations import FORMATS, AtomicRecordWriter, as_storage_path
+from votel_airflow.destinations import FORMATS, as_storage_path
 from votel_airflow.limits import MAX_PAGE_SIZE
-from votel_airflow.lineage import Lineage, LineageMixin, api_dataset, storage_dataset
+from votel_airflow.lineage import LineageMixin
 from votel_airflow.operators.base import VotelBaseOperator
+from votel_airflow.stream_to_file import write_endpoint
 from votel_airflow.validation import fail, require_choice, require_int
 
 #: Resource names of :class:`VotelListOperator` and the list endpoint each reads.
@@ -102,20 +103,10 @@ class VotelListOperator(LineageMixin, VotelBaseOperator):
         path = RESOURCES[resource]
         if self.destination is not None:
             destination = as_storage_path("destination", self.destination)
-            with AtomicRecordWriter(destination, self.format) as writer:
-                for page in self.hook.iter_pages(path, page_size=self.page_size):
-                    writer.write_page(page)
-            self.log.info("Wrote %d %s to %s", writer.records, resource, destination)
-            self.votel_lineage = Lineage(
-                [api_dataset(self.hook.settings.base_url, path)],
-                [storage_dataset(str(destination), rows=writer.records, columns=writer.columns)],
-            )
-            return {
-                "uri": str(destination),
-                "records": writer.records,
-                "format": self.format,
-                "resource": resource,
-            }
+            written = write_endpoint(self.hook, path, destination, self.format, page_size=self.page_size)
+            self.log.info("Wrote %d %s to %s", written.records, resource, destination)
+            self.votel_lineage = written.lineage(self.hook.settings.base_url, path)
+            return written.manifest(format=self.format, resource=resource)
         records: list[dict[str, Any]] = []
         for page in self.hook.iter_pages(path, page_size=self.page_size):
             records.extend(page)
