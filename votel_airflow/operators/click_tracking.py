@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
 from votel_airflow import endpoints
-from votel_airflow.destinations import AtomicRecordWriter, as_storage_path
+from votel_airflow.destinations import as_storage_path
 from votel_airflow.idempotency import idempotency_key
 from votel_airflow.links import VotelObjectLink, push_link
 from votel_airflow.operators.base import VotelBaseOperator
 from votel_airflow.operators.extract import VotelExtractOperator
+from votel_airflow.stream_to_file import endpoint_pages, write_pages
 from votel_airflow.validation import fail, require_id
 
 #: The API's limits on a link (the same as the sandbox's request model).
@@ -147,23 +148,21 @@ class ClickExtractOperator(VotelExtractOperator):
             link_ids = [link_id]
         else:
             link_ids = sorted(str(link["id"]) for link in self.hook.paginate(endpoints.TRACKING_LINKS))
-        with AtomicRecordWriter(destination, self.format) as writer:
+
+        def clicks() -> Iterator[list[dict[str, Any]]]:
             for one in link_ids:
                 path = endpoints.path(endpoints.TRACKING_LINK_CLICKS, link_id=one)
-                for page in self.hook.iter_pages(path, params=params, page_size=self.page_size):
-                    writer.write_page([{**row, "link_id": one} for row in page])
+                for page in endpoint_pages(self.hook, path, params=params, page_size=self.page_size):
+                    yield [{**row, "link_id": one} for row in page]
+
+        written = write_pages(destination, self.format, clicks())
         self.log.info(
             "Wrote %d clicks of %d link(s) in [%s, %s) to %s",
-            writer.records, len(link_ids), since, until, destination,
+            written.records, len(link_ids), since, until, destination,
         )  # fmt: skip
-        return {
-            "uri": str(destination),
-            "records": writer.records,
-            "since": since.isoformat(),
-            "until": until.isoformat(),
-            "format": self.format,
-            "links": len(link_ids),
-        }
+        return written.manifest(
+            since=since.isoformat(), until=until.isoformat(), format=self.format, links=len(link_ids)
+        )
 
 
 class ConversionExtractOperator(VotelExtractOperator):

@@ -12,12 +12,13 @@ from typing import Any
 
 from votel_airflow import endpoints
 from votel_airflow.compat import Asset, ObjectStoragePath, conf
-from votel_airflow.destinations import FORMATS, AtomicRecordWriter, as_storage_path
+from votel_airflow.destinations import FORMATS, as_storage_path
 from votel_airflow.exceptions import VotelServerError
 from votel_airflow.idempotency import idempotency_key
 from votel_airflow.limits import MAX_PAGE_SIZE
-from votel_airflow.lineage import CONTACTS_DATASET, Lineage, LineageMixin, api_dataset, storage_dataset
+from votel_airflow.lineage import CONTACTS_DATASET, LineageMixin
 from votel_airflow.operators.base import VotelBaseOperator
+from votel_airflow.stream_to_file import write_pages
 from votel_airflow.validation import fail, parse_instant, require_choice, require_int
 from votel_airflow.waiting import result_from_event, wait_for
 
@@ -149,23 +150,17 @@ class ContactExportOperator(LineageMixin, VotelBaseOperator):
         if not url:
             raise VotelServerError(f"contact export {export_id} completed without a download_url")
         expected = job.get("row_count")
-        with AtomicRecordWriter(destination, self.format) as writer:
-            for page in _pages(self.hook.stream_lines(str(url)), self.page_size):
-                writer.write_page(page)
-            # Checked inside the writer so a short download never reaches the destination.
-            if isinstance(expected, int) and writer.records != expected:
+
+        def check(records: int) -> None:
+            # Checked before the file is published, so a short download never reaches the destination.
+            if isinstance(expected, int) and records != expected:
                 raise VotelServerError(
-                    f"contact export {export_id}: the download held {writer.records} contact(s), "
+                    f"contact export {export_id}: the download held {records} contact(s), "
                     f"the job reported {expected}; nothing was written to {destination}"
                 )
-        self.log.info("Wrote %d contact(s) of export %s to %s", writer.records, export_id, destination)
-        self.votel_lineage = Lineage(
-            [api_dataset(self.hook.settings.base_url, CONTACTS_DATASET)],
-            [storage_dataset(str(destination), rows=writer.records, columns=writer.columns)],
-        )
-        return {
-            "uri": str(destination),
-            "records": writer.records,
-            "format": self.format,
-            "export_id": export_id,
-        }
+
+        pages = _pages(self.hook.stream_lines(str(url)), self.page_size)
+        written = write_pages(destination, self.format, pages, check=check)
+        self.log.info("Wrote %d contact(s) of export %s to %s", written.records, export_id, destination)
+        self.votel_lineage = written.lineage(self.hook.settings.base_url, CONTACTS_DATASET)
+        return written.manifest(format=self.format, export_id=export_id)

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pendulum
 
 from votel_airflow import endpoints
-from votel_airflow.destinations import AtomicRecordWriter, as_storage_path
+from votel_airflow.destinations import as_storage_path
 from votel_airflow.links import push_link
 from votel_airflow.operators.bulk_send import BulkSendOperator
 from votel_airflow.operators.extract import VotelExtractOperator
+from votel_airflow.stream_to_file import endpoint_pages, write_pages
 from votel_airflow.validation import as_str_list, fail, parse_instant, require_choice, require_text
 
 CHANNELS = ("email", "sms", "whatsapp")
@@ -152,7 +153,7 @@ class ConversationExtractOperator(VotelExtractOperator):
         # page moves to the front, which can only repeat an id at a page boundary, never skip one.
         params = {"updated_since": since.isoformat(), "channel": channel}
         threads: dict[str, dict[str, Any]] = {}
-        for page in self.hook.iter_pages(self.endpoint, params=params, page_size=self.page_size):
+        for page in endpoint_pages(self.hook, self.endpoint, params=params, page_size=self.page_size):
             for thread in page:
                 threads[str(thread["id"])] = {
                     k: v for k, v in thread.items() if k not in VOLATILE_THREAD_FIELDS
@@ -183,22 +184,21 @@ class ConversationExtractOperator(VotelExtractOperator):
         if channel is not None:
             channel = require_choice("filters.channel", channel, CHANNELS)
         messages = 0
-        with AtomicRecordWriter(destination, self.format) as writer:
+
+        def threads_in_window() -> Iterator[list[dict[str, Any]]]:
+            nonlocal messages
             threads = self.active_threads(since, channel)
             for thread_id in sorted(threads):
                 in_window = self.window_messages(thread_id, since, until)
                 if in_window:
-                    writer.write_page([{**threads[thread_id], "messages": in_window}])
+                    yield [{**threads[thread_id], "messages": in_window}]
                     messages += len(in_window)
+
+        written = write_pages(destination, self.format, threads_in_window())
         self.log.info(
             "Wrote %d threads with %d messages of [%s, %s) to %s",
-            writer.records, messages, since, until, destination,
+            written.records, messages, since, until, destination,
         )  # fmt: skip
-        return {
-            "uri": str(destination),
-            "records": writer.records,
-            "messages": messages,
-            "since": since.isoformat(),
-            "until": until.isoformat(),
-            "format": self.format,
-        }
+        return written.manifest(
+            messages=messages, since=since.isoformat(), until=until.isoformat(), format=self.format
+        )
