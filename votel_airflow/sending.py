@@ -71,7 +71,6 @@ import json
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -92,6 +91,7 @@ from votel_airflow.exceptions import (
 )
 from votel_airflow.idempotency import TaskProgress, idempotency_key
 from votel_airflow.progress_stores import ResultsFileProgressStore, progress_store
+from votel_airflow.stream_to_file import write_document
 
 # The argument checks live in validation: the senders run them at DAG parse time, without this engine.
 from votel_airflow.validation import check_max_concurrency, check_rate_limit, require_choice
@@ -492,14 +492,6 @@ def _summary(
 
 
 def _write_results(destination: Any, unique: Mapping[str, Recipient], done: Mapping[str, Any]) -> str:
-    """Write ``{recipient key: message id}`` atomically (temporary name, then rename)."""
+    """Write ``{recipient key: message id}`` atomically, as every file the provider writes."""
     mapping = {k: done[k] for k in unique if isinstance(done.get(k), str)}
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    tmp = destination.parent / f".{destination.name}.{uuid.uuid4().hex}.tmp"
-    try:
-        with tmp.open("wb") as stream:
-            stream.write(json.dumps(mapping, separators=(",", ":")).encode())
-        tmp.rename(destination)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return str(destination)
+    return write_document(destination, json.dumps(mapping, separators=(",", ":")).encode())
