@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
+import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,3 +131,13 @@ def task_result(dagrun: Any, task_id: str) -> Any:
             .one()
         )
         return XComModel.deserialize_value(row)
+
+
+def stale_temp_file(folder: Path, name: str, *, age_seconds: float) -> Path:
+    """A temporary file of destination ``name`` as a killed writer leaves it, last touched
+    ``age_seconds`` ago (negative: in the future, as a writer still writing)."""
+    path = folder / f".{name}.{uuid.uuid4().hex}.tmp"
+    path.write_text('{"partial": true}\n')
+    when = time.time() - age_seconds
+    os.utime(path, (when, when))
+    return path

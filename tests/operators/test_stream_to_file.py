@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import threading
-import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support import make_context
+from tests.support import make_context, stale_temp_file
 from votel_airflow import endpoints
 from votel_airflow.destinations import as_storage_path
 from votel_airflow.hooks.votel import VotelHook
@@ -100,21 +97,13 @@ def test_every_paged_writer_reads_its_pages_ahead(
     assert manifest["records"] == len(destination.read_text().splitlines()) > 0
 
 
-def _stale_temp(folder: Path, name: str, *, age_seconds: float) -> Path:
-    path = folder / f".{name}.{uuid.uuid4().hex}.tmp"
-    path.write_text('{"partial": true}')
-    when = time.time() - age_seconds
-    os.utime(path, (when, when))
-    return path
-
-
 def test_the_send_results_file_removes_temporary_files_a_killed_run_left(
     tmp_path: Path, votel_sandbox: Any, votel_api_key: str, votel_connection: str
 ) -> None:
     folder = tmp_path / "results"
     folder.mkdir()
-    stale = _stale_temp(folder, "sms.json", age_seconds=60)
-    other = _stale_temp(folder, "mms.json", age_seconds=60)
+    stale = stale_temp_file(folder, "sms.json", age_seconds=60)
+    other = stale_temp_file(folder, "mms.json", age_seconds=60)
     destination = folder / "sms.json"
 
     def sms(number: Any) -> SendRequest:

@@ -3,23 +3,14 @@
 from __future__ import annotations
 
 import os
-import time
-import uuid
 from pathlib import Path
 
+from tests.support import stale_temp_file
 from votel_airflow.destinations import AtomicRecordWriter, as_storage_path
 
 
-def _temp_of(folder: Path, name: str, *, age_seconds: float) -> Path:
-    path = folder / f".{name}.{uuid.uuid4().hex}.tmp"
-    path.write_text('{"partial": true}\n')
-    when = time.time() - age_seconds
-    os.utime(path, (when, when))
-    return path
-
-
 def test_successful_write_removes_the_temporary_files_killed_writers_left(tmp_path: Path) -> None:
-    stale = _temp_of(tmp_path, "calls.jsonl", age_seconds=60)
+    stale = stale_temp_file(tmp_path, "calls.jsonl", age_seconds=60)
 
     with AtomicRecordWriter(as_storage_path("destination", str(tmp_path / "calls.jsonl")), "jsonl") as writer:
         writer.write_page([{"id": "c-1"}])
@@ -34,8 +25,8 @@ def test_write_keeps_a_temporary_file_still_being_written_and_those_of_other_des
     destination = as_storage_path("destination", str(tmp_path / "calls.jsonl"))
     with AtomicRecordWriter(destination, "jsonl") as writer:
         # Touched after this write began: another writer of the same file, still alive.
-        live = _temp_of(tmp_path, "calls.jsonl", age_seconds=-5)
-        other = _temp_of(tmp_path, "calls.jsonl.gz", age_seconds=60)
+        live = stale_temp_file(tmp_path, "calls.jsonl", age_seconds=-5)
+        other = stale_temp_file(tmp_path, "calls.jsonl.gz", age_seconds=60)
         unrelated = tmp_path / ".calls.jsonl.notes.tmp"
         unrelated.write_text("mine")
         os.utime(unrelated, (0, 0))
@@ -47,7 +38,7 @@ def test_write_keeps_a_temporary_file_still_being_written_and_those_of_other_des
 
 
 def test_failed_write_removes_only_its_own_temporary_file(tmp_path: Path) -> None:
-    stale = _temp_of(tmp_path, "calls.jsonl", age_seconds=60)
+    stale = stale_temp_file(tmp_path, "calls.jsonl", age_seconds=60)
     destination = as_storage_path("destination", str(tmp_path / "calls.jsonl"))
 
     try:
