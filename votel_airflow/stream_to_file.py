@@ -71,11 +71,19 @@ def write_pages(
     :param check: called with the record count once every page is in, before the file is
         published; an error it raises leaves nothing at the destination (a short download).
     """
-    with AtomicRecordWriter(destination, fmt) as writer:
-        for page in pages:
-            writer.write_page(page)
-        if check is not None:
-            check(writer.records)
+    source = iter(pages)
+    try:
+        with AtomicRecordWriter(destination, fmt) as writer:
+            for page in source:
+                writer.write_page(page)
+            if check is not None:
+                check(writer.records)
+    finally:
+        # A failed write stops the source now (requests read ahead, an open download), not
+        # when the traceback that holds it is collected.
+        close = getattr(source, "close", None)
+        if close is not None:
+            close()
     return WrittenFile(str(destination), writer.records, writer.columns)
 
 

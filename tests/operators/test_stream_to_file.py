@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from votel_airflow.operators.conversations import ConversationExtractOperator
 from votel_airflow.operators.generic import VotelApiOperator
 from votel_airflow.operators.settings import VotelListOperator
 from votel_airflow.sending import SendRequest, send_each
-from votel_airflow.stream_to_file import write_document
+from votel_airflow.stream_to_file import write_document, write_pages
 
 #: The window of the seeded data the extracts below read (the sandbox seeds around "now").
 SINCE, UNTIL = "2000-01-01T00:00:00Z", "2100-01-01T00:00:00Z"
@@ -141,3 +141,25 @@ def test_a_document_is_written_whole_and_an_older_one_replaced(tmp_path: Path) -
     assert uri == f"file://{tmp_path / 'results.json'}"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json"]
     assert (tmp_path / "results.json").read_bytes() == b'{"a":"m-2"}'
+
+
+def test_a_failed_write_stops_its_source_at_once_and_publishes_nothing(tmp_path: Path) -> None:
+    destination = as_storage_path("destination", str(tmp_path / "rows.jsonl"))
+    closed: list[bool] = []
+
+    def pages() -> Iterator[list[dict[str, Any]]]:
+        # The first record cannot be written; the writer thread's failure surfaces within a
+        # few pages (its queue holds one), long before this source runs out.
+        try:
+            yield [{"id": object()}]
+            for n in range(1000):
+                yield [{"id": n}]
+        finally:
+            closed.append(True)
+
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        write_pages(destination, "jsonl", pages())
+
+    # Closed by the write itself, not left to the collection of the traceback that holds it.
+    assert closed == [True]
+    assert list(tmp_path.iterdir()) == []
