@@ -3,7 +3,8 @@
 Both hooks share the connection settings, the headers, the retry policy (:mod:`.retry`) and the
 error mapping (:func:`votel_airflow.exceptions.error_from_response`); each only adapts its HTTP
 library; what they share lives in :mod:`.base`, paging in :mod:`.paging`, the async clients shared
-per event loop in :mod:`.async_clients`. Nothing else in the package talks HTTP.
+per event loop in :mod:`.async_clients`, the verbs (``send_sms``, ``start_call``...) in
+:mod:`.verbs`. Nothing else in the package talks HTTP.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from votel_airflow.hooks.transport import (
     requests_failure,
     transient_requests_errors,
 )
+from votel_airflow.hooks.verbs import VotelVerbs
 from votel_airflow.limits import MAX_PAGE_SIZE, POOL_SIZE
 
 if TYPE_CHECKING:
@@ -63,7 +65,7 @@ __all__ = [
 MAX_REDIRECTS = 5
 
 
-class VotelHook(VotelHookBase):
+class VotelHook(VotelVerbs, VotelHookBase):
     """Call the Votel API with one policy: auth, timeouts, retries, typed errors, pagination.
 
     :param votel_conn_id: Airflow connection of type ``votel`` (API key in the password, base URL
