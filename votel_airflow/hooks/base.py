@@ -38,6 +38,8 @@ class _Prepared:
     """One request as both hooks send it, and whether a retry may repeat it."""
 
     method: str
+    #: The API path, as errors and logs name it.
+    path: str
     url: str
     query: dict[str, Any]
     body: bytes | None
@@ -226,6 +228,7 @@ class VotelHookBase(BaseHook):
         trusted = self.settings.server_idempotency
         return _Prepared(
             method=method.upper(),
+            path=path,
             url=self.url_for(path),
             query={k: v for k, v in (params or {}).items() if v is not None},
             body=body,

@@ -49,7 +49,7 @@ def iter_pages(
         if parse is json.loads and abandoned is None:
             # Plain pages go through the public request(): a subclass or test double of it sees them.
             return hook.request("GET", path, params=page_query)
-        return hook._request("GET", path, params=page_query, parse=parse, abandoned=abandoned)
+        return hook._send(hook._prepare("GET", path, page_query, None, None, None), parse, abandoned)
 
     pages = _fetch_ahead(hook, fetch, page_size) if read_ahead else _fetch_in_turn(fetch, page_size)
     # Closed as soon as paging ends, so requests read ahead stop now, not at garbage collection.

@@ -173,24 +173,11 @@ class VotelVerbs:
     """The verbs of :class:`~votel_airflow.hooks.votel.VotelHook` (see the module docstring)."""
 
     if TYPE_CHECKING:
-        votel_conn_id: str
-
-        def request(
-            self,
-            method: str,
-            path: str,
-            *,
-            params: Mapping[str, Any] | None = None,
-            json: Any = None,
-            headers: Mapping[str, str] | None = None,
-            idempotency_key: str | None = None,
-        ) -> Any: ...
-
-        def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any: ...
-
-        def paginate(
-            self, path: str, *, params: Mapping[str, Any] | None = None, page_size: int = ...
-        ) -> Iterator[dict[str, Any]]: ...
+        # VotelHook's own: request(method, path, *, params, json, headers, idempotency_key),
+        # get(path, params) and paginate(path, *, params, page_size).
+        request: Callable[..., Any]
+        get: Callable[..., Any]
+        paginate: Callable[..., Iterator[dict[str, Any]]]
 
     def send_sms(
         self, to: str, body: str, *, from_number: str | None = None, idempotency_key: str | None = None

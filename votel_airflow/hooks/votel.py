@@ -29,7 +29,7 @@ from votel_airflow.hooks.async_clients import (
     clear_connection_cache,
     shared_ssl_context,
 )
-from votel_airflow.hooks.base import USER_AGENT, VotelHookBase
+from votel_airflow.hooks.base import USER_AGENT, VotelHookBase, _Prepared
 from votel_airflow.hooks.connection import CONNECT_TIMEOUT, ConnectionSettings
 from votel_airflow.hooks.pages import RecordPage, split_records
 from votel_airflow.hooks.paging import READ_AHEAD_PAGES
@@ -130,30 +130,22 @@ class VotelHook(VotelVerbs, VotelHookBase):
         :param headers: extra headers.
         :param idempotency_key: makes a POST/PATCH/DELETE safe to retry; sent as ``Idempotency-Key``.
         """
-        return self._request(
-            method, path, params=params, json=json, headers=headers, idempotency_key=idempotency_key
-        )
+        return self._send(self._prepare(method, path, params, json, headers, idempotency_key))
 
-    def _request(
+    def _send(
         self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        json: Any = None,
-        headers: Mapping[str, str] | None = None,
-        idempotency_key: str | None = None,
+        call: _Prepared,
         parse: Callable[[bytes], Any] = json.loads,
         abandoned: threading.Event | None = None,
     ) -> Any:
-        """:meth:`request`, plus what paging needs: ``parse`` reads a success's body (raw pages
-        keep the record texts); once ``abandoned`` is set, no retry is attempted and None is
-        returned (a page read ahead that turned out not to be needed)."""
+        """Send a prepared call under the policy (what :meth:`request` does), plus what paging
+        needs: ``parse`` reads a success's body (raw pages keep the record texts); once
+        ``abandoned`` is set, no retry is attempted and None is returned (a page read ahead that
+        turned out not to be needed)."""
         import requests
 
         transient_errors = transient_requests_errors()
-        call = self._prepare(method, path, params, json, headers, idempotency_key)
-        method = call.method
+        method, path = call.method, call.path
         timeout = (min(CONNECT_TIMEOUT, self.settings.timeout), self.settings.timeout)
         sleep = time.sleep if abandoned is None else abandoned.wait
         pacer = self.pacer
