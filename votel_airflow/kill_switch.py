@@ -13,10 +13,13 @@ error.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 from votel_airflow import endpoints
+
+if TYPE_CHECKING:
+    from votel_airflow.hooks.votel import VotelHook
 
 #: A killed task has ``[core] killed_task_cleanup_time`` (60 s by default) before SIGKILL: one
 #: short try plus one retry fits in it with room to spare.
@@ -42,6 +45,19 @@ def stop_key() -> str:
     return f"votel-stop-{uuid.uuid4().hex}"
 
 
+def cancel_call(task: _Stoppable, call_id: str, why: str = "") -> Mapping[str, Any] | None:
+    """Cancel a call a task started, through :meth:`~votel_airflow.hooks.votel.VotelHook.cancel_call`
+    on a fresh hook; never raises (see :func:`stop`).
+
+    :param task: the operator whose call is canceled.
+    :param call_id: the call.
+    :param why: said after the call in the log, e.g. ``" (its wait timed out)"``.
+    """
+    return _stop_with(
+        task, f"call {call_id}{why}", lambda hook: hook.cancel_call(call_id), ended_if_none=True
+    )
+
+
 def stop(task: _Stoppable, what: str, template: str, **ids: str) -> Mapping[str, Any] | None:
     """``POST`` one of the kill-switch paths; return the stopped object, or None if nothing was.
 
@@ -55,13 +71,23 @@ def stop(task: _Stoppable, what: str, template: str, **ids: str) -> Mapping[str,
         :data:`~votel_airflow.endpoints.CONTACT_IMPORT_CANCEL`.
     :param ids: the template's placeholders.
     """
+    path = endpoints.path(template, **ids)
+    return _stop_with(task, what, lambda hook: hook.request("POST", path, idempotency_key=stop_key()))
+
+
+def _stop_with(
+    task: _Stoppable, what: str, send: Callable[[VotelHook], Any], ended_if_none: bool = False
+) -> Mapping[str, Any] | None:
     from votel_airflow.exceptions import VotelError
     from votel_airflow.hooks.votel import VotelHook
 
-    path = endpoints.path(template, **ids)
     hook = VotelHook(task.votel_conn_id, timeout=STOP_TIMEOUT, max_retries=STOP_RETRIES)
     try:
-        answer = hook.request("POST", path, idempotency_key=stop_key())
+        answer = send(hook)
+        if answer is None and ended_if_none:
+            # cancel_call's answer for a call that had already ended (409).
+            task.log.info("Kill switch: %s had already ended, nothing to stop", what)
+            return None
     except VotelError as exc:
         if exc.status_code == 409:
             task.log.info("Kill switch: %s had already ended, nothing to stop (%s)", what, exc)

@@ -68,14 +68,29 @@ def resolve(hook: VotelHook, kind: str, object_id: Any, name: Any) -> str:
         return require_id(f"{kind}_id", object_id)
     if _unset(name):
         require_one(kind, None, None)
-    if not isinstance(name, str):
-        raise fail(f"{kind}_name", name, "must be a string", f"Pass the {kind}'s name as the app shows it.")
+    return str(find(hook, kind, name)["id"])
+
+
+def find(hook: VotelHook, kind: str, name: Any) -> dict[str, Any]:
+    """The one object of ``kind`` called ``name``; none or several fail naming what exists or the
+    clashing ids (:class:`~votel_airflow.exceptions.VotelInputError`, before anything is sent).
+
+    :param hook: a hook of the account.
+    :param kind: ``agent``, ``workflow``, ``calendar`` or ``campaign``.
+    :param name: the name as the app shows it (exact match, outer spaces ignored).
+    """
+    if not isinstance(name, str) or not name.strip():
+        problem = "must be a string" if not isinstance(name, str) else "is empty"
+        raise fail(f"{kind}_name", name, problem, f"Pass the {kind}'s name as the app shows it.")
     wanted = name.strip()
     objects = list(hook.paginate(LISTS[kind]))
-    ids = sorted(str(obj.get("id")) for obj in objects if obj.get("name") == wanted)
+    matches = sorted(
+        (obj for obj in objects if obj.get("name") == wanted), key=lambda obj: str(obj.get("id"))
+    )
+    ids = [str(obj.get("id")) for obj in matches]
     if len(ids) == 1:
         hook.log.info("%s %r is %s", kind.capitalize(), wanted, ids[0])
-        return ids[0]
+        return dict(matches[0])
     if ids:
         raise fail(
             f"{kind}_name",

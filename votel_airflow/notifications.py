@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from votel_airflow import endpoints
 from votel_airflow.compat import BaseNotifier
 from votel_airflow.operators.base import DEFAULT_CONN_ID
 from votel_airflow.validation import e164_pattern, fail, require_id, require_text
@@ -124,14 +123,14 @@ class VotelSmsNotifier(_VotelNotifier):
         from votel_airflow.hooks.votel import VotelHook
 
         to = _phone("to", self.to)
-        payload: dict[str, Any] = {"to": to, "body": require_text("body", self.body, max_length=MAX_BODY)}
-        if self.from_number not in (None, "", "None"):
-            payload["from"] = _phone("from_number", self.from_number)
+        body = require_text("body", self.body, max_length=MAX_BODY)
+        sender = (
+            _phone("from_number", self.from_number) if self.from_number not in (None, "", "None") else None
+        )
         hook = VotelHook(self.votel_conn_id)
         try:
-            return hook.request(
-                "POST", endpoints.SMS, json=payload, idempotency_key=_event_key(context, "notify-sms", to)
-            )
+            key = _event_key(context, "notify-sms", to)
+            return hook.send_sms(to, body, from_number=sender, idempotency_key=key)
         finally:
             hook.close()
 
@@ -172,17 +171,11 @@ class VotelCallNotifier(_VotelNotifier):
 
         agent_id = require_id("agent_id", self.agent_id)
         to = _phone("to", self.to)
-        payload: dict[str, Any] = {"to": to}
-        if self.variables:
-            payload["variables"] = {str(k): v for k, v in dict(self.variables).items()}
+        variables = {str(k): v for k, v in dict(self.variables).items()} if self.variables else None
         hook = VotelHook(self.votel_conn_id)
         try:
-            return hook.request(
-                "POST",
-                endpoints.path(endpoints.AGENT_CALLS, agent_id=agent_id),
-                json=payload,
-                idempotency_key=_event_key(context, "notify-call", agent_id, to),
-            )
+            key = _event_key(context, "notify-call", agent_id, to)
+            return hook.start_call(agent_id, to, variables=variables, idempotency_key=key)
         finally:
             hook.close()
 

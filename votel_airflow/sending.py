@@ -123,11 +123,31 @@ class SendRequest:
     :param method: HTTP method, e.g. ``"POST"``.
     :param path: a filled path from :mod:`votel_airflow.endpoints`.
     :param json: the request body.
+    :param verb: the hook verb that sends it (``"send_sms"``...), called with ``arguments`` and
+        the recipient's key; None to send ``json`` to ``path`` as it is.
+    :param arguments: the verb's keyword arguments.
     """
 
     method: str
     path: str
     json: Mapping[str, Any]
+    verb: str | None = None
+    arguments: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def through(cls, verb: str, **arguments: Any) -> SendRequest:
+        """The request a hook verb (``send_sms``, ``send_email``, ``send_message``) makes, checked."""
+        from votel_airflow.hooks.verbs import SEND_REQUESTS
+
+        path, body = SEND_REQUESTS[verb](**arguments)
+        return cls("POST", path, body, verb, arguments)
+
+    def send(self, hook: VotelHook, key: str) -> Any:
+        """Make the request with ``key`` as its ``Idempotency-Key``; return the answer."""
+        if self.verb is not None:
+            verb: Callable[..., Any] = getattr(hook, self.verb)
+            return verb(**self.arguments, idempotency_key=key)
+        return hook.request(self.method, self.path, json=dict(self.json), idempotency_key=key)
 
 
 def recipient_key(recipient: Recipient) -> str:
@@ -319,12 +339,7 @@ def _run(
         request = build(recipient)
         if not limiter.acquire(stop):
             return _CANCELLED
-        return hook.request(
-            request.method,
-            request.path,
-            json=dict(request.json),
-            idempotency_key=idempotency_key(context, name, rkey),
-        )
+        return request.send(hook, idempotency_key(context, name, rkey))
 
     # Submit lazily, at most max_concurrency at a time: a stop leaves nothing queued to cancel
     # and memory stays flat however long the recipient list is.

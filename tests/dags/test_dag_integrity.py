@@ -21,6 +21,7 @@ EXPECTED_DAGS = {
     "votel_agent_release",
     "votel_click_report",
     "votel_emergency_stop",
+    "votel_taskflow_outreach",
 }
 DAG_FILES = sorted(EXAMPLES.glob("*.py"))
 #: What importing Airflow and the provider costs is paid once by the DAG processor; the budget is

@@ -14,9 +14,10 @@ import pendulum
 import pytest
 
 from tests.dags.conftest import EXAMPLES
-from tests.support import dagrun_task_states, run_dag
+from tests.support import FakeTaskInstance, dagrun_task_states, make_context, run_dag, task_result
 from votel_airflow import endpoints
 from votel_airflow.hooks.votel import VotelHook
+from votel_airflow.idempotency import idempotency_key
 from votel_airflow.sandbox.server import SandboxServer
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
@@ -222,3 +223,27 @@ def test_emergency_stop_pauses_every_running_campaign_and_cancels_the_agents_cal
     # Pulling the switch again stops nothing more and still succeeds.
     _succeeded(run_dag(EXAMPLES, "votel_emergency_stop", run_conf={"agent_name": agent_name}))
     assert len(slow_votel_sandbox.admin.records(slow_votel_key, "call_cancel")) == 2
+
+
+def test_taskflow_outreach_texts_and_enrolls_each_caller_once_even_when_the_send_task_is_retried(
+    votel_connection: str, votel_sandbox: SandboxServer, votel_api_key: str
+) -> None:
+    dagrun = run_dag(EXAMPLES, "votel_taskflow_outreach", run_conf={"fail_after_sending": True})
+
+    _succeeded(dagrun)
+    texted = task_result(dagrun, "text_callers")
+    assert texted["try_number"] == 2, "the first try failed after sending, as asked"
+    callers = task_result(dagrun, "last_weeks_callers")
+    assert len(callers) == 3
+    sms = votel_sandbox.admin.records(votel_api_key, "sms")
+    # Two tries sent to every caller; the second got the first's answers back: one text each.
+    assert sorted(r["recipient"] for r in sms) == sorted(c["phone"] for c in callers)
+    assert texted["message_ids"] == {r["recipient"]: r["id"] for r in sms}
+    # Each key is the one SendSmsOperator derives for that number in that task instance.
+    ti = FakeTaskInstance(dag_id=dagrun.dag_id, task_id="text_callers", run_id=dagrun.run_id)
+    expected = {idempotency_key(make_context(ti=ti), "sms", r["recipient"]) for r in sms}
+    assert {r["idempotency_key"] for r in sms} == expected
+    enrolled = votel_sandbox.admin.records(votel_api_key, "enrollment")
+    assert sorted(r["contact_id"] for r in enrolled) == sorted(c["id"] for c in callers)
+    workflow = VotelHook(votel_connection).find_workflow("Missed call follow-up")
+    assert task_result(dagrun, "find_workflow") == workflow["id"]

@@ -40,14 +40,15 @@ class CrashingHook(VotelHook):
         self.calls = 0
         self.lock = threading.Lock()
 
-    def request(self, method, path, **kwargs):
-        if self.crash_after and method.upper() == self.method:
+    # _send is where every request goes, pages read ahead included (request() serves the rest).
+    def _send(self, call, *args, **kwargs):
+        if self.crash_after and call.method == self.method:
             with self.lock:
                 self.calls += 1
                 over = self.calls > self.crash_after
             if over:
                 raise InjectedCrash(f"injected crash after {self.crash_after} {self.method} calls")
-        return super().request(method, path, **kwargs)
+        return super()._send(call, *args, **kwargs)
 
 
 class CrashOnFirstTry:

@@ -12,7 +12,7 @@ import pytest
 
 from votel_airflow import endpoints
 from votel_airflow.compat import BaseHook
-from votel_airflow.hooks import votel
+from votel_airflow.hooks import async_clients
 from votel_airflow.hooks.votel import VotelAsyncHook, clear_connection_cache, shared_ssl_context
 
 from .conftest import AGENTS, SetConnection
@@ -195,7 +195,7 @@ def test_a_cached_connection_expires_after_its_ttl(
 
     asyncio.run(load())
     asyncio.run(load())
-    monkeypatch.setattr(votel, "CONNECTION_TTL", -1.0)
+    monkeypatch.setattr(async_clients, "CONNECTION_TTL", -1.0)
     clear_connection_cache()
     asyncio.run(load())
     asyncio.run(load())
@@ -245,8 +245,8 @@ def test_the_cached_connection_never_shows_the_key(local_conn: str) -> None:
         await VotelAsyncHook().aload_settings()
 
     asyncio.run(load())
-    shown = repr(list(votel._connection_cache.values()))
-    assert "votel_default" in repr(list(votel._connection_cache))
+    shown = repr(list(async_clients._connection_cache.values()))
+    assert "votel_default" in repr(list(async_clients._connection_cache))
     assert KEY not in shown
 
 

@@ -304,7 +304,7 @@ def test_dns_failure_counts_as_never_sent() -> None:
     import urllib3
 
     from votel_airflow.hooks.retry import Failure
-    from votel_airflow.hooks.votel import _requests_failure
+    from votel_airflow.hooks.transport import requests_failure as _requests_failure
 
     reason = urllib3.exceptions.NameResolutionError("votel.test", None, socket.gaierror("no such host"))  # type: ignore[arg-type]
     wrapped = requests.exceptions.ConnectionError(urllib3.exceptions.MaxRetryError(None, "/", reason))  # type: ignore[arg-type]

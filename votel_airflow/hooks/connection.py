@@ -12,10 +12,28 @@ from votel_airflow.hooks.network import NETWORK_EXTRAS, parse_ca_bundle, parse_e
 
 DEFAULT_BASE_URL = "https://app.votel.ai/api"
 DEFAULT_TIMEOUT = 30.0
+#: Seconds to wait for a TCP (and TLS) connection; the read timeout, when smaller, caps it.
+CONNECT_TIMEOUT = 10.0
 DEFAULT_MAX_RETRIES = 5
 MAX_TIMEOUT = 600.0
 MAX_RETRIES_LIMIT = 20
 KEY_PREFIX = "sk_"
+
+
+@dataclass(frozen=True)
+class ConnectionFields:
+    """The parts of an Airflow connection the hook reads; the key is hidden from any repr."""
+
+    host: str | None
+    password: str | None = field(repr=False)
+    extra: Any
+    port: int | None
+    schema: str | None
+
+    @classmethod
+    def of(cls, conn: Any) -> ConnectionFields:
+        """The fields of an Airflow connection (or of anything with the same attributes)."""
+        return cls(conn.host, conn.password, conn.extra, conn.port, conn.schema)
 
 
 class ApiKey:

@@ -2,7 +2,9 @@
 
 Both hooks share the connection settings, the headers, the retry policy (:mod:`.retry`) and the
 error mapping (:func:`votel_airflow.exceptions.error_from_response`); each only adapts its HTTP
-library. Nothing else in the package talks HTTP.
+library; what they share lives in :mod:`.base`, paging in :mod:`.paging`, the async clients shared
+per event loop in :mod:`.async_clients`, the verbs (``send_sms``, ``start_call``...) in
+:mod:`.verbs`. Nothing else in the package talks HTTP.
 """
 
 from __future__ import annotations
@@ -10,367 +12,60 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import ssl
-import sys
 import threading
 import time
-import weakref
-from collections import deque
-from collections.abc import Callable, Generator, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
-from votel_airflow import __version__, endpoints
-from votel_airflow.compat import BaseHook
-from votel_airflow.exceptions import (
-    VotelError,
-    VotelOutcomeUnknownError,
-    VotelServerError,
-    error_from_response,
-    status_line,
+from votel_airflow import endpoints
+from votel_airflow.exceptions import VotelError, VotelServerError, render_detail
+from votel_airflow.hooks import async_clients, paging
+from votel_airflow.hooks.async_clients import (
+    ASYNC_POOL_SIZE,
+    CONNECTION_TTL,
+    bundle_ssl_context,
+    clear_connection_cache,
+    shared_ssl_context,
 )
-from votel_airflow.hooks.connection import ConnectionSettings, settings_from_connection
-from votel_airflow.hooks.network import secrets_of
-from votel_airflow.hooks.pacing import AdaptivePacer, pacer_for
+from votel_airflow.hooks.base import USER_AGENT, VotelHookBase, _Prepared
+from votel_airflow.hooks.connection import CONNECT_TIMEOUT, ConnectionSettings
 from votel_airflow.hooks.pages import RecordPage, split_records
-from votel_airflow.hooks.retry import Failure, Outcome, RetryPolicy, parse_retry_after
+from votel_airflow.hooks.paging import READ_AHEAD_PAGES
+from votel_airflow.hooks.transport import (
+    httpx_failure,
+    requests_failure,
+    transient_requests_errors,
+)
+from votel_airflow.hooks.verbs import VotelVerbs
 from votel_airflow.limits import MAX_PAGE_SIZE, POOL_SIZE
 
 if TYPE_CHECKING:
-    # requests (with urllib3) costs 40-60 ms to import and every operator module imports this one
-    # at DAG parse time: it is imported where a request is made, not here.
+    # requests (with urllib3) costs 40-60 ms to import: it is imported where a request is made.
     import httpx
     import requests
 
-    _Response = requests.Response | httpx.Response
+#: Names kept importable from here: they moved to the base, paging, transport and async client
+#: modules.
+__all__ = [
+    "ASYNC_POOL_SIZE",
+    "CONNECTION_TTL",
+    "CONNECT_TIMEOUT",
+    "READ_AHEAD_PAGES",
+    "USER_AGENT",
+    "VotelAsyncHook",
+    "VotelHook",
+    "bundle_ssl_context",
+    "clear_connection_cache",
+    "render_error",
+    "shared_ssl_context",
+]
 
-USER_AGENT = f"airflow-provider-votel/{__version__}"
-CONNECT_TIMEOUT = 10.0
-# Enough pooled connections for the concurrent senders; more would only queue at the server.
-#: Requests in flight at once through an event loop's shared async client. httpcore's pool does
-#: work proportional to (requests in flight) x (connections) for every request: 16 keeps that
-#: small while serving hundreds of polls a second, which a thousand triggers need.
-ASYNC_POOL_SIZE = 16
 MAX_REDIRECTS = 5
-#: Requests in flight beyond the page being handed out, with ``read_ahead``: enough to hide a
-#: round trip, and memory stays bounded at a few pages whatever the row count.
-READ_AHEAD_PAGES = 1
 
 
-class _VotelHookBase(BaseHook):
-    """Connection handling and request shaping shared by the sync and the async hook."""
-
-    conn_name_attr = "votel_conn_id"
-    default_conn_name = "votel_default"
-    conn_type = "votel"
-    hook_name = "Votel"
-
-    def __init__(
-        self,
-        votel_conn_id: str = default_conn_name,
-        *,
-        timeout: float | None = None,
-        max_retries: int | None = None,
-        retry_after_max: float = 60.0,
-    ) -> None:
-        super().__init__()
-        self.votel_conn_id = votel_conn_id
-        self._timeout = timeout
-        self._max_retries = max_retries
-        self._retry_after_max = retry_after_max
-        self._settings: ConnectionSettings | None = None
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(votel_conn_id={self.votel_conn_id!r})"
-
-    def _settings_from(self, conn: Any, *, mask: bool = True) -> ConnectionSettings:
-        settings = settings_from_connection(
-            self.votel_conn_id,
-            host=conn.host,
-            password=conn.password,
-            extra=conn.extra,
-            timeout=self._timeout,
-            max_retries=self._max_retries,
-            port=conn.port,
-            schema=conn.schema,
-        )
-        if mask:
-            _mask(settings.api_key.reveal())
-        # Rare, and not masked by the shared lookup: masked by every hook that has them.
-        for secret in secrets_of(settings.proxy, settings.extra_headers):
-            _mask(secret)
-        return settings
-
-    @property
-    def policy(self) -> RetryPolicy:
-        """The retry policy in force, from the connection and the hook's arguments."""
-        return RetryPolicy(max_retries=self.settings.max_retries, retry_after_max=self._retry_after_max)
-
-    @property
-    def settings(self) -> ConnectionSettings:
-        if self._settings is None:
-            self._settings = self._settings_from(self.get_connection(self.votel_conn_id))
-        return self._settings
-
-    @property
-    def pacer(self) -> AdaptivePacer | None:
-        """This process's pacer of the connection's account, or None with ``adaptive_pacing`` off."""
-        settings = self.settings
-        if not settings.adaptive_pacing:
-            return None
-        return pacer_for(settings.base_url, settings.api_key.reveal())
-
-    @staticmethod
-    def _pace_answer(pacer: AdaptivePacer | None, status: int, retry_after: str | None) -> None:
-        """Tell the pacer how the API took a request: a 429 slows the process, anything else not."""
-        if pacer is None:
-            return
-        if status == 429:
-            pacer.on_throttled(parse_retry_after(retry_after))
-        else:
-            pacer.on_success()
-
-    def url_for(self, path: str) -> str:
-        """Absolute URL of an API path (a catalogue path, already filled)."""
-        if not path.startswith("/"):
-            raise ValueError(f"API path must start with '/', got {path!r}")
-        return self.settings.base_url + path
-
-    def _headers(
-        self, headers: Mapping[str, str] | None, idempotency_key: str | None, has_body: bool
-    ) -> dict[str, str]:
-        merged = {
-            "Accept": "application/json",
-            "User-Agent": USER_AGENT,
-            **dict(self.settings.extra_headers),
-            **(headers or {}),
-            # Last, so nothing can replace it (the connection refuses an extra header of that name).
-            "X-API-Key": self.settings.api_key.reveal(),
-        }
-        if has_body:
-            merged["Content-Type"] = "application/json"
-        if idempotency_key:
-            merged["Idempotency-Key"] = idempotency_key
-        return merged
-
-    def _decode(
-        self,
-        method: str,
-        path: str,
-        status: int,
-        content_type: str,
-        body: bytes,
-        parse: Callable[[bytes], Any] = json.loads,
-    ) -> Any:
-        if status >= 300:
-            raise self._error(method, path, status, content_type, body, None)
-        if not body:
-            return None
-        if content_type and "json" not in content_type.lower():
-            # A 200 HTML page is the web app answering a base URL that lacks "/api".
-            shown = content_type.split(";")[0].strip()
-            raise VotelServerError(
-                f"{status_line(status)} on {method} {path}: non-JSON answer ({shown}, {len(body)} bytes); "
-                "check that the connection's Base URL ends in /api",
-                status_code=status,
-                method=method,
-                path=path,
-            )
-        try:
-            return parse(body)
-        except ValueError:
-            raise VotelServerError(
-                f"{status_line(status)} on {method} {path}: malformed JSON ({len(body)} bytes)",
-                status_code=status,
-                method=method,
-                path=path,
-            ) from None
-
-    def _error(
-        self,
-        method: str,
-        path: str,
-        status: int,
-        content_type: str,
-        body: bytes,
-        retry_after: float | None,
-        location: str | None = None,
-    ) -> VotelError:
-        return error_from_response(
-            status_code=status,
-            content_type=content_type,
-            body=body,
-            method=method,
-            path=path,
-            retry_after=retry_after,
-            base_url=self.settings.base_url,
-            location=location,
-        )
-
-    def _log_retry(self, method: str, path: str, outcome: Outcome, retry: int, wait: float) -> None:
-        cause = outcome.status_code or outcome.failure.value
-        self.log.warning(
-            "Votel %s %s failed (%s); retry %d/%d in %.2fs",
-            method, path, cause, retry, self.settings.max_retries, wait,
-        )  # fmt: skip
-
-    def _side_effect_policy(self, idempotency_key: str | None) -> tuple[bool, bool]:
-        """``(idempotent, unrepeatable)`` of a request: whether a retry may repeat it, and whether
-        an ambiguous failure must end in :class:`VotelOutcomeUnknownError` instead."""
-        keyed = bool(idempotency_key)
-        trusted = self.settings.server_idempotency
-        return keyed and trusted, keyed and not trusted
-
-    def _outcome_unknown(
-        self, method: str, path: str, cause: str, status: int | None
-    ) -> VotelOutcomeUnknownError:
-        return VotelOutcomeUnknownError(
-            f"{method} {path} failed ambiguously ({cause}): it may have taken effect. It is not sent "
-            f"again because connection {self.votel_conn_id!r} says the server ignores Idempotency-Key "
-            "(server_idempotency=false); check the Votel app (messaging or call logs) before sending again.",
-            status_code=status,
-            method=method,
-            path=path,
-        )
-
-    def _settle_response(
-        self,
-        method: str,
-        path: str,
-        response: _Response,
-        retry: int,
-        idempotent: bool,
-        parse: Callable[[bytes], Any] = json.loads,
-        unrepeatable: bool = False,
-    ) -> tuple[bool, Any]:
-        """``(True, json)`` for a success, ``(False, seconds)`` to retry; raises when giving up."""
-        content_type = response.headers.get("Content-Type", "")
-        if response.status_code < 300:
-            body = response.content
-            try:
-                return True, self._decode(method, path, response.status_code, content_type, body, parse)
-            except VotelServerError as exc:
-                if not unrepeatable:
-                    raise
-                # Done, but without an id to show for it: as unknown as a lost answer.
-                cause = f"{status_line(response.status_code)} with an unreadable body"
-                raise self._outcome_unknown(method, path, cause, response.status_code) from exc
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        outcome = Outcome(Failure.STATUS, response.status_code, retry_after)
-        wait = self.policy.next_wait(retry, method, outcome, idempotent=idempotent)
-        if wait is None:
-            if unrepeatable and response.status_code >= 500:
-                raise self._outcome_unknown(
-                    method, path, status_line(response.status_code), response.status_code
-                )
-            raise self._error(
-                method, path, response.status_code, content_type, response.content, retry_after,
-                response.headers.get("Location"),
-            )  # fmt: skip
-        self._log_retry(method, path, outcome, retry, wait)
-        return False, wait
-
-    def _settle_transport_error(
-        self,
-        method: str,
-        path: str,
-        exc: Exception,
-        failure: Failure,
-        retry: int,
-        idempotent: bool,
-        unrepeatable: bool = False,
-    ) -> float:
-        """Seconds to wait before retrying after no (usable) answer; raises when giving up."""
-        outcome = Outcome(failure)
-        wait = self.policy.next_wait(retry, method, outcome, idempotent=idempotent)
-        if wait is None:
-            if unrepeatable and failure is Failure.MAYBE_SENT:
-                raise self._outcome_unknown(method, path, type(exc).__name__, None) from exc
-            hint = ""
-            if _is_tls_failure(exc):
-                # The usual cause is a Base URL typed without a scheme (https is then assumed) in
-                # front of a plain-HTTP server, or the wrong scheme: name the URL the hook used.
-                hint = (
-                    f"; the TLS handshake with {self.settings.base_url} failed: check the scheme "
-                    "(http:// or https://) of the connection's Base URL and the server's certificate"
-                )
-            raise VotelServerError(
-                f"No answer on {method} {path} after {retry} attempt(s): {type(exc).__name__}{hint}",
-                method=method,
-                path=path,
-            ) from exc
-        self._log_retry(method, path, outcome, retry, wait)
-        return wait
-
-    @staticmethod
-    def _page_params(params: Mapping[str, Any] | None, page_size: int) -> dict[str, Any]:
-        if not 1 <= page_size <= MAX_PAGE_SIZE:
-            raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}, got {page_size!r}")
-        return {k: v for k, v in (params or {}).items() if v is not None}
-
-
-def _is_tls_failure(exc: BaseException) -> bool:
-    """Whether a transport error (requests or httpx) came from TLS, anywhere in what it wraps."""
-    pending: list[object] = [exc]
-    seen: set[int] = set()
-    while pending:
-        current = pending.pop()
-        if not isinstance(current, BaseException) or id(current) in seen:
-            continue
-        if isinstance(current, ssl.SSLError):
-            return True
-        # No requests error can exist unless requests was imported: do not import it to ask.
-        requests_exceptions = sys.modules.get("requests.exceptions")
-        if requests_exceptions is not None and isinstance(current, requests_exceptions.SSLError):
-            return True
-        seen.add(id(current))
-        # requests wraps urllib3's MaxRetryError in args[0], which holds the cause in .reason.
-        pending += [current.__cause__, current.__context__, getattr(current, "reason", None)]
-        pending += list(current.args[:1])
-    return False
-
-
-def _mask(secret: str) -> None:
-    from votel_airflow.compat import mask_secret
-
-    mask_secret(secret)
-
-
-def _transient_requests_errors() -> tuple[type[Exception], ...]:
-    """Failures of the network or the peer.
-
-    Anything else requests raises (a bad URL, a bad header) is a mistake that would fail the same
-    way on every retry.
-    """
-    import requests
-
-    return (
-        requests.exceptions.ConnectionError,
-        requests.exceptions.Timeout,
-        requests.exceptions.ChunkedEncodingError,
-        requests.exceptions.ContentDecodingError,
-    )
-
-
-def _requests_failure(exc: Exception) -> Failure:
-    import requests
-    import urllib3
-
-    # A refused or timed-out connect never reached the server; anything later might have.
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return Failure.NOT_SENT
-    reason = exc.args[0] if exc.args else None
-    inner = getattr(reason, "reason", reason)
-    # NameResolutionError (a DNS failure) is a NewConnectionError too: nothing was sent.
-    if isinstance(inner, urllib3.exceptions.NewConnectionError):
-        return Failure.NOT_SENT
-    return Failure.MAYBE_SENT
-
-
-class VotelHook(_VotelHookBase):
+class VotelHook(VotelVerbs, VotelHookBase):
     """Call the Votel API with one policy: auth, timeouts, retries, typed errors, pagination.
 
     :param votel_conn_id: Airflow connection of type ``votel`` (API key in the password, base URL
@@ -425,8 +120,6 @@ class VotelHook(_VotelHookBase):
         json: Any = None,
         headers: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
-        _parse: Callable[[bytes], Any] = json.loads,
-        _abandoned: threading.Event | None = None,
     ) -> Any:
         """Send one API call under the policy and return its parsed JSON (None for an empty body).
 
@@ -436,20 +129,25 @@ class VotelHook(_VotelHookBase):
         :param json: request body.
         :param headers: extra headers.
         :param idempotency_key: makes a POST/PATCH/DELETE safe to retry; sent as ``Idempotency-Key``.
-        :param _parse: reads a success's body (internal: :meth:`iter_pages` keeps the record texts).
-        :param _abandoned: once set, no retry is attempted and None is returned (internal: a page
-            read ahead that turned out not to be needed).
         """
+        return self._send(self._prepare(method, path, params, json, headers, idempotency_key))
+
+    def _send(
+        self,
+        call: _Prepared,
+        parse: Callable[[bytes], Any] = json.loads,
+        abandoned: threading.Event | None = None,
+    ) -> Any:
+        """Send a prepared call under the policy (what :meth:`request` does), plus what paging
+        needs: ``parse`` reads a success's body (raw pages keep the record texts); once
+        ``abandoned`` is set, no retry is attempted and None is returned (a page read ahead that
+        turned out not to be needed)."""
         import requests
 
-        transient_errors = _transient_requests_errors()
-        method = method.upper()
-        url = self.url_for(path)
-        query = {k: v for k, v in (params or {}).items() if v is not None}
-        body = None if json is None else _json_dumps(json)
-        sent_headers = self._headers(headers, idempotency_key, body is not None)
+        transient_errors = transient_requests_errors()
+        method, path = call.method, call.path
         timeout = (min(CONNECT_TIMEOUT, self.settings.timeout), self.settings.timeout)
-        idempotent, unrepeatable = self._side_effect_policy(idempotency_key)
+        sleep = time.sleep if abandoned is None else abandoned.wait
         pacer = self.pacer
         retry = 0
         throttled = False
@@ -457,24 +155,21 @@ class VotelHook(_VotelHookBase):
             retry += 1
             delay = pacer.reserve(waited=throttled) if pacer is not None else 0.0
             throttled = False
-            if delay > 0:
-                # The process's share of the account's rate: every thread waits its slot.
-                if _abandoned is None:
-                    time.sleep(delay)
-                elif _abandoned.wait(delay):
-                    return None
+            # The process's share of the account's rate: every thread waits its slot.
+            if delay > 0 and sleep(delay):
+                return None
             started = time.monotonic()
             try:
                 # Redirects are not followed: requests would carry X-API-Key to another host and
                 # turn a POST into a GET. The error names the new address for the Base URL instead.
                 response = self.session.request(
-                    method, url, params=query, data=body, headers=sent_headers, timeout=timeout,
-                    allow_redirects=False, **self._verify(),
+                    method, call.url, params=call.query, data=call.body, headers=call.headers,
+                    timeout=timeout, allow_redirects=False, **self._verify(),
                 )  # fmt: skip
             except transient_errors as exc:
-                failure = _requests_failure(exc)
+                failure = requests_failure(exc)
                 wait = self._settle_transport_error(
-                    method, path, exc, failure, retry, idempotent, unrepeatable
+                    method, path, exc, failure, retry, call.idempotent, call.unrepeatable
                 )
             except requests.RequestException as exc:
                 raise VotelError(
@@ -486,15 +181,13 @@ class VotelHook(_VotelHookBase):
                 self._pace_answer(pacer, response.status_code, response.headers.get("Retry-After"))
                 throttled = response.status_code == 429
                 done, value = self._settle_response(
-                    method, path, response, retry, idempotent, _parse, unrepeatable
+                    method, path, response, retry, call.idempotent, parse, call.unrepeatable
                 )
                 if done:
                     return value
                 wait = value
-                self.throttled = self.throttled or response.status_code == 429
-            if _abandoned is None:
-                time.sleep(wait)
-            elif _abandoned.wait(wait):
+                self.throttled = self.throttled or throttled
+            if sleep(wait):
                 return None
 
     def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
@@ -514,12 +207,12 @@ class VotelHook(_VotelHookBase):
         :param path: a list endpoint from :mod:`votel_airflow.endpoints`.
         :param params: filters; ``limit``/``offset`` are managed here.
         :param page_size: records per request, 1 to 500.
-        :param read_ahead: keep the next :data:`READ_AHEAD_PAGES` requests in flight while the
-            caller handles a page, so network latency and the server's work overlap the caller's
-            (for reading a whole window: the requests past a short last page are made for nothing).
+        :param read_ahead: keep the next :data:`~votel_airflow.hooks.paging.READ_AHEAD_PAGES`
+            requests in flight while the caller handles a page, so network latency and the
+            server's work overlap the caller's (for reading a whole window: the requests past a
+            short last page are made for nothing).
         """
-        # No _parse argument here: a subclass or a test double of request() keeps working.
-        yield from self._pages(path, params, page_size, {}, read_ahead)
+        yield from paging.iter_pages(self, path, params, page_size, read_ahead)
 
     def iter_raw_pages(
         self,
@@ -537,26 +230,7 @@ class VotelHook(_VotelHookBase):
         :param page_size: records per request, 1 to 500.
         :param read_ahead: see :meth:`iter_pages`.
         """
-        yield from self._pages(path, params, page_size, {"_parse": split_records}, read_ahead)
-
-    def _pages(
-        self,
-        path: str,
-        params: Mapping[str, Any] | None,
-        page_size: int,
-        parse: Mapping[str, Any],
-        read_ahead: bool,
-    ) -> Iterator[Any]:
-        query = self._page_params(params, page_size)
-
-        def fetch(offset: int, **kwargs: Any) -> Any:
-            page_params = {**query, "limit": page_size, "offset": offset}
-            return self.request("GET", path, params=page_params, **parse, **kwargs)
-
-        pages = _fetch_ahead(self, fetch, page_size) if read_ahead else _fetch_in_turn(fetch, page_size)
-        # Closed as soon as paging ends, so requests read ahead stop now, not at garbage collection.
-        with contextlib.closing(pages):
-            yield from _until_short_page(path, pages, page_size)
+        yield from paging.iter_pages(self, path, params, page_size, read_ahead, parse=split_records)
 
     def paginate(
         self, path: str, *, params: Mapping[str, Any] | None = None, page_size: int = MAX_PAGE_SIZE
@@ -622,293 +296,10 @@ class VotelHook(_VotelHookBase):
 
 def render_error(exc: VotelError) -> str:
     """The server's detail when there is one, else the whole message."""
-    from votel_airflow.exceptions import render_detail
-
     return render_detail(exc.detail) if exc.detail is not None else str(exc)
 
 
-def _until_short_page(path: str, pages: Iterator[Any], page_size: int) -> Iterator[Any]:
-    """The non-empty pages up to the first short one, each checked to be a page."""
-    for page in pages:
-        if not isinstance(page, (list, RecordPage)):
-            raise _not_a_list(path, page)
-        count = len(page)
-        if count > page_size:
-            # The next offset is counted in whole pages: rows would repeat or go missing.
-            raise VotelServerError(
-                f"GET {path} answered {count} records for limit={page_size}", method="GET", path=path
-            )
-        if count:
-            yield page
-        # Drop our reference before the next page so only the pages in flight are alive.
-        del page
-        if count < page_size:
-            return
-
-
-def _fetch_in_turn(fetch: Callable[[int], Any], page_size: int) -> Generator[Any, None, None]:
-    """Pages one request at a time; the consumer stops at the first short page."""
-    offset = 0
-    while True:
-        yield fetch(offset)
-        offset += page_size
-
-
-def _fetch_ahead(hook: VotelHook, fetch: Callable[..., Any], page_size: int) -> Generator[Any, None, None]:
-    """Pages with :data:`READ_AHEAD_PAGES` more requests in flight in worker threads (one request
-    at a time, still ahead of the consumer, once the API has answered 429)."""
-    from concurrent.futures import Future, ThreadPoolExecutor
-
-    abandoned = threading.Event()
-    _ = hook.session  # built here, not raced for by the workers (urllib3's pool is thread-safe)
-    with ThreadPoolExecutor(READ_AHEAD_PAGES + 1, thread_name_prefix="votel-read-ahead") as pool:
-        pending: deque[Future[Any]] = deque()
-        offset = 0
-        try:
-            while True:
-                while len(pending) <= (0 if hook.throttled else READ_AHEAD_PAGES):
-                    pending.append(pool.submit(fetch, offset, _abandoned=abandoned))
-                    offset += page_size
-                yield pending.popleft().result()
-        finally:
-            # Pages past the end (or past a failure) are not needed: no retry for them, and the
-            # requests already sent are awaited (one round trip) before the pool is gone.
-            abandoned.set()
-            for future in pending:
-                future.cancel()
-
-
-def _not_a_list(path: str, page: Any) -> VotelServerError:
-    return VotelServerError(
-        f"GET {path} answered {type(page).__name__}, expected a JSON array (a list endpoint)",
-        method="GET",
-        path=path,
-    )
-
-
-def _json_dumps(payload: Any) -> bytes:
-    return json.dumps(payload, separators=(",", ":"), default=str).encode()
-
-
-def _httpx_failure(exc: httpx.TransportError) -> Failure:
-    import httpx
-
-    if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
-        return Failure.NOT_SENT
-    return Failure.MAYBE_SENT
-
-
-#: How long a looked-up connection serves new async hooks: 1,000 triggers starting together make
-#: one lookup, and a key rotated in the metadata database reaches new triggers within this time.
-CONNECTION_TTL = 15.0
-
-
-@dataclass(frozen=True)
-class _ConnectionFields:
-    """The parts of an Airflow connection the hook reads; the key is hidden from any repr."""
-
-    host: str | None
-    password: str | None = field(repr=False)
-    extra: Any
-    port: int | None
-    schema: str | None
-
-
-_connection_cache: dict[tuple[str, str | None], tuple[float, _ConnectionFields]] = {}
-_ssl_context: ssl.SSLContext | None = None
-_ssl_lock = threading.Lock()
-# Registry mutations are synchronous, but hooks on loops in other threads share the dicts.
-_loops_lock = threading.Lock()
-
-
-def _cache_key(conn_id: str) -> tuple[str, str | None]:
-    # An AIRFLOW_CONN_ variable is the first place Airflow looks: part of the key, so a changed
-    # variable (a test, a rotated key in the environment) is seen at once, not after the TTL.
-    return conn_id, os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}")
-
-
-def clear_connection_cache() -> None:
-    """Forget the connections async hooks looked up, so the next hook reads them afresh."""
-    _connection_cache.clear()
-
-
-_bundle_contexts: dict[str, ssl.SSLContext] = {}
-
-
-def bundle_ssl_context(ca_bundle: str) -> ssl.SSLContext:
-    """A client SSL context trusting the CA certificates of ``ca_bundle`` only, one per file."""
-    with _ssl_lock:
-        context = _bundle_contexts.get(ca_bundle)
-        if context is None:
-            context = _bundle_contexts[ca_bundle] = ssl.create_default_context(cafile=ca_bundle)
-        return context
-
-
-def shared_ssl_context() -> ssl.SSLContext:
-    """The process's one client SSL context (httpx's defaults: certifi, ``SSL_CERT_FILE``...).
-
-    Loading the CA bundle takes tens of milliseconds and about 1 MB; building it once instead of
-    once per client is what lets a triggerer run a thousand hooks. Call it off the event loop the
-    first time (:meth:`VotelAsyncHook.aclient` does).
-    """
-    global _ssl_context
-    with _ssl_lock:
-        if _ssl_context is None:
-            import httpx
-
-            _ssl_context = httpx.create_ssl_context()
-        return _ssl_context
-
-
-def _build_async_client(settings: ConnectionSettings) -> httpx.AsyncClient:
-    from http.cookiejar import CookieJar, DefaultCookiePolicy
-
-    import httpx
-
-    return httpx.AsyncClient(
-        # Hooks of other connections (other API keys) share the client: a cookie one tenant's
-        # answer set must never ride along on another's request, so none is ever kept.
-        cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
-        timeout=httpx.Timeout(settings.timeout, connect=min(CONNECT_TIMEOUT, settings.timeout)),
-        # Every pooled connection kept alive: polls of a thousand triggers reuse them.
-        limits=httpx.Limits(max_connections=ASYNC_POOL_SIZE, max_keepalive_connections=ASYNC_POOL_SIZE),
-        verify=bundle_ssl_context(settings.ca_bundle) if settings.ca_bundle else shared_ssl_context(),
-        proxy=settings.proxy,
-    )
-
-
-#: What tells the shared async clients apart: base URL, timeout, proxy and CA bundle.
-_ClientKey = tuple[str, float, "str | None", "str | None"]
-
-
-class _SharedClient:
-    """One httpx client of an event loop, the number of hooks holding it, and its request slots."""
-
-    def __init__(self, ready: asyncio.Task[httpx.AsyncClient]) -> None:
-        self.ready = ready
-        self.users = 0
-        # httpcore matches every queued request against every connection each time one is sent
-        # or released: with a thousand polls queued for the pool that quadratic work blocked the
-        # loop for seconds. Requests beyond the pool wait here instead, in O(1).
-        self.slots = asyncio.Semaphore(ASYNC_POOL_SIZE)
-
-
-class _LoopState:
-    """What the async hooks of one event loop share: clients and connection lookups in flight."""
-
-    def __init__(self) -> None:
-        self.clients: dict[_ClientKey, _SharedClient] = {}
-        self.lookups: dict[tuple[str, str | None], asyncio.Task[_ConnectionFields]] = {}
-
-
-# Weak: a loop that is closed and dropped takes its state with it.
-_loop_states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = weakref.WeakKeyDictionary()
-
-
-def _loop_state() -> _LoopState:
-    loop = asyncio.get_running_loop()
-    with _loops_lock:
-        state = _loop_states.get(loop)
-        if state is None:
-            state = _loop_states[loop] = _LoopState()
-        return state
-
-
-def _client_key(settings: ConnectionSettings) -> _ClientKey:
-    # The client carries the timeouts, the proxy, the trusted CAs and a pool per host; the key and
-    # the headers go per request.
-    return settings.base_url, settings.timeout, settings.proxy, settings.ca_bundle
-
-
-async def _acquire_client(settings: ConnectionSettings) -> tuple[httpx.AsyncClient, _SharedClient]:
-    """The loop's shared client for these settings, counted as used once more."""
-    state = _loop_state()
-    key = _client_key(settings)
-    shared = state.clients.get(key)
-    if shared is None:
-        # Built in a thread: importing httpx and the first SSL context take tens of milliseconds
-        # the event loop spends serving every other trigger meanwhile.
-        ready = asyncio.ensure_future(asyncio.to_thread(_build_async_client, settings))
-        shared = state.clients[key] = _SharedClient(ready)
-    shared.users += 1
-    try:
-        # Shielded: one hook cancelled while the client is built must not cancel it for the rest.
-        client = await asyncio.shield(shared.ready)
-    except BaseException:
-        await _release_client(key, shared)
-        raise
-    return client, shared
-
-
-async def _release_client(key: _ClientKey, shared: _SharedClient) -> None:
-    """Count one user less; the last one out closes the client (new hooks then build another)."""
-    shared.users -= 1
-    if shared.users > 0:
-        return
-    state = _loop_state()
-    # Unregistered before any await, so no hook can pick up a client that is being closed.
-    if state.clients.get(key) is shared:
-        del state.clients[key]
-    if not shared.ready.done():
-        shared.ready.cancel()
-        return
-    if not shared.ready.cancelled() and shared.ready.exception() is None:
-        await shared.ready.result().aclose()
-
-
-async def _lookup_connection(conn_id: str) -> _ConnectionFields:
-    aget = getattr(BaseHook, "aget_connection", None)
-    if aget is None:  # Airflow 3.0: lookups (and masking) are sync messages to the supervisor
-        # sync_to_async, not to_thread: the triggerer's comms then answer on its own loop, in order.
-        from asgiref.sync import sync_to_async
-
-        fields: _ConnectionFields = await sync_to_async(_read_connection)(conn_id)
-        return fields
-    return _masked_fields(await aget(conn_id))
-
-
-def _read_connection(conn_id: str) -> _ConnectionFields:
-    return _masked_fields(BaseHook.get_connection(conn_id))
-
-
-def _masked_fields(conn: Any) -> _ConnectionFields:
-    fields = _ConnectionFields(conn.host, conn.password, conn.extra, conn.port, conn.schema)
-    if fields.password:
-        # Masked once per lookup (not per hook): every later hook reuses the same text.
-        _mask(fields.password)
-    return fields
-
-
-async def _connection_fields(conn_id: str) -> _ConnectionFields:
-    """The connection, from the short-lived cache or one lookup shared by the loop's hooks."""
-    key = _cache_key(conn_id)
-    cached = _connection_cache.get(key)
-    if cached is not None and cached[0] > time.monotonic():
-        return cached[1]
-    state = _loop_state()
-    lookup = state.lookups.get(key)
-    if lookup is None:
-        lookup = state.lookups[key] = asyncio.ensure_future(_lookup_connection(conn_id))
-        lookup.add_done_callback(lambda done: _forget_lookup(state, key, done))
-    fields = await asyncio.shield(lookup)
-    now = time.monotonic()
-    for stale in [k for k, (expires, _) in _connection_cache.items() if expires <= now]:
-        _connection_cache.pop(stale, None)
-    _connection_cache[key] = (now + CONNECTION_TTL, fields)
-    return fields
-
-
-def _forget_lookup(
-    state: _LoopState, key: tuple[str, str | None], done: asyncio.Task[_ConnectionFields]
-) -> None:
-    if state.lookups.get(key) is done:
-        del state.lookups[key]
-    if not done.cancelled():
-        # Read, so a failure every waiter already saw is not reported again as "never retrieved".
-        done.exception()
-
-
-class VotelAsyncHook(_VotelHookBase):
+class VotelAsyncHook(VotelHookBase):
     """The async twin of :class:`VotelHook` (httpx), for triggers; same policy, same errors.
 
     The hooks of one event loop share one httpx client per base URL and timeout (one SSL context,
@@ -924,22 +315,22 @@ class VotelAsyncHook(_VotelHookBase):
 
     #: The client in use: the loop's shared one (with ``_share``) or one set on this hook alone.
     _client: httpx.AsyncClient | None = None
-    _share: tuple[_ClientKey, _SharedClient] | None = None
+    _share: tuple[async_clients.ClientKey, async_clients.SharedClient] | None = None
 
     async def aload_settings(self) -> ConnectionSettings:
         """Load the connection without blocking the event loop (cached for a few seconds)."""
         if self._settings is None:
-            conn = await _connection_fields(self.votel_conn_id)
+            conn = await async_clients.connection_fields(self.votel_conn_id)
             # The shared lookup has masked the key once already; a thousand triggers need not.
-            self._settings = self._settings_from(conn, mask=False)
+            self._settings = self._settings_from(conn, mask_key=False)
         return self._settings
 
     async def aclient(self) -> httpx.AsyncClient:
         """The httpx client this hook uses: the loop's shared one, taken on first use."""
         if self._client is None:
             settings = await self.aload_settings()
-            client, shared = await _acquire_client(settings)
-            self._client, self._share = client, (_client_key(settings), shared)
+            client, shared = await async_clients.acquire_client(settings)
+            self._client, self._share = client, (async_clients.client_key(settings), shared)
         return self._client
 
     async def aclose(self) -> None:
@@ -951,7 +342,7 @@ class VotelAsyncHook(_VotelHookBase):
         client, share = self._client, self._share
         self._client = self._share = None
         if share is not None:
-            await _release_client(*share)
+            await async_clients.release_client(*share)
         elif client is not None:
             await client.aclose()
 
@@ -977,12 +368,8 @@ class VotelAsyncHook(_VotelHookBase):
         import httpx
 
         slots = self._share[1].slots if self._share is not None else contextlib.nullcontext()
-        method = method.upper()
-        url = self.url_for(path)
-        query = {k: v for k, v in (params or {}).items() if v is not None}
-        body = None if json is None else _json_dumps(json)
-        sent_headers = self._headers(headers, idempotency_key, body is not None)
-        idempotent, unrepeatable = self._side_effect_policy(idempotency_key)
+        call = self._prepare(method, path, params, json, headers, idempotency_key)
+        method = call.method
         pacer = self.pacer
         retry = 0
         throttled = False
@@ -995,18 +382,18 @@ class VotelAsyncHook(_VotelHookBase):
             try:
                 async with slots:
                     response = await client.request(
-                        method, url, params=query, content=body, headers=sent_headers
+                        method, call.url, params=call.query, content=call.body, headers=call.headers
                     )
             except httpx.TransportError as exc:
-                failure = _httpx_failure(exc)
+                failure = httpx_failure(exc)
                 wait = self._settle_transport_error(
-                    method, path, exc, failure, retry, idempotent, unrepeatable
+                    method, path, exc, failure, retry, call.idempotent, call.unrepeatable
                 )
             else:
                 self._pace_answer(pacer, response.status_code, response.headers.get("Retry-After"))
                 throttled = response.status_code == 429
                 done, value = self._settle_response(
-                    method, path, response, retry, idempotent, unrepeatable=unrepeatable
+                    method, path, response, retry, call.idempotent, unrepeatable=call.unrepeatable
                 )
                 if done:
                     return value
@@ -1021,14 +408,14 @@ class VotelAsyncHook(_VotelHookBase):
         self, path: str, params: Mapping[str, Any] | None = None, page_size: int = MAX_PAGE_SIZE
     ) -> list[dict[str, Any]]:
         """Every record of a list endpoint (for the small lists a trigger polls)."""
-        query = self._page_params(params, page_size)
+        query = paging.page_params(params, page_size)
         records: list[dict[str, Any]] = []
         while True:
             page = await self.request(
                 "GET", path, params={**query, "limit": page_size, "offset": len(records)}
             )
             if not isinstance(page, list):
-                raise _not_a_list(path, page)
+                raise paging.not_a_list(path, page)
             records.extend(page)
             if len(page) < page_size:
                 return records

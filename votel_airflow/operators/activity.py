@@ -199,25 +199,15 @@ class CancelCallOperator(VotelBaseOperator):
         self.agent_name = agent_name
 
     def execute(self, context: Any) -> dict[str, list[str]]:
-        from votel_airflow.exceptions import VotelBadRequestError
-        from votel_airflow.kill_switch import stop_key
-
         if self.call_id is not None:
             call_ids = sorted(set(as_str_list("call_id", self.call_id)))
         else:
             call_ids = self._in_flight(resolve(self.hook, "agent", self.agent_id, self.agent_name))
         result: dict[str, list[str]] = {"canceled": [], "already_ended": []}
         for call_id in call_ids:
-            path = endpoints.path(endpoints.CALL_CANCEL, call_id=call_id)
-            try:
-                self.hook.request("POST", path, idempotency_key=stop_key())
-            except VotelBadRequestError as exc:
-                if exc.status_code != 409:
-                    raise
-                self.log.info("Call %s had already ended: %s", call_id, exc)
-                result["already_ended"].append(call_id)
-            else:
-                result["canceled"].append(call_id)
+            # The verb logs a call that had already ended (409) and returns None for it.
+            ended = self.hook.cancel_call(call_id) is None
+            result["already_ended" if ended else "canceled"].append(call_id)
         self.log.warning(
             "Canceled %d call(s); %d had already ended", len(result["canceled"]), len(result["already_ended"])
         )

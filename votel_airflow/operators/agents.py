@@ -189,10 +189,9 @@ class StartCallOperator(VotelBaseOperator):
         """
         from votel_airflow import ambiguity
 
-        path = endpoints.path(endpoints.AGENT_CALLS, agent_id=agent_id)
         key = idempotency_key(context, "call", agent_id, to)
         if ambiguity.log_mode(self.hook, f"call {to}"):
-            return self.hook.request("POST", path, json=body, idempotency_key=key)
+            return self.hook.start_call(agent_id, **body, idempotency_key=key)
         progress = TaskProgress(context, CALL_PROGRESS)
         earlier = progress.done().get(key)
         if isinstance(earlier, str):
@@ -202,7 +201,7 @@ class StartCallOperator(VotelBaseOperator):
             progress.record(key, ambiguity.pending(time.time()))
             progress.flush()
             try:
-                call = self.hook.request("POST", path, json=body, idempotency_key=key)
+                call = self.hook.start_call(agent_id, **body, idempotency_key=key)
             except VotelOutcomeUnknownError as exc:
                 progress.record(key, ambiguity.ambiguous(str(exc), time.time()))
                 progress.flush()
@@ -235,18 +234,18 @@ class StartCallOperator(VotelBaseOperator):
 
     def _cancel_after_timeout(self, call_id: str) -> None:
         if self.cancel_on_timeout:
-            from votel_airflow.kill_switch import stop
+            from votel_airflow.kill_switch import cancel_call
 
-            stop(self, f"call {call_id} (its wait timed out)", endpoints.CALL_CANCEL, call_id=call_id)
+            cancel_call(self, call_id, " (its wait timed out)")
 
     def on_kill(self) -> None:
         """Cancel the call this task started, if it is still going (Airflow calls this when the
         running task is marked failed or exceeds its ``execution_timeout``)."""
         call_id = self.started_call_id
         if call_id is not None:
-            from votel_airflow.kill_switch import stop
+            from votel_airflow.kill_switch import cancel_call
 
-            stop(self, f"call {call_id}", endpoints.CALL_CANCEL, call_id=call_id)
+            cancel_call(self, call_id)
 
 
 class CreateAgentOperator(VotelBaseOperator):

@@ -90,10 +90,7 @@ class SendSmsOperator(BulkSendOperator):
             self.log.warning("Skipping %d invalid number(s): %s", len(invalid), shown(invalid))
 
         def build(number: Any) -> SendRequest:
-            payload: dict[str, Any] = {"to": number, "body": body}
-            if sender is not None:
-                payload["from"] = sender
-            return SendRequest("POST", endpoints.SMS, payload)
+            return SendRequest.through("send_sms", to=number, body=body, from_number=sender)
 
         summary = self.send(
             context,
@@ -187,7 +184,7 @@ class SendEmailOperator(BulkSendOperator):
             self.log.warning("Skipping %d invalid address(es): %s", len(invalid), shown(invalid))
 
         def build(address: Any) -> SendRequest:
-            return SendRequest("POST", endpoints.EMAIL, {"to": address, **shared})
+            return SendRequest.through("send_email", to=address, **shared)
 
         summary = self.send(
             context,

@@ -194,11 +194,8 @@ class UpsertContactsOperator(LineageMixin, VotelBaseOperator):
                     chunks.append(self._reattached(number, done[key], first_row, len(chunk)))
                     self.import_ids.append(chunks[-1]["import_id"])
                     continue
-                job = self.hook.request(
-                    "POST",
-                    endpoints.CONTACT_IMPORTS,
-                    json={"contacts": chunk, "match_on": self.match_on},
-                    idempotency_key=idempotency_key(context, "import", key),
+                job = self.hook.upsert_contacts(
+                    chunk, self.match_on, idempotency_key=idempotency_key(context, "import", key)
                 )
                 if not isinstance(job, dict) or not job.get("id"):
                     raise VotelServerError(

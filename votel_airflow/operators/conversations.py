@@ -106,7 +106,7 @@ class SendMessageOperator(BulkSendOperator):
         shared = self._payload(channel)
 
         def build(contact_id: Any) -> SendRequest:
-            return SendRequest("POST", endpoints.CONVERSATION_SEND, {"contact_id": contact_id, **shared})
+            return SendRequest.through("send_message", contact_id=contact_id, **shared)
 
         summary = self.send(
             context,

@@ -8,7 +8,6 @@ skips the ones a previous try finished.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -21,6 +20,7 @@ from votel_airflow.exceptions import (
     VotelNotFoundError,
     VotelOutcomeUnknownError,
 )
+from votel_airflow.hooks.verbs import batch_digest
 from votel_airflow.idempotency import TaskProgress, idempotency_key
 from votel_airflow.links import VotelObjectLink, push_link
 from votel_airflow.names import require_one, resolve
@@ -39,11 +39,6 @@ STARTED_CAMPAIGN_STATUSES = frozenset({"running", "completed", "paused"})
 
 class VotelContactsNotFoundError(VotelNotFoundError, AirflowFailException):
     """Some contacts to enroll do not exist; retrying cannot create them, so no retries."""
-
-
-def batch_digest(contact_ids: Sequence[str]) -> str:
-    """A short digest naming a batch by its content (the same ids give the same digest)."""
-    return hashlib.sha256("\n".join(contact_ids).encode()).hexdigest()[:24]
 
 
 class EnrollContactOperator(VotelBaseOperator):
@@ -178,11 +173,8 @@ class EnrollContactOperator(VotelBaseOperator):
             progress.record(digest, ambiguity.pending(time.time()))
             progress.flush()
         try:
-            answer = self.hook.request(
-                "POST",
-                path,
-                json={"contact_ids": batch},
-                idempotency_key=idempotency_key(context, "enroll", workflow_id, digest),
+            answer = self.hook.enroll_contacts(
+                workflow_id, batch, idempotency_key=idempotency_key(context, "enroll", workflow_id, digest)
             )
         except VotelOutcomeUnknownError as exc:
             progress.record(digest, ambiguity.ambiguous(str(exc), time.time()))

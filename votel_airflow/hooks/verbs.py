@@ -1,0 +1,412 @@
+"""Hook verbs: one typed method per thing a task does with Votel, for ``@task`` and operators alike.
+
+``VotelHook`` inherits them. Every verb with a side effect (a text, an e-mail, a thread
+message, a call, an enrollment, an import) carries an ``Idempotency-Key``, so the hook's own
+retries and a retry of the task ask the server for the same effect again, which the server
+answers with the first response: exactly once. On a connection with ``server_idempotency``
+false, a send that failed ambiguously is never repeated and raises
+:class:`~votel_airflow.exceptions.VotelOutcomeUnknownError` instead.
+
+Without an explicit ``idempotency_key`` the key derives from the running task instance (dag,
+task, run, map index) and the verb's target, exactly as the operators derive theirs
+(:func:`votel_airflow.idempotency.idempotency_key`); outside a running task there is no
+instance to derive from, and the verb refuses to send without a key.
+
+Arguments are checked before any request; the operators check theirs when a DAG is parsed and
+send through these same verbs, so a ``@task`` and an operator share one implementation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from votel_airflow import endpoints
+from votel_airflow.validation import (
+    e164_pattern,
+    fail,
+    parse_instant,
+    require_choice,
+    require_id,
+    require_text,
+    require_window,
+)
+
+log = logging.getLogger(__name__)
+SMS_MAX_LENGTH = 1600
+EMAIL_SUBJECT_MAX_LENGTH = 998
+EMAIL_CONTENT_MAX_LENGTH = 100_000
+MESSAGE_MAX_LENGTH = 10_000
+#: Contacts per enrollment request (the API's maximum).
+MAX_ENROLL_BATCH = 500
+MATCH_ON = ("phone", "email")
+CHANNELS = ("sms", "email", "whatsapp")
+#: Longest ``Idempotency-Key`` the verbs accept.
+MAX_KEY_LENGTH = 255
+
+
+def batch_digest(contact_ids: Sequence[str]) -> str:
+    """A short digest naming a batch by its content (the same ids give the same digest)."""
+    return hashlib.sha256("\n".join(contact_ids).encode()).hexdigest()[:24]
+
+
+def running_task_key(verb: str, *parts: str) -> str:
+    """The idempotency key of one effect of the running task instance.
+
+    :param verb: the verb's name, for the error outside a task.
+    :param parts: the kind of effect and its target, as the operators name them.
+    """
+    from votel_airflow.idempotency import idempotency_key
+
+    try:
+        from airflow.sdk import get_current_context
+
+        context = get_current_context()
+    except Exception:
+        # Not in a running task (a script, a test, a notebook): no instance to derive a key from.
+        raise fail(
+            "idempotency_key",
+            None,
+            f"{verb}() needs one outside a running Airflow task (a key is derived from the task "
+            "instance only inside one)",
+            f"Pass idempotency_key='...' to {verb}(): a string that names this one effect, the same on "
+            "every retry (e.g. f'welcome-{to}-2026-12-01'), or call it from a @task.",
+        ) from None
+    return idempotency_key(context, *parts)
+
+
+def _key(verb: str, given: str | None, *parts: str) -> str:
+    if given is None:
+        return running_task_key(verb, *parts)
+    if not isinstance(given, str) or not given.strip() or len(given) > MAX_KEY_LENGTH:
+        raise fail(
+            "idempotency_key",
+            given,
+            f"must be a non-empty string of at most {MAX_KEY_LENGTH} characters",
+            "Pass a stable name for this one effect, or leave it unset inside a task.",
+        )
+    return given
+
+
+def _phone(field: str, value: Any) -> str:
+    if not isinstance(value, str) or not e164_pattern().match(value.strip()):
+        raise fail(field, value, "is not an E.164 phone number", "Use e.g. '+14155552671'.")
+    return value.strip()
+
+
+def _json_object(field: str, value: Any) -> dict[str, Any]:
+    # Values need not be JSON types: the request core sends any other value as its str().
+    if not isinstance(value, Mapping):
+        raise fail(field, value, "must be a mapping of names to values", "Pass e.g. {'first_name': 'Ada'}.")
+    return {str(k): v for k, v in value.items()}
+
+
+def sms_request(to: str, body: str, from_number: str | None = None) -> tuple[str, dict[str, Any]]:
+    """``(path, JSON body)`` of one SMS, checked."""
+    payload: dict[str, Any] = {
+        "to": _phone("to", to),
+        "body": require_text("body", body, max_length=SMS_MAX_LENGTH),
+    }
+    if from_number not in (None, ""):
+        payload["from"] = _phone("from_number", from_number)
+    return endpoints.SMS, payload
+
+
+def email_request(
+    to: str,
+    subject: str,
+    text: str | None = None,
+    html: str | None = None,
+    template_id: str | None = None,
+    variables: Mapping[str, Any] | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """``(path, JSON body)`` of one e-mail, checked: a subject and text, HTML or a template."""
+    payload: dict[str, Any] = {
+        "to": require_text("to", to, max_length=320).strip(),
+        "subject": require_text("subject", subject, max_length=EMAIL_SUBJECT_MAX_LENGTH),
+    }
+    for field, value in (("text", text), ("html", html)):
+        if value not in (None, ""):
+            payload[field] = require_text(field, value, max_length=EMAIL_CONTENT_MAX_LENGTH)
+    if template_id not in (None, ""):
+        payload["template_id"] = require_id("template_id", template_id)
+    if not {"text", "html", "template_id"} & payload.keys():
+        raise fail("text", text, "no content given", "Pass text, html or template_id.")
+    if variables:
+        payload["variables"] = _json_object("variables", variables)
+    return endpoints.EMAIL, payload
+
+
+def message_request(
+    contact_id: str, channel: str, body: str, subject: str | None = None
+) -> tuple[str, dict[str, Any]]:
+    """``(path, JSON body)`` of one message in a contact's thread, checked."""
+    payload: dict[str, Any] = {
+        "contact_id": require_id("contact_id", contact_id),
+        "channel": require_choice("channel", channel, CHANNELS),
+        "body": require_text("body", body, max_length=MESSAGE_MAX_LENGTH),
+    }
+    if subject not in (None, ""):
+        if channel != "email":
+            raise fail("subject", subject, f"is for e-mail only, not channel={channel!r}", "Drop subject.")
+        payload["subject"] = require_text("subject", subject, max_length=EMAIL_SUBJECT_MAX_LENGTH)
+    return endpoints.CONVERSATION_SEND, payload
+
+
+#: The request of each sending verb, by the verb's name (the bulk-send engine builds with these).
+SEND_REQUESTS: dict[str, Callable[..., tuple[str, dict[str, Any]]]] = {
+    "send_sms": sms_request,
+    "send_email": email_request,
+    "send_message": message_request,
+}
+
+
+class VotelVerbs:
+    """The verbs of :class:`~votel_airflow.hooks.votel.VotelHook` (see the module docstring)."""
+
+    if TYPE_CHECKING:
+        # VotelHook's own: request(method, path, *, params, json, headers, idempotency_key),
+        # get(path, params) and paginate(path, *, params, page_size).
+        request: Callable[..., Any]
+        get: Callable[..., Any]
+        paginate: Callable[..., Iterator[dict[str, Any]]]
+
+    def send_sms(
+        self, to: str, body: str, *, from_number: str | None = None, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        """Send one SMS, exactly once; return ``{id, status, segments, cost}``.
+
+        :param to: the recipient, E.164 (``+14155552671``).
+        :param body: the text, 1 to 1600 characters.
+        :param from_number: the sending number (E.164); default the account's number.
+        :param idempotency_key: names this one send; default (inside a task) the task instance and
+            ``to``, the key ``SendSmsOperator`` gives the same number.
+        """
+        path, payload = sms_request(to, body, from_number)
+        key = _key("send_sms", idempotency_key, "sms", payload["to"])
+        return dict(self.request("POST", path, json=payload, idempotency_key=key))
+
+    def send_email(
+        self,
+        to: str,
+        subject: str,
+        *,
+        text: str | None = None,
+        html: str | None = None,
+        template_id: str | None = None,
+        variables: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """Send one e-mail, exactly once; give ``text``, ``html`` or a ``template_id``.
+
+        :param to: the recipient's address.
+        :param subject: the subject line, 1 to 998 characters.
+        :param text: plain-text content.
+        :param html: HTML content.
+        :param template_id: an e-mail template, whose ``{{name}}`` placeholders the API fills.
+        :param variables: values for the template's placeholders.
+        :param idempotency_key: names this one send; default (inside a task) the task instance and
+            ``to``, the key ``SendEmailOperator`` gives the same address.
+        """
+        path, payload = email_request(to, subject, text, html, template_id, variables)
+        key = _key("send_email", idempotency_key, "email", payload["to"])
+        return dict(self.request("POST", path, json=payload, idempotency_key=key))
+
+    def send_message(
+        self,
+        contact_id: str,
+        channel: str,
+        body: str,
+        *,
+        subject: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """Send one message in a contact's conversation thread, exactly once.
+
+        :param contact_id: the contact.
+        :param channel: ``sms``, ``email`` or ``whatsapp``.
+        :param body: the text.
+        :param subject: the subject, for ``email`` only.
+        :param idempotency_key: names this one send; default (inside a task) the task instance,
+            channel and contact, the key ``SendMessageOperator`` gives them.
+        """
+        path, payload = message_request(contact_id, channel, body, subject)
+        key = _key("send_message", idempotency_key, f"message_{channel}", payload["contact_id"])
+        return dict(self.request("POST", path, json=payload, idempotency_key=key))
+
+    def start_call(
+        self,
+        agent_id: str,
+        to: str,
+        *,
+        variables: Mapping[str, Any] | None = None,
+        contact_id: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """Start an outbound AI call, exactly once; return ``{id, status: "queued"}``.
+
+        :param agent_id: the agent that calls.
+        :param to: the number to call, E.164.
+        :param variables: values for the agent's prompt variables.
+        :param contact_id: the contact called, when known.
+        :param idempotency_key: names this one call; default (inside a task) the task instance,
+            agent and number, the key ``StartCallOperator`` uses.
+        """
+        agent_id = require_id("agent_id", agent_id)
+        payload: dict[str, Any] = {"to": _phone("to", to)}
+        if contact_id not in (None, ""):
+            payload["contact_id"] = require_id("contact_id", contact_id)
+        if variables:
+            payload["variables"] = _json_object("variables", variables)
+        key = _key("start_call", idempotency_key, "call", agent_id, payload["to"])
+        path = endpoints.path(endpoints.AGENT_CALLS, agent_id=agent_id)
+        return dict(self.request("POST", path, json=payload, idempotency_key=key))
+
+    def cancel_call(self, call_id: str) -> dict[str, Any] | None:
+        """Hang up or drop a call; return it (``status: "canceled"``), or None if it had ended.
+
+        A call that had already ended (409) is logged, not an error: cancelling is safe to repeat.
+
+        :param call_id: the call.
+        """
+        from votel_airflow.exceptions import VotelBadRequestError
+        from votel_airflow.kill_switch import stop_key
+
+        path = endpoints.path(endpoints.CALL_CANCEL, call_id=require_id("call_id", call_id))
+        try:
+            # A fresh key per cancel: retried by the hook, never answered from an older cancel.
+            answer = self.request("POST", path, idempotency_key=stop_key())
+        except VotelBadRequestError as exc:
+            if exc.status_code != 409:
+                raise
+            log.info("Call %s had already ended, nothing to cancel (%s)", call_id, exc)
+            return None
+        return dict(answer) if isinstance(answer, Mapping) else {}
+
+    def enroll_contacts(
+        self, workflow_id: str, contact_ids: Sequence[str], *, idempotency_key: str | None = None
+    ) -> dict[str, list[str]]:
+        """Enroll up to 500 contacts in a workflow, exactly once.
+
+        Returns ``{"enrolled": [...], "already_enrolled": [...], "not_found": [...]}`` (contact ids).
+
+        :param workflow_id: the workflow (:meth:`find_workflow` finds one by name).
+        :param contact_ids: the contacts, 1 to 500 ids.
+        :param idempotency_key: names this one enrollment; default (inside a task) the task
+            instance, workflow and the set of ids, the key ``EnrollContactOperator`` gives the batch.
+        """
+        workflow_id = require_id("workflow_id", workflow_id)
+        if isinstance(contact_ids, str) or not isinstance(contact_ids, Sequence):
+            raise fail("contact_ids", contact_ids, "must be a list of contact ids", "Pass e.g. ['c-1'].")
+        ids = sorted({require_id("contact_ids", contact_id) for contact_id in contact_ids})
+        if not 1 <= len(ids) <= MAX_ENROLL_BATCH:
+            raise fail(
+                "contact_ids", len(ids), f"must hold 1 to {MAX_ENROLL_BATCH} ids",
+                "Split the list, or use EnrollContactOperator, which batches.",
+            )  # fmt: skip
+        key = _key("enroll_contacts", idempotency_key, "enroll", workflow_id, batch_digest(ids))
+        path = endpoints.path(endpoints.WORKFLOW_ENROLLMENTS, workflow_id=workflow_id)
+        answer = self.request("POST", path, json={"contact_ids": ids}, idempotency_key=key)
+        answer = answer if isinstance(answer, Mapping) else {}
+        outcomes = ("enrolled", "already_enrolled", "not_found")
+        return {outcome: [str(i) for i in answer.get(outcome) or []] for outcome in outcomes}
+
+    def upsert_contacts(
+        self,
+        contacts: Sequence[Mapping[str, Any]],
+        match_on: str,
+        *,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """Start one bulk upsert (an import job); return the job ``{id, status}``.
+
+        Safe to repeat: rows are matched on ``match_on``, so a repeat updates the same contacts
+        instead of creating more (the request carries an ``Idempotency-Key`` too). The job runs on
+        the server: poll ``GET`` :data:`~votel_airflow.endpoints.CONTACT_IMPORT` until its
+        ``status`` is ``completed`` or ``failed`` (``UpsertContactsOperator`` does both).
+
+        :param contacts: the rows, each ``{first_name, phone?, email?, tags?, custom_fields?}``.
+        :param match_on: ``"phone"`` or ``"email"``: the field that finds a contact to update.
+        :param idempotency_key: names this one import; default (inside a task) the task instance
+            and the rows' content.
+        """
+        match_on = require_choice("match_on", match_on, MATCH_ON)
+        if isinstance(contacts, (str, Mapping)) or not isinstance(contacts, Sequence) or not contacts:
+            raise fail("contacts", contacts, "must be a non-empty list of contact rows", "Pass [{...}, ...].")
+        bad = next((n for n, row in enumerate(contacts) if not isinstance(row, Mapping)), None)
+        if bad is not None:
+            raise fail(f"contacts[{bad}]", contacts[bad], "is not a mapping", "Pass each row as a dict.")
+        rows = [dict(row) for row in contacts]
+        content = json.dumps(rows, sort_keys=True, separators=(",", ":"))
+        digest = hashlib.sha256(content.encode()).hexdigest()[:24]
+        key = _key("upsert_contacts", idempotency_key, "import", match_on, digest)
+        body = {"contacts": rows, "match_on": match_on}
+        return dict(self.request("POST", endpoints.CONTACT_IMPORTS, json=body, idempotency_key=key))
+
+    def get_contact(self, contact_id: str) -> dict[str, Any]:
+        """One contact; :class:`~votel_airflow.exceptions.VotelNotFoundError` if there is none.
+
+        :param contact_id: the contact.
+        """
+        return dict(
+            self.get(endpoints.path(endpoints.CONTACT, contact_id=require_id("contact_id", contact_id)))
+        )
+
+    def find_workflow(self, name: str) -> dict[str, Any]:
+        """The one workflow called ``name``; none or several fail naming what exists or the ids.
+
+        :param name: the workflow's name as the app shows it (exact match).
+        """
+        from votel_airflow.names import find
+
+        return find(self, "workflow", name)  # type: ignore[arg-type]
+
+    def find_agent(self, name: str) -> dict[str, Any]:
+        """The one agent called ``name``; none or several fail naming what exists or the ids.
+
+        :param name: the agent's name as the app shows it (exact match).
+        """
+        from votel_airflow.names import find
+
+        return find(self, "agent", name)  # type: ignore[arg-type]
+
+    def iter_call_logs(self, since: Any, until: Any, **filters: Any) -> Iterator[dict[str, Any]]:
+        """Yield the call logs of ``[since, until)``, oldest first, a page at a time.
+
+        :param since: window start, ISO 8601 string or datetime (naive means UTC).
+        :param until: window end, excluded.
+        :param filters: the endpoint's filters, e.g. ``agent_id=...``, ``status="completed"``.
+        """
+        return self._iter_window(endpoints.CALL_LOGS, since, until, filters)
+
+    def iter_meeting_logs(self, since: Any, until: Any, **filters: Any) -> Iterator[dict[str, Any]]:
+        """Yield the meeting logs of ``[since, until)``; arguments as :meth:`iter_call_logs`."""
+        return self._iter_window(endpoints.MEETING_LOGS, since, until, filters)
+
+    def iter_messaging_logs(self, since: Any, until: Any, **filters: Any) -> Iterator[dict[str, Any]]:
+        """Yield the SMS, e-mail and WhatsApp messages (in and out) of ``[since, until)``;
+        arguments as :meth:`iter_call_logs` (e.g. ``direction="outbound"``)."""
+        return self._iter_window(endpoints.MESSAGING_LOGS, since, until, filters)
+
+    def iter_bookings(self, since: Any, until: Any, **filters: Any) -> Iterator[dict[str, Any]]:
+        """Yield the bookings of ``[since, until)``; arguments as :meth:`iter_call_logs`."""
+        return self._iter_window(endpoints.BOOKINGS, since, until, filters)
+
+    def iter_transactions(self, since: Any, until: Any, **filters: Any) -> Iterator[dict[str, Any]]:
+        """Yield the payment transactions of ``[since, until)``; arguments as :meth:`iter_call_logs`."""
+        return self._iter_window(endpoints.TRANSACTIONS, since, until, filters)
+
+    def _iter_window(
+        self, path: str, since: Any, until: Any, filters: Mapping[str, Any]
+    ) -> Iterator[dict[str, Any]]:
+        start, end = parse_instant("since", since), parse_instant("until", until)
+        require_window(start, end)
+        for name in ("limit", "offset"):
+            if name in filters:
+                raise fail(name, filters[name], "is managed by the iterator", f"Drop {name}=.")
+        # Checked now, not at the first next(): bad input fails where the call is written.
+        params = {**filters, "since": start.isoformat(), "until": end.isoformat()}
+        return self.paginate(path, params=params)
