@@ -35,9 +35,10 @@ class ThreadNotingHook(VotelHook):
         super().__init__()
         self.requests: list[tuple[str, str]] = []
 
-    def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        self.requests.append((path, threading.current_thread().name))
-        return super().request(method, path, **kwargs)
+    # _send is where every request goes, pages read ahead included (request() serves the rest).
+    def _send(self, call: Any, *args: Any, **kwargs: Any) -> Any:
+        self.requests.append((call.path, threading.current_thread().name))
+        return super()._send(call, *args, **kwargs)
 
 
 def _first_link(hook: VotelHook) -> str:
