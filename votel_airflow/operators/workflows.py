@@ -15,7 +15,6 @@ from typing import Any
 
 from votel_airflow import endpoints
 from votel_airflow.compat import AirflowFailException, AirflowSensorTimeout, conf
-from votel_airflow.destinations import as_storage_path
 from votel_airflow.exceptions import (
     VotelBadRequestError,
     VotelError,
@@ -110,6 +109,7 @@ class EnrollContactOperator(VotelBaseOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         from votel_airflow import ambiguity
+        from votel_airflow.destinations import as_storage_path  # fsspec: not at DAG parse time
 
         ids = sorted(set(as_str_list("contact_ids", self.contact_ids)))
         destination = (
