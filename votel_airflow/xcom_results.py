@@ -11,7 +11,6 @@ their message ids.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -41,13 +40,7 @@ def capped_lists(lists: Mapping[str, Sequence[str]], destination: ObjectStorageP
 
 
 def write_json(destination: ObjectStoragePath, document: Any) -> str:
-    """Write ``document`` as JSON to ``destination`` atomically (temporary name, then rename)."""
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    tmp = destination.parent / f".{destination.name}.{uuid.uuid4().hex}.tmp"
-    try:
-        with tmp.open("wb") as stream:  # type: ignore[no-untyped-call]
-            stream.write(json.dumps(document, separators=(",", ":")).encode())
-        tmp.rename(destination)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return str(destination)
+    """Write ``document`` as JSON to ``destination`` atomically (the one publish path); its URI."""
+    from votel_airflow.stream_to_file import write_document  # fsspec: only when a file is written
+
+    return write_document(destination, json.dumps(document, separators=(",", ":")).encode())
