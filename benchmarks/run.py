@@ -36,15 +36,34 @@ class Scale:
     trigger_poke_interval: float
     runs: int
     baseline_runs: int
+    # The progress benchmark: both sizes, the sizes the progress of before is measured at (it
+    # grows with the square of the recipients), and the size killed at 50 % and retried.
+    progress_sizes: tuple[int, int] = (5_000, 100_000)
+    progress_today_sizes: tuple[int, ...] = (5_000, 20_000)
+    progress_kill_size: int = 100_000
 
 
 FULL = Scale((100_000, 1_000_000), 15_000, 60_000, 20.0, 200, 5_000, 20, 1_000, 8.0, 5.0, 3, 1)
-QUICK = Scale((20_000, 100_000), 5_000, 20_000, 20.0, 100, 500, 5, 200, 2.0, 1.0, 3, 1)
-TOY = Scale((300, 1_200), 400, 600, 20.0, 50, 20, 1, 5, 0.2, 0.2, 1, 1)
+QUICK = Scale(
+    (20_000, 100_000), 5_000, 20_000, 20.0, 100, 500, 5, 200, 2.0, 1.0, 3, 1,
+    progress_sizes=(1_000, 10_000), progress_today_sizes=(1_000, 10_000), progress_kill_size=10_000,
+)  # fmt: skip
+TOY = Scale(
+    (300, 1_200), 400, 600, 20.0, 50, 20, 1, 5, 0.2, 0.2, 1, 1,
+    progress_sizes=(100, 400), progress_today_sizes=(100,), progress_kill_size=400,
+)  # fmt: skip
 
 
 def _benchmarks(scale: Scale, runs: int) -> dict[str, Callable[[], list[Figure]]]:
-    from benchmarks import bulk_send, extraction, parquet_extract, parse_cost, shared_limit, trigger_scale
+    from benchmarks import (
+        bulk_send,
+        extraction,
+        parquet_extract,
+        parse_cost,
+        progress_scale,
+        shared_limit,
+        trigger_scale,
+    )
 
     return {
         "extraction": lambda: extraction.run_extraction(scale.extraction_sizes, runs),
@@ -56,6 +75,9 @@ def _benchmarks(scale: Scale, runs: int) -> dict[str, Callable[[], list[Figure]]
             scale.shared_rows_per_day, scale.rate_limit, scale.rate_page_size, runs
         ),
         "bulk_send": lambda: bulk_send.run_bulk_send(scale.sms, runs, min(runs, scale.baseline_runs)),
+        "progress": lambda: progress_scale.run_progress(
+            scale.progress_sizes, runs, scale.progress_today_sizes, scale.progress_kill_size
+        ),
         "parse_cost": lambda: parse_cost.run_parse_cost(scale.parse_samples),
         "triggers": lambda: trigger_scale.run_trigger_scale(
             scale.triggers, runs, scale.trigger_stage_seconds, scale.trigger_poke_interval

@@ -9,7 +9,9 @@ asks the server for the same effect again, which the server answers with the fir
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
+import uuid
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -23,6 +25,9 @@ KEY_PREFIX = "af-"
 # Progress is flushed in batches: one supervisor round-trip per item would dominate a bulk send.
 FLUSH_EVERY_ITEMS = 100
 FLUSH_EVERY_SECONDS = 2.0
+#: Between a progress name and a chunk number in a chunk's key (``votel_send_sms.part-0``).
+CHUNK_SEPARATOR = ".part-"
+log = logging.getLogger(__name__)
 
 
 def task_instance_identity(context: Mapping[str, Any]) -> str:
@@ -47,6 +52,17 @@ def idempotency_key(context: Mapping[str, Any], *parts: str) -> str:
 class TaskProgress:
     """Durable ``{item: result}`` progress for bulk work, kept in the task state store.
 
+    Each flush appends one *chunk* holding only the items recorded since the previous flush, under
+    its own key (``<name>.part-<n>``), so what a flush writes grows with the new work, not with all
+    the work so far: a send to 100,000 people writes its progress about once in total instead of a
+    thousand times over. A retry merges the chunks in order (a later value wins). Each chunk names
+    the writer before it, so the chain stops at the first chunk that is missing, unreadable (a write
+    cut short) or left over from an older try: what lies beyond was never confirmed as written, and
+    its items are done again (under the same idempotency key) or, on a server that ignores the key,
+    remain in the earlier state a write-ahead put them in (see :mod:`votel_airflow.ambiguity`).
+    Progress that an earlier release wrote as one ``{item: result}`` value under ``name`` is read
+    first, so a task retried across the upgrade resumes.
+
     ``store`` replaces the task state store where Airflow has none (before 3.3):
     :func:`~votel_airflow.progress_stores.progress_store` picks one. Without either, progress is
     kept in memory only; the idempotency keys still prevent a second effect there.
@@ -60,12 +76,13 @@ class TaskProgress:
         self._store = store if store is not None else context.get("task_state_store")
         self._name = name
         self._done: dict[str, Any] = {}
+        self._next_chunk = 0
+        self._after = ""
         if self._store is not None:
-            stored = self._store.get(name)
-            if isinstance(stored, dict):
-                self._done = dict(stored)
+            self._done, self._next_chunk, self._after = _load(self._store, name)
         self._resumed = len(self._done)
-        self._unflushed = 0
+        self._writer = uuid.uuid4().hex
+        self._unflushed: dict[str, Any] = {}
         self._last_flush = time.monotonic()
 
     @property
@@ -88,16 +105,82 @@ class TaskProgress:
     def record(self, item: str, result: Any) -> None:
         """Mark one item finished; flushed in batches, and always by :meth:`flush`."""
         self._done[item] = result
-        self._unflushed += 1
-        if self._unflushed >= FLUSH_EVERY_ITEMS or time.monotonic() - self._last_flush >= FLUSH_EVERY_SECONDS:
+        self._unflushed[item] = result
+        if (
+            len(self._unflushed) >= FLUSH_EVERY_ITEMS
+            or time.monotonic() - self._last_flush >= FLUSH_EVERY_SECONDS
+        ):
             self.flush()
 
     def flush(self) -> None:
-        """Write progress to the store now (call it in ``finally``)."""
+        """Write the items recorded since the last flush now, as one chunk (call it in ``finally``)."""
         if self._store is not None and self._unflushed:
-            self._store.set(self._name, dict(self._done), retention=_never_expire())
-        self._unflushed = 0
+            chunk = {
+                "chunk": self._next_chunk,
+                "writer": self._writer,
+                "after": self._after,
+                "count": len(self._unflushed),
+                "items": self._unflushed,
+            }
+            # A write that raises leaves the items unflushed and the chunk number unused: the next
+            # flush writes them again, under the same key.
+            self._store.set(chunk_key(self._name, self._next_chunk), chunk, retention=_never_expire())
+            self._next_chunk += 1
+            self._after = self._writer
+        self._unflushed = {}
         self._last_flush = time.monotonic()
+
+
+def chunk_key(name: str, number: int) -> str:
+    """The store key of chunk ``number`` of the progress ``name``."""
+    return f"{name}{CHUNK_SEPARATOR}{number}"
+
+
+def stored_progress(store: ProgressStore, name: str) -> dict[str, Any]:
+    """Everything a retry would resume from: the progress ``name`` in ``store``, chunks merged."""
+    return _load(store, name)[0]
+
+
+def _load(store: ProgressStore, name: str) -> tuple[dict[str, Any], int, str]:
+    """The merged items, the number of the next chunk to write, and the writer of the last one."""
+    done: dict[str, Any] = {}
+    legacy = store.get(name)
+    if isinstance(legacy, dict):
+        done.update(legacy)  # written whole by a release before the chunks
+    number, after = 0, ""
+    while True:
+        chunk = store.get(chunk_key(name, number))
+        if chunk is None:
+            break
+        items = _chunk_items(chunk, number, after)
+        if items is None:
+            log.warning(
+                "Progress %s: chunk %d is incomplete or left over from an older try; resuming from the "
+                "%d chunks before it (the items after them are done again, or stay in the state their "
+                "write-ahead recorded)",
+                name, number, number,
+            )  # fmt: skip
+            break
+        done.update(items)
+        after = chunk["writer"]
+        number += 1
+    return done, number, after
+
+
+def _chunk_items(chunk: Any, number: int, after: str) -> dict[str, Any] | None:
+    """A chunk's items when it is whole and follows the chunk before it; else None."""
+    if not isinstance(chunk, dict):
+        return None
+    items = chunk.get("items")
+    if (
+        chunk.get("chunk") != number
+        or chunk.get("after") != after
+        or not isinstance(chunk.get("writer"), str)
+        or not isinstance(items, dict)
+        or chunk.get("count") != len(items)
+    ):
+        return None
+    return items
 
 
 def _never_expire() -> timedelta | None:

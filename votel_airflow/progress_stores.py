@@ -1,17 +1,22 @@
-"""Where a bulk send's progress survives a retry: the task state store, or a file beside the results.
+"""Where a bulk send's progress survives a retry: the task state store, or files beside the results.
 
 :class:`~votel_airflow.idempotency.TaskProgress` talks to one small interface,
-:class:`ProgressStore` (``get`` and ``set``, the task state store's own shape). Airflow 3.3 and later
-hand every task a task state store in its context; Airflow 3.0 to 3.2 have none, so there the send
-keeps its progress in :class:`ResultsFileProgressStore`, a JSON file beside ``results_destination``
-(the same storage the user already chose for the send's results, so it is as durable and as private
-as they are), removed once the send succeeds. Without either, a retry still texts nobody twice
-(idempotency keys) but asks the API again for every recipient; the send says so in its log at start.
+:class:`ProgressStore` (``get`` and ``set``, the task state store's own shape), and appends one
+small chunk per flush under a key of its own. Airflow 3.3 and later hand every task a task state
+store in its context; Airflow 3.0 to 3.2 have none, so there the send keeps its progress in
+:class:`ResultsFileProgressStore`: one small file per key, in a hidden folder beside
+``results_destination`` (the same storage the user already chose for the send's results, so it is
+as durable and as private as they are), removed once the send succeeds. Without either, a retry
+still texts nobody twice (idempotency keys) but asks the API again for every recipient; the send
+says so in its log at start.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import logging
+import os
 import uuid
 from collections.abc import Mapping
 from datetime import timedelta
@@ -21,6 +26,8 @@ from votel_airflow.idempotency import task_instance_identity
 
 if TYPE_CHECKING:
     from votel_airflow.compat import ObjectStoragePath
+
+log = logging.getLogger(__name__)
 
 
 class ProgressStore(Protocol):
@@ -32,17 +39,25 @@ class ProgressStore(Protocol):
 
 
 def progress_path(destination: ObjectStoragePath) -> ObjectStoragePath:
-    """The progress file of a results file: hidden, beside it, on the same storage."""
+    """The single progress file written before progress came in chunks (still read, for a retry)."""
     return destination.parent / f".{destination.name}.progress.json"
 
 
-class ResultsFileProgressStore:
-    """Progress as one JSON file beside the results file, tagged with the task instance.
+def progress_folder(destination: ObjectStoragePath) -> ObjectStoragePath:
+    """The folder of progress files of a results file: hidden, beside it, on the same storage."""
+    return destination.parent / f".{destination.name}.progress"
 
-    A retry of the same task instance (same DAG, task, run and map index) reads what the failed try
+
+class ResultsFileProgressStore:
+    """Progress as one small JSON file per key, in a hidden folder beside the results file.
+
+    Each value is written to a temporary name, synced to disk where the storage allows it, then
+    renamed, so a kill mid-write leaves either the whole file or none; a file that is unreadable
+    anyway (cut short by the storage) reads as absent. Every file is tagged with the task instance:
+    a retry of the same task instance (same DAG, task, run and map index) reads what the failed try
     wrote; any other task instance writing to the same destination (tomorrow's run of a DAG with a
-    fixed path) finds another tag and starts afresh. Each write goes to a temporary name first and is
-    then renamed, so a kill mid-write leaves the previous progress whole.
+    fixed path) finds another tag and starts afresh. The single progress file written before progress came
+    in chunks (:func:`progress_path`) is read too, so a send retried across the upgrade resumes.
 
     :param context: the task's execution context (names the task instance).
     :param destination: the send's ``results_destination``.
@@ -50,42 +65,78 @@ class ResultsFileProgressStore:
 
     def __init__(self, context: Mapping[str, Any], destination: ObjectStoragePath) -> None:
         self.path = progress_path(destination)
+        self.folder = progress_folder(destination)
         self._owner = task_instance_identity(context)
-        self._values: dict[str, Any] = self._read()
+        self._legacy: dict[str, Any] = self._read_legacy()
+        #: Bytes written by :meth:`set` so far (what a benchmark compares with the progress size).
+        self.bytes_written = 0
 
-    def _read(self) -> dict[str, Any]:
+    def _read_legacy(self) -> dict[str, Any]:
         if not self.path.exists():
             return {}
-        with self.path.open("rb") as stream:  # type: ignore[no-untyped-call]
-            stored = json.loads(stream.read() or b"{}")
+        stored = self._read_json(self.path)
         if not isinstance(stored, dict) or stored.get("task_instance") != self._owner:
             return {}
         values = stored.get("progress")
         return dict(values) if isinstance(values, dict) else {}
 
+    def _file(self, key: str) -> ObjectStoragePath:
+        return self.folder / f"{key}.json"
+
     def get(self, key: str, default: Any = None) -> Any:
-        return self._values.get(key, default)
+        if key in self._legacy:
+            return self._legacy[key]
+        stored = self._read_json(self._file(key))
+        if not isinstance(stored, dict) or stored.get("task_instance") != self._owner:
+            return default
+        return stored.get("value", default)
 
     def set(self, key: str, value: Any, *, retention: timedelta | None = None) -> None:
-        # ``retention`` is the task state store's; the file lives as long as the results beside it.
-        self._values[key] = value
-        document = {"task_instance": self._owner, "progress": self._values}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.parent / f"{self.path.name}.{uuid.uuid4().hex}.tmp"
+        # ``retention`` is the task state store's; the files live as long as the results beside them.
+        data = json.dumps({"task_instance": self._owner, "value": value}, separators=(",", ":")).encode()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = self.folder / f".{key}.{uuid.uuid4().hex}.tmp"
         try:
             with tmp.open("wb") as stream:  # type: ignore[no-untyped-call]
-                stream.write(json.dumps(document, separators=(",", ":")).encode())
-            tmp.rename(self.path)
+                stream.write(data)
+                _sync(stream)
+            tmp.rename(self._file(key))
         finally:
             tmp.unlink(missing_ok=True)
+        self.bytes_written += len(data)
 
     def discard(self) -> None:
-        """Remove the file once the send succeeded: its results file is the record from then on."""
+        """Remove the progress once the send succeeded: its results file is the record from then on."""
         self.path.unlink(missing_ok=True)
+        if self.folder.exists():
+            self.folder.rmdir(recursive=True)
+
+    @staticmethod
+    def _read_json(path: ObjectStoragePath) -> Any:
+        try:
+            with path.open("rb") as stream:  # type: ignore[no-untyped-call]
+                raw = stream.read()
+        except FileNotFoundError:
+            return None
+        try:
+            return json.loads(raw)
+        except ValueError:
+            log.warning("Progress file %s is incomplete (a write cut short); it is ignored", path)
+            return None
+
+
+def _sync(stream: Any) -> None:
+    """Make a local file's bytes durable before it is renamed into place (object stores need not)."""
+    stream.flush()
+    try:
+        descriptor = stream.fileno()
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        return
+    os.fsync(descriptor)
 
 
 def progress_store(context: Mapping[str, Any], destination: ObjectStoragePath | None) -> ProgressStore | None:
-    """The most durable store this task has: the task state store, else the results file, else None.
+    """The most durable store this task has: the task state store, else the results files, else None.
 
     :param context: the task's execution context.
     :param destination: the send's ``results_destination``, if any.

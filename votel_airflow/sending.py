@@ -96,12 +96,14 @@ from votel_airflow.stream_to_file import write_document
 # The argument checks live in validation: the senders run them at DAG parse time, without this engine.
 from votel_airflow.validation import check_max_concurrency, check_rate_limit, require_choice
 
+# Message ids kept in the XCom summary, the same cap as every bulk operator's; the rest go to
+# ``results_destination``.
+from votel_airflow.xcom_results import MAX_IDS_IN_XCOM
+
 if TYPE_CHECKING:
     from votel_airflow.hooks.votel import VotelHook
 
 Recipient: TypeAlias = "str | Mapping[str, Any]"
-#: Message ids kept in the XCom summary; the rest go to ``results_destination``.
-MAX_IDS_IN_XCOM = 1000
 #: Rejected recipients and invalid inputs listed in the summary (the counts are always exact).
 MAX_LISTED = 100
 #: Errors that no other recipient's request can escape: stop sending at once.

@@ -72,6 +72,21 @@ def test_bulk_send_benchmark_counts_every_recipient_reached_once_by_ours() -> No
     assert figures[f"naive +faults wall time ({count:,} SMS @ 100/s)"].value > 0  # type: ignore[operator]
 
 
+def test_progress_benchmark_measures_both_variants_and_a_kill_with_a_retry() -> None:
+    small, large = run.TOY.progress_sizes
+    figures = _by_name(_toy("progress"))
+    for variant, size in [("chunked", small), ("chunked", large), ("today", run.TOY.progress_today_sizes[0])]:
+        assert figures[f"{variant} task seconds @ {size:,}"].value > 0  # type: ignore[operator]
+        assert figures[f"{variant} peak RSS @ {size:,}"].value > 0  # type: ignore[operator]
+        assert figures[f"{variant} duplicate / missing SMS @ {size:,}"].value == "0 / 0"
+    # Chunks: what the task wrote is about the final progress, whatever the size.
+    assert figures[f"chunked state-store bytes / final progress @ {large:,}"].ok
+    assert f"chunked time per recipient {large:,} / {small:,}" in figures
+    kill = figures[f"SIGKILL at 50% + retry @ {run.TOY.progress_kill_size:,}: duplicate / missing SMS"]
+    assert kill.value == "0 / 0"
+    assert kill.ok
+
+
 def test_parse_cost_benchmark_times_ours_http_and_the_control() -> None:
     names = set(_by_name(_toy("parse_cost")))
     assert "import airflow.sdk alone" in names

@@ -13,7 +13,7 @@ from votel_airflow import endpoints
 from votel_airflow.compat import TaskDeferred
 from votel_airflow.exceptions import VotelInputError, VotelPaymentRequiredError, VotelServerError
 from votel_airflow.hooks.votel import VotelHook
-from votel_airflow.idempotency import idempotency_key
+from votel_airflow.idempotency import idempotency_key, stored_progress
 from votel_airflow.links import LINK_XCOM_KEY, VotelObjectLink
 from votel_airflow.operators.agents import (
     CreateAgentOperator,
@@ -219,7 +219,7 @@ def test_deploy_retry_reuses_the_snapshot_of_the_failed_try(
     )
 
     assert len(list(VotelHook().paginate(versions_path))) == count
-    assert version["id"] == store.values["votel_agent_snapshot"][agent_id]
+    assert version["id"] == stored_progress(store, "votel_agent_snapshot")[agent_id]
 
 
 def test_create_agent_retry_returns_the_agent_of_the_first_try(votel_connection: str) -> None:

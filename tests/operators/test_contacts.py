@@ -250,8 +250,8 @@ def test_move_stage_by_name_moves_each_contact_and_reports_unknown_ones(votel_co
     ).execute(make_context())  # fmt: skip
 
     assert result == {
-        "moved": ids, "not_found": ["no-such-contact"], "pipeline_id": pipeline["id"],
-        "stage_id": stage["id"],
+        "moved": ids, "moved_count": len(ids), "not_found": ["no-such-contact"], "not_found_count": 1,
+        "truncated": False, "results_uri": None, "pipeline_id": pipeline["id"], "stage_id": stage["id"],
     }  # fmt: skip
     for contact_id in ids:
         contact = VotelHook().get(endpoints.path(endpoints.CONTACT, contact_id=contact_id))

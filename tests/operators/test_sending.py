@@ -16,7 +16,7 @@ from votel_airflow import endpoints
 from votel_airflow.compat import AirflowFailException
 from votel_airflow.exceptions import VotelBadRequestError, VotelInputError, VotelPaymentRequiredError
 from votel_airflow.hooks.votel import VotelHook
-from votel_airflow.idempotency import idempotency_key
+from votel_airflow.idempotency import idempotency_key, stored_progress
 from votel_airflow.sending import (
     MAX_IDS_IN_XCOM,
     RateLimiter,
@@ -115,7 +115,7 @@ def test_a_402_midway_stops_at_once_and_says_how_many_were_sent(
     assert len(votel_sandbox.admin.records(votel_api_key, "sms")) == 25
     # Only the requests already in flight when the first 402 came back may have followed it.
     assert votel_sandbox.admin.stats()["paths"].get("/api/communication/sms", 0) <= 25 + 4
-    assert len(store.values["votel_send_sms"]) == 25
+    assert len(stored_progress(store, "votel_send_sms")) == 25
 
 
 def test_after_a_402_a_retry_sends_only_to_the_rest(

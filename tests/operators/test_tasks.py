@@ -75,7 +75,14 @@ def test_complete_tasks_marks_them_done_and_reports_unknown_ids(votel_connection
 
     result = CompleteTaskOperator(task_id="done", task_ids=[*ids, "no-such-task"]).execute(make_context())
 
-    assert result == {"completed": ids, "not_found": ["no-such-task"]}
+    assert result == {
+        "completed": ids,
+        "completed_count": 2,
+        "not_found": ["no-such-task"],
+        "not_found_count": 1,
+        "truncated": False,
+        "results_uri": None,
+    }
     done = {t["id"] for t in VotelHook().paginate(endpoints.TASKS, params={"status": "done"})}
     assert set(ids) <= done
 
@@ -161,7 +168,8 @@ def test_tasks_operators_render_templates_inside_dag_test(airflow_db, votel_conn
 
     assert set(dagrun_task_states(dagrun).values()) == {"success"}, dagrun_task_states(dagrun)
     result = json.loads((tmp_path / "result.json").read_text())
-    assert result["completed"] == {"completed": result["created"], "not_found": []}
+    assert result["completed"]["completed"] == result["created"]
+    assert result["completed"]["not_found"] == []
     rows = [json.loads(line) for line in (tmp_path / "done.jsonl").read_text().splitlines()]
     assert [(r["id"], r["title"]) for r in rows] == [(result["created"][0], "Templated task")]
     assert result["manifest"]["records"] == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from pathlib import Path
@@ -13,6 +14,7 @@ from tests.support import FakeStateStore, dagrun_task_states, make_context, run_
 from votel_airflow import endpoints
 from votel_airflow.exceptions import VotelInputError
 from votel_airflow.hooks.votel import VotelHook
+from votel_airflow.idempotency import stored_progress
 from votel_airflow.links import LINK_XCOM_KEY
 from votel_airflow.operators.workflows import (
     EnrollContactOperator,
@@ -22,6 +24,7 @@ from votel_airflow.operators.workflows import (
     VotelContactsNotFoundError,
     batch_digest,
 )
+from votel_airflow.xcom_results import MAX_IDS_IN_XCOM
 
 
 @pytest.fixture
@@ -68,13 +71,44 @@ def test_enrolling_1234_ids_with_unknown_and_already_enrolled_ones_gives_the_exa
     )
 
     assert len(set(known) | set(unknown)) == 1234
+    enrolled = sorted(set(known) - set(pre_enrolled))
     assert result == {
-        "enrolled": sorted(set(known) - set(pre_enrolled)),
+        "enrolled": enrolled,
+        "enrolled_count": len(enrolled),
         "already_enrolled": sorted(pre_enrolled),
+        "already_enrolled_count": len(pre_enrolled),
         "not_found": sorted(unknown),
+        "not_found_count": len(unknown),
+        "truncated": False,
+        "results_uri": None,
     }
     records = votel_sandbox.admin.records(votel_api_key, "enrollment")
     assert sorted(r["contact_id"] for r in records) == sorted(known)
+
+
+def test_the_xcom_result_keeps_the_first_ids_and_the_counts_and_the_file_holds_every_id(
+    votel_sandbox: Any, workflow_id: str, tmp_path: Path
+) -> None:
+    unknown = sorted(str(uuid.uuid4()) for _ in range(MAX_IDS_IN_XCOM + 234))
+    destination = tmp_path / "out" / "enrollment.json"
+
+    result = EnrollContactOperator(
+        task_id="enroll", workflow_id=workflow_id, contact_ids=unknown, results_destination=str(destination)
+    ).execute(make_context())
+
+    assert result["not_found"] == unknown[:MAX_IDS_IN_XCOM]
+    assert result["not_found_count"] == len(unknown)
+    assert result["enrolled"] == []
+    assert result["enrolled_count"] == 0
+    assert result["truncated"] is True
+    assert result["results_uri"].endswith("/out/enrollment.json")
+    assert json.loads(destination.read_text()) == {
+        "enrolled": [],
+        "already_enrolled": [],
+        "not_found": unknown,
+    }
+    # 1,234 ids made a 45 KB result before; now it is 1,000 ids (40 bytes each) and a few fields.
+    assert len(json.dumps(result)) < 40 * MAX_IDS_IN_XCOM + 500
 
 
 def test_batches_carry_content_derived_idempotency_keys(
@@ -129,7 +163,7 @@ def test_a_retry_with_the_task_state_store_skips_finished_batches(
 
     assert second == first
     assert votel_sandbox.admin.stats()["requests_total"] == 0
-    assert len(next(iter(store.values.values()))) == 3
+    assert len(stored_progress(store, f"votel_enroll_{workflow_id}")) == 3
 
 
 def test_fail_on_not_found_fails_listing_unknown_ids_after_enrolling_the_known_ones(

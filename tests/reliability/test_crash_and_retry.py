@@ -28,6 +28,7 @@ from tests.reliability.leaks import leaks
 from tests.support import FakeStateStore, dagrun_task_states, make_context, run_dag, task_result, write_dag
 from votel_airflow import endpoints
 from votel_airflow.hooks.votel import READ_AHEAD_PAGES, VotelHook
+from votel_airflow.idempotency import stored_progress
 from votel_airflow.operators.communication import SendSmsOperator
 from votel_airflow.sandbox.server import SandboxServer
 
@@ -280,4 +281,4 @@ def test_sends_completed_alongside_a_crash_are_recorded_as_done(sandbox: Sandbox
         operator.execute(make_context(state_store=store))
 
     assert len(sandbox.admin.records(tenant, "sms")) == 2
-    assert len(store.values.get("votel_send_sms", {})) == 2
+    assert len(stored_progress(store, "votel_send_sms")) == 2

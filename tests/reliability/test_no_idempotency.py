@@ -19,6 +19,7 @@ from tests.support import FakeStateStore, FakeTaskInstance, make_context
 from votel_airflow import ambiguity, endpoints
 from votel_airflow.exceptions import VotelOutcomeUnknownError
 from votel_airflow.hooks.votel import VotelHook
+from votel_airflow.idempotency import TaskProgress, chunk_key, stored_progress
 from votel_airflow.operators.agents import StartCallOperator
 from votel_airflow.operators.communication import SendSmsOperator
 from votel_airflow.operators.workflows import EnrollContactOperator
@@ -140,7 +141,7 @@ def test_sends_lost_before_the_commit_are_reported_and_fail_the_task_after_the_r
         sms_task(max_concurrency=8).execute(context)
 
     counts = texts_per_number(careless_server, key)
-    progress = store.values["votel_send_sms"]
+    progress = stored_progress(store, "votel_send_sms")
     doubtful = {k for k, v in progress.items() if ambiguity.marker(v) == ambiguity.AMBIGUOUS}
     assert doubtful
     assert max(counts.values()) == 1
@@ -190,6 +191,30 @@ def test_a_send_in_flight_when_the_worker_died_is_never_sent_again(
     assert summary["ambiguous_recipients"] == [target]
 
 
+def test_a_send_whose_result_chunk_was_cut_short_stays_ambiguous_and_is_never_sent_again(
+    careless_server: SandboxServer, account: Any
+) -> None:
+    # A killed try wrote its write-ahead chunk, sent, and died while writing the result's chunk:
+    # the retry must fall back to the write-ahead (ambiguous), not to "never sent".
+    key = account(server_idempotency=False)
+    store = FakeStateStore()
+    target = numbers(1)[0]
+    killed = TaskProgress(make_context(state_store=store), "votel_send_sms")
+    killed.record(target, ambiguity.pending(0.0))
+    killed.flush()
+    killed.record(target, "msg-sent-by-the-killed-try")
+    killed.flush()
+    store.values[chunk_key("votel_send_sms", 1)] = {"chunk": 1, "items": {}}  # the cut-short write
+    context = make_context(ti=FakeTaskInstance(try_number=2), state_store=store)
+
+    summary = sms_task(max_concurrency=8, on_ambiguous="skip", reconcile_ambiguous=False).execute(context)
+
+    counts = texts_per_number(careless_server, key)
+    assert target not in counts
+    assert len(counts) == RECIPIENTS - 1
+    assert summary["ambiguous_recipients"] == [target]
+
+
 def test_each_batch_is_marked_pending_before_its_requests_leave(
     careless_server: SandboxServer, account: Any
 ) -> None:
@@ -200,7 +225,7 @@ def test_each_batch_is_marked_pending_before_its_requests_leave(
 
     # One write-ahead per batch of 4 at least, on top of the usual flushes.
     assert store.writes >= RECIPIENTS // 4
-    assert all(isinstance(v, str) for v in store.values["votel_send_sms"].values())
+    assert all(isinstance(v, str) for v in stored_progress(store, "votel_send_sms").values())
 
 
 def call_task(agent_id: str, **kwargs: Any) -> StartCallOperator:

@@ -13,6 +13,7 @@ import pytest
 from tests.support import FakeStateStore, dagrun_task_states, make_context, run_dag, task_result, write_dag
 from votel_airflow.conditions import Condition, Fetch
 from votel_airflow.exceptions import VotelInputError
+from votel_airflow.idempotency import stored_progress
 from votel_airflow.operators.communication import SendSmsOperator
 from votel_airflow.sandbox.server import SandboxServer
 from votel_airflow.sensors.base import VotelWaitFailed
@@ -147,7 +148,7 @@ def test_pokes_keep_settled_statuses_in_the_task_state_store(votel_connection: s
         task_id="wait", message_ids=ids, checks_per_round=1, poke_interval=0.05, timeout=20, deferrable=False
     ).execute(make_context(state_store=store))
 
-    assert store.values[PROGRESS_NAME] == {i: "delivered" for i in ids}
+    assert stored_progress(store, PROGRESS_NAME) == {i: "delivered" for i in ids}
 
 
 DAG_SOURCE = """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 from typing import Any
 
@@ -9,7 +10,13 @@ import pytest
 
 from tests.support import FakeStateStore, FakeTaskInstance, make_context
 from votel_airflow import idempotency
-from votel_airflow.idempotency import TaskProgress, idempotency_key, task_instance_identity
+from votel_airflow.idempotency import (
+    TaskProgress,
+    chunk_key,
+    idempotency_key,
+    stored_progress,
+    task_instance_identity,
+)
 
 
 def _ctx(**ti: Any) -> dict[str, Any]:
@@ -69,7 +76,7 @@ def test_progress_flushes_in_batches(monkeypatch: pytest.MonkeyPatch) -> None:
     assert store.writes == 0
     progress.record("last", 0)
     assert store.writes == 1
-    assert len(store.values["sms"]) == idempotency.FLUSH_EVERY_ITEMS
+    assert len(stored_progress(store, "sms")) == idempotency.FLUSH_EVERY_ITEMS
 
 
 def test_progress_flushes_after_the_time_limit(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -95,7 +102,7 @@ def test_flush_writes_now_and_only_when_something_changed() -> None:
     progress.record("a", 1)
     progress.flush()
 
-    assert store.values == {"sms": {"a": 1}}
+    assert stored_progress(store, "sms") == {"a": 1}
     assert store.writes == 1
 
 
@@ -106,7 +113,134 @@ def test_stored_progress_is_a_snapshot_not_a_live_view() -> None:
     progress.flush()
     progress.record("b", 2)
 
-    assert store.values["sms"] == {"a": 1}
+    assert stored_progress(store, "sms") == {"a": 1}
+
+
+def test_each_flush_writes_only_the_items_recorded_since_the_last_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(idempotency, "FLUSH_EVERY_SECONDS", 3600.0)
+    store = FakeStateStore()
+    progress = TaskProgress(make_context(state_store=store), "sms")
+
+    for i in range(10 * idempotency.FLUSH_EVERY_ITEMS):
+        progress.record(f"+1212555{i:04d}", f"msg-{i}")
+
+    assert store.writes == 10
+    assert [len(v["items"]) for v in store.values.values()] == [idempotency.FLUSH_EVERY_ITEMS] * 10
+    final = len(json.dumps(stored_progress(store, "sms")))
+    written = sum(len(json.dumps(v)) for v in store.values.values())
+    assert written < 1.1 * final, (written, final)
+
+
+def test_a_later_value_of_an_item_wins_over_an_earlier_chunk() -> None:
+    store = FakeStateStore()
+    first = TaskProgress(make_context(state_store=store), "sms")
+    first.record("a", {"pending": True, "at": 1.0})
+    first.flush()
+    first.record("a", "msg-1")
+    first.flush()
+
+    assert TaskProgress(make_context(state_store=store), "sms").done() == {"a": "msg-1"}
+
+
+def test_progress_written_whole_before_the_chunks_is_resumed_and_extended() -> None:
+    # What the previous release stored: the whole map as one value under the progress name.
+    store = FakeStateStore()
+    store.values["sms"] = {"a": "msg-1", "b": {"ambiguous": "timeout", "at": 1.0}}
+
+    retry = TaskProgress(make_context(state_store=store), "sms")
+    assert retry.resumed == 2
+    retry.record("c", "msg-3")
+    retry.flush()
+
+    assert store.values["sms"] == {"a": "msg-1", "b": {"ambiguous": "timeout", "at": 1.0}}
+    assert TaskProgress(make_context(state_store=store), "sms").done() == {
+        "a": "msg-1",
+        "b": {"ambiguous": "timeout", "at": 1.0},
+        "c": "msg-3",
+    }
+
+
+def test_a_retry_continues_the_chain_where_the_failed_try_stopped() -> None:
+    store = FakeStateStore()
+    first = TaskProgress(make_context(state_store=store), "sms")
+    first.record("a", 1)
+    first.flush()
+    second = TaskProgress(make_context(state_store=store), "sms")
+    second.record("b", 2)
+    second.flush()
+
+    assert sorted(store.values) == [chunk_key("sms", 0), chunk_key("sms", 1)]
+    assert TaskProgress(make_context(state_store=store), "sms").done() == {"a": 1, "b": 2}
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda chunk: "not a chunk",
+        lambda chunk: {**chunk, "items": {**chunk["items"], "extra": 9}},  # count no longer matches
+        lambda chunk: {k: v for k, v in chunk.items() if k != "items"},
+        lambda chunk: {**chunk, "chunk": 7},
+    ],
+    ids=["not-a-mapping", "count-mismatch", "no-items", "wrong-number"],
+)
+def test_a_damaged_last_chunk_is_ignored_and_written_over(damage: Any) -> None:
+    store = FakeStateStore()
+    first = TaskProgress(make_context(state_store=store), "sms")
+    first.record("a", 1)
+    first.flush()
+    first.record("b", 2)
+    first.flush()
+    store.values[chunk_key("sms", 1)] = damage(store.values[chunk_key("sms", 1)])
+
+    retry = TaskProgress(make_context(state_store=store), "sms")
+    assert retry.done() == {"a": 1}
+    retry.record("c", 3)
+    retry.flush()
+
+    assert TaskProgress(make_context(state_store=store), "sms").done() == {"a": 1, "c": 3}
+
+
+def test_a_chunk_left_over_from_an_older_try_beyond_a_rewritten_one_is_not_merged() -> None:
+    # Try 1 wrote chunks 0-2; chunk 1 was lost; try 2 wrote its own chunk 1 and died. Try 1's
+    # chunk 2 follows try 1's chunk 1, not try 2's: the chain ends before it.
+    store = FakeStateStore()
+    first = TaskProgress(make_context(state_store=store), "sms")
+    for item in ("a", "b", "c"):
+        first.record(item, {"pending": True, "at": 1.0})
+        first.flush()
+    del store.values[chunk_key("sms", 1)]
+    second = TaskProgress(make_context(state_store=store), "sms")
+    second.record("b", "msg-2")
+    second.flush()
+
+    assert TaskProgress(make_context(state_store=store), "sms").done() == {
+        "a": {"pending": True, "at": 1.0},
+        "b": "msg-2",
+    }
+
+
+def test_a_failed_write_keeps_its_items_for_the_next_flush() -> None:
+    class FlakyStore(FakeStateStore):
+        fail = True
+
+        def set(self, key: str, value: Any, *, retention: Any = None) -> None:
+            if self.fail:
+                self.fail = False
+                raise ConnectionError("supervisor gone")
+            super().set(key, value, retention=retention)
+
+    store = FlakyStore()
+    progress = TaskProgress(make_context(state_store=store), "sms")
+    progress.record("a", 1)
+    with pytest.raises(ConnectionError):
+        progress.flush()
+    progress.record("b", 2)
+    progress.flush()
+
+    assert list(store.values) == [chunk_key("sms", 0)]
+    assert stored_progress(store, "sms") == {"a": 1, "b": 2}
 
 
 def test_progress_without_a_store_lives_in_memory() -> None:

@@ -28,6 +28,7 @@ from votel_airflow.validation import (
     require_int,
     require_text,
 )
+from votel_airflow.xcom_results import capped_lists
 
 if TYPE_CHECKING:
     from votel_airflow.operators.contact_exports import ContactExportOperator
@@ -215,7 +216,9 @@ class MoveContactStageOperator(VotelBaseOperator):
     """Move contacts to a pipeline stage, given by id or by name; return the ids moved.
 
     The pipeline and the stage are checked against ``GET /pipelines`` before any contact moves.
-    Returns ``{"moved": [...], "not_found": [...], "pipeline_id", "stage_id"}``. Moving is
+    Returns ``{"moved": [...], "not_found": [...], "pipeline_id", "stage_id"}``, each list cut to
+    its first 1,000 ids with its count beside it (``moved_count``, ``not_found_count``),
+    ``truncated`` and ``results_uri`` (see :mod:`votel_airflow.xcom_results`). Moving is
     idempotent (``PUT``), so a retry simply moves again.
 
     :param contact_ids: one contact id or a list; an XComArg works. Templated.
@@ -223,10 +226,18 @@ class MoveContactStageOperator(VotelBaseOperator):
     :param stage_id: the stage's id; give this or ``stage_name``. Templated.
     :param stage_name: the stage's name (case-insensitive), resolved in the pipeline. Templated.
     :param fail_on_not_found: fail (after moving the others) when some contacts do not exist.
+    :param results_destination: file (absolute path or URL) for both lists in full, as one JSON
+        object. Templated.
     :param votel_conn_id: Airflow connection of type ``votel``.
     """
 
-    template_fields: Sequence[str] = ("contact_ids", "pipeline_id", "stage_id", "stage_name")
+    template_fields: Sequence[str] = (
+        "contact_ids",
+        "pipeline_id",
+        "stage_id",
+        "stage_name",
+        "results_destination",
+    )
     operator_extra_links = (VotelObjectLink(),)
 
     def __init__(
@@ -237,9 +248,11 @@ class MoveContactStageOperator(VotelBaseOperator):
         stage_id: Any = None,
         stage_name: Any = None,
         fail_on_not_found: bool = False,
+        results_destination: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.results_destination = results_destination
         if (stage_id is None) == (stage_name is None):
             raise fail(
                 "stage_id", stage_id, "give exactly one of stage_id or stage_name", "Pass one of them."
@@ -251,10 +264,17 @@ class MoveContactStageOperator(VotelBaseOperator):
         self.fail_on_not_found = fail_on_not_found
 
     def execute(self, context: Any) -> dict[str, Any]:
+        from votel_airflow.destinations import as_storage_path  # fsspec: not at DAG parse time
+
         contact_ids = list(dict.fromkeys(as_str_list("contact_ids", self.contact_ids)))
         pipeline_id = require_id("pipeline_id", self.pipeline_id)
         stage_id = None if _unset(self.stage_id) else require_id("stage_id", self.stage_id)
         stage_name = None if stage_id is not None else require_id("stage_name", self.stage_name)
+        destination = (
+            None
+            if self.results_destination is None
+            else as_storage_path("results_destination", self.results_destination)
+        )
         pipelines = list(self.hook.paginate(endpoints.PIPELINES))
         pipeline = next((p for p in pipelines if p.get("id") == pipeline_id), None)
         if pipeline is None:
@@ -286,7 +306,8 @@ class MoveContactStageOperator(VotelBaseOperator):
                 f"the other {len(moved)} were moved",
                 status_code=404,
             )
-        return {"moved": moved, "not_found": not_found, "pipeline_id": pipeline_id, "stage_id": stage["id"]}
+        result = capped_lists({"moved": moved, "not_found": not_found}, destination)
+        return {**result, "pipeline_id": pipeline_id, "stage_id": stage["id"]}
 
 
 class ContactSearchOperator(VotelBaseOperator):

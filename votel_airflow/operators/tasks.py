@@ -21,6 +21,7 @@ from votel_airflow.validation import (
     require_id,
     require_text,
 )
+from votel_airflow.xcom_results import capped_lists
 
 TASK_FIELDS = frozenset({"title", "contact_id", "assignee_id", "due_at", "custom_fields"})
 TASK_STATUSES = frozenset({"open", "in_progress", "done"})
@@ -140,22 +141,43 @@ class CreateTaskOperator(VotelBaseOperator):
 class CompleteTaskOperator(VotelBaseOperator):
     """Mark tasks done; return ``{"completed": [...], "not_found": [...]}``.
 
+    Each list is cut to its first 1,000 ids with its count beside it (``completed_count``,
+    ``not_found_count``), with ``truncated`` and ``results_uri`` (see
+    :mod:`votel_airflow.xcom_results`).
+
     :param task_ids: one task id or a list; an XComArg works (e.g. ``CreateTaskOperator``'s output).
         Templated.
     :param fail_on_not_found: fail (after completing the others) when some tasks do not exist.
+    :param results_destination: file (absolute path or URL) for both lists in full, as one JSON
+        object. Templated.
     :param votel_conn_id: Airflow connection of type ``votel``.
     """
 
-    template_fields: Sequence[str] = ("task_ids",)
+    template_fields: Sequence[str] = ("task_ids", "results_destination")
     operator_extra_links = (VotelObjectLink(),)
 
-    def __init__(self, *, task_ids: Any, fail_on_not_found: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        task_ids: Any,
+        fail_on_not_found: bool = False,
+        results_destination: Any = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.task_ids = task_ids
         self.fail_on_not_found = fail_on_not_found
+        self.results_destination = results_destination
 
-    def execute(self, context: Any) -> dict[str, list[str]]:
+    def execute(self, context: Any) -> dict[str, Any]:
+        from votel_airflow.destinations import as_storage_path  # fsspec: not at DAG parse time
+
         task_ids = list(dict.fromkeys(as_str_list("task_ids", self.task_ids)))
+        destination = (
+            None
+            if self.results_destination is None
+            else as_storage_path("results_destination", self.results_destination)
+        )
         completed: list[str] = []
         not_found: list[str] = []
         for task_id in task_ids:
@@ -176,7 +198,7 @@ class CompleteTaskOperator(VotelBaseOperator):
                 f"the other {len(completed)} were completed",
                 status_code=404,
             )
-        return {"completed": completed, "not_found": not_found}
+        return capped_lists({"completed": completed, "not_found": not_found}, destination)
 
 
 class TaskExtractOperator(VotelExtractOperator):

@@ -27,6 +27,7 @@ from votel_airflow.names import require_one, resolve
 from votel_airflow.operators.base import VotelBaseOperator
 from votel_airflow.validation import as_str_list, fail, require_choice, require_id, require_int
 from votel_airflow.waiting import VotelWaitFailed, wait_for
+from votel_airflow.xcom_results import capped_lists
 
 #: The API's limit on contacts per enrollment request.
 MAX_ENROLL_BATCH = 500
@@ -44,10 +45,13 @@ class VotelContactsNotFoundError(VotelNotFoundError, AirflowFailException):
 class EnrollContactOperator(VotelBaseOperator):
     """Enroll contacts in a workflow, in batches of at most 500; return the merged outcome.
 
-    Returns ``{"enrolled": [...], "already_enrolled": [...], "not_found": [...]}`` (contact ids),
-    ready for ``WorkflowEnrollmentSensor(contact_ids=...)``. Ids are de-duplicated and sorted
-    before batching, so the batches (and their idempotency keys) depend only on the set of ids:
-    a retry, even with the ids in another order, re-sends identical batches.
+    Returns ``{"enrolled": [...], "already_enrolled": [...], "not_found": [...]}`` (contact ids,
+    ready for ``WorkflowEnrollmentSensor(contact_ids=...)``), each list cut to its first 1,000 ids
+    with its exact count beside it (``enrolled_count``, ...), ``truncated`` when any list was cut,
+    and ``results_uri``: the file ``results_destination`` names, which holds every list in full
+    (see :mod:`votel_airflow.xcom_results`). Ids are de-duplicated and sorted before batching,
+    so the batches (and their idempotency keys) depend only on the set of ids: a retry, even with
+    the ids in another order, re-sends identical batches.
 
     With ``fail_on_not_found=True`` unknown ids fail the task, *after* the known contacts were
     enrolled: the API's enrollment answer is the only cheap way to learn which ids are unknown
@@ -67,10 +71,12 @@ class EnrollContactOperator(VotelBaseOperator):
         enrolled); the rest are returned as ``ambiguous`` (count) and ``ambiguous_recipients`` (at
         most 100). ``"fail"`` (default) then fails the task without retries, after every other
         batch; ``"skip"`` succeeds and reports them.
+    :param results_destination: file (absolute path or URL) for every list in full, as one JSON
+        object; the XCom result keeps the first 1,000 ids of each. Templated.
     :param votel_conn_id: Airflow connection of type ``votel``.
     """
 
-    template_fields: Sequence[str] = ("workflow_id", "workflow_name", "contact_ids")
+    template_fields: Sequence[str] = ("workflow_id", "workflow_name", "contact_ids", "results_destination")
     operator_extra_links = (VotelObjectLink(),)
     ui_color = "#fdf3e6"
 
@@ -83,10 +89,12 @@ class EnrollContactOperator(VotelBaseOperator):
         fail_on_not_found: bool = False,
         batch_size: int = MAX_ENROLL_BATCH,
         on_ambiguous: str = "fail",
+        results_destination: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         require_one("workflow", workflow_id, workflow_name)
+        self.results_destination = results_destination
         self.on_ambiguous = require_choice("on_ambiguous", on_ambiguous, ON_AMBIGUOUS)
         self.workflow_id = workflow_id
         self.workflow_name = workflow_name
@@ -96,14 +104,20 @@ class EnrollContactOperator(VotelBaseOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         from votel_airflow import ambiguity
+        from votel_airflow.destinations import as_storage_path  # fsspec: not at DAG parse time
 
         ids = sorted(set(as_str_list("contact_ids", self.contact_ids)))
+        destination = (
+            None
+            if self.results_destination is None
+            else as_storage_path("results_destination", self.results_destination)
+        )
         workflow_id = resolve(self.hook, "workflow", self.workflow_id, self.workflow_name)
         merged: dict[str, list[str]] = {outcome: [] for outcome in ENROLL_OUTCOMES}
         push_link(context, self.hook.settings.base_url, "workflow", workflow_id)
         if not ids:
             self.log.warning("No contacts to enroll in workflow %s", workflow_id)
-            return merged
+            return capped_lists(merged, destination)
         path = endpoints.path(endpoints.WORKFLOW_ENROLLMENTS, workflow_id=workflow_id)
         progress = TaskProgress(context, f"votel_enroll_{workflow_id}")
         batches = [ids[i : i + self.batch_size] for i in range(0, len(ids), self.batch_size)]
@@ -136,7 +150,7 @@ class EnrollContactOperator(VotelBaseOperator):
             workflow_id, len(merged["enrolled"]), len(merged["already_enrolled"]),
             len(merged["not_found"]), len(batches),
         )  # fmt: skip
-        report: dict[str, Any] = dict(merged)
+        report = capped_lists(merged, destination)
         if not trusted or unresolved:
             report["ambiguous"] = len(unresolved)
             report["ambiguous_recipients"] = unresolved[: ambiguity.MAX_AMBIGUOUS_LISTED]

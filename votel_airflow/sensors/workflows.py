@@ -8,6 +8,7 @@ once, so 1,000 contacts cost a few requests per round rather than 1,000.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -40,13 +41,38 @@ def require_enrollment_fail_on(value: Any) -> list[str]:
 
 
 def contact_ids_from(value: Any) -> list[str]:
-    """Contact ids from one id, a list, or ``EnrollContactOperator``'s result (enrolled ones)."""
+    """Contact ids from one id, a list, or ``EnrollContactOperator``'s result (enrolled ones).
+
+    That result lists at most 1,000 ids per outcome; when it was cut (``truncated``), every id is
+    read from its ``results_uri``, and without one the wait refuses to watch only some contacts.
+    """
     if isinstance(value, Mapping):
-        value = [*value.get("enrolled", []), *value.get("already_enrolled", [])]
+        lists = _full_enrollment(value) if value.get("truncated") else value
+        value = [*lists.get("enrolled", []), *lists.get("already_enrolled", [])]
     ids = list(dict.fromkeys(as_str_list("contact_ids", value)))
     if not ids:
         raise fail("contact_ids", value, "is empty", "Pass the ids of the enrolled contacts.")
     return ids
+
+
+def _full_enrollment(result: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Every list of an enrollment result whose XCom copy was cut, from its results file."""
+    uri = result.get("results_uri")
+    if not uri:
+        enrolled = int(result.get("enrolled_count") or 0) + int(result.get("already_enrolled_count") or 0)
+        raise fail(
+            "contact_ids",
+            f"an enrollment result of {enrolled} contacts",
+            "lists only the first 1,000 ids of each outcome, and has no results_uri to read the rest from",
+            "Set results_destination on the EnrollContactOperator, or pass the contact ids themselves.",
+        )
+    from votel_airflow.destinations import as_storage_path  # fsspec: not at DAG parse time
+
+    with as_storage_path("results_uri", uri).open("rb") as stream:  # type: ignore[no-untyped-call]
+        lists = json.loads(stream.read())
+    if not isinstance(lists, Mapping):
+        raise fail("contact_ids", uri, "is not an enrollment results file", "Point it at results_uri.")
+    return lists
 
 
 def campaign_summary(campaign: Mapping[str, Any]) -> dict[str, Any]:
