@@ -19,6 +19,23 @@ from votel_airflow.sandbox.config import (
     SandboxConfig,
 )
 
+#: What the server needs beyond the provider's own dependencies: the ``sandbox`` extra.
+SERVER_MODULES = ("fastapi", "starlette", "uvicorn", "pydantic")
+INSTALL_HINT = "pip install 'airflow-provider-votel[sandbox]'"
+
+
+def missing_server_modules() -> list[str]:
+    """The server's modules that cannot be imported here (none when the extra is installed)."""
+    import importlib
+
+    missing = []
+    for name in SERVER_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
+    return missing
+
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -100,6 +117,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``votel-sandbox`` and ``python -m votel_airflow.sandbox``."""
     parser = _parser()
     args = parser.parse_args(argv)
+    missing = missing_server_modules()
+    if missing:
+        # Airflow brings these today, but a slimmer install need not: say what to install.
+        print(
+            f"votel-sandbox needs {', '.join(missing)}, which this environment lacks; "
+            f"install the sandbox's dependencies: {INSTALL_HINT}",
+            file=sys.stderr,
+        )
+        return 2
     if args.export_openapi:
         from votel_airflow.sandbox.openapi import export_openapi
 
