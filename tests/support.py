@@ -145,3 +145,10 @@ def serve_http(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def link_of(operator: Any) -> str:
+    """The "View in Votel" URL the operator recorded when it ran ('' when none)."""
+    from votel_airflow.links import VotelObjectLink
+
+    return VotelObjectLink().get_link(operator, ti_key=None)  # type: ignore[arg-type]
