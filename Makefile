@@ -18,10 +18,10 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m votel_airflow.demo
+	$(BIN)/python -m dev.demo
 
 airflow-ui: $(STAMP)
-	$(BIN)/python -m votel_airflow.demo --ui
+	$(BIN)/python -m dev.demo --ui
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
@@ -46,7 +46,7 @@ e2e: $(E2E_STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy --strict votel_airflow
+	$(BIN)/mypy --strict votel_airflow dev
 
 docs: $(STAMP)
 	$(BIN)/mkdocs build --strict

@@ -14,8 +14,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from votel_airflow.testing import point_connection
+
 if TYPE_CHECKING:
     from votel_airflow.sandbox.server import SandboxServer
+    from votel_airflow.testing import SandboxFactory
 
 REPO = Path(__file__).resolve().parent.parent
 E2E = REPO / "tests" / "e2e"
@@ -63,14 +66,19 @@ def dags(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
+@pytest.fixture
+def sandbox(votel_sandbox: SandboxServer) -> Iterator[SandboxServer]:
+    """The session's sandbox, with faults and the rate limit cleared after the test whatever happens."""
+    yield votel_sandbox
+    votel_sandbox.admin.clear_faults()
+    votel_sandbox.admin.set_rate_limit(None)
+
+
 @pytest.fixture(scope="session")
-def slow_votel_sandbox() -> Iterator[SandboxServer]:
+def slow_votel_sandbox(votel_sandboxes: SandboxFactory) -> SandboxServer:
     """A second sandbox whose calls, campaigns and import jobs take minutes, not fractions of a
     second: what a kill switch must stop has to be still running when the test stops it."""
-    from votel_airflow.sandbox.server import SandboxServer
-
-    with SandboxServer(call_stage_seconds=60, enrollment_seconds=120, job_seconds=60) as server:
-        yield server
+    return votel_sandboxes(call_stage_seconds=60, enrollment_seconds=120, job_seconds=60)
 
 
 @pytest.fixture
@@ -84,11 +92,7 @@ def slow_votel_connection(
     slow_votel_sandbox: SandboxServer, slow_votel_key: str, monkeypatch: pytest.MonkeyPatch
 ) -> str:
     """``votel_default`` pointed at the slow sandbox and a fresh tenant; returns the conn id."""
-    import json
-
-    conn = {"conn_type": "votel", "host": slow_votel_sandbox.base_url, "password": slow_votel_key}
-    monkeypatch.setenv("AIRFLOW_CONN_VOTEL_DEFAULT", json.dumps(conn))
-    return "votel_default"
+    return point_connection(monkeypatch, slow_votel_sandbox, slow_votel_key)
 
 
 @pytest.fixture(autouse=True)

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 import textwrap
+import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -141,3 +145,21 @@ def stale_temp_file(folder: Path, name: str, *, age_seconds: float) -> Path:
     when = time.time() - age_seconds
     os.utime(path, (when, when))
     return path
+@contextmanager
+def serve_http(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Serve ``handler`` on a free loopback port in a thread; yields ``http://127.0.0.1:<port>``."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def link_of(operator: Any) -> str:
+    """The "View in Votel" URL the operator recorded when it ran ('' when none)."""
+    from votel_airflow.links import VotelObjectLink
+
+    return VotelObjectLink().get_link(operator, ti_key=None)  # type: ignore[arg-type]

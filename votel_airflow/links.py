@@ -12,9 +12,7 @@ if TYPE_CHECKING:
 
     from votel_airflow.compat import BaseOperator
 
-#: XCom key under which an operator leaves the app URL of what it touched.
-LINK_XCOM_KEY = "votel_link"
-#: Where the running operator keeps the same URL for :meth:`VotelObjectLink.get_link`.
+#: Where the running operator keeps the app URL of what it touched, for :meth:`VotelObjectLink.get_link`.
 _LINK_ATTRIBUTE = "_votel_link_url"
 APP_PATHS = {
     "call": "/activity/calls/{id}",
@@ -38,10 +36,13 @@ def app_url(base_url: str, kind: str, object_id: str) -> str:
     return root + APP_PATHS[kind].format(id=quote(str(object_id), safe=""))
 
 
-def push_link(context: Mapping[str, Any], base_url: str, kind: str, object_id: str) -> str:
-    """Record the app URL of the object a task touched, for the "View in Votel" button."""
+def record_link(context: Mapping[str, Any], base_url: str, kind: str, object_id: str) -> str:
+    """Record the app URL of the object a task touched, for the "View in Votel" button.
+
+    Kept on the running operator only: the link is asked for in the same worker when the task
+    ends, so no XCom (which nothing would read) is written.
+    """
     url = app_url(base_url, kind, object_id)
-    context["ti"].xcom_push(key=LINK_XCOM_KEY, value=url)
     task = context.get("task")
     if task is not None:
         # Written past BaseOperator.__setattr__: this is run-time state, not a DAG attribute.

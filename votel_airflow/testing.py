@@ -14,31 +14,75 @@ Fixtures:
     a :class:`~votel_airflow.sandbox.SandboxServer` started on a free loopback port, with fast
     stage timings, stopped at the end of the session. ``votel_sandbox.admin`` drives faults,
     wallets, rate limits and lets a test count what reached each recipient.
+``votel_sandboxes`` (session)
+    starts sandboxes with other options: ``votel_sandboxes(call_stage_seconds=60)`` returns a
+    running server (one per distinct set of options, shared by the session, stopped at its end).
 ``votel_api_key`` (function)
     the API key of a fresh account holding the deterministic seed data, so every test has a
     tenant nobody else writes to.
 ``votel_connection`` (function)
     sets ``AIRFLOW_CONN_VOTEL_DEFAULT`` to the sandbox and that key for the test's duration and
     returns the conn id, ``"votel_default"``.
+
+Every pytest run loads this plugin, including runs that use none of it, so it imports only pytest
+and the standard library: the sandbox client, Airflow and the server's FastAPI are loaded when a
+fixture is first used.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from votel_airflow.sandbox.server import SandboxServer
+if TYPE_CHECKING:
+    from votel_airflow.sandbox.server import SandboxServer
 
 CONN_ID = "votel_default"
 
+#: ``votel_sandboxes(**options)``: a running sandbox with those :class:`SandboxServer` options.
+SandboxFactory = Callable[..., "SandboxServer"]
+
+
+def point_connection(
+    monkeypatch: pytest.MonkeyPatch, sandbox: SandboxServer, api_key: str, conn_id: str = CONN_ID
+) -> str:
+    """Point the Airflow connection ``conn_id`` at ``sandbox`` with ``api_key``, for one test.
+
+    :param monkeypatch: the test's ``monkeypatch`` (the variable is removed after the test).
+    :param sandbox: a running sandbox.
+    :param api_key: the tenant's key, e.g. from ``sandbox.admin.create_account()``.
+    :param conn_id: the connection to set; returned.
+    """
+    conn = {"conn_type": "votel", "host": sandbox.base_url, "password": api_key}
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
+    return conn_id
+
 
 @pytest.fixture(scope="session")
-def votel_sandbox() -> Iterator[SandboxServer]:
-    """A sandbox server for the whole test session."""
-    with SandboxServer() as server:
-        yield server
+def votel_sandboxes() -> Iterator[SandboxFactory]:
+    """Start sandboxes on demand, one per distinct set of options, all stopped at the end."""
+    from votel_airflow.sandbox.server import SandboxServer
+
+    running: dict[str, SandboxServer] = {}
+    with ExitStack() as stack:
+
+        def start(**options: Any) -> SandboxServer:
+            key = json.dumps(options, sort_keys=True, default=str)
+            if key not in running:
+                running[key] = stack.enter_context(SandboxServer(**options))
+            return running[key]
+
+        yield start
+
+
+@pytest.fixture(scope="session")
+def votel_sandbox(votel_sandboxes: SandboxFactory) -> SandboxServer:
+    """A sandbox server for the whole test session (fast stage timings)."""
+    return votel_sandboxes()
 
 
 @pytest.fixture
@@ -52,6 +96,4 @@ def votel_connection(
     votel_sandbox: SandboxServer, votel_api_key: str, monkeypatch: pytest.MonkeyPatch
 ) -> str:
     """Point the ``votel_default`` connection at the sandbox; returns the conn id."""
-    conn = {"conn_type": "votel", "host": votel_sandbox.base_url, "password": votel_api_key}
-    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(conn))
-    return CONN_ID
+    return point_connection(monkeypatch, votel_sandbox, votel_api_key)

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import requests
 
-from votel_airflow.demo import DemoHome, free_port
+from dev.demo import DemoHome, free_port
 from votel_airflow.sandbox.server import SandboxServer
 
 pytestmark = pytest.mark.slow

@@ -2,10 +2,10 @@
 
 ``python -m tests.compat.wheel_check`` (``make wheel-check``): ``python -m build`` (sdist and wheel),
 ``twine check``, then a clean virtualenv with Airflow (from constraints/airflow-3.3.txt) and only
-the wheel, outside the checkout. There: ``votel-sandbox --help``; a pytest file using the plugin's
-fixtures against the sandbox; ``airflow providers list`` shows the provider; ``airflow connections
-test`` passes against a running ``votel-sandbox``; the example DAGs shipped in the wheel parse, and
-the demo finds them. Writes compat-results/wheel-check.json for the supported-versions page.
+the wheel with its ``sandbox`` extra, outside the checkout. There: ``votel-sandbox --help``; a pytest
+file using the plugin's fixtures against the sandbox; ``airflow providers list`` shows the provider;
+``airflow connections test`` passes against a running ``votel-sandbox``; the example DAGs shipped
+in the wheel parse. Writes compat-results/wheel-check.json for the supported-versions page.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +37,10 @@ def test_the_plugin_fixtures_reach_the_sandbox(votel_sandbox, votel_api_key, vot
 
 PARSE_EXAMPLES = """
 import sys
+from importlib import resources
 from votel_airflow.compat import DagBag
-from votel_airflow.demo import example_dags_folder
-folder = example_dags_folder()
-assert folder is not None and "site-packages" in str(folder), folder
+folder = resources.files("votel_airflow") / "example_dags"
+assert folder.is_dir() and "site-packages" in str(folder), folder
 bag = DagBag(dag_folder=str(folder))
 assert not bag.import_errors, bag.import_errors
 expected = set(sys.argv[1].split(","))
@@ -89,6 +90,10 @@ def main() -> int:
     twine = run([sys.executable, "-m", "twine", "check", "--strict", *map(str, wheels + sdists)])
     assert twine.count("PASSED") == 2, twine
     checks.append("`twine check --strict` clean")
+    shipped = zipfile.ZipFile(wheels[0]).namelist()
+    tooling = [name for name in shipped if name.startswith(("dev/", "votel_airflow/demo"))]
+    assert not tooling, f"developer tooling in the wheel: {tooling}"
+    checks.append("no developer tooling (the demo) in the wheel")
 
     with tempfile.TemporaryDirectory(prefix="votel-wheel-") as tmp:
         work = Path(tmp)
@@ -104,7 +109,8 @@ def main() -> int:
                 "--quiet",
                 "-c",
                 str(CONSTRAINTS),
-                str(wheels[0]),
+                # The sandbox's server and the plugin's fixtures need the extra.
+                f"{wheels[0]}[sandbox]",
                 "pytest",
             ]
         )

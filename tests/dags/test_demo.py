@@ -1,4 +1,5 @@
-"""The main job: ``python -m votel_airflow.demo`` succeeds from scratch and reports the sandbox's numbers."""
+"""The main job: ``python -m dev.demo`` (``make demo``) succeeds from scratch and reports the
+sandbox's numbers."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ def test_demo_runs_both_dags_and_its_summary_matches_the_sandbox_records(tmp_pat
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "VOTEL_"))}
     env["VOTEL_DEMO_HOME"] = str(home)
     result = subprocess.run(
-        [sys.executable, "-m", "votel_airflow.demo"],
+        [sys.executable, "-m", "dev.demo"],
         cwd=REPO,
         env=env,
         capture_output=True,

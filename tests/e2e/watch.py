@@ -7,7 +7,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 #: Every temporary name the provider writes starts with a dot (``.calls.jsonl.<uuid>.tmp``).
 TEMPORARY_MARKERS = ("/.", ".tmp")
@@ -17,7 +17,42 @@ def is_temporary(key: str) -> bool:
     return any(marker in f"/{key}" for marker in TEMPORARY_MARKERS)
 
 
-class BucketWatcher:
+_S = TypeVar("_S", bound="Sampler")
+
+
+class Sampler:
+    """Calls :meth:`sample` every ``interval`` seconds in a thread, while the ``with`` block runs.
+
+    :param interval: seconds between samples.
+    """
+
+    name = "sampler"
+
+    def __init__(self, interval: float) -> None:
+        self._interval = interval
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+
+    def __enter__(self: _S) -> _S:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.sample()
+            self.samples += 1
+            self._stop.wait(self._interval)
+
+    def sample(self) -> None:
+        raise NotImplementedError
+
+
+class BucketWatcher(Sampler):
     """Lists the bucket again and again, as a reader racing the writers would.
 
     Records every key seen with each size it was seen at. A temporary key, or a key first seen at
@@ -27,29 +62,19 @@ class BucketWatcher:
     :param interval: seconds between listings.
     """
 
+    name = "bucket-watcher"
+
     def __init__(self, list_keys: Callable[[], dict[str, int]], interval: float = 0.1) -> None:
+        super().__init__(interval)
         self._list = list_keys
-        self._interval = interval
         self.sizes: dict[str, set[int]] = {}
         self.listings = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="bucket-watcher", daemon=True)
 
-    def __enter__(self) -> BucketWatcher:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(10)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            with contextlib.suppress(Exception):  # a listing that fails saw nothing
-                for key, size in self._list().items():
-                    self.sizes.setdefault(key, set()).add(size)
-                self.listings += 1
-            self._stop.wait(self._interval)
+    def sample(self) -> None:
+        with contextlib.suppress(Exception):  # a listing that fails saw nothing
+            for key, size in self._list().items():
+                self.sizes.setdefault(key, set()).add(size)
+            self.listings += 1
 
     def temporary_keys(self) -> list[str]:
         return sorted(k for k in self.sizes if is_temporary(k))
@@ -59,40 +84,28 @@ class BucketWatcher:
         return {k: sorted(sizes) for k, sizes in self.sizes.items() if k in final and sizes != {final[k]}}
 
 
-class PeakRss:
+class PeakRss(Sampler):
     """Samples the summed resident memory of a set of processes; keeps the peak.
 
     :param pids: returns the process ids to sum over (sampled again at each tick).
     :param interval: seconds between samples.
     """
 
+    name = "rss-sampler"
+
     def __init__(self, pids: Callable[[], set[int]], interval: float = 0.5) -> None:
+        super().__init__(interval)
         self._pids = pids
-        self._interval = interval
         self.peak_bytes = 0
-        self.samples = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
 
-    def __enter__(self) -> PeakRss:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(10)
-
-    def _run(self) -> None:
+    def sample(self) -> None:
         import psutil
 
-        while not self._stop.is_set():
-            total = 0
-            for pid in self._pids():
-                with contextlib.suppress(psutil.Error):
-                    total += psutil.Process(pid).memory_info().rss
-            self.peak_bytes = max(self.peak_bytes, total)
-            self.samples += 1
-            self._stop.wait(self._interval)
+        total = 0
+        for pid in self._pids():
+            with contextlib.suppress(psutil.Error):
+                total += psutil.Process(pid).memory_info().rss
+        self.peak_bytes = max(self.peak_bytes, total)
 
 
 def wait_until(what: str, check: Callable[[], Any], timeout: float, interval: float = 1.0) -> Any:

@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
-from tests.support import FakeStateStore, FakeTaskInstance, make_context
+from tests.support import FakeStateStore, FakeTaskInstance, link_of, make_context
 from votel_airflow import endpoints
 from votel_airflow.compat import TaskDeferred
 from votel_airflow.exceptions import VotelInputError, VotelPaymentRequiredError, VotelServerError
 from votel_airflow.hooks.votel import VotelHook
 from votel_airflow.idempotency import idempotency_key, stored_progress
-from votel_airflow.links import LINK_XCOM_KEY, VotelObjectLink
+from votel_airflow.links import VotelObjectLink
 from votel_airflow.operators.agents import (
     CreateAgentOperator,
     DeployAgentVersionOperator,
@@ -52,16 +52,18 @@ def run_deferred(operator: Any, context: dict[str, Any]) -> Any:
 def test_start_call_returns_the_queued_call_and_links_to_it(
     votel_sandbox: Any, votel_api_key: str, agent_id: str
 ) -> None:
-    context = make_context()
+    operator = StartCallOperator(task_id="call", agent_id=agent_id, to="+14155550101")
+    context = make_context(task=operator)
 
-    result = StartCallOperator(task_id="call", agent_id=agent_id, to="+14155550101").execute(context)
+    result = operator.execute(context)
 
     assert result["status"] == "queued"
     assert result["to"] == "+14155550101"
     [record] = votel_sandbox.admin.records(votel_api_key, "call")
     assert record["id"] == result["id"]
     assert record["idempotency_key"] == idempotency_key(context, "call", agent_id, "+14155550101")
-    assert context["ti"].xcoms[LINK_XCOM_KEY].endswith(f"/activity/calls/{result['id']}")
+    assert link_of(operator).endswith(f"/activity/calls/{result['id']}")
+    assert "votel_link" not in context["ti"].xcoms
     assert any(isinstance(link, VotelObjectLink) for link in StartCallOperator.operator_extra_links)
 
 
@@ -164,9 +166,9 @@ def test_deploy_snapshots_a_new_version_and_makes_it_live(agent_id: str) -> None
     hook = VotelHook()
     versions_path = endpoints.path(endpoints.AGENT_VERSIONS, agent_id=agent_id)
     before = list(hook.paginate(versions_path))
-    context = make_context()
+    operator = DeployAgentVersionOperator(task_id="deploy", agent_id=agent_id)
 
-    version = DeployAgentVersionOperator(task_id="deploy", agent_id=agent_id).execute(context)
+    version = operator.execute(make_context(task=operator))
 
     after = list(hook.paginate(versions_path))
     assert len(after) == len(before) + 1
@@ -176,7 +178,7 @@ def test_deploy_snapshots_a_new_version_and_makes_it_live(agent_id: str) -> None
     assert (
         hook.get(endpoints.path(endpoints.AGENT, agent_id=agent_id))["deployed_version_id"] == version["id"]
     )
-    assert context["ti"].xcoms[LINK_XCOM_KEY].endswith(f"/agents/{agent_id}")
+    assert link_of(operator).endswith(f"/agents/{agent_id}")
 
 
 def test_deploy_a_given_version_takes_no_snapshot(agent_id: str) -> None:

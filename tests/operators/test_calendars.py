@@ -15,6 +15,7 @@ from tests.support import (
     FakeStateStore,
     FakeTaskInstance,
     dagrun_task_states,
+    link_of,
     make_context,
     run_dag,
     write_dag,
@@ -49,7 +50,9 @@ def book(calendar: dict[str, Any], context: dict[str, Any] | None = None, **kwar
     op = CreateBookingOperator(
         task_id="book", calendar_id=calendar["id"], staff_id=calendar["staff_id"], **kwargs
     )
-    return op.execute(context or make_context())
+    context = context if context is not None else make_context()
+    context["task"] = op  # where the operator records its link
+    return op.execute(context)
 
 
 def test_create_booking_books_the_slot_and_returns_the_booking(calendar, votel_sandbox, votel_api_key):
@@ -63,7 +66,7 @@ def test_create_booking_books_the_slot_and_returns_the_booking(calendar, votel_s
         "booked",
     )
     assert [r["id"] for r in votel_sandbox.admin.records(votel_api_key, "booking")] == [booking["id"]]
-    assert context["ti"].xcoms["votel_link"].endswith(f"/calendars/bookings/{booking['id']}")
+    assert link_of(context["task"]).endswith(f"/calendars/bookings/{booking['id']}")
     assert json.loads(json.dumps(booking)) == booking
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.support import FakeTaskInstance, dagrun_task_states, make_context, run_dag, write_dag
+from tests.support import FakeTaskInstance, dagrun_task_states, link_of, make_context, run_dag, write_dag
 from votel_airflow.exceptions import VotelInputError, VotelNotFoundError
 from votel_airflow.operators.click_tracking import (
     ClickExtractOperator,
@@ -40,11 +40,11 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 def test_create_link_returns_id_and_short_url_of_the_new_link(votel_sandbox, votel_api_key, votel_connection):
-    context = make_context()
-
-    result = CreateTrackingLinkOperator(
+    operator = CreateTrackingLinkOperator(
         task_id="link", name="Autumn sale", destination_url="https://example.com/autumn?utm=sms"
-    ).execute(context)
+    )
+
+    result = operator.execute(make_context(task=operator))
 
     [stored] = [
         link
@@ -58,7 +58,7 @@ def test_create_link_returns_id_and_short_url_of_the_new_link(votel_sandbox, vot
         "destination_url": "https://example.com/autumn?utm=sms",
         "created": True,
     }
-    assert context["ti"].xcoms["votel_link"].endswith(f"/tracking-links/{stored['id']}")
+    assert link_of(operator).endswith(f"/tracking-links/{stored['id']}")
 
 
 def test_create_link_reuses_the_link_with_the_same_name_and_destination(

@@ -9,11 +9,10 @@ from typing import Any
 
 import pytest
 
-from tests.support import FakeStateStore, dagrun_task_states, make_context, run_dag, write_dag
+from tests.support import FakeStateStore, dagrun_task_states, link_of, make_context, run_dag, write_dag
 from votel_airflow import endpoints
 from votel_airflow.exceptions import VotelInputError, VotelPaymentRequiredError
 from votel_airflow.hooks.votel import VotelHook
-from votel_airflow.links import LINK_XCOM_KEY
 from votel_airflow.operators.communication import (
     CreateEmailTemplateOperator,
     SendEmailOperator,
@@ -171,21 +170,21 @@ def test_a_402_stops_the_operator_with_the_count_sent(
 
 
 def test_a_single_recipient_send_links_to_its_message(votel_sandbox: Any, votel_connection: str) -> None:
-    context = make_context()
+    operator = SendSmsOperator(task_id="sms", to="+14155550123", body="Hi")
 
-    summary = SendSmsOperator(task_id="sms", to="+14155550123", body="Hi").execute(context)
+    summary = operator.execute(make_context(task=operator))
 
-    link = context["ti"].xcoms[LINK_XCOM_KEY]
+    link = link_of(operator)
     assert link.endswith(f"/conversations/messages/{summary['message_ids'][0]}")
     assert not link.endswith("/api" + f"/conversations/messages/{summary['message_ids'][0]}")
 
 
 def test_a_bulk_send_sets_no_link(votel_connection: str) -> None:
-    context = make_context()
+    operator = SendSmsOperator(task_id="sms", to=numbers(2), body="Hi")
 
-    SendSmsOperator(task_id="sms", to=numbers(2), body="Hi").execute(context)
+    operator.execute(make_context(task=operator))
 
-    assert LINK_XCOM_KEY not in context["ti"].xcoms
+    assert link_of(operator) == ""
 
 
 def test_email_is_sent_once_per_address_with_subject_and_text(

@@ -14,6 +14,7 @@ from tests.support import (
     FakeStateStore,
     FakeTaskInstance,
     dagrun_task_states,
+    link_of,
     make_context,
     run_dag,
     write_dag,
@@ -308,16 +309,16 @@ def test_search_with_a_bad_updated_since_fails_before_any_request(votel_sandbox,
 # --- CreateContactOperator / UpdateContactOperator ----------------------------------------------
 
 
-def test_create_contact_returns_its_id_and_pushes_its_link(votel_connection):
-    context = make_context()
-
-    contact_id = CreateContactOperator(
+def test_create_contact_returns_its_id_and_records_its_link(votel_connection):
+    operator = CreateContactOperator(
         task_id="create", first_name="Grace", phone="+447700900200", tags=["vip"]
-    ).execute(context)
+    )
+
+    contact_id = operator.execute(make_context(task=operator))
 
     contact = VotelHook().get(endpoints.path(endpoints.CONTACT, contact_id=contact_id))
     assert (contact["first_name"], contact["tags"]) == ("Grace", ["vip"])
-    assert context["ti"].xcoms["votel_link"].endswith(f"/contacts/{contact_id}")
+    assert link_of(operator).endswith(f"/contacts/{contact_id}")
 
 
 def test_create_duplicate_contact_fails_clearly_or_updates_with_on_conflict_update(votel_connection):

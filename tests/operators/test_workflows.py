@@ -10,12 +10,11 @@ from typing import Any
 
 import pytest
 
-from tests.support import FakeStateStore, dagrun_task_states, make_context, run_dag, write_dag
+from tests.support import FakeStateStore, dagrun_task_states, link_of, make_context, run_dag, write_dag
 from votel_airflow import endpoints
 from votel_airflow.exceptions import VotelInputError
 from votel_airflow.hooks.votel import VotelHook
 from votel_airflow.idempotency import stored_progress
-from votel_airflow.links import LINK_XCOM_KEY
 from votel_airflow.operators.workflows import (
     EnrollContactOperator,
     SetWorkflowVariableOperator,
@@ -197,13 +196,11 @@ def test_enroll_with_a_bad_contact_list_sends_nothing(votel_sandbox: Any, workfl
 
 
 def test_enroll_links_to_the_workflow(workflow_id: str) -> None:
-    context = make_context()
+    operator = EnrollContactOperator(task_id="enroll", workflow_id=workflow_id, contact_ids=contact_ids()[:1])
 
-    EnrollContactOperator(task_id="enroll", workflow_id=workflow_id, contact_ids=contact_ids()[:1]).execute(
-        context
-    )
+    operator.execute(make_context(task=operator))
 
-    assert context["ti"].xcoms[LINK_XCOM_KEY].endswith(f"/workflows/{workflow_id}")
+    assert link_of(operator).endswith(f"/workflows/{workflow_id}")
 
 
 def test_trigger_fires_once_per_task_instance(
@@ -254,19 +251,16 @@ def test_start_campaign_twice_is_one_start(campaign_id: str) -> None:
 
 
 def test_start_campaign_waits_for_completion_in_the_worker(campaign_id: str) -> None:
-    context = make_context()
-
-    result = StartCampaignOperator(
-        task_id="start",
-        campaign_id=campaign_id,
-        wait_for_completion=True,
-        poke_interval=0.1,
+    operator = StartCampaignOperator(
+        task_id="start", campaign_id=campaign_id, wait_for_completion=True, poke_interval=0.1,
         deferrable=False,
-    ).execute(context)
+    )  # fmt: skip
+
+    result = operator.execute(make_context(task=operator))
 
     assert result["status"] == "completed"
     assert result["stats"]["sent"] == result["stats"]["recipients"]
-    assert context["ti"].xcoms[LINK_XCOM_KEY].endswith(f"/campaigns/{campaign_id}")
+    assert link_of(operator).endswith(f"/campaigns/{campaign_id}")
 
 
 def test_start_campaign_of_an_unknown_id_fails_clearly(votel_connection: str) -> None:

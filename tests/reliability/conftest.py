@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.reliability.figures import FIGURES, LAST_RUN, markdown_table
+from tests.support import serve_http
 from votel_airflow.sandbox.server import SandboxServer
 
 CONN_ID = "votel_default"
@@ -25,14 +25,6 @@ def connection_json(base_url: str, api_key: str, **extra: Any) -> str:
     if extra:
         conn["extra"] = json.dumps(extra)
     return json.dumps(conn)
-
-
-@pytest.fixture
-def sandbox(votel_sandbox: SandboxServer) -> Iterator[SandboxServer]:
-    """The session's sandbox, with faults and the rate limit cleared after the test whatever happens."""
-    yield votel_sandbox
-    votel_sandbox.admin.clear_faults()
-    votel_sandbox.admin.set_rate_limit(None)
 
 
 @pytest.fixture
@@ -99,9 +91,5 @@ class _StubHandler(BaseHTTPRequestHandler):
 @pytest.fixture(scope="session")
 def stub_url() -> Iterator[str]:
     """Root URL of a local server answering ``/html/...`` with a web page and ``/forbidden/...`` with 403."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _StubHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serve_http(_StubHandler) as root:
+        yield root

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 import requests
 
 from votel_airflow.sandbox.server import SandboxServer
-from votel_airflow.testing import votel_api_key, votel_connection  # noqa: F401
 
 TIMEOUT = 30
 
@@ -49,22 +48,8 @@ class Api:
         return response.json() if response.content else None
 
 
-@pytest.fixture(scope="session")
-def votel_sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer() as server:
-        yield server
-
-
 @pytest.fixture
-def sandbox(votel_sandbox: SandboxServer) -> Iterator[SandboxServer]:
-    """The shared server, with faults and the rate limit reset after the test."""
-    yield votel_sandbox
-    votel_sandbox.admin.clear_faults()
-    votel_sandbox.admin.set_rate_limit(None)
-
-
-@pytest.fixture
-def api(sandbox: SandboxServer, votel_api_key: str) -> Api:  # noqa: F811
+def api(sandbox: SandboxServer, votel_api_key: str) -> Api:
     return Api(sandbox.base_url, votel_api_key)
 
 

@@ -43,6 +43,7 @@ def test_dropped_connection_is_a_transport_error_for_httpx(sandbox, api: Api):
 
 def test_error_after_handling_did_the_action_once(sandbox, api: Api):
     key = api.session.headers["X-API-Key"]
+    sandbox.admin.reset_stats()  # the session's sandbox: count only this test's faults
     sandbox.admin.set_faults(error_rate=1.0, fault_seed=0)
     results = []
     for i in range(12):

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
+
+from tests.support import serve_http
 
 API = "https://votel.test/api"
 KEY = "sk_test_7Qm2Vx9Lp4Rz8Kd3Nw6Tb1Hy5Jc0Fg"
@@ -109,9 +110,5 @@ class _ApiHandler(BaseHTTPRequestHandler):
 @pytest.fixture(scope="session")
 def local_api() -> Iterator[str]:
     """A real HTTP server on 127.0.0.1 answering like the Votel API; yields its base URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _ApiHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/api"
-    server.shutdown()
-    server.server_close()
+    with serve_http(_ApiHandler) as root:
+        yield f"{root}/api"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tests.support import make_context
 from votel_airflow.compat import BaseOperator
-from votel_airflow.links import LINK_XCOM_KEY, VotelObjectLink, app_url, push_link
+from votel_airflow.links import VotelObjectLink, app_url, record_link
 
 
 def test_app_url_drops_the_api_suffix_and_encodes_the_id() -> None:
@@ -15,9 +15,10 @@ def test_get_link_returns_the_url_the_running_operator_recorded() -> None:
     task = BaseOperator(task_id="t")
     context = make_context(task=task)
 
-    url = push_link(context, "https://app.votel.ai/api", "call", "call-1")
+    url = record_link(context, "https://app.votel.ai/api", "call", "call-1")
 
-    assert context["ti"].xcoms[LINK_XCOM_KEY] == url == "https://app.votel.ai/activity/calls/call-1"
+    assert url == "https://app.votel.ai/activity/calls/call-1"
+    assert context["ti"].xcoms == {}, "the link is kept on the operator, not written to XCom"
     assert VotelObjectLink().get_link(task, ti_key=context["ti"]) == url
 
 

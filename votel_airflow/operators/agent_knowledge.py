@@ -10,7 +10,7 @@ from votel_airflow import endpoints
 from votel_airflow.compat import ObjectStoragePath
 from votel_airflow.exceptions import VotelNotFoundError
 from votel_airflow.idempotency import idempotency_key
-from votel_airflow.links import VotelObjectLink, push_link
+from votel_airflow.links import VotelObjectLink, record_link
 from votel_airflow.names import require_one, resolve
 from votel_airflow.operators.base import VotelBaseOperator
 from votel_airflow.validation import fail, require_id, require_text
@@ -165,7 +165,7 @@ class SyncKnowledgeBaseOperator(VotelBaseOperator):
             self.log.info("Added %r", doc["title"])
         for doc in gone:
             self._remove(context, agent_id, doc)
-        push_link(context, self.hook.settings.base_url, "agent", agent_id)
+        record_link(context, self.hook.settings.base_url, "agent", agent_id)
         return {"added": len(new), "removed": len(gone), "unchanged": len(kept)}
 
     def _remove(self, context: Any, agent_id: str, doc: Mapping[str, Any]) -> None:

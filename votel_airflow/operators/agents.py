@@ -11,7 +11,7 @@ from votel_airflow import endpoints
 from votel_airflow.compat import AirflowSensorTimeout
 from votel_airflow.exceptions import VotelOutcomeUnknownError, VotelServerError
 from votel_airflow.idempotency import TaskProgress, idempotency_key
-from votel_airflow.links import VotelObjectLink, push_link
+from votel_airflow.links import VotelObjectLink, record_link
 from votel_airflow.names import require_one, resolve
 from votel_airflow.operators.base import VotelBaseOperator
 from votel_airflow.statuses import DEFAULT_FAIL_ON, require_fail_on
@@ -156,7 +156,7 @@ class StartCallOperator(VotelBaseOperator):
         if not isinstance(call, Mapping) or not isinstance(call.get("id"), str):
             raise VotelServerError(f"POST /agents/{agent_id}/calls answered without a call id: {call!r:.200}")
         call_id = self.started_call_id = call["id"]
-        push_link(context, self.hook.settings.base_url, "call", call_id)
+        record_link(context, self.hook.settings.base_url, "call", call_id)
         self.log.info("Call %s to %s started (%s)", call_id, to, call.get("status"))
         if not (self.wait_for_completion or self.deferrable):
             return call_summary(call)
@@ -295,7 +295,7 @@ class CreateAgentOperator(VotelBaseOperator):
             agent = self.hook.request("POST", endpoints.AGENTS, json=body)
             progress.record("agent", agent["id"])
             progress.flush()
-        push_link(context, self.hook.settings.base_url, "agent", agent["id"])
+        record_link(context, self.hook.settings.base_url, "agent", agent["id"])
         return _pick(agent, AGENT_FIELDS)
 
 
@@ -356,7 +356,7 @@ class UpdateAgentOperator(VotelBaseOperator):
             json=body,
             idempotency_key=idempotency_key(context, "agent-update", agent_id),
         )
-        push_link(context, self.hook.settings.base_url, "agent", agent_id)
+        record_link(context, self.hook.settings.base_url, "agent", agent_id)
         return _pick(agent, AGENT_FIELDS)
 
 
@@ -402,7 +402,7 @@ class DeployAgentVersionOperator(VotelBaseOperator):
             endpoints.path(endpoints.AGENT_VERSION_DEPLOY, agent_id=agent_id, version_id=version_id),
             idempotency_key=idempotency_key(context, "deploy", agent_id, version_id),
         )
-        push_link(context, self.hook.settings.base_url, "agent", agent_id)
+        record_link(context, self.hook.settings.base_url, "agent", agent_id)
         self.log.info("Agent %s now runs version %s (%s)", agent_id, version_id, version.get("number"))
         return _pick(version, VERSION_FIELDS)
 

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from votel_airflow.exceptions import VotelInputError
-from votel_airflow.links import VotelObjectLink, push_link
+from votel_airflow.links import VotelObjectLink, record_link
 from votel_airflow.operators.base import VotelBaseOperator
 from votel_airflow.validation import check_max_concurrency, check_rate_limit, require_choice
 
@@ -110,5 +110,5 @@ class BulkSendOperator(VotelBaseOperator):
         # A link names one object: a bulk send has no single message to show, so none is set.
         ids = summary["message_ids"]
         if len(ids) == 1:
-            push_link(context, self.hook.settings.base_url, "message", ids[0])
+            record_link(context, self.hook.settings.base_url, "message", ids[0])
         return summary

@@ -12,7 +12,7 @@ from votel_airflow import endpoints
 from votel_airflow.compat import AirflowFailException
 from votel_airflow.exceptions import VotelBadRequestError, render_detail
 from votel_airflow.idempotency import TaskProgress, idempotency_key
-from votel_airflow.links import VotelObjectLink, push_link
+from votel_airflow.links import VotelObjectLink, record_link
 from votel_airflow.names import require_one, resolve
 from votel_airflow.operators.base import VotelBaseOperator
 from votel_airflow.operators.extract import VotelExtractOperator
@@ -125,7 +125,7 @@ class CreateBookingOperator(VotelBaseOperator):
                 continue
             progress.record(PROGRESS_NAME, booking)
             progress.flush()
-            push_link(context, self.hook.settings.base_url, "booking", str(booking["id"]))
+            record_link(context, self.hook.settings.base_url, "booking", str(booking["id"]))
             return dict(booking)
         raise SlotTakenError(
             f"calendar_id={calendar_id!r}: {MAX_BOOKING_ATTEMPTS} free slots after {start.isoformat()} were "
@@ -192,7 +192,7 @@ class UpdateBookingOperator(VotelBaseOperator):
         # Setting a status twice is harmless: the key only lets the hook retry the PATCH.
         key = idempotency_key(context, "booking-status", booking_id, status)
         booking = self.hook.request("PATCH", path, json={"status": status}, idempotency_key=key)
-        push_link(context, self.hook.settings.base_url, "booking", booking_id)
+        record_link(context, self.hook.settings.base_url, "booking", booking_id)
         return dict(booking)
 
 

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from votel_airflow import endpoints
 from votel_airflow.destinations import as_storage_path
 from votel_airflow.idempotency import idempotency_key
-from votel_airflow.links import VotelObjectLink, push_link
+from votel_airflow.links import VotelObjectLink, record_link
 from votel_airflow.operators.base import VotelBaseOperator
 from votel_airflow.operators.extract import VotelExtractOperator
 from votel_airflow.stream_to_file import endpoint_pages, write_pages
@@ -97,7 +97,7 @@ class CreateTrackingLinkOperator(VotelBaseOperator):
             self.log.info("Created tracking link %s -> %s", link["short_url"], destination_url)
         else:
             self.log.info("Reusing tracking link %s (%s)", link["id"], link["short_url"])
-        push_link(context, self.hook.settings.base_url, "tracking_link", link["id"])
+        record_link(context, self.hook.settings.base_url, "tracking_link", link["id"])
         return {
             "id": link["id"],
             "short_url": link["short_url"],

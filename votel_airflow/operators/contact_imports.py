@@ -18,7 +18,7 @@ from votel_airflow.compat import AirflowException, AirflowFailException, Airflow
 from votel_airflow.exceptions import VotelError, VotelServerError
 from votel_airflow.idempotency import TaskProgress, idempotency_key
 from votel_airflow.lineage import CONTACTS_DATASET, Lineage, LineageMixin, api_dataset, storage_dataset
-from votel_airflow.links import VotelObjectLink, push_link
+from votel_airflow.links import VotelObjectLink, record_link
 from votel_airflow.operators.base import VotelBaseOperator
 from votel_airflow.validation import fail, require_choice, require_int
 from votel_airflow.waiting import VotelWaitFailed, defer_until, poll_until_done, result_from_event
@@ -234,7 +234,7 @@ class UpsertContactsOperator(LineageMixin, VotelBaseOperator):
         rows = self._rows()
         chunks = self._create_jobs(context, rows)
         if len(chunks) == 1:
-            push_link(context, self.hook.settings.base_url, "import", chunks[0]["import_id"])
+            record_link(context, self.hook.settings.base_url, "import", chunks[0]["import_id"])
         if not self.wait_for_completion:
             return {"rows": sum(c["rows"] for c in chunks), "job_ids": [c["import_id"] for c in chunks]}
         if not chunks:

@@ -16,7 +16,7 @@ from votel_airflow.compat import AirflowFailException
 from votel_airflow.exceptions import VotelBadRequestError, VotelNotFoundError, render_detail
 from votel_airflow.idempotency import idempotency_key
 from votel_airflow.limits import MAX_PAGE_SIZE
-from votel_airflow.links import VotelObjectLink, push_link
+from votel_airflow.links import VotelObjectLink, record_link
 from votel_airflow.operators.base import VotelBaseOperator
 from votel_airflow.validation import (
     as_str_list,
@@ -132,7 +132,7 @@ class CreateContactOperator(VotelBaseOperator):
                 raise
             contact = self._on_duplicate(context, fields, exc)
         contact_id = str(contact["id"])
-        push_link(context, self.hook.settings.base_url, "contact", contact_id)
+        record_link(context, self.hook.settings.base_url, "contact", contact_id)
         return contact_id
 
     def _on_duplicate(
@@ -189,7 +189,7 @@ class UpdateContactOperator(VotelBaseOperator):
         path = endpoints.path(endpoints.CONTACT, contact_id=contact_id)
         # PATCH sets values, so a repeat is harmless: the key lets the hook retry it.
         self.hook.request("PATCH", path, json=fields, idempotency_key=idempotency_key(context, "update"))
-        push_link(context, self.hook.settings.base_url, "contact", contact_id)
+        record_link(context, self.hook.settings.base_url, "contact", contact_id)
         return contact_id
 
 
@@ -299,7 +299,7 @@ class MoveContactStageOperator(VotelBaseOperator):
             "Moved %d contact(s) to stage %r; %d not found", len(moved), stage.get("name"), len(not_found)
         )
         if len(moved) == 1:
-            push_link(context, self.hook.settings.base_url, "contact", moved[0])
+            record_link(context, self.hook.settings.base_url, "contact", moved[0])
         if not_found and self.fail_on_not_found:
             raise VotelNotFoundError(
                 f"{len(not_found)} contact(s) do not exist: {not_found[:20]}; "

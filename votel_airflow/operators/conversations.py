@@ -9,7 +9,7 @@ import pendulum
 
 from votel_airflow import endpoints
 from votel_airflow.destinations import as_storage_path
-from votel_airflow.links import push_link
+from votel_airflow.links import record_link
 from votel_airflow.operators.bulk_send import BulkSendOperator
 from votel_airflow.operators.extract import VotelExtractOperator
 from votel_airflow.stream_to_file import endpoint_pages, write_pages
@@ -117,7 +117,7 @@ class SendMessageOperator(BulkSendOperator):
         )
         # A link names one object: a send to many has no single message to show.
         if len(summary["message_ids"]) == 1:
-            push_link(context, self.hook.settings.base_url, "message", summary["message_ids"][0])
+            record_link(context, self.hook.settings.base_url, "message", summary["message_ids"][0])
         self.log.info(
             "%s messages: %d sent, %d resumed, %d refused",
             channel, summary["sent"], summary["resumed"], summary["failed"],

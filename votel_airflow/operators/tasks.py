@@ -11,7 +11,7 @@ from votel_airflow import endpoints
 from votel_airflow.exceptions import VotelError, VotelNotFoundError
 from votel_airflow.idempotency import TaskProgress, idempotency_key
 from votel_airflow.limits import MAX_PAGE_SIZE
-from votel_airflow.links import VotelObjectLink, push_link
+from votel_airflow.links import VotelObjectLink, record_link
 from votel_airflow.operators.base import VotelBaseOperator
 from votel_airflow.operators.extract import VotelExtractOperator
 from votel_airflow.validation import (
@@ -134,7 +134,7 @@ class CreateTaskOperator(VotelBaseOperator):
         if progress.resumed:
             self.log.info("%d task(s) were created by a previous try and not created again", progress.resumed)
         if len(ids) == 1:
-            push_link(context, self.hook.settings.base_url, "task", ids[0])
+            record_link(context, self.hook.settings.base_url, "task", ids[0])
         return ids
 
 
@@ -191,7 +191,7 @@ class CompleteTaskOperator(VotelBaseOperator):
             else:
                 completed.append(task_id)
         if len(completed) == 1:
-            push_link(context, self.hook.settings.base_url, "task", completed[0])
+            record_link(context, self.hook.settings.base_url, "task", completed[0])
         if not_found and self.fail_on_not_found:
             raise VotelNotFoundError(
                 f"{len(not_found)} task(s) do not exist: {not_found[:20]}; "

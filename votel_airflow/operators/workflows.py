@@ -22,7 +22,7 @@ from votel_airflow.exceptions import (
 )
 from votel_airflow.hooks.verbs import batch_digest
 from votel_airflow.idempotency import TaskProgress, idempotency_key
-from votel_airflow.links import VotelObjectLink, push_link
+from votel_airflow.links import VotelObjectLink, record_link
 from votel_airflow.names import require_one, resolve
 from votel_airflow.operators.base import VotelBaseOperator
 from votel_airflow.validation import as_str_list, fail, require_choice, require_id, require_int
@@ -114,7 +114,7 @@ class EnrollContactOperator(VotelBaseOperator):
         )
         workflow_id = resolve(self.hook, "workflow", self.workflow_id, self.workflow_name)
         merged: dict[str, list[str]] = {outcome: [] for outcome in ENROLL_OUTCOMES}
-        push_link(context, self.hook.settings.base_url, "workflow", workflow_id)
+        record_link(context, self.hook.settings.base_url, "workflow", workflow_id)
         if not ids:
             self.log.warning("No contacts to enroll in workflow %s", workflow_id)
             return capped_lists(merged, destination)
@@ -275,7 +275,7 @@ class TriggerWorkflowOperator(VotelBaseOperator):
             json={"payload": dict(payload)},
             idempotency_key=idempotency_key(context, "trigger", workflow_id),
         )
-        push_link(context, self.hook.settings.base_url, "workflow", workflow_id)
+        record_link(context, self.hook.settings.base_url, "workflow", workflow_id)
         return answer
 
 
@@ -371,7 +371,7 @@ class StartCampaignOperator(VotelBaseOperator):
         campaign_id = resolve(self.hook, "campaign", self.campaign_id, self.campaign_name)
         campaign = self._start(campaign_id)
         self.started_campaign_id = campaign_id
-        push_link(context, self.hook.settings.base_url, "campaign", campaign_id)
+        record_link(context, self.hook.settings.base_url, "campaign", campaign_id)
         if not self.wait_for_completion:
             return campaign_summary(campaign)
         condition = CampaignCondition(campaign_id, self.fail_on_paused)
@@ -456,7 +456,7 @@ class _CampaignSwitchOperator(VotelBaseOperator):
         from votel_airflow.sensors.workflows import campaign_summary
 
         campaign_id = resolve(self.hook, "campaign", self.campaign_id, self.campaign_name)
-        push_link(context, self.hook.settings.base_url, "campaign", campaign_id)
+        record_link(context, self.hook.settings.base_url, "campaign", campaign_id)
         try:
             campaign = self.hook.request("POST", endpoints.path(self.switch_path, campaign_id=campaign_id))
         except VotelBadRequestError as exc:

@@ -8,9 +8,11 @@ finally ``VOTEL_SANDBOX_READY``. SIGINT and SIGTERM stop it cleanly.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import secrets
 import sys
 from collections.abc import Sequence
+from typing import Any, TypeVar
 
 from votel_airflow.sandbox.config import (
     DEFAULT_BALANCE,
@@ -18,6 +20,24 @@ from votel_airflow.sandbox.config import (
     FaultConfig,
     SandboxConfig,
 )
+
+#: What the server needs beyond the provider's own dependencies: the ``sandbox`` extra.
+SERVER_MODULES = ("fastapi", "starlette", "uvicorn", "pydantic")
+INSTALL_HINT = "pip install 'airflow-provider-votel[sandbox]'"
+_Config = TypeVar("_Config", FaultConfig, SandboxConfig)
+
+
+def missing_server_modules() -> list[str]:
+    """The server's modules that cannot be imported here (none when the extra is installed)."""
+    import importlib
+
+    missing = []
+    for name in SERVER_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
+    return missing
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -61,37 +81,24 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _from_args(cls: type[_Config], args: argparse.Namespace, **given: Any) -> _Config:
+    """``cls`` built from the options named like its fields, and ``given`` for the others."""
+    named = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)}
+    return cls(**{**named, **given})
+
+
 def config_from_args(args: argparse.Namespace) -> SandboxConfig:
-    faults = FaultConfig(
-        error_rate=args.error_rate,
-        html_502_rate=args.html_502_rate,
-        drop_rate=args.drop_rate,
-        slow_rate=args.slow_rate,
-        slow_seconds=args.slow_seconds,
-        burst_429=args.burst_429,
-        fault_seed=args.fault_seed,
-        error_after_rate=args.error_after_rate,
-    )
+    faults = _from_args(FaultConfig, args)
     faults.validate()
     if args.rate_limit is not None and args.rate_limit <= 0:
         raise ValueError("--rate-limit must be positive")
-    return SandboxConfig(
-        host=args.host,
-        port=args.port,
-        db=args.db,
+    return _from_args(
+        SandboxConfig,
+        args,
         seed=None if args.no_seed else args.seed,
-        accounts=args.accounts,
         api_keys=tuple(args.api_key),
         admin_token=args.admin_token or secrets.token_hex(16),
-        rate_limit=args.rate_limit,
         faults=faults,
-        call_stage_seconds=args.call_stage_seconds,
-        message_stage_seconds=args.message_stage_seconds,
-        enrollment_seconds=args.enrollment_seconds,
-        job_seconds=args.job_seconds,
-        reply_seconds=args.reply_seconds,
-        max_body_bytes=args.max_body_bytes,
-        balance=args.balance,
         idempotency=not args.no_idempotency,
     )
 
@@ -100,6 +107,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``votel-sandbox`` and ``python -m votel_airflow.sandbox``."""
     parser = _parser()
     args = parser.parse_args(argv)
+    missing = missing_server_modules()
+    if missing:
+        # Airflow brings these today, but a slimmer install need not: say what to install.
+        print(
+            f"votel-sandbox needs {', '.join(missing)}, which this environment lacks; "
+            f"install the sandbox's dependencies: {INSTALL_HINT}",
+            file=sys.stderr,
+        )
+        return 2
     if args.export_openapi:
         from votel_airflow.sandbox.openapi import export_openapi
 

@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-import pendulum
-from airflow.sdk import DAG
+from e2e_defaults import e2e_dag
 
 from votel_airflow.operators.communication import SendSmsOperator
 
 #: Distinct E.164 numbers, one per recipient.
 RECIPIENTS = [f"+1415555{i:04d}" for i in range(3000)]
 
-with DAG(
-    dag_id="e2e_bulk_sms",
-    schedule=None,
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    default_args={"retries": 2, "retry_delay": timedelta(seconds=5)},
-    tags=["e2e"],
-):
+with e2e_dag("e2e_bulk_sms", retries=2):
     SendSmsOperator(
         task_id="send_sms",
         votel_conn_id="votel_send",

@@ -6,25 +6,16 @@ cancels it: the test decides when every wait's condition comes true.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
-import pendulum
-from airflow.sdk import DAG, Param, task
+from airflow.sdk import Param, task
+from e2e_defaults import e2e_dag
 
 from votel_airflow.sensors.calls import CallCompletedSensor
 
 CONN_ID = "votel_waits"
 
-with DAG(
-    dag_id="e2e_deferred_waits",
-    schedule=None,
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    default_args={"retries": 0, "retry_delay": timedelta(seconds=5)},
-    params={"calls": Param(200, type="integer", minimum=1, maximum=1024)},
-    tags=["e2e"],
-):
+with e2e_dag("e2e_deferred_waits", params={"calls": Param(200, type="integer", minimum=1, maximum=1024)}):
 
     @task
     def start_calls(params: dict[str, Any] | None = None, run_id: str | None = None) -> list[str]:

@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-import pendulum
-from airflow.sdk import DAG
+from e2e_defaults import e2e_dag
 
 from votel_airflow.operators.activity import CallLogExtractOperator
 
-with DAG(
-    dag_id="e2e_extract_outage",
-    schedule=None,
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    # Enough tries, spaced enough, to outlast a one-minute outage.
-    default_args={"retries": 8, "retry_delay": timedelta(seconds=10)},
-    tags=["e2e"],
-):
+# Enough tries, spaced enough, to outlast a one-minute outage.
+with e2e_dag("e2e_extract_outage", retries=8, retry_delay=10):
     CallLogExtractOperator(
         task_id="extract_call_logs",
         votel_conn_id="votel_extract",

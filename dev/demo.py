@@ -1,11 +1,12 @@
 """The one-command demo: the example DAGs run by Airflow against a local Votel sandbox.
 
-``python -m votel_airflow.demo`` (``make demo``) starts a seeded sandbox on a free port, prepares a
-local Airflow home (SQLite) under ``.airflow-demo``, runs ``votel_nightly_crm_sync`` and
+``python -m dev.demo`` (``make demo``, from a checkout) starts a seeded sandbox on a free port,
+prepares a local Airflow home (SQLite) under ``.airflow-demo``, runs ``votel_nightly_crm_sync`` and
 ``votel_outreach_campaign`` with ``airflow dags test`` (deferrable waits included), and prints what
-happened: numbers read from the run's XComs, cross-checked against what the sandbox recorded.
-``--ui`` (``make airflow-ui``) starts the sandbox and ``airflow standalone`` instead, to watch the
-DAGs in the Airflow UI. No account and no argument are needed; the sandbox's API key is masked.
+happened: the runs' states and task results read through Airflow's REST API (an ``airflow
+api-server`` on the same home), cross-checked against what the sandbox recorded. ``--ui`` (``make
+airflow-ui``) starts the sandbox and ``airflow standalone`` instead, to watch the DAGs in the Airflow
+UI. No account and no argument are needed; the sandbox's API key is masked.
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from contextlib import closing, suppress
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from importlib import resources
 from pathlib import Path
 from typing import IO, Any
+
+import requests
 
 from votel_airflow import endpoints
 from votel_airflow.sandbox.server import SandboxServer
@@ -35,6 +37,9 @@ DAG_IDS = ("votel_nightly_crm_sync", "votel_outreach_campaign")
 DAG_TEST_TIMEOUT = 600.0
 LOG_TAIL_LINES = 40
 UI_LOGIN_TIMEOUT = 120.0
+API_START_TIMEOUT = 180.0
+STOP_TIMEOUT = 15.0
+REPO = Path(__file__).resolve().parents[1]
 
 
 class DemoError(RuntimeError):
@@ -42,17 +47,8 @@ class DemoError(RuntimeError):
 
 
 def example_dags_folder() -> Path | None:
-    """The example DAGs: ``$VOTEL_EXAMPLE_DAGS``, else the copy shipped in the wheel, else a checkout's.
-
-    The wheel carries them as ``votel_airflow/example_dags`` (read through ``importlib.resources``);
-    an editable install has none there, and ``make demo`` runs from the checkout, whose
-    ``dags_examples`` is then in the working directory.
-    """
-    candidates = [os.environ.get("VOTEL_EXAMPLE_DAGS") or ""]
-    shipped = resources.files("votel_airflow") / "example_dags"
-    if shipped.is_dir():
-        candidates.append(str(shipped))
-    candidates.append(str(Path.cwd() / "dags_examples"))
+    """The example DAGs: ``$VOTEL_EXAMPLE_DAGS``, else the checkout's ``dags_examples``."""
+    candidates = [os.environ.get("VOTEL_EXAMPLE_DAGS") or "", str(REPO / "dags_examples")]
     for candidate in candidates:
         if candidate and Path(candidate, "votel_nightly_crm_sync.py").is_file():
             return Path(candidate).resolve()
@@ -171,7 +167,7 @@ class Console:
                         raise DemoError(f"{step} took longer than {timeout:.0f}s")
                 code = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
             except BaseException:
-                _terminate(proc)
+                stop_process_group(proc)
                 raise
         if code != 0:
             raise DemoError(f"{step} failed (exit code {code})")
@@ -182,52 +178,105 @@ class Console:
         return mask("\n".join(text[-lines:]), self.secrets)
 
 
-def _terminate(proc: subprocess.Popen[str]) -> None:
-    """Stop a child started in its own session, and everything it started."""
+def stop_process_group(proc: subprocess.Popen[Any], timeout: float = STOP_TIMEOUT) -> None:
+    """Stop a child started in its own session, and everything it started: SIGTERM, then SIGKILL."""
     if proc.poll() is not None:
         return
     try:
         os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(15)
+        proc.wait(timeout)
     except (ProcessLookupError, subprocess.TimeoutExpired):
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             return
-        proc.wait(15)
+        proc.wait(timeout)
 
 
 # -- reading what the runs did --------------------------------------------------------------------
 
 
-def latest_run(airflow_db: Path, dag_id: str) -> tuple[str, str]:
-    """``(run_id, state)`` of the DAG's most recent run, read from the Airflow metadata DB."""
-    with closing(sqlite3.connect(airflow_db)) as db:
-        row = db.execute(
-            "SELECT run_id, state FROM dag_run WHERE dag_id = ? ORDER BY id DESC LIMIT 1", (dag_id,)
-        ).fetchone()
-    if row is None:
-        raise DemoError(f"no run of {dag_id} in {airflow_db}")
-    return str(row[0]), str(row[1])
+class AirflowApi:
+    """Airflow's REST API (``/api/v2``) on the demo's home: an ``airflow api-server`` of its own.
 
+    The runs' states and their tasks' results are read here, through the interface Airflow
+    documents, never from its metadata tables. Every user is an admin (``simple_auth_manager``),
+    on loopback only, for the life of this object.
 
-def run_xcoms(airflow_db: Path, dag_id: str, run_id: str) -> dict[str, list[Any]]:
-    """``{task_id: [return value per map index]}`` of one DAG run."""
-    with closing(sqlite3.connect(airflow_db)) as db:
-        rows = db.execute(
-            "SELECT task_id, map_index, value FROM xcom WHERE dag_id = ? AND run_id = ? "
-            "AND key = 'return_value' ORDER BY task_id, map_index",
-            (dag_id, run_id),
-        ).fetchall()
-    values: dict[str, list[Any]] = {}
-    for task_id, _map_index, value in rows:
-        decoded = json.loads(value) if isinstance(value, (str, bytes)) else value
-        # Some Airflow versions store a JSON string inside the JSON column.
-        if isinstance(decoded, str):
-            with suppress(json.JSONDecodeError):
-                decoded = json.loads(decoded)
-        values.setdefault(str(task_id), []).append(decoded)
-    return values
+    :param env: the demo's Airflow environment.
+    :param log: where the server's output goes.
+    """
+
+    def __init__(self, env: Mapping[str, str], log: IO[str]) -> None:
+        port = free_port()
+        self.base = f"http://127.0.0.1:{port}/api/v2"
+        server_env = dict(env)
+        server_env.update(
+            {
+                "AIRFLOW__API__HOST": "127.0.0.1",
+                "AIRFLOW__API__PORT": str(port),
+                "AIRFLOW__API__WORKERS": "1",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+            }
+        )
+        self.session = requests.Session()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "airflow", "api-server"],
+            env=server_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + API_START_TIMEOUT
+        while not self._serving():
+            if self.proc.poll() is not None:
+                raise DemoError(f"airflow api-server exited ({self.proc.returncode})")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise DemoError(f"airflow api-server did not answer within {API_START_TIMEOUT:.0f}s")
+            time.sleep(0.5)
+
+    def _serving(self) -> bool:
+        try:
+            return self.session.get(f"{self.base}/version", timeout=2).ok
+        except requests.RequestException:
+            return False
+
+    def get(self, path: str, **params: Any) -> Any:
+        response = self.session.get(f"{self.base}{path}", params=params, timeout=60)
+        if not response.ok:
+            raise DemoError(f"GET {path}: {response.status_code} {response.text[:300]}")
+        return response.json()
+
+    def latest_run(self, dag_id: str) -> tuple[str, str]:
+        """``(run_id, state)`` of the DAG's most recent run."""
+        runs = self.get(f"/dags/{dag_id}/dagRuns", order_by="-run_after", limit=1)["dag_runs"]
+        if not runs:
+            raise DemoError(f"no run of {dag_id}")
+        return str(runs[0]["dag_run_id"]), str(runs[0]["state"])
+
+    def results(self, dag_id: str, run_id: str) -> dict[str, list[Any]]:
+        """``{task_id: [return value per map index]}`` of one DAG run."""
+        run = f"/dags/{dag_id}/dagRuns/{run_id}"
+        tis = self.get(f"{run}/taskInstances", limit=1000)["task_instances"]
+        values: dict[str, list[Any]] = {}
+        for ti in sorted(tis, key=lambda t: (t["task_id"], t["map_index"])):
+            if ti["state"] != "success":
+                continue
+            path = f"{run}/taskInstances/{ti['task_id']}/xcomEntries/return_value"
+            response = self.session.get(
+                f"{self.base}{path}", params={"map_index": ti["map_index"], "deserialize": "true"}, timeout=60
+            )
+            if response.status_code == 404:  # the task returned nothing
+                continue
+            if not response.ok:
+                raise DemoError(f"GET {path}: {response.status_code} {response.text[:300]}")
+            values.setdefault(str(ti["task_id"]), []).append(response.json()["value"])
+        return values
+
+    def stop(self) -> None:
+        self.session.close()
+        stop_process_group(self.proc, 30)
 
 
 def sandbox_log_count(path: str, since: datetime, until: datetime) -> int:
@@ -268,7 +317,7 @@ class Summary:
 def _first(xcoms: Mapping[str, list[Any]], task_id: str) -> Any:
     values = xcoms.get(task_id)
     if not values:
-        raise DemoError(f"task {task_id} left no result in the Airflow DB")
+        raise DemoError(f"task {task_id} left no result")
     return values[0]
 
 
@@ -277,13 +326,20 @@ def _local(uri: str) -> str:
 
 
 def summarize(
-    home: DemoHome, sandbox: SandboxServer, api_key: str, since: datetime, until: datetime
+    airflow: AirflowApi,
+    home: DemoHome,
+    sandbox: SandboxServer,
+    api_key: str,
+    since: datetime,
+    until: datetime,
 ) -> Summary:
-    """Read both runs' results from the Airflow DB and cross-check them with the sandbox."""
+    """Read both runs' results through the REST API and cross-check them with the sandbox."""
     summary = Summary()
     admin = sandbox.admin
-    sync_run, sync_state = latest_run(home.airflow_db, DAG_IDS[0])
-    sync = run_xcoms(home.airflow_db, DAG_IDS[0], sync_run)
+    sync_run, sync_state = airflow.latest_run(DAG_IDS[0])
+    if sync_state != "success":
+        raise DemoError(f"{DAG_IDS[0]} run {sync_run} ended {sync_state}")
+    sync = airflow.results(DAG_IDS[0], sync_run)
     summary.lines.append(
         f"votel_nightly_crm_sync ({sync_state}), data interval [{since:%Y-%m-%d}, {until:%Y-%m-%d}):"
     )
@@ -318,8 +374,10 @@ def summarize(
         f"{in_table} rows in all)"
     )
 
-    camp_run, camp_state = latest_run(home.airflow_db, DAG_IDS[1])
-    camp = run_xcoms(home.airflow_db, DAG_IDS[1], camp_run)
+    camp_run, camp_state = airflow.latest_run(DAG_IDS[1])
+    if camp_state != "success":
+        raise DemoError(f"{DAG_IDS[1]} run {camp_run} ended {camp_state}")
+    camp = airflow.results(DAG_IDS[1], camp_run)
     sends = camp.get("send_sms", [])
     texted = sum(int(s["sent"]) + int(s["resumed"]) for s in sends)
     enrolled = sum(
@@ -342,6 +400,29 @@ def summarize(
     summary.lines.append(f"  {'failed or undelivered':<26}{bounced:>6}")
     summary.lines.append(f"  {'follow-up tasks created':<26}{followups:>6}")
     return summary
+
+
+def read_and_check(
+    console: Console,
+    home: DemoHome,
+    env: Mapping[str, str],
+    sandbox: SandboxServer,
+    api_key: str,
+    since: datetime,
+    until: datetime,
+) -> Summary:
+    """Start the REST API on the demo's home, read both runs through it, then stop it."""
+    started = time.monotonic()
+    console.say("  ... airflow api-server (to read the runs through the REST API)")
+    with home.log_file.open("a") as log:
+        log.write("\n===== airflow api-server\n")
+        log.flush()
+        airflow = AirflowApi(env, log)
+        try:
+            console.say(f"  ok  airflow api-server ({time.monotonic() - started:.1f}s)")
+            return summarize(airflow, home, sandbox, api_key, since, until)
+        finally:
+            airflow.stop()
 
 
 # -- the two commands -----------------------------------------------------------------------------
@@ -370,11 +451,8 @@ def run_demo(home: DemoHome, dags_folder: Path, out: IO[str] = sys.stdout) -> in
                     env,
                     DAG_TEST_TIMEOUT,
                 )
-                run_id, state = latest_run(home.airflow_db, dag_id)
-                if state != "success":
-                    raise DemoError(f"{dag_id} run {run_id} ended {state}")
-            summary = summarize(home, sandbox, api_key, since, until)
-        except (DemoError, OSError, sqlite3.Error, KeyError) as exc:
+            summary = read_and_check(console, home, env, sandbox, api_key, since, until)
+        except (DemoError, OSError, sqlite3.Error, KeyError, requests.RequestException) as exc:
             console.say(f"\nFAILED: {exc}\n--- last {LOG_TAIL_LINES} lines of {home.log_file} ---")
             console.say(console.tail())
             return 1
@@ -430,20 +508,7 @@ def run_ui(home: DemoHome, dags_folder: Path, out: IO[str] = sys.stdout) -> int:
                 console.say(f"FAILED: {exc}\n{console.tail()}")
                 return 1
             finally:
-                _terminate_popen(proc)
-
-
-def _terminate_popen(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(30)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            return
+                stop_process_group(proc, 30)
 
 
 def _wait_for_password(root: Path, proc: subprocess.Popen[bytes]) -> str:
@@ -468,13 +533,13 @@ def _wait_for_password(root: Path, proc: subprocess.Popen[bytes]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m votel_airflow.demo", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m dev.demo", description=__doc__.split("\n")[0])
     parser.add_argument("--ui", action="store_true", help="start Airflow (standalone) with the sandbox")
     args = parser.parse_args(argv)
     dags_folder = example_dags_folder()
     if dags_folder is None:
         print(
-            "The example DAGs were not found: install the provider's wheel, run the demo from a checkout, "
+            "The example DAGs were not found: run the demo from a checkout, "
             "or set VOTEL_EXAMPLE_DAGS to their folder.",
             file=sys.stderr,
         )

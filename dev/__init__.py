@@ -1,0 +1,1 @@
+"""Developer tools run from a checkout (``make demo``); not part of the installed provider."""
