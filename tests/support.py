@@ -145,6 +145,8 @@ def stale_temp_file(folder: Path, name: str, *, age_seconds: float) -> Path:
     when = time.time() - age_seconds
     os.utime(path, (when, when))
     return path
+
+
 @contextmanager
 def serve_http(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
     """Serve ``handler`` on a free loopback port in a thread; yields ``http://127.0.0.1:<port>``."""
