@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import pendulum
 
 from votel_airflow import endpoints
-from votel_airflow.exceptions import VotelOutcomeUnknownError
+from votel_airflow.exceptions import VotelAmbiguousRecipientsError
 
 if TYPE_CHECKING:
     from votel_airflow.hooks.votel import VotelHook
@@ -41,11 +41,6 @@ UNSENT = "unsent"
 #: Seconds of clock difference between worker and API allowed for in the reconciliation window.
 CLOCK_LEEWAY = 5.0
 log = logging.getLogger(__name__)
-
-
-class VotelAmbiguousRecipientsError(VotelOutcomeUnknownError):
-    """Some sends failed ambiguously on a server that ignores ``Idempotency-Key``; with
-    ``on_ambiguous="fail"`` the task fails (without retries) once every other recipient is done."""
 
 
 def marker(value: Any) -> str | None:

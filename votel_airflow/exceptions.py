@@ -1,5 +1,8 @@
 """Typed errors for Votel API failures, one class per failure the user handles differently.
 
+Every public error of the package lives here, so a DAG catches any of them without importing an
+operator module.
+
 Every error carries the HTTP status, the server's ``detail``, the method and the path; never the
 API key, never a dumped response body. ``str()`` reads like
 ``404 Not Found on GET /contacts/c-1: Lead not found``.
@@ -115,6 +118,64 @@ class VotelOutcomeUnknownError(VotelServerError, AirflowFailException):
     false): it may have taken effect, so it is not sent again, by the hook or by a task retry."""
 
 
+class VotelAmbiguousRecipientsError(VotelOutcomeUnknownError):
+    """Some sends failed ambiguously on a server that ignores ``Idempotency-Key``; with
+    ``on_ambiguous="fail"`` the task fails (without retries) once every other recipient is done."""
+
+
+class VotelRecipientsRefusedError(VotelBadRequestError, AirflowFailException):
+    """The API refused some recipients (400/404/409/422); a retry would be refused again."""
+
+
+class VotelContactsNotFoundError(VotelNotFoundError, AirflowFailException):
+    """Some contacts to enroll do not exist; retrying cannot create them, so no retries."""
+
+
+class VotelDuplicateContactError(VotelBadRequestError, AirflowFailException):
+    """409: a contact with this phone or e-mail exists; retrying cannot help (so no retries).
+
+    :param message: which field clashed and what to do.
+    """
+
+
+class VotelTooManyFailedRowsError(VotelError, AirflowFailException):
+    """More rows failed than ``max_failed_rows`` allows; retrying would fail the same rows again.
+
+    :param message: the counts and the first failures' details.
+    :param summary: the import's summary (as the task would have returned it).
+    """
+
+    def __init__(self, message: str, *, summary: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.summary = summary
+
+
+class VotelWalletTooLowError(VotelPaymentRequiredError, AirflowFailException):
+    """The wallet cannot pay for the planned campaign; raised before any send, never retried.
+
+    :param message: the balance, the amount required and what to do.
+    """
+
+
+class VotelSlotTakenError(VotelBadRequestError, AirflowFailException):
+    """409: the slot is booked already; retrying the same slot cannot help (so no retries).
+
+    :param message: the calendar, the slot and what to do.
+    """
+
+
+class VotelWaitFailed(AirflowFailException):
+    """The awaited object reached a failing state (a failed call, an undelivered message...)."""
+
+
+#: The names these errors had before they all lived here without exception, kept for one release.
+#: Pickles made before the rename name the old module and name, which still resolve to these.
+DuplicateContactError = VotelDuplicateContactError
+TooManyFailedRowsError = VotelTooManyFailedRowsError
+WalletTooLowError = VotelWalletTooLowError
+SlotTakenError = VotelSlotTakenError
+
+
 _ERROR_BY_STATUS: dict[int, type[VotelError]] = {
     400: VotelBadRequestError,
     401: VotelAuthError,
@@ -215,9 +276,15 @@ def error_from_response(
 
 
 __all__ = [
+    "DuplicateContactError",
+    "SlotTakenError",
+    "TooManyFailedRowsError",
+    "VotelAmbiguousRecipientsError",
     "VotelAuthError",
     "VotelBadRequestError",
     "VotelConfigurationError",
+    "VotelContactsNotFoundError",
+    "VotelDuplicateContactError",
     "VotelError",
     "VotelInputError",
     "VotelNotFoundError",
@@ -225,7 +292,13 @@ __all__ = [
     "VotelPaymentRequiredError",
     "VotelPermissionError",
     "VotelRateLimitError",
+    "VotelRecipientsRefusedError",
     "VotelServerError",
+    "VotelSlotTakenError",
+    "VotelTooManyFailedRowsError",
+    "VotelWaitFailed",
+    "VotelWalletTooLowError",
+    "WalletTooLowError",
     "error_from_response",
     "render_detail",
     "status_line",

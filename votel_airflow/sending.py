@@ -77,7 +77,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from votel_airflow import ambiguity
-from votel_airflow.compat import AirflowFailException
 from votel_airflow.destinations import as_storage_path
 from votel_airflow.exceptions import (
     VotelAuthError,
@@ -87,6 +86,7 @@ from votel_airflow.exceptions import (
     VotelOutcomeUnknownError,
     VotelPaymentRequiredError,
     VotelPermissionError,
+    VotelRecipientsRefusedError,  # also importable from here, as before (deprecated)
     render_detail,
 )
 from votel_airflow.idempotency import TaskProgress, idempotency_key
@@ -112,10 +112,6 @@ STOPPING_ERRORS = (VotelPaymentRequiredError, VotelAuthError, VotelPermissionErr
 REJECTED_ERRORS = (VotelBadRequestError, VotelNotFoundError)
 ON_REJECTED = ("fail", "skip")
 log = logging.getLogger(__name__)
-
-
-class VotelRecipientsRefusedError(VotelBadRequestError, AirflowFailException):
-    """The API refused some recipients (400/404/409/422); a retry would be refused again."""
 
 
 @dataclass(frozen=True)

@@ -13,17 +13,13 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
-from votel_airflow.compat import AirflowFailException
+from votel_airflow.exceptions import VotelWaitFailed
 
 if TYPE_CHECKING:
     # Only the task's run needs these: importing the trigger at DAG parse time would pull in
     # airflow.triggers.base, and the hook its HTTP clients.
     from votel_airflow.conditions import Condition, Verdict
     from votel_airflow.hooks.votel import VotelHook
-
-
-class VotelWaitFailed(AirflowFailException):
-    """The awaited object reached a failing state (a failed call, an undelivered message...)."""
 
 
 #: Extra time on the deferral's own deadline, so the trigger's timeout event (with its message)

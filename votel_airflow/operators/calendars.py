@@ -9,8 +9,8 @@ from typing import Any
 import pendulum
 
 from votel_airflow import endpoints
-from votel_airflow.compat import AirflowFailException
-from votel_airflow.exceptions import VotelBadRequestError, render_detail
+from votel_airflow.exceptions import SlotTakenError as SlotTakenError  # old home, kept one release
+from votel_airflow.exceptions import VotelBadRequestError, VotelSlotTakenError, render_detail
 from votel_airflow.idempotency import TaskProgress, idempotency_key
 from votel_airflow.links import VotelObjectLink, record_link
 from votel_airflow.names import require_one, resolve
@@ -34,13 +34,6 @@ def _unset(value: Any) -> bool:
 
 def _template_free(value: Any) -> bool:
     return isinstance(value, str) and "{{" not in value
-
-
-class SlotTakenError(VotelBadRequestError, AirflowFailException):
-    """409: the slot is booked already; retrying the same slot cannot help (so no retries).
-
-    :param message: the calendar, the slot and what to do.
-    """
 
 
 class CreateBookingOperator(VotelBaseOperator):
@@ -127,7 +120,7 @@ class CreateBookingOperator(VotelBaseOperator):
             progress.flush()
             record_link(context, self.hook.settings.base_url, "booking", str(booking["id"]))
             return dict(booking)
-        raise SlotTakenError(
+        raise VotelSlotTakenError(
             f"calendar_id={calendar_id!r}: {MAX_BOOKING_ATTEMPTS} free slots after {start.isoformat()} were "
             "taken before they could be booked; retry later or choose another start.",
             status_code=409,
@@ -153,13 +146,13 @@ class CreateBookingOperator(VotelBaseOperator):
         exc: VotelBadRequestError,
         *,
         searched: bool = False,
-    ) -> SlotTakenError:
+    ) -> VotelSlotTakenError:
         who = f" with staff_id={staff_id!r}" if staff_id else ""
         if searched:
             fix = f"No free slot{who} within {self.search_days} day(s): raise search_days or move start."
         else:
             fix = "Choose another start, or pass on_conflict='next_free' to book the next free slot."
-        return SlotTakenError(
+        return VotelSlotTakenError(
             f"calendar_id={calendar_id!r}: the slot {slot.isoformat()}{who} is taken "
             f"({render_detail(exc.detail)}). {fix}",
             status_code=409,

@@ -14,14 +14,17 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from votel_airflow import conditions, endpoints
-from votel_airflow.compat import AirflowException, AirflowFailException, AirflowSensorTimeout, conf
-from votel_airflow.exceptions import VotelError, VotelServerError
+from votel_airflow.compat import AirflowException, AirflowSensorTimeout, conf
+from votel_airflow.exceptions import (
+    TooManyFailedRowsError as TooManyFailedRowsError,  # old home, kept one release
+)
+from votel_airflow.exceptions import VotelServerError, VotelTooManyFailedRowsError, VotelWaitFailed
 from votel_airflow.idempotency import TaskProgress, idempotency_key
 from votel_airflow.lineage import CONTACTS_DATASET, Lineage, LineageMixin, api_dataset, storage_dataset
 from votel_airflow.links import VotelObjectLink, record_link
 from votel_airflow.operators.base import VotelBaseOperator
 from votel_airflow.validation import fail, require_choice, require_int
-from votel_airflow.waiting import VotelWaitFailed, defer_until, poll_until_done, result_from_event
+from votel_airflow.waiting import defer_until, poll_until_done, result_from_event
 
 # Reading the rows (contact_sources) and the jobs' condition (sensors.contacts) is only needed when
 # the task runs: those modules are imported in the methods that use them, not when a DAG is parsed.
@@ -38,18 +41,6 @@ FAILURES_IN_MESSAGE = 10
 PROGRESS_NAME = "contact_imports"
 #: XCom key of the chunks (job ids and row offsets) while the task waits deferred.
 CHUNKS_XCOM_KEY = "import_chunks"
-
-
-class TooManyFailedRowsError(VotelError, AirflowFailException):
-    """More rows failed than ``max_failed_rows`` allows; retrying would fail the same rows again.
-
-    :param message: the counts and the first failures' details.
-    :param summary: the import's summary (as the task would have returned it).
-    """
-
-    def __init__(self, message: str, *, summary: dict[str, Any]) -> None:
-        super().__init__(message)
-        self.summary = summary
 
 
 def merge_results(chunks: list[dict[str, Any]], jobs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -316,7 +307,7 @@ class UpsertContactsOperator(LineageMixin, VotelBaseOperator):
             first = "; ".join(
                 f"row {f['row']}: {f['detail']}" for f in summary["failed_rows"][:FAILURES_IN_MESSAGE]
             )
-            raise TooManyFailedRowsError(
+            raise VotelTooManyFailedRowsError(
                 f"{summary['failed']} of {summary['rows']} contact row(s) were refused, more than "
                 f"max_failed_rows={self.max_failed_rows}. First refusals: {first}. Fix the rows or raise "
                 "max_failed_rows; the full summary is in the XCom 'import_summary'.",

@@ -12,8 +12,13 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from votel_airflow import endpoints
-from votel_airflow.compat import AirflowFailException
-from votel_airflow.exceptions import VotelBadRequestError, VotelNotFoundError, render_detail
+from votel_airflow.exceptions import (
+    DuplicateContactError,  # deprecated here: the error lives in votel_airflow.exceptions
+    VotelBadRequestError,
+    VotelDuplicateContactError,
+    VotelNotFoundError,
+    render_detail,
+)
 from votel_airflow.idempotency import idempotency_key
 from votel_airflow.limits import MAX_PAGE_SIZE
 from votel_airflow.links import VotelObjectLink, record_link
@@ -72,13 +77,6 @@ def contact_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     if "custom_fields" in checked and not isinstance(checked["custom_fields"], Mapping):
         raise fail("custom_fields", checked["custom_fields"], "must be a dict", "Pass e.g. {'plan': 'pro'}.")
     return checked
-
-
-class DuplicateContactError(VotelBadRequestError, AirflowFailException):
-    """409: a contact with this phone or e-mail exists; retrying cannot help (so no retries).
-
-    :param message: which field clashed and what to do.
-    """
 
 
 class CreateContactOperator(VotelBaseOperator):
@@ -140,7 +138,7 @@ class CreateContactOperator(VotelBaseOperator):
     ) -> dict[str, Any]:
         keys: dict[str, Any] = {name: fields[name] for name in ("phone", "email") if name in fields}
         if self.on_conflict == "fail":
-            raise DuplicateContactError(
+            raise VotelDuplicateContactError(
                 f"A contact with {keys} already exists ({render_detail(exc.detail)}). Pass "
                 "on_conflict='update' to update it instead, or use UpsertContactsOperator.",
                 status_code=409,

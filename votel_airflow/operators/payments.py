@@ -12,8 +12,9 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from votel_airflow import endpoints
-from votel_airflow.compat import AirflowFailException, AirflowSkipException
-from votel_airflow.exceptions import VotelPaymentRequiredError, VotelServerError
+from votel_airflow.compat import AirflowSkipException
+from votel_airflow.exceptions import VotelServerError, VotelWalletTooLowError
+from votel_airflow.exceptions import WalletTooLowError as WalletTooLowError  # old home, kept one release
 from votel_airflow.operators.base import VotelBaseOperator
 from votel_airflow.operators.extract import VotelExtractOperator
 from votel_airflow.validation import fail, require_choice
@@ -68,13 +69,6 @@ def _balance_of(wallet: Any) -> Decimal:
             path=endpoints.WALLET,
         )
     return Decimal(str(wallet["balance"]))
-
-
-class WalletTooLowError(VotelPaymentRequiredError, AirflowFailException):
-    """The wallet cannot pay for the planned campaign; raised before any send, never retried.
-
-    :param message: the balance, the amount required and what to do.
-    """
 
 
 class WalletBalanceCheckOperator(VotelBaseOperator):
@@ -167,7 +161,7 @@ class WalletBalanceCheckOperator(VotelBaseOperator):
         )
         if self.on_low == "skip":
             raise AirflowSkipException(message)
-        raise WalletTooLowError(message)
+        raise VotelWalletTooLowError(message)
 
 
 class TransactionExtractOperator(VotelExtractOperator):

@@ -13,12 +13,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from votel_airflow import endpoints
-from votel_airflow.compat import AirflowFailException, AirflowSensorTimeout, conf
+from votel_airflow.compat import AirflowSensorTimeout, conf
 from votel_airflow.exceptions import (
     VotelBadRequestError,
+    VotelContactsNotFoundError,
     VotelError,
-    VotelNotFoundError,
     VotelOutcomeUnknownError,
+    VotelWaitFailed,
 )
 from votel_airflow.hooks.verbs import batch_digest
 from votel_airflow.idempotency import TaskProgress, idempotency_key
@@ -26,7 +27,7 @@ from votel_airflow.links import VotelObjectLink, record_link
 from votel_airflow.names import require_one, resolve
 from votel_airflow.operators.base import VotelBaseOperator
 from votel_airflow.validation import as_str_list, fail, require_choice, require_id, require_int
-from votel_airflow.waiting import VotelWaitFailed, wait_for
+from votel_airflow.waiting import wait_for
 from votel_airflow.xcom_results import capped_lists
 
 #: The API's limit on contacts per enrollment request.
@@ -38,8 +39,6 @@ ON_AMBIGUOUS = ("fail", "skip")
 STARTED_CAMPAIGN_STATUSES = frozenset({"running", "completed", "paused"})
 
 
-class VotelContactsNotFoundError(VotelNotFoundError, AirflowFailException):
-    """Some contacts to enroll do not exist; retrying cannot create them, so no retries."""
 
 
 class EnrollContactOperator(VotelBaseOperator):

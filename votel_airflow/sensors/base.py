@@ -8,8 +8,9 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from votel_airflow.compat import BaseSensorOperator, PokeReturnValue, conf
+from votel_airflow.exceptions import VotelWaitFailed
 from votel_airflow.operators.base import DEFAULT_CONN_ID, with_conn_id_templated
-from votel_airflow.waiting import VotelWaitFailed, defer_until, result_from_event
+from votel_airflow.waiting import defer_until, result_from_event
 
 __all__ = ["VotelSensor", "VotelWaitFailed", "result_from_event"]
 
