@@ -1,17 +1,22 @@
-"""Input checks that run before the first request, each naming the field, the value and the fix."""
+"""Input checks that run before the first request, each naming the field, the value and the fix.
+
+The one home of every argument check: one E.164 phone check and one e-mail check serve every
+operator, sensor and notifier, so they cannot disagree about what a valid number or address is.
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from functools import cache
 from typing import Any
 
 import pendulum
 
+from votel_airflow.defaults import POOL_SIZE
 from votel_airflow.exceptions import VotelInputError
-from votel_airflow.limits import POOL_SIZE
 
 #: Values quoted in an error are cut here, so a pasted document cannot flood the log.
 _SHOWN = 80
@@ -22,6 +27,36 @@ def e164_pattern() -> re.Pattern[str]:
     """An E.164 phone number; compiled on first use, as every DAG parse imports this module."""
     # \Z, not $: "$" also matches before a trailing newline, which no phone number has.
     return re.compile(r"^\+[1-9]\d{6,14}\Z")
+
+
+@cache
+def email_pattern() -> re.Pattern[str]:
+    """What passes for an e-mail address; compiled on first use, not at DAG parse time."""
+    return re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+#: The fix named for a bad phone number, wherever it is found.
+E164_FIX = "Use the international form with '+' and country code, e.g. '+14155552671'"
+
+
+def is_unset(value: Any) -> bool:
+    """No value: None, an empty string, or the ``"None"`` a template renders from a missing value."""
+    return value is None or (isinstance(value, str) and value.strip() in ("", "None"))
+
+
+def is_template(value: Any) -> bool:
+    """A Jinja template, rendered only when the task runs (so not checkable at DAG parse time)."""
+    return isinstance(value, str) and "{{" in value
+
+
+def is_e164(value: Any) -> bool:
+    """An E.164 phone number, exactly (no surrounding spaces)."""
+    return isinstance(value, str) and e164_pattern().match(value) is not None
+
+
+def is_email(value: Any) -> bool:
+    """An e-mail address, exactly (no surrounding spaces)."""
+    return isinstance(value, str) and email_pattern().match(value) is not None
 
 
 def shown(value: Any) -> str:
@@ -51,19 +86,72 @@ def as_str_list(field: str, value: Any) -> list[str]:
 
 def invalid_phone_numbers(numbers: Iterable[str]) -> list[str]:
     """The numbers that are not E.164, in input order."""
-    return [number for number in numbers if not e164_pattern().match(number)]
+    return [number for number in numbers if not is_e164(number)]
 
 
-def require_e164(field: str, numbers: Sequence[str]) -> None:
-    """Fail listing every non-E.164 number (first 20 shown) before anything is sent."""
+def invalid_email_addresses(addresses: Iterable[str]) -> list[str]:
+    """The addresses that are not e-mail addresses, in input order."""
+    return [address for address in addresses if not is_email(address)]
+
+
+def require_phone(field: str, value: Any) -> str:
+    """One E.164 phone number, stripped."""
+    if not isinstance(value, str) or not is_e164(value.strip()):
+        raise fail(field, value, "is not an E.164 phone number", f"{E164_FIX}.")
+    return value.strip()
+
+
+def require_email(field: str, value: Any) -> str:
+    """One e-mail address, stripped."""
+    if not isinstance(value, str) or not is_email(value.strip()):
+        raise fail(field, value, "is not an e-mail address", "Pass e.g. 'ada@example.com'.")
+    return value.strip()
+
+
+def require_e164(field: str, numbers: Sequence[str], *, skippable: bool = False) -> None:
+    """Fail listing every non-E.164 number (first 20 shown) before anything is sent.
+
+    :param field: the argument holding the numbers.
+    :param numbers: the numbers to check.
+    :param skippable: the caller takes ``on_invalid='skip'``, so the message offers it as a fix.
+    """
     bad = invalid_phone_numbers(numbers)
     if bad:
         more = f" (and {len(bad) - 20} more)" if len(bad) > 20 else ""
+        skip = ", or pass on_invalid='skip'" if skippable else ""
         raise VotelInputError(
-            f"{field}: {len(bad)} number(s) are not E.164: {bad[:20]}{more}. Use the international "
-            "form with '+' and country code, e.g. '+14155552671', or pass on_invalid='skip'.",
+            f"{field}: {len(bad)} number(s) are not E.164: {bad[:20]}{more}. {E164_FIX}{skip}.",
             field=field,
         )
+
+
+def as_amount(field: str, value: Any) -> Decimal:
+    """A non-negative amount from a number or its text (templates render to text)."""
+    if isinstance(value, bool):
+        raise fail(field, value, "must be a number, not a boolean", "Pass e.g. 5 or 2.5.")
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise fail(field, value, "is not a number", "Pass e.g. 5 or 2.5.") from None
+    if not amount.is_finite() or amount < 0:
+        raise fail(field, value, "must be a finite number of at least 0", "Pass e.g. 5 or 2.5.")
+    return amount
+
+
+def require_subset(field: str, value: Any, allowed: Iterable[str], *, what: str, fix: str) -> list[str]:
+    """One value or a list of values, all from ``allowed``, as a sorted list without repeats.
+
+    :param field: the argument, e.g. ``fail_on``.
+    :param value: one string or an iterable of strings.
+    :param allowed: the values that may be listed.
+    :param what: what they are, for the message (``"terminal call statuses"``).
+    :param fix: the fix to name, e.g. an example value.
+    """
+    choices = frozenset(allowed)
+    items = [value] if isinstance(value, str) else list(value) if isinstance(value, Iterable) else None
+    if items is None or any(item not in choices for item in items):
+        raise fail(field, value, f"must list {what} from {sorted(choices)}", fix)
+    return sorted(set(items))
 
 
 def require_text(field: str, value: Any, *, max_length: int) -> str:

@@ -12,10 +12,12 @@ from votel_airflow.exceptions import VotelInputError
 from votel_airflow.validation import (
     as_str_list,
     fail,
+    invalid_email_addresses,
     invalid_phone_numbers,
     parse_instant,
     require_choice,
     require_e164,
+    require_email,
     require_id,
     require_int,
     require_text,
@@ -51,11 +53,31 @@ def test_non_e164_numbers_are_found(value: str) -> None:
 
 def test_require_e164_lists_every_bad_number_and_the_fix() -> None:
     with pytest.raises(VotelInputError) as info:
-        require_e164("to", ["+14155552671", "555-1234", "0044 20"])
+        require_e164("to", ["+14155552671", "555-1234", "0044 20"], skippable=True)
     assert "2 number(s) are not E.164: ['555-1234', '0044 20']" in str(info.value)
     assert "'+14155552671'" in str(info.value)
     assert "on_invalid='skip'" in str(info.value)
     assert info.value.field == "to"
+
+
+def test_require_e164_offers_on_invalid_only_to_callers_that_take_it() -> None:
+    # CreateContactOperator has no on_invalid argument: naming it would send the user astray.
+    with pytest.raises(VotelInputError) as info:
+        require_e164("phone", ["555-1234"])
+    assert "e.g. '+14155552671'" in str(info.value)
+    assert "on_invalid" not in str(info.value)
+
+
+@pytest.mark.parametrize("value", ["ada@example.com", "a.b+c@mail.example.org"])
+def test_e_mail_addresses_pass(value: str) -> None:
+    assert require_email("email", f" {value} ") == value
+    assert invalid_email_addresses([value]) == []
+
+
+@pytest.mark.parametrize("value", ["ada", "ada@", "ada@example", "a da@example.com", "@example.com", 7])
+def test_non_e_mail_addresses_are_refused_by_the_one_check(value: object) -> None:
+    with pytest.raises(VotelInputError, match=r"email=.*: is not an e-mail address"):
+        require_email("email", value)
 
 
 def test_require_e164_shows_at_most_twenty_numbers() -> None:

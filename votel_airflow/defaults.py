@@ -1,0 +1,15 @@
+"""Defaults and limits shared by every layer, in a module that imports nothing.
+
+Operators check their arguments against these while a DAG is parsed, so they must not live in the
+hook module: importing it would load the whole HTTP layer into every parse.
+"""
+
+from __future__ import annotations
+
+#: The connection every hook, operator, sensor, trigger and notifier uses unless told otherwise;
+#: ``VotelHook.default_conn_name`` is this (tests/test_import_cost.py pins that they agree).
+DEFAULT_CONN_ID = "votel_default"
+#: The contract's largest ``limit`` on a list endpoint.
+MAX_PAGE_SIZE = 500
+#: Pooled HTTP connections per sync hook, and so the most sends a task runs at once.
+POOL_SIZE = 32
