@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Sequence
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from votel_airflow.compat import BaseSensorOperator, PokeReturnValue, conf
 from votel_airflow.exceptions import VotelWaitFailed
-from votel_airflow.operators.base import DEFAULT_CONN_ID, with_conn_id_templated
+from votel_airflow.task_connection import DEFAULT_CONN_ID, VotelConnectionMixin
 from votel_airflow.waiting import defer_until, result_from_event
 
 __all__ = ["VotelSensor", "VotelWaitFailed", "result_from_event"]
 
 if TYPE_CHECKING:
-    # The hook (and its HTTP clients) is needed only when the sensor runs, not when a DAG is parsed.
     from votel_airflow.conditions import Condition, Verdict
-    from votel_airflow.hooks.votel import VotelHook
 
 
-class VotelSensor(BaseSensorOperator):
+class VotelSensor(VotelConnectionMixin, BaseSensorOperator):
     """Wait for a Votel condition; with ``deferrable=True`` the wait costs a triggerer, not a worker.
 
     :param votel_conn_id: Airflow connection of type ``votel``. Templated, on every sensor.
@@ -31,11 +27,6 @@ class VotelSensor(BaseSensorOperator):
     """
 
     ui_color = "#f0eefd"
-    template_fields: Sequence[str] = ("votel_conn_id",)
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        cls.template_fields = with_conn_id_templated(cls.template_fields)
 
     def __init__(
         self,
@@ -47,13 +38,6 @@ class VotelSensor(BaseSensorOperator):
         super().__init__(**kwargs)
         self.votel_conn_id = votel_conn_id
         self.deferrable = deferrable
-
-    @cached_property
-    def hook(self) -> VotelHook:
-        """The sync hook, built on first use."""
-        from votel_airflow.hooks.votel import VotelHook
-
-        return VotelHook(self.votel_conn_id)
 
     @abstractmethod
     def condition(self, context: Any) -> Condition:

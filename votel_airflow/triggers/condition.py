@@ -16,6 +16,7 @@ from typing import Any
 
 from votel_airflow.compat import BaseTrigger, TriggerEvent
 from votel_airflow.conditions import Condition
+from votel_airflow.defaults import DEFAULT_CONN_ID
 from votel_airflow.exceptions import VotelRateLimitError, VotelServerError
 from votel_airflow.hooks.votel import VotelAsyncHook
 
@@ -48,7 +49,7 @@ class VotelConditionTrigger(BaseTrigger):
         self,
         condition_class: str,
         condition_kwargs: dict[str, Any],
-        votel_conn_id: str = "votel_default",
+        votel_conn_id: str = DEFAULT_CONN_ID,
         poke_interval: float = 30.0,
         deadline: float | None = None,
     ) -> None:

@@ -1,0 +1,49 @@
+"""What every Votel operator and sensor shares: a templated ``votel_conn_id`` and one hook each.
+
+Both :class:`~votel_airflow.operators.base.VotelBaseOperator` and
+:class:`~votel_airflow.sensors.base.VotelSensor` mix this in, so neither layer imports the other
+for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from votel_airflow.defaults import DEFAULT_CONN_ID
+
+if TYPE_CHECKING:
+    # The hook (and its HTTP clients) is needed only when a task runs, not when a DAG is parsed.
+    from votel_airflow.hooks.votel import VotelHook
+
+__all__ = ["DEFAULT_CONN_ID", "VotelConnectionMixin", "with_conn_id_templated"]
+
+
+def with_conn_id_templated(fields: Collection[str]) -> tuple[str, ...]:
+    """``fields`` plus ``votel_conn_id``: every operator and sensor templates its connection id, so
+    one DAG file can run against the connection a run's params or a variable name."""
+    return (*fields, "votel_conn_id") if "votel_conn_id" not in fields else tuple(fields)
+
+
+class VotelConnectionMixin:
+    """``votel_conn_id`` templated on every subclass, and the sync hook built once, on first use.
+
+    The ``votel_conn_id`` argument itself stays in each base's ``__init__``: Airflow fills a DAG's
+    ``default_args`` only into the arguments of an ``__init__`` its operator metaclass wrapped.
+    """
+
+    # Declared, not set: each class gets its own tuple from __init_subclass__ (BaseOperator's () first).
+    template_fields: Collection[str]
+    votel_conn_id: str
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.template_fields = with_conn_id_templated(cls.template_fields)
+
+    @cached_property
+    def hook(self) -> VotelHook:
+        """The hook, built on first use (never at DAG parse time)."""
+        from votel_airflow.hooks.votel import VotelHook
+
+        return VotelHook(self.votel_conn_id)
