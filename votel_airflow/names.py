@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from votel_airflow import endpoints
-from votel_airflow.validation import fail, require_id
+from votel_airflow.validation import fail, is_unset, require_id
 
 if TYPE_CHECKING:
     from votel_airflow.hooks.votel import VotelHook
@@ -26,11 +26,6 @@ LISTS = {
 }
 #: How many existing names a "no such name" error lists.
 NAMES_SHOWN = 30
-
-
-def _unset(value: Any) -> bool:
-    # A template over an unset value renders as "" or "None".
-    return value is None or (isinstance(value, str) and value.strip() in ("", "None"))
 
 
 def require_one(kind: str, object_id: Any, name: Any) -> None:
@@ -61,12 +56,12 @@ def resolve(hook: VotelHook, kind: str, object_id: Any, name: Any) -> str:
     :param object_id: the rendered ``<kind>_id``, or None.
     :param name: the rendered ``<kind>_name``, or None.
     """
-    if not _unset(object_id) and not _unset(name):
+    if not is_unset(object_id) and not is_unset(name):
         require_one(kind, object_id, name)
-    if _unset(name) and object_id is not None:
+    if is_unset(name) and object_id is not None:
         # Given but empty (a template that rendered nothing) fails here, naming the id field.
         return require_id(f"{kind}_id", object_id)
-    if _unset(name):
+    if is_unset(name):
         require_one(kind, None, None)
     return str(find(hook, kind, name)["id"])
 

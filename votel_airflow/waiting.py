@@ -2,14 +2,15 @@
 
 Sensors and the operators that can wait for what they started (a call, a campaign, an import or
 export job) share these two moves, and :func:`result_from_event` to read a deferred wait's outcome,
-so a wait behaves the same wherever it happens. Operators import them from here, not from the
-sensor base, so a DAG without sensors does not load ``BaseSensorOperator``.
+so a wait behaves the same wherever it happens. An operator waits through :func:`wait_for` only;
+it imports it from here, not from the sensor base, so a DAG without sensors does not load
+``BaseSensorOperator``.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
@@ -64,7 +65,9 @@ def defer_until(
     )
 
 
-def result_from_event(task_id: str, event: Mapping[str, Any]) -> Any:
+def result_from_event(
+    task_id: str, event: Mapping[str, Any], on_timeout: Callable[[Mapping[str, Any]], None] | None = None
+) -> Any:
     """The value of a :class:`VotelConditionTrigger` event, or the failure it reports.
 
     Shared by the sensors and the deferrable operators so a deferred wait ends the same way
@@ -73,6 +76,8 @@ def result_from_event(task_id: str, event: Mapping[str, Any]) -> Any:
 
     :param task_id: named in the failure message.
     :param event: the trigger's event payload.
+    :param on_timeout: called with the condition's arguments (the ids waited on) before a timeout
+        is raised, e.g. to cancel what the task started (``cancel_on_timeout``).
     """
     status = event.get("status")
     if status == "success":
@@ -81,6 +86,10 @@ def result_from_event(task_id: str, event: Mapping[str, Any]) -> Any:
         raise VotelWaitFailed(f"{task_id}: {event.get('message')}")
     if status == "timeout":
         from votel_airflow.compat import AirflowSensorTimeout
+
+        waited_on = event.get("value")
+        if on_timeout is not None and isinstance(waited_on, Mapping):
+            on_timeout(waited_on)
 
         raise AirflowSensorTimeout(f"{task_id}: {event.get('message')}")
     raise VotelWaitFailed(f"{task_id}: the wait failed: {event.get('message')}")
@@ -128,6 +137,7 @@ def wait_for(
     timeout: float,
     first: Verdict | None = None,
     method_name: str = "execute_complete",
+    on_timeout: Callable[[], None] | None = None,
 ) -> Any:
     """Wait for what the task started: defer when ``deferrable`` (and not done yet), else poll.
 
@@ -140,11 +150,21 @@ def wait_for(
     :param poke_interval: seconds between checks.
     :param timeout: seconds to wait in all.
     :param first: a verdict already in hand, to save the first request.
-    :param method_name: the task's method that receives the trigger's event.
+    :param method_name: the task's method that receives the trigger's event (which should pass
+        its own ``on_timeout`` to :func:`result_from_event`).
+    :param on_timeout: called before the wait's timeout is raised in the worker, e.g. to cancel
+        what the task started (``cancel_on_timeout``).
     """
     if deferrable and not (first is not None and first.done):
         defer_until(task, condition, poke_interval=poke_interval, timeout=timeout, method_name=method_name)
-    verdict = poll_until_done(task, condition, poke_interval=poke_interval, timeout=timeout, first=first)
+    from votel_airflow.compat import AirflowSensorTimeout
+
+    try:
+        verdict = poll_until_done(task, condition, poke_interval=poke_interval, timeout=timeout, first=first)
+    except AirflowSensorTimeout:
+        if on_timeout is not None:
+            on_timeout()
+        raise
     if verdict.failed:
         raise VotelWaitFailed(f"{task.task_id}: {verdict.message}")
     return verdict.value

@@ -201,7 +201,7 @@ CASES: list[Case] = [
         lambda w: _sms(w, from_number="555"),
         VotelInputError,
         ("from_number='555'", "E.164"),
-        "from_number='555': is not E.164",
+        "from_number='555': is not an E.164 phone number",
     ),
     Case(
         "sms-zero-concurrency",

@@ -152,7 +152,7 @@ def test_deferrable_sensor_defers_on_the_call_condition_while_the_call_runs(vote
     trigger = info.value.trigger
     assert isinstance(trigger, VotelConditionTrigger)
     assert trigger.condition_kwargs == {"call_id": call_id, "fail_on": ["busy"]}
-    assert trigger.condition_class == "votel_airflow.sensors.calls.CallCompletedCondition"
+    assert trigger.condition_class == "votel_airflow.conditions.calls.CallCompletedCondition"
     assert trigger.poke_interval == 2
     assert info.value.method_name == "execute_complete"
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+import votel_airflow.conditions
 import votel_airflow.operators
 import votel_airflow.sensors
 from tests.support import make_context
@@ -31,8 +32,8 @@ from votel_airflow.triggers.condition import VotelConditionTrigger
 
 
 def all_conditions() -> list[type[Condition]]:
-    """Every concrete Condition defined by the package's sensor and operator modules."""
-    for package in (votel_airflow.sensors, votel_airflow.operators):
+    """Every concrete Condition defined by the package's condition, sensor and operator modules."""
+    for package in (votel_airflow.conditions, votel_airflow.sensors, votel_airflow.operators):
         for module in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
             importlib.import_module(module.name)
     found: list[type[Condition]] = []

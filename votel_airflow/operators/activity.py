@@ -16,7 +16,7 @@ from votel_airflow.names import require_one, resolve
 from votel_airflow.operators.base import VotelBaseOperator
 from votel_airflow.operators.extract import VotelExtractOperator, resolve_window
 from votel_airflow.stream_to_file import write_pages
-from votel_airflow.validation import as_str_list, fail, require_choice
+from votel_airflow.validation import as_str_list, fail, is_template, is_unset, require_choice
 
 #: Every status a call can have (``GET /activity/calls/{id}``); the logs hold terminal ones.
 CALL_STATUSES = frozenset(
@@ -24,10 +24,6 @@ CALL_STATUSES = frozenset(
 )
 MESSAGE_DIRECTIONS = frozenset({"inbound", "outbound"})
 REPORT_KINDS = frozenset({"phone", "widget", "workflow"})
-
-
-def _is_template(value: Any) -> bool:
-    return isinstance(value, str) and "{{" in value
 
 
 class CallLogExtractOperator(VotelExtractOperator):
@@ -120,9 +116,9 @@ class ActivityReportOperator(VotelBaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if not _is_template(kind):
+        if not is_template(kind):
             require_choice("kind", kind, REPORT_KINDS)
-        if destination is not None and not _is_template(destination):
+        if destination is not None and not is_template(destination):
             as_storage_path("destination", destination)
         self.kind = kind
         self.since = since
@@ -133,7 +129,7 @@ class ActivityReportOperator(VotelBaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         kind = require_choice("kind", self.kind, REPORT_KINDS)
         destination = None
-        if self.destination not in (None, "", "None"):
+        if not is_unset(self.destination):
             destination = as_storage_path("destination", self.destination)
         since, until = resolve_window(context, self.since, self.until)
         path = endpoints.path(endpoints.ACTIVITY_REPORT, kind=kind)

@@ -8,15 +8,27 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from votel_airflow import endpoints
-from votel_airflow.compat import AirflowSensorTimeout
+from votel_airflow.conditions.calls import (
+    DEFAULT_FAIL_ON,
+    CallCompletedCondition,
+    call_summary,
+    require_fail_on,
+)
 from votel_airflow.exceptions import VotelOutcomeUnknownError, VotelServerError
 from votel_airflow.idempotency import TaskProgress, idempotency_key
 from votel_airflow.links import VotelObjectLink, record_link
 from votel_airflow.names import require_one, resolve
 from votel_airflow.operators.base import VotelBaseOperator
-from votel_airflow.statuses import DEFAULT_FAIL_ON, require_fail_on
-from votel_airflow.validation import e164_pattern, fail, require_choice, require_id, require_text
-from votel_airflow.waiting import defer_until, poll_until_done, result_from_event
+from votel_airflow.validation import (
+    fail,
+    is_template,
+    is_unset,
+    require_choice,
+    require_id,
+    require_phone,
+    require_text,
+)
+from votel_airflow.waiting import result_from_event, wait_for
 
 if TYPE_CHECKING:
     from votel_airflow.operators.agent_knowledge import SyncKnowledgeBaseOperator
@@ -34,12 +46,6 @@ VERSION_FIELDS = ("id", "agent_id", "number", "created_at", "deployed")
 
 def _pick(obj: Mapping[str, Any], names: Sequence[str]) -> dict[str, Any]:
     return {name: obj.get(name) for name in names if name in obj}
-
-
-def _require_phone(field: str, value: Any) -> str:
-    if not isinstance(value, str) or not e164_pattern().match(value.strip()):
-        raise fail(field, value, "is not an E.164 phone number", "Use e.g. '+14155552671'.")
-    return value.strip()
 
 
 def _require_json_object(field: str, value: Any) -> dict[str, Any] | None:
@@ -117,8 +123,8 @@ class StartCallOperator(VotelBaseOperator):
         super().__init__(**kwargs)
         require_one("agent", agent_id, agent_name)
         self.on_ambiguous = require_choice("on_ambiguous", on_ambiguous, ON_AMBIGUOUS)
-        if isinstance(to, str) and "{{" not in to:
-            _require_phone("to", to)
+        if isinstance(to, str) and not is_template(to):
+            require_phone("to", to)
         if not isinstance(poke_interval, (int, float)) or poke_interval <= 0:
             raise fail("poke_interval", poke_interval, "must be a positive number of seconds", "E.g. 10.")
         if not isinstance(timeout, (int, float)) or timeout <= 0:
@@ -138,13 +144,10 @@ class StartCallOperator(VotelBaseOperator):
         self.started_call_id: str | None = None
 
     def execute(self, context: Any) -> dict[str, Any]:
-        # The call's condition (with the sensor base it needs) is loaded to run, not to parse a DAG.
-        from votel_airflow.sensors.calls import CallCompletedCondition, call_summary
-
         self.started_call_id = None  # an operator object may run more than once (dag.test())
-        to = _require_phone("to", self.to)
+        to = require_phone("to", self.to)
         body: dict[str, Any] = {"to": to}
-        if self.contact_id not in (None, "", "None"):
+        if not is_unset(self.contact_id):
             body["contact_id"] = require_id("contact_id", self.contact_id)
         variables = _require_json_object("variables", self.variables)
         agent_id = resolve(self.hook, "agent", self.agent_id, self.agent_name)
@@ -160,23 +163,13 @@ class StartCallOperator(VotelBaseOperator):
         self.log.info("Call %s to %s started (%s)", call_id, to, call.get("status"))
         if not (self.wait_for_completion or self.deferrable):
             return call_summary(call)
-        condition = CallCompletedCondition(call_id, self.fail_on)
-        if self.deferrable:
-            defer_until(
-                self,
-                condition,
-                poke_interval=self.poke_interval,
-                timeout=self.timeout,
-                method_name="execute_complete",
-            )
-        try:
-            verdict = poll_until_done(self, condition, poke_interval=self.poke_interval, timeout=self.timeout)
-        except AirflowSensorTimeout:
-            self._cancel_after_timeout(call_id)
-            raise
-        status = "failed" if verdict.failed else "success"
-        result: dict[str, Any] = result_from_event(
-            self.task_id, {"status": status, "message": verdict.message, "value": verdict.value}
+        result: dict[str, Any] = wait_for(
+            self,
+            CallCompletedCondition(call_id, self.fail_on),
+            deferrable=self.deferrable,
+            poke_interval=self.poke_interval,
+            timeout=self.timeout,
+            on_timeout=lambda: self._cancel_after_timeout(call_id),
         )
         return result
 
@@ -226,10 +219,9 @@ class StartCallOperator(VotelBaseOperator):
     def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
         """Return the ended call from the trigger's event, or fail clearly (cancelling the call
         first when the wait timed out and ``cancel_on_timeout`` is set)."""
-        waited_on = event.get("value")
-        if event.get("status") == "timeout" and isinstance(waited_on, Mapping):
-            self._cancel_after_timeout(str(waited_on.get("call_id")))
-        result: dict[str, Any] = result_from_event(self.task_id, event)
+        result: dict[str, Any] = result_from_event(
+            self.task_id, event, lambda waited_on: self._cancel_after_timeout(str(waited_on.get("call_id")))
+        )
         return result
 
     def _cancel_after_timeout(self, call_id: str) -> None:
@@ -285,7 +277,7 @@ class CreateAgentOperator(VotelBaseOperator):
             "prompt": require_text("prompt", self.prompt, max_length=PROMPT_MAX),
             "enabled": bool(self.enabled),
         }
-        if self.voice_id not in (None, "", "None"):
+        if not is_unset(self.voice_id):
             body["voice_id"] = require_id("voice_id", self.voice_id)
         progress = TaskProgress(context, "votel_created_agent")
         if "agent" in progress:
@@ -392,7 +384,7 @@ class DeployAgentVersionOperator(VotelBaseOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         agent_id = resolve(self.hook, "agent", self.agent_id, self.agent_name)
-        if self.version_id not in (None, "", "None"):
+        if not is_unset(self.version_id):
             version_id = require_id("version_id", self.version_id)
         else:
             version_id = self._snapshot(context, agent_id)

@@ -9,6 +9,7 @@ from typing import Any
 import pendulum
 
 from votel_airflow import endpoints
+from votel_airflow.conditions.calendars import BOOKING_STATUSES
 from votel_airflow.exceptions import SlotTakenError as SlotTakenError  # old home, kept one release
 from votel_airflow.exceptions import VotelBadRequestError, VotelSlotTakenError, render_detail
 from votel_airflow.idempotency import TaskProgress, idempotency_key
@@ -16,8 +17,14 @@ from votel_airflow.links import VotelObjectLink, record_link
 from votel_airflow.names import require_one, resolve
 from votel_airflow.operators.base import VotelBaseOperator
 from votel_airflow.operators.extract import VotelExtractOperator
-from votel_airflow.statuses import BOOKING_STATUSES
-from votel_airflow.validation import parse_instant, require_choice, require_id, require_int
+from votel_airflow.validation import (
+    is_template,
+    is_unset,
+    parse_instant,
+    require_choice,
+    require_id,
+    require_int,
+)
 
 ON_CONFLICT = ("fail", "next_free")
 BOOKING_UPDATES = ("accepted", "canceled")
@@ -26,14 +33,6 @@ MAX_SEARCH_DAYS = 31
 #: Slots tried with ``on_conflict="next_free"`` before giving up (each may be taken meanwhile).
 MAX_BOOKING_ATTEMPTS = 5
 PROGRESS_NAME = "booking"
-
-
-def _unset(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and value.strip() in ("", "None"))
-
-
-def _template_free(value: Any) -> bool:
-    return isinstance(value, str) and "{{" not in value
 
 
 class CreateBookingOperator(VotelBaseOperator):
@@ -79,13 +78,13 @@ class CreateBookingOperator(VotelBaseOperator):
         self.staff_id = staff_id
         self.on_conflict = require_choice("on_conflict", on_conflict, ON_CONFLICT)
         self.search_days = require_int("search_days", search_days, low=1, high=MAX_SEARCH_DAYS)
-        if _template_free(start):
+        if isinstance(start, str) and not is_template(start):
             parse_instant("start", start)
 
     def execute(self, context: Any) -> dict[str, Any]:
         contact_id = require_id("contact_id", self.contact_id)
         start = parse_instant("start", self.start)
-        staff_id = None if _unset(self.staff_id) else require_id("staff_id", self.staff_id)
+        staff_id = None if is_unset(self.staff_id) else require_id("staff_id", self.staff_id)
         calendar_id = resolve(self.hook, "calendar", self.calendar_id, self.calendar_name)
         progress = TaskProgress(context, PROGRESS_NAME)
         previous = progress.done().get(PROGRESS_NAME)
@@ -175,7 +174,7 @@ class UpdateBookingOperator(VotelBaseOperator):
         super().__init__(**kwargs)
         self.booking_id = booking_id
         self.status = status
-        if _template_free(status):
+        if isinstance(status, str) and not is_template(status):
             require_choice("status", status, BOOKING_UPDATES)
 
     def execute(self, context: Any) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from votel_airflow.links import VotelObjectLink, record_link
 from votel_airflow.operators.base import VotelBaseOperator
 from votel_airflow.operators.extract import VotelExtractOperator
 from votel_airflow.stream_to_file import endpoint_pages, write_pages
-from votel_airflow.validation import fail, require_id
+from votel_airflow.validation import fail, is_template, is_unset, require_id
 
 #: The API's limits on a link (the same as the sandbox's request model).
 MAX_NAME_LENGTH = 200
@@ -44,10 +44,6 @@ def require_http_url(field: str, value: Any) -> str:
     return value
 
 
-def _is_template(value: Any) -> bool:
-    return isinstance(value, str) and "{{" in value
-
-
 class CreateTrackingLinkOperator(VotelBaseOperator):
     """Create a click-tracking short link, or reuse the one with the same name and destination.
 
@@ -69,9 +65,9 @@ class CreateTrackingLinkOperator(VotelBaseOperator):
         super().__init__(**kwargs)
         self.name = name
         self.destination_url = destination_url
-        if not _is_template(name):
+        if not is_template(name):
             require_link_name(name)
-        if not _is_template(destination_url):
+        if not is_template(destination_url):
             require_http_url("destination_url", destination_url)
 
     def find_existing(self, name: str, destination_url: str) -> dict[str, Any] | None:
@@ -130,11 +126,11 @@ class ClickExtractOperator(VotelExtractOperator):
     def __init__(self, *, link_id: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.link_id = link_id
-        if link_id is not None and not _is_template(link_id):
+        if link_id is not None and not is_template(link_id):
             require_id("link_id", link_id)
 
     def _link_id(self) -> str | None:
-        if self.link_id in (None, "", "None"):
+        if is_unset(self.link_id):
             return None
         return require_id("link_id", self.link_id)
 

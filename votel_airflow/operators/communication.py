@@ -7,9 +7,7 @@ survives a retry, and a 402 stops the task with the count sent so far.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
-from functools import cache
 from typing import Any
 
 from votel_airflow import endpoints
@@ -17,9 +15,10 @@ from votel_airflow.operators.base import VotelBaseOperator
 from votel_airflow.operators.bulk_send import BulkSendOperator, split_valid
 from votel_airflow.validation import (
     as_str_list,
-    e164_pattern,
     fail,
+    invalid_email_addresses,
     invalid_phone_numbers,
+    require_phone,
     require_text,
     shown,
 )
@@ -27,12 +26,6 @@ from votel_airflow.validation import (
 SMS_MAX_LENGTH = 1600
 EMAIL_SUBJECT_MAX_LENGTH = 998
 EMAIL_CONTENT_MAX_LENGTH = 100_000
-
-
-@cache
-def email_pattern() -> re.Pattern[str]:
-    """What passes for an e-mail address; compiled on first use, not at DAG parse time."""
-    return re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 class SendSmsOperator(BulkSendOperator):
@@ -76,8 +69,8 @@ class SendSmsOperator(BulkSendOperator):
         numbers = as_str_list("to", self.to)
         body = require_text("body", self.body, max_length=SMS_MAX_LENGTH)
         sender = self.from_number or None
-        if sender is not None and not e164_pattern().match(str(sender)):
-            raise fail("from_number", sender, "is not E.164", "Use e.g. '+14155552671' or leave it unset.")
+        if sender is not None:
+            sender = require_phone("from_number", sender)
         valid, invalid = split_valid(
             "to",
             numbers,
@@ -176,9 +169,13 @@ class SendEmailOperator(BulkSendOperator):
 
         addresses = as_str_list("to", self.to)
         shared = self._payload()
-        invalid = [address for address in addresses if not email_pattern().match(address)]
         valid, invalid = split_valid(
-            "to", addresses, invalid, self.on_invalid, "addresses", "addresses like 'name@example.com'"
+            "to",
+            addresses,
+            invalid_email_addresses(addresses),
+            self.on_invalid,
+            "addresses",
+            "addresses like 'name@example.com'",
         )
         if invalid:
             self.log.warning("Skipping %d invalid address(es): %s", len(invalid), shown(invalid))

@@ -12,14 +12,15 @@ from typing import Any
 
 from votel_airflow import endpoints
 from votel_airflow.compat import Asset, ObjectStoragePath, conf
+from votel_airflow.conditions.contacts import ContactExportCondition
+from votel_airflow.defaults import MAX_PAGE_SIZE
 from votel_airflow.destinations import FORMATS, as_storage_path
 from votel_airflow.exceptions import VotelServerError
 from votel_airflow.idempotency import idempotency_key
-from votel_airflow.limits import MAX_PAGE_SIZE
 from votel_airflow.lineage import CONTACTS_DATASET, LineageMixin
 from votel_airflow.operators.base import VotelBaseOperator
 from votel_airflow.stream_to_file import write_pages
-from votel_airflow.validation import fail, parse_instant, require_choice, require_int
+from votel_airflow.validation import fail, is_unset, parse_instant, require_choice, require_int
 from votel_airflow.waiting import result_from_event, wait_for
 
 EXPORT_FILTERS = frozenset({"search", "tag", "updated_since"})
@@ -40,7 +41,7 @@ def export_filters(filters: Mapping[str, Any]) -> dict[str, str]:
     checked: dict[str, str] = {}
     for name, value in filters.items():
         # A template over an unset value renders as "" or "None": the filter is simply not set.
-        if value in (None, "", "None"):
+        if is_unset(value):
             continue
         if name == "updated_since":
             checked[name] = parse_instant("filters['updated_since']", value).isoformat()
@@ -108,9 +109,6 @@ class ContactExportOperator(LineageMixin, VotelBaseOperator):
         self.timeout = float(timeout)
 
     def execute(self, context: Any) -> dict[str, Any]:
-        # The export job's condition is needed only to run, not when the DAG is parsed.
-        from votel_airflow.sensors.contacts import ContactExportCondition
-
         # Every check runs before the export is started and before anything is written.
         destination = as_storage_path("destination", self.destination)
         filters = export_filters(self.filters)

@@ -13,21 +13,22 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from votel_airflow import conditions, endpoints
-from votel_airflow.compat import AirflowException, AirflowSensorTimeout, conf
+from votel_airflow import endpoints
+from votel_airflow.compat import AirflowException, conf
+from votel_airflow.conditions.contacts import MAX_FAILED_ROWS_SHOWN, ContactImportsCondition
 from votel_airflow.exceptions import (
     TooManyFailedRowsError as TooManyFailedRowsError,  # old home, kept one release
 )
-from votel_airflow.exceptions import VotelServerError, VotelTooManyFailedRowsError, VotelWaitFailed
+from votel_airflow.exceptions import VotelServerError, VotelTooManyFailedRowsError
 from votel_airflow.idempotency import TaskProgress, idempotency_key
 from votel_airflow.lineage import CONTACTS_DATASET, Lineage, LineageMixin, api_dataset, storage_dataset
 from votel_airflow.links import VotelObjectLink, record_link
 from votel_airflow.operators.base import VotelBaseOperator
 from votel_airflow.validation import fail, require_choice, require_int
-from votel_airflow.waiting import defer_until, poll_until_done, result_from_event
+from votel_airflow.waiting import result_from_event, wait_for
 
-# Reading the rows (contact_sources) and the jobs' condition (sensors.contacts) is only needed when
-# the task runs: those modules are imported in the methods that use them, not when a DAG is parsed.
+# Reading the rows (contact_sources) is only needed when the task runs: that module is imported in
+# the methods that use it, not when a DAG is parsed.
 
 MATCH_ON = ("phone", "email")
 #: Rows per import job: big enough that 100,000 rows are 20 jobs, small enough that one job's
@@ -49,8 +50,6 @@ def merge_results(chunks: list[dict[str, Any]], jobs: list[dict[str, Any]]) -> d
     :param chunks: ``{"import_id", "first_row", "rows"}`` per chunk, in input order.
     :param jobs: the finished jobs, in the same order (trimmed by the condition).
     """
-    from votel_airflow.sensors.contacts import MAX_FAILED_ROWS_SHOWN
-
     failed_rows: list[dict[str, Any]] = []
     failed = 0
     for chunk, job in zip(chunks, jobs, strict=True):
@@ -220,8 +219,6 @@ class UpsertContactsOperator(LineageMixin, VotelBaseOperator):
         return dict(entry)
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from votel_airflow.sensors.contacts import ContactImportsCondition
-
         rows = self._rows()
         chunks = self._create_jobs(context, rows)
         if len(chunks) == 1:
@@ -232,27 +229,20 @@ class UpsertContactsOperator(LineageMixin, VotelBaseOperator):
             self.log.info("No contact rows to import")
             return merge_results([], [])
         condition = ContactImportsCondition(import_ids=[c["import_id"] for c in chunks])
-        if not self.deferrable:
-            try:
-                verdict = poll_until_done(
-                    self, condition, poke_interval=self.poke_interval, timeout=self.timeout
-                )
-            except AirflowSensorTimeout:
-                self._cancel_after_timeout(self.import_ids)
-                raise
-            return self._finish(context, chunks, verdict)
-        verdict = condition.check(self.hook)
-        if not verdict.done:
+        first = condition.check(self.hook) if self.deferrable else None
+        if first is not None and not first.done:
             # Kept in XCom, not in the deferral's kwargs: dag.test() drops those when it resumes.
             context["ti"].xcom_push(key=CHUNKS_XCOM_KEY, value=chunks)
-            defer_until(
-                self,
-                condition,
-                poke_interval=self.poke_interval,
-                timeout=self.timeout,
-                method_name="execute_complete",
-            )
-        return self._finish(context, chunks, verdict)
+        jobs = wait_for(
+            self,
+            condition,
+            deferrable=self.deferrable,
+            poke_interval=self.poke_interval,
+            timeout=self.timeout,
+            first=first,
+            on_timeout=lambda: self._cancel_after_timeout(self.import_ids),
+        )
+        return self._finish(context, chunks, jobs)
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
         """Merge the jobs' results once the trigger reports them finished."""
@@ -264,8 +254,7 @@ class UpsertContactsOperator(LineageMixin, VotelBaseOperator):
             raise AirflowException(
                 f"{self.task_id}: {event.get('message')}; a retry re-attaches to the same jobs"
             )
-        jobs = result_from_event(self.task_id, event)
-        return self._finish(context, chunks, conditions.Verdict(True, value=jobs))
+        return self._finish(context, chunks, result_from_event(self.task_id, event))
 
     def _lineage(self, applied: int) -> Lineage:
         """The source file (when there is one) in, Votel's contacts out with the rows applied."""
@@ -292,11 +281,9 @@ class UpsertContactsOperator(LineageMixin, VotelBaseOperator):
         self._cancel(list(self.import_ids))
 
     def _finish(
-        self, context: Any, chunks: list[dict[str, Any]], verdict: conditions.Verdict
+        self, context: Any, chunks: list[dict[str, Any]], jobs: list[dict[str, Any]]
     ) -> dict[str, Any]:
-        if verdict.failed:
-            raise VotelWaitFailed(f"{self.task_id}: {verdict.message}")
-        summary = merge_results(chunks, verdict.value)
+        summary = merge_results(chunks, jobs)
         self.votel_lineage = self._lineage(summary["created"] + summary["updated"])
         self.log.info(
             "Imported %d row(s): %d created, %d updated, %d failed",

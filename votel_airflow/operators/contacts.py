@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from votel_airflow import endpoints
+from votel_airflow.defaults import MAX_PAGE_SIZE
 from votel_airflow.exceptions import (
     DuplicateContactError,  # deprecated here: the error lives in votel_airflow.exceptions
     VotelBadRequestError,
@@ -20,15 +21,16 @@ from votel_airflow.exceptions import (
     render_detail,
 )
 from votel_airflow.idempotency import idempotency_key
-from votel_airflow.limits import MAX_PAGE_SIZE
 from votel_airflow.links import VotelObjectLink, record_link
 from votel_airflow.operators.base import VotelBaseOperator
 from votel_airflow.validation import (
     as_str_list,
     fail,
+    is_unset,
     parse_instant,
     require_choice,
     require_e164,
+    require_email,
     require_id,
     require_int,
     require_text,
@@ -51,11 +53,6 @@ ON_CONFLICT = ("fail", "update")
 DEFAULT_MAX_RESULTS = 10_000
 
 
-def _unset(value: Any) -> bool:
-    """A template over an unset value renders as "" or "None"; both mean "not given"."""
-    return value is None or (isinstance(value, str) and value.strip() in ("", "None"))
-
-
 def contact_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     """Contact fields checked before sending: known names, E.164 phone, plausible e-mail, types.
 
@@ -64,14 +61,13 @@ def contact_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(fields) - CONTACT_FIELDS)
     if unknown:
         raise fail("fields", dict(fields), f"has unknown name(s) {unknown}", f"Use {sorted(CONTACT_FIELDS)}.")
-    checked = {name: value for name, value in fields.items() if not _unset(value)}
+    checked = {name: value for name, value in fields.items() if not is_unset(value)}
     if "first_name" in checked:
         checked["first_name"] = require_text("first_name", checked["first_name"], max_length=200)
     if "phone" in checked:
         require_e164("phone", [str(checked["phone"])])
-    email = checked.get("email")
-    if email is not None and (not isinstance(email, str) or "@" not in email or " " in email.strip()):
-        raise fail("email", email, "is not an e-mail address", "Pass e.g. 'ada@example.com'.")
+    if "email" in checked:
+        checked["email"] = require_email("email", checked["email"])
     if "tags" in checked:
         checked["tags"] = as_str_list("tags", checked["tags"])
     if "custom_fields" in checked and not isinstance(checked["custom_fields"], Mapping):
@@ -266,7 +262,7 @@ class MoveContactStageOperator(VotelBaseOperator):
 
         contact_ids = list(dict.fromkeys(as_str_list("contact_ids", self.contact_ids)))
         pipeline_id = require_id("pipeline_id", self.pipeline_id)
-        stage_id = None if _unset(self.stage_id) else require_id("stage_id", self.stage_id)
+        stage_id = None if is_unset(self.stage_id) else require_id("stage_id", self.stage_id)
         stage_name = None if stage_id is not None else require_id("stage_name", self.stage_name)
         destination = (
             None
@@ -352,11 +348,11 @@ class ContactSearchOperator(VotelBaseOperator):
         params: dict[str, Any] = {}
         for name in ("search", "tag"):
             value = getattr(self, name)
-            if not _unset(value):
+            if not is_unset(value):
                 if not isinstance(value, str):
                     raise fail(name, value, "must be a string", "Pass text.")
                 params[name] = value
-        if not _unset(self.updated_since):
+        if not is_unset(self.updated_since):
             params["updated_since"] = parse_instant("updated_since", self.updated_since).isoformat()
         return params
 

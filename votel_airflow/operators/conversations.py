@@ -8,14 +8,14 @@ from typing import Any
 import pendulum
 
 from votel_airflow import endpoints
+from votel_airflow.conditions.conversations import CHANNELS, require_channel
 from votel_airflow.destinations import as_storage_path
 from votel_airflow.links import record_link
 from votel_airflow.operators.bulk_send import BulkSendOperator
 from votel_airflow.operators.extract import VotelExtractOperator
 from votel_airflow.stream_to_file import endpoint_pages, write_pages
-from votel_airflow.validation import as_str_list, fail, parse_instant, require_choice, require_text
+from votel_airflow.validation import as_str_list, fail, is_unset, parse_instant, require_choice, require_text
 
-CHANNELS = ("email", "sms", "whatsapp")
 BODY_MAX_LENGTH = 10_000
 SUBJECT_MAX_LENGTH = 998
 #: Thread fields that describe the thread now, not the window: left out so reruns write the same rows.
@@ -27,13 +27,6 @@ def _in_window(message: dict[str, Any], since: pendulum.DateTime, until: pendulu
     if not created:
         return False
     return since <= parse_instant("created_at", created) < until
-
-
-def require_channel(value: Any) -> str:
-    """One of the thread channels ``sms``, ``email``, ``whatsapp``."""
-    if not isinstance(value, str):
-        raise fail("channel", value, "must be a string", f"Use one of {list(CHANNELS)}.")
-    return require_choice("channel", value.strip().lower(), CHANNELS)
 
 
 class SendMessageOperator(BulkSendOperator):
@@ -89,7 +82,7 @@ class SendMessageOperator(BulkSendOperator):
             "channel": channel,
             "body": require_text("body", self.body, max_length=BODY_MAX_LENGTH),
         }
-        if self.subject not in (None, "", "None"):
+        if not is_unset(self.subject):
             if channel != "email":
                 raise fail(
                     "subject", self.subject, f"is for e-mail only, not channel={channel!r}", "Drop subject."

@@ -13,13 +13,14 @@ from typing import Any, ClassVar
 import pendulum
 
 from votel_airflow.compat import Asset
+from votel_airflow.defaults import MAX_PAGE_SIZE
 from votel_airflow.destinations import FORMATS, as_storage_path
-from votel_airflow.limits import MAX_PAGE_SIZE
 from votel_airflow.lineage import LineageMixin
 from votel_airflow.operators.base import VotelBaseOperator
 from votel_airflow.stream_to_file import write_endpoint
 from votel_airflow.validation import (
     fail,
+    is_unset,
     parse_instant,
     require_choice,
     require_int,
@@ -42,7 +43,7 @@ def resolve_window(
         ("until", until, "data_interval_end"),
     ):
         # A template over an unset value renders as "" or "None"; both mean "use the default".
-        if value in (None, "", "None"):
+        if is_unset(value):
             value = context.get(fallback)
         if value is None:
             raise fail(

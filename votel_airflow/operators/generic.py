@@ -11,20 +11,16 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from votel_airflow import endpoints
+from votel_airflow.defaults import MAX_PAGE_SIZE
 from votel_airflow.destinations import FORMATS, as_storage_path
 from votel_airflow.idempotency import idempotency_key
-from votel_airflow.limits import MAX_PAGE_SIZE
 from votel_airflow.operators.base import VotelBaseOperator
 from votel_airflow.stream_to_file import write_endpoint
-from votel_airflow.validation import fail, require_choice, require_int
+from votel_airflow.validation import fail, is_template, is_unset, require_choice, require_int
 
 METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
 #: ``idempotency_key``'s default: derive a key from the task instance for a POST.
 AUTO = "auto"
-
-
-def _is_template(value: Any) -> bool:
-    return isinstance(value, str) and "{{" in value
 
 
 def fill_path(path: Any, path_params: Any) -> str:
@@ -129,15 +125,15 @@ class VotelApiOperator(VotelBaseOperator):
             raise fail(
                 "json", json, "cannot be sent with GET", "Use query_params= for a GET, or another method."
             )
-        if not _is_template(path) and not (isinstance(path_params, Mapping) and _any_template(path_params)):
+        if not is_template(path) and not (isinstance(path_params, Mapping) and _any_template(path_params)):
             fill_path(path, path_params)
-        if destination is not None and not _is_template(destination):
+        if destination is not None and not is_template(destination):
             as_storage_path("destination", destination)
 
     def resolve_idempotency_key(self, context: Any, path: str) -> str | None:
         """The key to send: the given one, the task instance's for a POST with ``"auto"``, or None."""
         key = self.idempotency_key
-        if key in (None, "", "None"):
+        if is_unset(key):
             return None
         if key == AUTO:
             return idempotency_key(context, self.method, path) if self.method == "POST" else None
@@ -168,4 +164,4 @@ class VotelApiOperator(VotelBaseOperator):
 
 
 def _any_template(values: Mapping[str, Any]) -> bool:
-    return any(_is_template(value) for value in values.values())
+    return any(is_template(value) for value in values.values())

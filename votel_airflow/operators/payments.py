@@ -8,7 +8,7 @@ The product and subscription catalogues are plain read-only lists: use
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from votel_airflow import endpoints
@@ -17,26 +17,17 @@ from votel_airflow.exceptions import VotelServerError, VotelWalletTooLowError
 from votel_airflow.exceptions import WalletTooLowError as WalletTooLowError  # old home, kept one release
 from votel_airflow.operators.base import VotelBaseOperator
 from votel_airflow.operators.extract import VotelExtractOperator
-from votel_airflow.validation import fail, require_choice
+from votel_airflow.validation import (  # as_amount also importable from here, as before
+    as_amount,
+    fail,
+    require_choice,
+)
 
 #: What the sandbox (and the public price list) charges; pass your own prices when yours differ.
 DEFAULT_SMS_COST = 0.01
 DEFAULT_EMAIL_COST = 0.001
 DEFAULT_CALL_COST = 0.10
 ON_LOW = ("fail", "skip")
-
-
-def as_amount(field: str, value: Any) -> Decimal:
-    """A non-negative amount from a number or its text (templates render to text)."""
-    if isinstance(value, bool):
-        raise fail(field, value, "must be a number, not a boolean", "Pass e.g. 5 or 2.5.")
-    try:
-        amount = Decimal(str(value).strip())
-    except InvalidOperation:
-        raise fail(field, value, "is not a number", "Pass e.g. 5 or 2.5.") from None
-    if not amount.is_finite() or amount < 0:
-        raise fail(field, value, "must be a finite number of at least 0", "Pass e.g. 5 or 2.5.")
-    return amount
 
 
 def as_count(field: str, value: Any) -> int:

@@ -10,12 +10,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from votel_airflow import endpoints
+from votel_airflow.defaults import MAX_PAGE_SIZE
 from votel_airflow.destinations import FORMATS, as_storage_path
-from votel_airflow.limits import MAX_PAGE_SIZE
 from votel_airflow.lineage import LineageMixin
 from votel_airflow.operators.base import VotelBaseOperator
 from votel_airflow.stream_to_file import write_endpoint
-from votel_airflow.validation import fail, require_choice, require_int
+from votel_airflow.validation import fail, is_template, is_unset, require_choice, require_int
 
 #: Resource names of :class:`VotelListOperator` and the list endpoint each reads.
 RESOURCES: dict[str, str] = {
@@ -53,10 +53,6 @@ def resource_name(value: Any) -> str:
     return require_choice("resource", text, RESOURCES)
 
 
-def _is_template(value: Any) -> bool:
-    return isinstance(value, str) and "{{" in value
-
-
 class VotelListOperator(LineageMixin, VotelBaseOperator):
     """Read one of the account's read-only lists (users, voices, products, ...) in full.
 
@@ -90,9 +86,9 @@ class VotelListOperator(LineageMixin, VotelBaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.resource = resource if _is_template(resource) else resource_name(resource)
+        self.resource = resource if is_template(resource) else resource_name(resource)
         self.destination = destination
-        if destination is not None and not _is_template(destination):
+        if destination is not None and not is_template(destination):
             as_storage_path("destination", destination)
         self.format = require_choice("format", format, FORMATS)
         self.page_size = require_int("page_size", page_size, low=1, high=MAX_PAGE_SIZE)
@@ -138,12 +134,12 @@ class ListPhoneNumbersOperator(VotelBaseOperator):
     def __init__(self, *, capability: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.capability = capability
-        if capability is not None and not _is_template(capability):
+        if capability is not None and not is_template(capability):
             require_choice("capability", capability, CAPABILITIES)
 
     def execute(self, context: Any) -> list[dict[str, Any]]:
         capability = None
-        if self.capability not in (None, "", "None"):
+        if not is_unset(self.capability):
             capability = require_choice("capability", self.capability, CAPABILITIES)
         numbers = [
             number

@@ -8,15 +8,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from votel_airflow import endpoints
+from votel_airflow.defaults import MAX_PAGE_SIZE
 from votel_airflow.exceptions import VotelError, VotelNotFoundError
 from votel_airflow.idempotency import TaskProgress, idempotency_key
-from votel_airflow.limits import MAX_PAGE_SIZE
 from votel_airflow.links import VotelObjectLink, record_link
 from votel_airflow.operators.base import VotelBaseOperator
 from votel_airflow.operators.extract import VotelExtractOperator
 from votel_airflow.validation import (
     as_str_list,
     fail,
+    is_unset,
     parse_instant,
     require_id,
     require_text,
@@ -239,7 +240,7 @@ class TaskExtractOperator(VotelExtractOperator):
 
     def filter_params(self) -> dict[str, Any]:
         """The filters, checked and normalised; unset values (None, "", "None") dropped."""
-        params = {k: v for k, v in super().filter_params().items() if v not in (None, "", "None")}
+        params = {k: v for k, v in super().filter_params().items() if not is_unset(v)}
         if "due_before" in params:
             params["due_before"] = parse_instant("filters['due_before']", params["due_before"]).isoformat()
         if "assignee_id" in params:

@@ -13,13 +13,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from votel_airflow import endpoints
-from votel_airflow.compat import AirflowSensorTimeout, conf
+from votel_airflow.compat import conf
+from votel_airflow.conditions.workflows import CampaignCondition, campaign_summary
 from votel_airflow.exceptions import (
     VotelBadRequestError,
     VotelContactsNotFoundError,
     VotelError,
     VotelOutcomeUnknownError,
-    VotelWaitFailed,
 )
 from votel_airflow.hooks.verbs import batch_digest
 from votel_airflow.idempotency import TaskProgress, idempotency_key
@@ -27,7 +27,7 @@ from votel_airflow.links import VotelObjectLink, record_link
 from votel_airflow.names import require_one, resolve
 from votel_airflow.operators.base import VotelBaseOperator
 from votel_airflow.validation import as_str_list, fail, require_choice, require_id, require_int
-from votel_airflow.waiting import wait_for
+from votel_airflow.waiting import result_from_event, wait_for
 from votel_airflow.xcom_results import capped_lists
 
 #: The API's limit on contacts per enrollment request.
@@ -37,8 +37,6 @@ ENROLL_OUTCOMES = ("enrolled", "already_enrolled", "not_found")
 ON_AMBIGUOUS = ("fail", "skip")
 #: Campaign statuses that mean "started": a 409 on start with one of these is our earlier try.
 STARTED_CAMPAIGN_STATUSES = frozenset({"running", "completed", "paused"})
-
-
 
 
 class EnrollContactOperator(VotelBaseOperator):
@@ -363,9 +361,6 @@ class StartCampaignOperator(VotelBaseOperator):
         self.timeout = float(timeout)
 
     def execute(self, context: Any) -> Any:
-        # The campaign's condition is needed only to run; importing it at DAG parse time costs.
-        from votel_airflow.sensors.workflows import CampaignCondition, campaign_summary
-
         self.started_campaign_id = None  # an operator object may run more than once (dag.test())
         campaign_id = resolve(self.hook, "campaign", self.campaign_id, self.campaign_name)
         campaign = self._start(campaign_id)
@@ -374,18 +369,15 @@ class StartCampaignOperator(VotelBaseOperator):
         if not self.wait_for_completion:
             return campaign_summary(campaign)
         condition = CampaignCondition(campaign_id, self.fail_on_paused)
-        try:
-            return wait_for(
-                self,
-                condition,
-                deferrable=self.deferrable,
-                poke_interval=self.poke_interval,
-                timeout=self.timeout,
-                first=condition.evaluate([campaign]),
-            )
-        except AirflowSensorTimeout:
-            self._pause_after_timeout(campaign_id)
-            raise
+        return wait_for(
+            self,
+            condition,
+            deferrable=self.deferrable,
+            poke_interval=self.poke_interval,
+            timeout=self.timeout,
+            first=condition.evaluate([campaign]),
+            on_timeout=lambda: self._pause_after_timeout(campaign_id),
+        )
 
     def _pause_after_timeout(self, campaign_id: str) -> None:
         if self.cancel_on_timeout:
@@ -421,15 +413,11 @@ class StartCampaignOperator(VotelBaseOperator):
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
         """Turn the trigger's event into the final campaign or a clear failure."""
-        status = event.get("status")
-        if status == "success":
-            return event.get("value")
-        if status == "timeout":
-            waited_on = event.get("value")
-            if isinstance(waited_on, Mapping):
-                self._pause_after_timeout(str(waited_on.get("campaign_id")))
-            raise AirflowSensorTimeout(f"{self.task_id}: {event.get('message')}")
-        raise VotelWaitFailed(f"{self.task_id}: {event.get('message')}")
+        return result_from_event(
+            self.task_id,
+            event,
+            lambda waited_on: self._pause_after_timeout(str(waited_on.get("campaign_id"))),
+        )
 
 
 class _CampaignSwitchOperator(VotelBaseOperator):
@@ -452,8 +440,6 @@ class _CampaignSwitchOperator(VotelBaseOperator):
         self.campaign_name = campaign_name
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from votel_airflow.sensors.workflows import campaign_summary
-
         campaign_id = resolve(self.hook, "campaign", self.campaign_id, self.campaign_name)
         record_link(context, self.hook.settings.base_url, "campaign", campaign_id)
         try:

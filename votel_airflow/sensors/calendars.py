@@ -5,76 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-# conditions.Fetch and .Verdict are read when a condition runs: the module loads them then, not at parse.
-from votel_airflow import conditions, endpoints
-from votel_airflow.conditions import Condition
+from votel_airflow.conditions.calendars import BOOKING_STATUSES, LIVE_BOOKING_STATUSES, BookingCondition
 from votel_airflow.sensors.base import VotelSensor
-from votel_airflow.statuses import BOOKING_STATUSES
-from votel_airflow.validation import as_str_list, fail, parse_instant, require_choice, require_id
+from votel_airflow.validation import as_str_list, fail, is_unset, parse_instant, require_choice, require_id
 
-#: A canceled booking is no booking: by default only live ones satisfy the wait.
-LIVE_BOOKING_STATUSES = ("booked", "accepted")
-
-
-def _unset(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and value.strip() in ("", "None"))
-
-
-class BookingCondition(Condition):
-    """The contact has a booking created in ``[since, until)`` with one of ``statuses``.
-
-    The value is the earliest such booking.
-
-    :param contact_id: the contact.
-    :param statuses: booking statuses that count.
-    :param since: ISO 8601 lower bound of the booking's creation (None: unbounded).
-    :param until: ISO 8601 exclusive upper bound (None: unbounded).
-    :param calendar_id: only bookings of this calendar (None: any).
-    """
-
-    def __init__(
-        self,
-        *,
-        contact_id: str,
-        statuses: list[str],
-        since: str | None = None,
-        until: str | None = None,
-        calendar_id: str | None = None,
-    ) -> None:
-        super().__init__(
-            contact_id=contact_id, statuses=list(statuses), since=since, until=until, calendar_id=calendar_id
-        )
-        self.contact_id = contact_id
-        self.statuses = list(statuses)
-        self.since = since
-        self.until = until
-        self.calendar_id = calendar_id
-
-    def fetches(self) -> list[conditions.Fetch]:
-        # /bookings filters by window and status only; the contact is matched here.
-        params = {"since": self.since, "until": self.until}
-        if len(self.statuses) == 1:
-            params["status"] = self.statuses[0]
-        return [
-            conditions.Fetch(
-                endpoints.BOOKINGS, {k: v for k, v in params.items() if v is not None}, all_pages=True
-            )
-        ]
-
-    def evaluate(self, answers: list[Any]) -> conditions.Verdict:
-        for booking in answers[0] or []:
-            if (
-                isinstance(booking, dict)
-                and booking.get("contact_id") == self.contact_id
-                and booking.get("status") in self.statuses
-                and (self.calendar_id is None or booking.get("calendar_id") == self.calendar_id)
-            ):
-                return conditions.Verdict(
-                    True, message=f"contact {self.contact_id} has booking {booking.get('id')}", value=booking
-                )
-        return conditions.Verdict(
-            False, message=f"no {'/'.join(self.statuses)} booking yet for contact {self.contact_id}"
-        )
+# BookingCondition was defined here before it moved to votel_airflow.conditions.calendars:
+# deferred tasks serialized earlier name this module, so it stays importable from it.
+__all__ = ["BookingCondition", "BookingSensor"]
 
 
 class BookingSensor(VotelSensor):
@@ -119,8 +56,8 @@ class BookingSensor(VotelSensor):
         self.calendar_id = calendar_id
 
     def condition(self, context: Any) -> BookingCondition:
-        since = None if _unset(self.since) else parse_instant("since", self.since)
-        until = None if _unset(self.until) else parse_instant("until", self.until)
+        since = None if is_unset(self.since) else parse_instant("since", self.since)
+        until = None if is_unset(self.until) else parse_instant("until", self.until)
         if since is not None and until is not None and until <= since:
             raise fail(
                 "until", until.isoformat(), f"is not after since={since.isoformat()}", "Widen the window."
@@ -130,5 +67,5 @@ class BookingSensor(VotelSensor):
             statuses=self.statuses,
             since=None if since is None else since.isoformat(),
             until=None if until is None else until.isoformat(),
-            calendar_id=None if _unset(self.calendar_id) else require_id("calendar_id", self.calendar_id),
+            calendar_id=None if is_unset(self.calendar_id) else require_id("calendar_id", self.calendar_id),
         )

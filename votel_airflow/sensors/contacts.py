@@ -1,7 +1,7 @@
-"""Contacts sensors: wait for contact import and export jobs to finish.
+"""Contacts sensors: wait for a contact import job to finish.
 
-The conditions here are shared with the deferrable operators of
-:mod:`votel_airflow.operators.contacts`, so a sensor and an operator judge a job the same way.
+The conditions, shared with the operators that start the jobs, are in
+:mod:`votel_airflow.conditions.contacts`.
 """
 
 from __future__ import annotations
@@ -9,106 +9,30 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-# conditions.Fetch and .Verdict are read when a condition runs: the module loads them then, not at parse.
-from votel_airflow import conditions, endpoints
-from votel_airflow.conditions import Condition
+from votel_airflow.conditions.contacts import (
+    JOB_DONE,
+    JOB_FAILED,
+    MAX_FAILED_ROWS_SHOWN,
+    ContactExportCondition,
+    ContactImportCondition,
+    ContactImportsCondition,
+    trimmed_job,
+)
 from votel_airflow.sensors.base import VotelSensor
 from votel_airflow.validation import require_id
 
-#: Job states after which a job never changes again.
-JOB_DONE = "completed"
-JOB_FAILED = "failed"
-#: Failed rows kept per job in a condition's value: an XCom and a trigger event must stay small.
-MAX_FAILED_ROWS_SHOWN = 100
-
-
-def trimmed_job(job: dict[str, Any], keep: int = MAX_FAILED_ROWS_SHOWN) -> dict[str, Any]:
-    """The job with at most ``keep`` failed rows, and their full count in ``failed_count``.
-
-    :param job: an import job as ``GET /contacts/imports/{id}`` answers it.
-    :param keep: failed rows to keep.
-    """
-    failed_rows = job.get("failed_rows") or []
-    return {**job, "failed_rows": list(failed_rows[:keep]), "failed_count": len(failed_rows)}
-
-
-def _job_failure(kind: str, job: dict[str, Any]) -> str:
-    reason = job.get("detail") or job.get("error") or "no reason given"
-    return f"contact {kind} {job.get('id')} failed: {reason}"
-
-
-class ContactImportsCondition(Condition):
-    """Every one of the given contact import jobs has completed; any failed job fails the wait.
-
-    The value is the list of jobs (in the order given), each trimmed by :func:`trimmed_job`.
-
-    :param import_ids: ids of the import jobs.
-    """
-
-    def __init__(self, *, import_ids: list[str]) -> None:
-        super().__init__(import_ids=list(import_ids))
-        self.import_ids = list(import_ids)
-
-    def fetches(self) -> list[conditions.Fetch]:
-        return [
-            conditions.Fetch(endpoints.path(endpoints.CONTACT_IMPORT, import_id=i)) for i in self.import_ids
-        ]
-
-    def evaluate(self, answers: list[Any]) -> conditions.Verdict:
-        jobs = [answer if isinstance(answer, dict) else {} for answer in answers]
-        for job in jobs:
-            if job.get("status") == JOB_FAILED:
-                return conditions.Verdict(True, failed=True, message=_job_failure("import", job))
-        finished = sum(job.get("status") == JOB_DONE for job in jobs)
-        if finished < len(jobs):
-            return conditions.Verdict(
-                False, message=f"{finished} of {len(jobs)} contact import job(s) completed"
-            )
-        return conditions.Verdict(
-            True,
-            message=f"{len(jobs)} contact import job(s) completed",
-            value=[trimmed_job(job) for job in jobs],
-        )
-
-
-class ContactImportCondition(ContactImportsCondition):
-    """One contact import job has completed (a failed job fails the wait); the value is the job.
-
-    :param import_id: id of the import job.
-    """
-
-    def __init__(self, *, import_id: str) -> None:
-        super().__init__(import_ids=[import_id])
-        self.kwargs = {"import_id": import_id}
-
-    def evaluate(self, answers: list[Any]) -> conditions.Verdict:
-        verdict = super().evaluate(answers)
-        if verdict.done and not verdict.failed:
-            return conditions.Verdict(True, message=verdict.message, value=verdict.value[0])
-        return verdict
-
-
-class ContactExportCondition(Condition):
-    """A contact export job has completed (a failed job fails the wait); the value is the job.
-
-    :param export_id: id of the export job.
-    """
-
-    def __init__(self, *, export_id: str) -> None:
-        super().__init__(export_id=export_id)
-        self.export_id = export_id
-
-    def fetches(self) -> list[conditions.Fetch]:
-        return [conditions.Fetch(endpoints.path(endpoints.CONTACT_EXPORT, export_id=self.export_id))]
-
-    def evaluate(self, answers: list[Any]) -> conditions.Verdict:
-        job = answers[0] if isinstance(answers[0], dict) else {}
-        status = job.get("status")
-        if status == JOB_FAILED:
-            return conditions.Verdict(True, failed=True, message=_job_failure("export", job))
-        if status == JOB_DONE:
-            return conditions.Verdict(True, message=f"contact export {self.export_id} completed", value=job)
-        return conditions.Verdict(False, message=f"contact export {self.export_id} is {status}")
+# The conditions were defined here before they moved to votel_airflow.conditions.contacts:
+# deferred tasks serialized earlier name this module, so they stay importable from it.
+__all__ = [
+    "JOB_DONE",
+    "JOB_FAILED",
+    "MAX_FAILED_ROWS_SHOWN",
+    "ContactExportCondition",
+    "ContactImportCondition",
+    "ContactImportSensor",
+    "ContactImportsCondition",
+    "trimmed_job",
+]
 
 
 class ContactImportSensor(VotelSensor):

@@ -3,42 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import Decimal
 from typing import Any
 
-# conditions.Fetch and .Verdict are read when a condition runs: the module loads them then, not at parse.
-from votel_airflow import conditions, endpoints
-from votel_airflow.conditions import Condition
-from votel_airflow.operators.payments import as_amount
+from votel_airflow.conditions.payments import WalletBalanceCondition
 from votel_airflow.sensors.base import VotelSensor
+from votel_airflow.validation import as_amount, is_template
 
-
-class WalletBalanceCondition(Condition):
-    """The wallet holds at least ``min_balance``.
-
-    :param min_balance: the threshold, as text (JSON-safe and exact).
-    """
-
-    def __init__(self, *, min_balance: str) -> None:
-        super().__init__(min_balance=min_balance)
-        self.min_balance = Decimal(min_balance)
-
-    def fetches(self) -> list[conditions.Fetch]:
-        return [conditions.Fetch(endpoints.WALLET)]
-
-    def evaluate(self, answers: list[Any]) -> conditions.Verdict:
-        wallet = answers[0] if isinstance(answers[0], dict) else {}
-        balance = Decimal(str(wallet.get("balance", "0")))
-        currency = str(wallet.get("currency", ""))
-        if balance >= self.min_balance:
-            return conditions.Verdict(
-                True,
-                message=f"wallet holds {balance} {currency}",
-                value={"balance": float(balance), "currency": currency},
-            )
-        return conditions.Verdict(
-            False, message=f"wallet holds {balance} {currency}, waiting for {self.min_balance}"
-        )
+# WalletBalanceCondition was defined here before it moved to votel_airflow.conditions.payments:
+# deferred tasks serialized earlier name this module, so it stays importable from it.
+__all__ = ["WalletBalanceCondition", "WalletBalanceSensor"]
 
 
 class WalletBalanceSensor(VotelSensor):
@@ -60,7 +33,7 @@ class WalletBalanceSensor(VotelSensor):
         super().__init__(**kwargs)
         self.min_balance = min_balance
         if isinstance(min_balance, (int, float)) or (
-            isinstance(min_balance, str) and "{{" not in min_balance
+            isinstance(min_balance, str) and not is_template(min_balance)
         ):
             as_amount("min_balance", min_balance)
 
