@@ -13,25 +13,26 @@ reports.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from votel_airflow.compat import BaseNotifier
-from votel_airflow.operators.base import DEFAULT_CONN_ID
-from votel_airflow.validation import e164_pattern, fail, require_id, require_text
+from votel_airflow.defaults import DEFAULT_CONN_ID
+
+if TYPE_CHECKING:
+    from votel_airflow.hooks.votel import VotelHook
+
+from votel_airflow.validation import (
+    fail,
+    is_template,
+    is_unset,
+    require_id,
+    require_phone,
+    require_text,
+)
 
 #: Longest SMS body accepted: ten segments; a page should be short anyway.
 MAX_BODY = 1600
-
-
-def _templated(value: Any) -> bool:
-    return isinstance(value, str) and "{{" in value
-
-
-def _phone(field: str, value: Any) -> str:
-    if not isinstance(value, str) or not e164_pattern().match(value.strip()):
-        raise fail(field, value, "is not an E.164 phone number", "Use e.g. '+14155552671'.")
-    return value.strip()
 
 
 def _event_key(context: Mapping[str, Any], kind: str, *parts: str) -> str:
@@ -59,15 +60,48 @@ def _event_key(context: Mapping[str, Any], kind: str, *parts: str) -> str:
     return KEY_PREFIX + hashlib.sha256(material.encode()).hexdigest()[:40]
 
 
+def _sms_body(field: str, value: Any) -> str:
+    return require_text(field, value, max_length=MAX_BODY)
+
+
+def _variables(field: str, value: Any) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise fail(field, value, "must be a mapping", "Pass e.g. {'task': '{{ ti.task_id }}'}.")
+    return {str(k): v for k, v in value.items()}
+
+
 class _VotelNotifier(BaseNotifier):
-    """What both notifiers share: the connection, one send, and never raising."""
+    """What both notifiers share: their checks, one send, and never raising.
+
+    Each argument is checked twice by the same function: in ``__init__`` when it is static (so a
+    bad number fails the DAG at parse time), and again in :meth:`send` once templates rendered.
+    """
 
     #: What the notifier sends, for its log lines.
     what = "notification"
+    #: ``{argument: check}``; a check takes ``(field, value)`` and returns the value to send.
+    checks: ClassVar[Mapping[str, Callable[[str, Any], Any]]] = {}
+    #: Arguments that may be left unset (they are then neither checked nor sent).
+    optional: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, *, votel_conn_id: str = DEFAULT_CONN_ID) -> None:
         super().__init__()
         self.votel_conn_id = votel_conn_id
+
+    def _check_static(self) -> None:
+        """Check the arguments known before rendering (not templates, not unset optional ones)."""
+        for field, check in self.checks.items():
+            value = getattr(self, field)
+            if not is_template(value) and not (field in self.optional and value is None):
+                check(field, value)
+
+    def _checked(self) -> dict[str, Any]:
+        """The rendered arguments, checked; unset optional ones left out."""
+        return {
+            field: check(field, getattr(self, field))
+            for field, check in self.checks.items()
+            if not (field in self.optional and is_unset(getattr(self, field)))
+        }
 
     def notify(self, context: Any) -> None:
         try:
@@ -80,6 +114,18 @@ class _VotelNotifier(BaseNotifier):
 
     def send(self, context: Any) -> Any:
         raise NotImplementedError
+
+    def _send_once(
+        self, context: Any, kind: str, key_parts: Sequence[str], send: Callable[[VotelHook, str], Any]
+    ) -> Any:
+        """Run ``send(hook, idempotency_key)`` on a hook of its own; the key names the event."""
+        from votel_airflow.hooks.votel import VotelHook
+
+        hook = VotelHook(self.votel_conn_id)
+        try:
+            return send(hook, _event_key(context, kind, *key_parts))
+        finally:
+            hook.close()
 
 
 class VotelSmsNotifier(_VotelNotifier):
@@ -99,6 +145,8 @@ class VotelSmsNotifier(_VotelNotifier):
 
     template_fields: Sequence[str] = ("to", "body", "from_number", "votel_conn_id")
     what = "SMS"
+    checks = {"to": require_phone, "body": _sms_body, "from_number": require_phone}
+    optional = frozenset({"from_number"})
 
     def __init__(
         self,
@@ -109,30 +157,20 @@ class VotelSmsNotifier(_VotelNotifier):
         votel_conn_id: str = DEFAULT_CONN_ID,
     ) -> None:
         super().__init__(votel_conn_id=votel_conn_id)
-        if not _templated(to):
-            _phone("to", to)
-        if not _templated(body):
-            require_text("body", body, max_length=MAX_BODY)
-        if from_number is not None and not _templated(from_number):
-            _phone("from_number", from_number)
         self.to = to
         self.body = body
         self.from_number = from_number
+        self._check_static()
 
     def send(self, context: Any) -> Any:
-        from votel_airflow.hooks.votel import VotelHook
-
-        to = _phone("to", self.to)
-        body = require_text("body", self.body, max_length=MAX_BODY)
-        sender = (
-            _phone("from_number", self.from_number) if self.from_number not in (None, "", "None") else None
+        checked = self._checked()
+        to, body, sender = checked["to"], checked["body"], checked.get("from_number")
+        return self._send_once(
+            context,
+            "notify-sms",
+            [to],
+            lambda hook, key: hook.send_sms(to, body, from_number=sender, idempotency_key=key),
         )
-        hook = VotelHook(self.votel_conn_id)
-        try:
-            key = _event_key(context, "notify-sms", to)
-            return hook.send_sms(to, body, from_number=sender, idempotency_key=key)
-        finally:
-            hook.close()
 
 
 class VotelCallNotifier(_VotelNotifier):
@@ -148,6 +186,8 @@ class VotelCallNotifier(_VotelNotifier):
 
     template_fields: Sequence[str] = ("agent_id", "to", "variables", "votel_conn_id")
     what = "call"
+    checks = {"agent_id": require_id, "to": require_phone, "variables": _variables}
+    optional = frozenset({"variables"})
 
     def __init__(
         self,
@@ -158,26 +198,20 @@ class VotelCallNotifier(_VotelNotifier):
         votel_conn_id: str = DEFAULT_CONN_ID,
     ) -> None:
         super().__init__(votel_conn_id=votel_conn_id)
-        if not _templated(to):
-            _phone("to", to)
-        if variables is not None and not isinstance(variables, Mapping):
-            raise fail("variables", variables, "must be a mapping", "Pass e.g. {'task': '{{ ti.task_id }}'}.")
         self.agent_id = agent_id
         self.to = to
         self.variables = variables
+        self._check_static()
 
     def send(self, context: Any) -> Any:
-        from votel_airflow.hooks.votel import VotelHook
-
-        agent_id = require_id("agent_id", self.agent_id)
-        to = _phone("to", self.to)
-        variables = {str(k): v for k, v in dict(self.variables).items()} if self.variables else None
-        hook = VotelHook(self.votel_conn_id)
-        try:
-            key = _event_key(context, "notify-call", agent_id, to)
-            return hook.start_call(agent_id, to, variables=variables, idempotency_key=key)
-        finally:
-            hook.close()
+        checked = self._checked()
+        agent_id, to, variables = checked["agent_id"], checked["to"], checked.get("variables") or None
+        return self._send_once(
+            context,
+            "notify-call",
+            [agent_id, to],
+            lambda hook, key: hook.start_call(agent_id, to, variables=variables, idempotency_key=key),
+        )
 
 
 __all__ = ["VotelCallNotifier", "VotelSmsNotifier"]
