@@ -38,10 +38,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from votel_airflow.defaults import DEFAULT_CONN_ID
+
 if TYPE_CHECKING:
     from votel_airflow.sandbox.server import SandboxServer
 
-CONN_ID = "votel_default"
+CONN_ID = DEFAULT_CONN_ID
 
 #: ``votel_sandboxes(**options)``: a running sandbox with those :class:`SandboxServer` options.
 SandboxFactory = Callable[..., "SandboxServer"]

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from votel_airflow import __version__
 from votel_airflow.compat import BaseHook
+from votel_airflow.defaults import DEFAULT_CONN_ID
 from votel_airflow.exceptions import (
     VotelError,
     VotelOutcomeUnknownError,
@@ -54,7 +55,7 @@ class VotelHookBase(BaseHook):
     """Connection handling and request shaping shared by the sync and the async hook."""
 
     conn_name_attr = "votel_conn_id"
-    default_conn_name = "votel_default"
+    default_conn_name = DEFAULT_CONN_ID
     conn_type = "votel"
     hook_name = "Votel"
 
