@@ -2,8 +2,9 @@
 
 Two ways to stop: an exception injected after k items on the first try, retried by Airflow's own
 retry path inside ``dag.test()``; and a real SIGKILL of the process running ``dag.test()`` once the
-sandbox has seen k sends (or k pages), after which the same task of the same DAG run (same
-logical date, so the same run id) runs again.
+sandbox has seen k sends (or k pages), after which the killed try is put up for retry and its next
+try runs in the same DAG run (``retry_in_place``), with the progress the killed try stored: the
+send must resume about where the kill struck, not start over.
 """
 
 from __future__ import annotations
@@ -25,10 +26,11 @@ import pytest
 from tests.reliability.crash_dag import DAG_ID, LOGICAL_DATE, dag_source
 from tests.reliability.figures import Figure, record
 from tests.reliability.leaks import leaks
+from tests.reliability.retry_in_place import retry_the_killed_run, try_numbers
 from tests.support import FakeStateStore, dagrun_task_states, make_context, run_dag, task_result, write_dag
 from votel_airflow import endpoints
 from votel_airflow.hooks.votel import READ_AHEAD_PAGES, VotelHook
-from votel_airflow.idempotency import stored_progress
+from votel_airflow.idempotency import FLUSH_EVERY_ITEMS, stored_progress
 from votel_airflow.operators.communication import SendSmsOperator
 from votel_airflow.sandbox.server import SandboxServer
 
@@ -43,6 +45,9 @@ PAGE_SIZE = 50
 CRASH_AFTER = 150
 CRASH_AFTER_PAGES = 40
 KILL_AFTER_PAGES = 20
+KILL_AFTER_SENDS = 300
+#: The send's requests in flight at most (SendSmsOperator's default max_concurrency).
+IN_FLIGHT = 8
 
 
 def _numbers() -> list[str]:
@@ -176,44 +181,66 @@ def _start_dag_process(dags: Path, log: Path) -> subprocess.Popen[bytes]:
         )
 
 
-def test_sigkill_mid_send_then_rerun_of_the_same_dag_run_texts_nobody_twice_and_skips_nobody(
-    sandbox: SandboxServer, tenant: str, airflow_db: Path, dags: Path, tmp_path: Path
+def test_sigkill_mid_send_then_retry_in_the_same_dag_run_resumes_and_texts_nobody_twice(
+    sandbox: SandboxServer,
+    tenant: str,
+    airflow_db: Path,
+    dags: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     out = tmp_path / "out"
-    # 100 sends a second keeps the send going long enough to be killed in the middle.
-    write_dag(
-        dags, dag_source(_numbers(), str(out / "calls.jsonl"), SINCE, UNTIL, rate=100.0, page_size=PAGE_SIZE)
-    )
+    # 100 sends a second keeps the send going long enough to be killed in the middle. The results
+    # file gives Airflow 3.0-3.2 (no task state store) a place for the progress too.
+    source = dag_source(
+        _numbers(), str(out / "calls.jsonl"), SINCE, UNTIL, rate=100.0, page_size=PAGE_SIZE,
+        results=str(out / "sms.json"),
+    )  # fmt: skip
+    write_dag(dags, source)
     sandbox.admin.reset_stats()
     proc = _start_dag_process(dags, tmp_path / "first.log")
-    _kill_when(proc, lambda: len(sandbox.admin.records(tenant, "sms")) >= CRASH_AFTER)
+    _kill_when(proc, lambda: len(sandbox.admin.records(tenant, "sms")) >= KILL_AFTER_SENDS)
     sent_before_kill = len(sandbox.admin.records(tenant, "sms"))
     assert leaks(tenant, [("killed dag.test() output", (tmp_path / "first.log").read_text())]) == []
-    assert CRASH_AFTER <= sent_before_kill < RECIPIENTS, sent_before_kill
+    assert KILL_AFTER_SENDS <= sent_before_kill < RECIPIENTS, sent_before_kill
+    run_id = retry_the_killed_run(DAG_ID, monkeypatch)
     started = time.monotonic()
 
     dagrun = run_dag(dags, DAG_ID, logical_date=_logical_date(), run_after=_logical_date())
 
     wall = time.monotonic() - started
-    assert dagrun.run_id.startswith("manual__2026-10-05"), dagrun.run_id
+    assert dagrun.run_id == run_id
     assert dagrun_task_states(dagrun)["send"] == "success"
+    assert try_numbers(DAG_ID, run_id)["send"] == 2, "the send was not retried in the killed run"
     _assert_each_texted_once(sandbox, tenant)
     summary = task_result(dagrun, "send")
+    # The retry skips what the killed try stored; what it had not flushed yet (under one chunk) and
+    # the requests in flight at the kill are asked again, under the same idempotency keys.
+    assert sent_before_kill - FLUSH_EVERY_ITEMS - IN_FLIGHT <= summary["resumed"] <= sent_before_kill, (
+        sent_before_kill,
+        summary,
+    )
+    assert summary["sent"] == RECIPIENTS - summary["resumed"], summary
     sms_requests = sandbox.admin.stats()["paths"].get("POST /communication/sms", 0)
     record(
         Figure(
-            "SIGKILL after >=150 sends, rerun",
+            "SIGKILL after >=300 sends, retry in the same run",
             f"SMS to {RECIPIENTS}",
             sms_requests,
             sms_requests - RECIPIENTS,
             wall,
-            f"{sent_before_kill} before kill; rerun: {summary['sent']} sent, {summary['resumed']} resumed",
+            f"{sent_before_kill} before kill; try 2: {summary['resumed']} resumed, {summary['sent']} sent",
         )
     )
 
 
-def test_sigkill_mid_extraction_then_rerun_writes_the_file_complete_once(
-    sandbox: SandboxServer, tenant: str, airflow_db: Path, dags: Path, tmp_path: Path
+def test_sigkill_mid_extraction_then_retry_in_the_same_dag_run_writes_the_file_complete_once(
+    sandbox: SandboxServer,
+    tenant: str,
+    airflow_db: Path,
+    dags: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     out = tmp_path / "out"
     write_dag(
@@ -232,23 +259,26 @@ def test_sigkill_mid_extraction_then_rerun_writes_the_file_complete_once(
     leftovers = sorted(p.name for p in out.iterdir()) if out.exists() else []
     assert "calls.jsonl" not in leftovers, "a killed extraction published a partial file"
     assert any(name.startswith(".calls.jsonl.") and name.endswith(".tmp") for name in leftovers), leftovers
+    run_id = retry_the_killed_run(DAG_ID, monkeypatch)
     started = time.monotonic()
 
     dagrun = run_dag(dags, DAG_ID, logical_date=_logical_date(), run_after=_logical_date())
 
     wall = time.monotonic() - started
+    assert dagrun.run_id == run_id
     assert dagrun_task_states(dagrun)["extract"] == "success"
-    # The rerun's successful write also removes the temporary file the killed run left.
+    assert try_numbers(DAG_ID, run_id)["extract"] == 2, "the extraction was not retried in the killed run"
+    # The retry's successful write also removes the temporary file the killed try left.
     _assert_file_complete_and_alone(out, expected)
     log_requests = sandbox.admin.stats()["paths"].get("GET /activity/call-logs", 0)
     record(
         Figure(
-            "SIGKILL after 20 pages, rerun",
+            "SIGKILL after 20 pages, retry in the same run",
             f"extraction {CALL_LOGS} rows",
             log_requests,
             log_requests - (-(-CALL_LOGS // PAGE_SIZE) + 1),
             wall,
-            f"file complete, once; {len(leftovers)} stale temp removed by the rerun",
+            f"file complete, once; {len(leftovers)} stale temp removed by the retry",
         )
     )
 
