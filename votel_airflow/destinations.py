@@ -85,6 +85,11 @@ def as_storage_path(field: str, destination: Any) -> ObjectStoragePath:
     return path
 
 
+def optional_storage_path(field: str, destination: Any) -> ObjectStoragePath | None:
+    """:func:`as_storage_path` for an optional file (``results_destination``): None when unset."""
+    return None if destination is None else as_storage_path(field, destination)
+
+
 class _WriterThread:
     """Writes byte chunks to a stream in a background thread, through a bounded queue.
 

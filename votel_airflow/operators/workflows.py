@@ -104,14 +104,10 @@ class EnrollContactOperator(VotelBaseOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         from votel_airflow import ambiguity
-        from votel_airflow.destinations import as_storage_path  # fsspec: not at DAG parse time
+        from votel_airflow.destinations import optional_storage_path  # fsspec: not at DAG parse time
 
         ids = sorted(set(as_str_list("contact_ids", self.contact_ids)))
-        destination = (
-            None
-            if self.results_destination is None
-            else as_storage_path("results_destination", self.results_destination)
-        )
+        destination = optional_storage_path("results_destination", self.results_destination)
         workflow_id = resolve(self.hook, "workflow", self.workflow_id, self.workflow_name)
         merged: dict[str, list[str]] = {outcome: [] for outcome in ENROLL_OUTCOMES}
         record_link(context, self.hook.settings.base_url, "workflow", workflow_id)
