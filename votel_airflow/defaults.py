@@ -13,3 +13,7 @@ DEFAULT_CONN_ID = "votel_default"
 MAX_PAGE_SIZE = 500
 #: Pooled HTTP connections per sync hook, and so the most sends a task runs at once.
 POOL_SIZE = 32
+#: The contract's longest SMS body, e-mail subject and e-mail content (text or HTML), in characters.
+SMS_MAX_LENGTH = 1600
+EMAIL_SUBJECT_MAX_LENGTH = 998
+EMAIL_CONTENT_MAX_LENGTH = 100_000
