@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from votel_airflow import endpoints
 from votel_airflow.compat import conf
 from votel_airflow.conditions.workflows import CampaignCondition, campaign_summary
+from votel_airflow.defaults import MAX_ENROLL_BATCH, ON_AMBIGUOUS
 from votel_airflow.exceptions import (
     VotelBadRequestError,
     VotelContactsNotFoundError,
@@ -33,11 +34,7 @@ from votel_airflow.xcom_results import capped_lists
 if TYPE_CHECKING:
     from votel_airflow.hooks.votel import VotelHook
 
-#: The API's limit on contacts per enrollment request.
-MAX_ENROLL_BATCH = 500
 ENROLL_OUTCOMES = ("enrolled", "already_enrolled", "not_found")
-#: What an ambiguous enrollment batch does to the task (see ``on_ambiguous``).
-ON_AMBIGUOUS = ("fail", "skip")
 #: Campaign statuses that mean "started": a 409 on start with one of these is our earlier try.
 STARTED_CAMPAIGN_STATUSES = frozenset({"running", "completed", "paused"})
 
