@@ -26,12 +26,14 @@ from typing import TYPE_CHECKING, Any
 import pendulum
 
 from votel_airflow import endpoints
+
+# The on_ambiguous choices live in defaults.py (operators check them at parse time); named here too.
+from votel_airflow.defaults import ON_AMBIGUOUS as ON_AMBIGUOUS
 from votel_airflow.exceptions import VotelAmbiguousRecipientsError
 
 if TYPE_CHECKING:
     from votel_airflow.hooks.votel import VotelHook
 
-ON_AMBIGUOUS = ("fail", "skip")
 #: Ambiguous recipients listed by name in a summary (the count is always exact).
 MAX_AMBIGUOUS_LISTED = 100
 #: Progress markers (values of the task's progress map that are not results).

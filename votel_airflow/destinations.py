@@ -40,7 +40,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import fsspec
 
-from votel_airflow.compat import ObjectStoragePath
+from votel_airflow.compat import Asset, ObjectStoragePath
 from votel_airflow.hooks.pages import RecordPage, page_lines
 from votel_airflow.parquet_sink import ParquetSink
 from votel_airflow.validation import fail
@@ -83,6 +83,21 @@ def as_storage_path(field: str, destination: Any) -> ObjectStoragePath:
             field, destination, f"is not a storage URL ({exc})", "Use file://, s3://, gs://, ..."
         ) from None
     return path
+
+
+def optional_storage_path(field: str, destination: Any) -> ObjectStoragePath | None:
+    """:func:`as_storage_path` for an optional file (``results_destination``): None when unset."""
+    return None if destination is None else as_storage_path(field, destination)
+
+
+def with_destination_asset(destination: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """An operator's ``kwargs`` with a static file ``destination`` declared as its outlet Asset.
+
+    A templated destination is known only when the task runs, and outlets the DAG gives win.
+    """
+    if isinstance(destination, str) and "{{" not in destination and "outlets" not in kwargs:
+        return {**kwargs, "outlets": [Asset(str(as_storage_path("destination", destination)))]}
+    return kwargs
 
 
 class _WriterThread:

@@ -77,7 +77,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from votel_airflow import ambiguity
-from votel_airflow.destinations import as_storage_path
+from votel_airflow.destinations import optional_storage_path
 from votel_airflow.exceptions import (
     VotelAuthError,
     VotelBadRequestError,
@@ -240,9 +240,7 @@ def send_each(
     rate_limit = check_rate_limit(rate_limit)
     require_choice("on_rejected", on_rejected, ON_REJECTED)
     require_choice("on_ambiguous", on_ambiguous, ambiguity.ON_AMBIGUOUS)
-    destination = (
-        None if results_destination is None else as_storage_path("results_destination", results_destination)
-    )
+    destination = optional_storage_path("results_destination", results_destination)
 
     unique: dict[str, Recipient] = {}
     for recipient in recipients:

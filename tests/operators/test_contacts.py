@@ -20,6 +20,7 @@ from tests.support import (
     write_dag,
 )
 from votel_airflow import endpoints
+from votel_airflow.compat import Asset
 from votel_airflow.exceptions import VotelInputError
 from votel_airflow.hooks.votel import VotelHook
 from votel_airflow.operators.contact_imports import MAX_CHUNK_BYTES, TooManyFailedRowsError
@@ -215,6 +216,16 @@ def test_export_writes_the_matching_contacts_and_returns_the_manifest(votel_conn
     assert (manifest["records"], manifest["format"]) == (len(expected), "jsonl")
     assert manifest["export_id"]
     assert [p.name for p in destination.parent.iterdir()] == ["vip.jsonl"]
+
+
+def test_a_static_export_destination_is_the_tasks_asset_and_a_templated_one_is_not(tmp_path: Path):
+    static = ContactExportOperator(task_id="static", destination=str(tmp_path / "c.jsonl"))
+    templated = ContactExportOperator(task_id="templated", destination=str(tmp_path / "{{ ds }}.jsonl"))
+    declared = ContactExportOperator(task_id="declared", destination=str(tmp_path / "c.jsonl"), outlets=[])
+
+    assert static.outlets == [Asset(f"file://{tmp_path}/c.jsonl")]
+    assert templated.outlets == []
+    assert declared.outlets == []
 
 
 def test_export_with_an_unknown_filter_fails_before_starting_a_job(

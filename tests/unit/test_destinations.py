@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from votel_airflow.compat import ObjectStoragePath
-from votel_airflow.destinations import AtomicRecordWriter, as_storage_path
+from votel_airflow.destinations import AtomicRecordWriter, as_storage_path, optional_storage_path
 from votel_airflow.exceptions import VotelInputError
 from votel_airflow.hooks.pages import RecordPage
 
@@ -191,6 +191,15 @@ def test_unknown_protocol_is_refused_clearly() -> None:
         VotelInputError, match=r"destination='nope://b/x.jsonl': is not a storage URL .*file://"
     ):
         as_storage_path("destination", "nope://b/x.jsonl")
+
+
+def test_an_optional_file_is_none_when_unset_and_checked_when_given(tmp_path: Path) -> None:
+    assert optional_storage_path("results_destination", None) is None
+    given = optional_storage_path("results_destination", str(tmp_path / "r.json"))
+    assert given is not None
+    assert given.path.endswith("r.json")
+    with pytest.raises(VotelInputError, match=r"results_destination='r\.json': is a relative path"):
+        optional_storage_path("results_destination", "r.json")
 
 
 def _raw_page(*texts: str) -> RecordPage:

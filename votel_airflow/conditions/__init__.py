@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from votel_airflow.conditions.values import Fetch, Verdict
     from votel_airflow.hooks.votel import VotelAsyncHook, VotelHook
 
-__all__ = ["Condition", "Fetch", "Verdict"]
+__all__ = ["Condition", "Fetch", "Verdict", "answered_status"]
 
 
 def __getattr__(name: str) -> Any:
@@ -41,6 +41,25 @@ def __getattr__(name: str) -> Any:
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def answered_status(answer: Any, request: str, hint: str = "") -> str:
+    """The ``status`` of the object a condition's GET answered.
+
+    Conditions judge by that status, so an answer without one is the server's fault, not a state
+    to wait out: it raises :class:`~votel_airflow.exceptions.VotelServerError` naming the request.
+
+    :param answer: the parsed answer.
+    :param request: the request, for the message (``GET message m_1``).
+    :param hint: appended to the message (``; expected a call object``).
+    """
+    status = answer.get("status") if isinstance(answer, Mapping) else None
+    if not isinstance(status, str):
+        # Imported only on this path: the package is loaded while a DAG is parsed.
+        from votel_airflow.exceptions import VotelServerError
+
+        raise VotelServerError(f"{request} answered without a status{hint}")
+    return status
 
 
 class Condition(ABC):

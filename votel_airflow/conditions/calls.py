@@ -11,7 +11,6 @@ from typing import Any
 
 from votel_airflow import conditions, endpoints
 from votel_airflow.conditions import Condition
-from votel_airflow.exceptions import VotelServerError
 from votel_airflow.validation import require_subset
 
 #: Statuses after which a call never changes again.
@@ -62,11 +61,9 @@ class CallCompletedCondition(Condition):
 
     def evaluate(self, answers: list[Any]) -> conditions.Verdict:
         call = answers[0]
-        status = call.get("status") if isinstance(call, Mapping) else None
-        if not isinstance(status, str):
-            raise VotelServerError(
-                f"GET /activity/calls/{self.call_id} answered without a status; expected a call object"
-            )
+        status = conditions.answered_status(
+            call, f"GET /activity/calls/{self.call_id}", "; expected a call object"
+        )
         if status not in TERMINAL_CALL_STATUSES:
             return conditions.Verdict(done=False, message=f"call {self.call_id} is {status}")
         failed = status in self.fail_on

@@ -22,7 +22,6 @@ from typing import Any
 
 from votel_airflow import conditions, endpoints
 from votel_airflow.conditions import Condition
-from votel_airflow.exceptions import VotelServerError
 from votel_airflow.validation import as_str_list, fail
 
 #: Delivery statuses after which a message never changes again.
@@ -124,16 +123,14 @@ class MessageDeliveryCondition(Condition):
 
     def evaluate(self, answers: list[Any]) -> conditions.Verdict:
         for message_id, answer in zip(self._round, answers, strict=True):
-            status = answer.get("status") if isinstance(answer, Mapping) else None
-            if not isinstance(status, str):
-                raise VotelServerError(f"GET message {message_id} answered without a status")
+            status = conditions.answered_status(answer, f"GET message {message_id}")
             if status in TERMINAL_MESSAGE_STATUSES:
                 self.settled[message_id] = status
         by_status: dict[str, list[str]] = {s: [] for s in sorted(TERMINAL_MESSAGE_STATUSES)}
         for message_id in self.message_ids:
-            status = self.settled.get(message_id)
-            if status is not None:
-                by_status[status].append(message_id)
+            final = self.settled.get(message_id)
+            if final is not None:
+                by_status[final].append(message_id)
         bad = len(by_status["failed"]) + len(by_status["undelivered"])
         total = len(self.message_ids)
         counts = (

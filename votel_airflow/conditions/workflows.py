@@ -167,9 +167,7 @@ class CampaignCondition(Condition):
 
     def evaluate(self, answers: list[Any]) -> conditions.Verdict:
         campaign = answers[0]
-        status = campaign.get("status") if isinstance(campaign, Mapping) else None
-        if not isinstance(status, str):
-            raise VotelServerError(f"GET campaign {self.campaign_id} answered without a status")
+        status = conditions.answered_status(campaign, f"GET campaign {self.campaign_id}")
         summary = campaign_summary(campaign)
         if status == "completed":
             return conditions.Verdict(

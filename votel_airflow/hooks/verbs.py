@@ -25,6 +25,13 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from votel_airflow import endpoints
+from votel_airflow.defaults import (
+    EMAIL_CONTENT_MAX_LENGTH,
+    EMAIL_SUBJECT_MAX_LENGTH,
+    MATCH_ON,
+    MAX_ENROLL_BATCH,
+    SMS_MAX_LENGTH,
+)
 from votel_airflow.validation import (
     e164_pattern,
     fail,
@@ -36,13 +43,7 @@ from votel_airflow.validation import (
 )
 
 log = logging.getLogger(__name__)
-SMS_MAX_LENGTH = 1600
-EMAIL_SUBJECT_MAX_LENGTH = 998
-EMAIL_CONTENT_MAX_LENGTH = 100_000
 MESSAGE_MAX_LENGTH = 10_000
-#: Contacts per enrollment request (the API's maximum).
-MAX_ENROLL_BATCH = 500
-MATCH_ON = ("phone", "email")
 CHANNELS = ("sms", "email", "whatsapp")
 #: Longest ``Idempotency-Key`` the verbs accept.
 MAX_KEY_LENGTH = 255

@@ -14,6 +14,7 @@ from votel_airflow.conditions.calls import (
     call_summary,
     require_fail_on,
 )
+from votel_airflow.defaults import ON_AMBIGUOUS
 from votel_airflow.exceptions import VotelOutcomeUnknownError, VotelServerError
 from votel_airflow.idempotency import TaskProgress, idempotency_key
 from votel_airflow.links import VotelObjectLink, record_link
@@ -37,8 +38,6 @@ NAME_MAX = 200
 PROMPT_MAX = 100_000
 DEFAULT_CALL_TIMEOUT = 3600.0
 DEFAULT_CALL_POKE_INTERVAL = 10.0
-#: What an ambiguous call start does to the task (see ``on_ambiguous``).
-ON_AMBIGUOUS = ("fail", "skip")
 CALL_PROGRESS = "votel_call"
 AGENT_FIELDS = ("id", "name", "enabled", "voice_id", "deployed_version_id", "updated_at")
 VERSION_FIELDS = ("id", "agent_id", "number", "created_at", "deployed")

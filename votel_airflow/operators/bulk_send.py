@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from votel_airflow.defaults import ON_AMBIGUOUS
 from votel_airflow.exceptions import VotelInputError
 from votel_airflow.links import VotelObjectLink, record_link
 from votel_airflow.operators.base import VotelBaseOperator
@@ -19,8 +20,6 @@ if TYPE_CHECKING:
     from votel_airflow.sending import SendRequest
 
 ON_INVALID = ("fail", "skip")
-#: What an ambiguous send does to the task (kept here, not imported: DAG parsing stays light).
-ON_AMBIGUOUS = ("fail", "skip")
 DEFAULT_MAX_CONCURRENCY = 8
 
 

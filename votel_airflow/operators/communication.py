@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from votel_airflow import endpoints
+from votel_airflow.defaults import EMAIL_CONTENT_MAX_LENGTH, EMAIL_SUBJECT_MAX_LENGTH, SMS_MAX_LENGTH
 from votel_airflow.operators.base import VotelBaseOperator
 from votel_airflow.operators.bulk_send import BulkSendOperator, split_valid
 from votel_airflow.validation import (
@@ -22,10 +23,6 @@ from votel_airflow.validation import (
     require_text,
     shown,
 )
-
-SMS_MAX_LENGTH = 1600
-EMAIL_SUBJECT_MAX_LENGTH = 998
-EMAIL_CONTENT_MAX_LENGTH = 100_000
 
 
 class SendSmsOperator(BulkSendOperator):

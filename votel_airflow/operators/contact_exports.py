@@ -11,10 +11,10 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from votel_airflow import endpoints
-from votel_airflow.compat import Asset, ObjectStoragePath, conf
+from votel_airflow.compat import ObjectStoragePath, conf
 from votel_airflow.conditions.contacts import ContactExportCondition
 from votel_airflow.defaults import MAX_PAGE_SIZE
-from votel_airflow.destinations import FORMATS, as_storage_path
+from votel_airflow.destinations import FORMATS, as_storage_path, with_destination_asset
 from votel_airflow.exceptions import VotelServerError
 from votel_airflow.idempotency import idempotency_key
 from votel_airflow.lineage import CONTACTS_DATASET, LineageMixin
@@ -97,9 +97,7 @@ class ContactExportOperator(LineageMixin, VotelBaseOperator):
         timeout: float = 3600.0,
         **kwargs: Any,
     ) -> None:
-        if isinstance(destination, str) and "{{" not in destination and "outlets" not in kwargs:
-            kwargs["outlets"] = [Asset(str(as_storage_path("destination", destination)))]
-        super().__init__(**kwargs)
+        super().__init__(**with_destination_asset(destination, kwargs))
         self.destination = destination
         self.filters = dict(filters or {})
         self.format = require_choice("format", format, FORMATS)

@@ -16,6 +16,7 @@ from typing import Any
 from votel_airflow import endpoints
 from votel_airflow.compat import AirflowException, conf
 from votel_airflow.conditions.contacts import MAX_FAILED_ROWS_SHOWN, ContactImportsCondition
+from votel_airflow.defaults import MATCH_ON
 from votel_airflow.exceptions import (
     TooManyFailedRowsError as TooManyFailedRowsError,  # old home, kept one release
 )
@@ -30,7 +31,6 @@ from votel_airflow.waiting import result_from_event, wait_for
 # Reading the rows (contact_sources) is only needed when the task runs: that module is imported in
 # the methods that use it, not when a DAG is parsed.
 
-MATCH_ON = ("phone", "email")
 #: Rows per import job: big enough that 100,000 rows are 20 jobs, small enough that one job's
 #: ``failed_rows`` and a retry's re-import stay cheap. The API accepts up to 50,000.
 DEFAULT_CHUNK_SIZE = 5_000

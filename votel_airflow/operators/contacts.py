@@ -258,17 +258,13 @@ class MoveContactStageOperator(VotelBaseOperator):
         self.fail_on_not_found = fail_on_not_found
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from votel_airflow.destinations import as_storage_path  # fsspec: not at DAG parse time
+        from votel_airflow.destinations import optional_storage_path  # fsspec: not at DAG parse time
 
         contact_ids = list(dict.fromkeys(as_str_list("contact_ids", self.contact_ids)))
         pipeline_id = require_id("pipeline_id", self.pipeline_id)
         stage_id = None if is_unset(self.stage_id) else require_id("stage_id", self.stage_id)
         stage_name = None if stage_id is not None else require_id("stage_name", self.stage_name)
-        destination = (
-            None
-            if self.results_destination is None
-            else as_storage_path("results_destination", self.results_destination)
-        )
+        destination = optional_storage_path("results_destination", self.results_destination)
         pipelines = list(self.hook.paginate(endpoints.PIPELINES))
         pipeline = next((p for p in pipelines if p.get("id") == pipeline_id), None)
         if pipeline is None:

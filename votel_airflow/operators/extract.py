@@ -12,9 +12,8 @@ from typing import Any, ClassVar
 
 import pendulum
 
-from votel_airflow.compat import Asset
 from votel_airflow.defaults import MAX_PAGE_SIZE
-from votel_airflow.destinations import FORMATS, as_storage_path
+from votel_airflow.destinations import FORMATS, as_storage_path, with_destination_asset
 from votel_airflow.lineage import LineageMixin
 from votel_airflow.operators.base import VotelBaseOperator
 from votel_airflow.stream_to_file import write_endpoint
@@ -98,9 +97,7 @@ class VotelExtractOperator(LineageMixin, VotelBaseOperator):
         page_size: int = MAX_PAGE_SIZE,
         **kwargs: Any,
     ) -> None:
-        if isinstance(destination, str) and "{{" not in destination and "outlets" not in kwargs:
-            kwargs["outlets"] = [Asset(str(as_storage_path("destination", destination)))]
-        super().__init__(**kwargs)
+        super().__init__(**with_destination_asset(destination, kwargs))
         self.destination = destination
         self.since = since
         self.until = until

@@ -171,14 +171,10 @@ class CompleteTaskOperator(VotelBaseOperator):
         self.results_destination = results_destination
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from votel_airflow.destinations import as_storage_path  # fsspec: not at DAG parse time
+        from votel_airflow.destinations import optional_storage_path  # fsspec: not at DAG parse time
 
         task_ids = list(dict.fromkeys(as_str_list("task_ids", self.task_ids)))
-        destination = (
-            None
-            if self.results_destination is None
-            else as_storage_path("results_destination", self.results_destination)
-        )
+        destination = optional_storage_path("results_destination", self.results_destination)
         completed: list[str] = []
         not_found: list[str] = []
         for task_id in task_ids:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from votel_airflow import endpoints
 from votel_airflow.compat import conf
 from votel_airflow.conditions.workflows import CampaignCondition, campaign_summary
+from votel_airflow.defaults import MAX_ENROLL_BATCH, ON_AMBIGUOUS
 from votel_airflow.exceptions import (
     VotelBadRequestError,
     VotelContactsNotFoundError,
@@ -30,11 +31,10 @@ from votel_airflow.validation import as_str_list, fail, require_choice, require_
 from votel_airflow.waiting import result_from_event, wait_for
 from votel_airflow.xcom_results import capped_lists
 
-#: The API's limit on contacts per enrollment request.
-MAX_ENROLL_BATCH = 500
+if TYPE_CHECKING:
+    from votel_airflow.hooks.votel import VotelHook
+
 ENROLL_OUTCOMES = ("enrolled", "already_enrolled", "not_found")
-#: What an ambiguous enrollment batch does to the task (see ``on_ambiguous``).
-ON_AMBIGUOUS = ("fail", "skip")
 #: Campaign statuses that mean "started": a 409 on start with one of these is our earlier try.
 STARTED_CAMPAIGN_STATUSES = frozenset({"running", "completed", "paused"})
 
@@ -101,14 +101,10 @@ class EnrollContactOperator(VotelBaseOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         from votel_airflow import ambiguity
-        from votel_airflow.destinations import as_storage_path  # fsspec: not at DAG parse time
+        from votel_airflow.destinations import optional_storage_path  # fsspec: not at DAG parse time
 
         ids = sorted(set(as_str_list("contact_ids", self.contact_ids)))
-        destination = (
-            None
-            if self.results_destination is None
-            else as_storage_path("results_destination", self.results_destination)
-        )
+        destination = optional_storage_path("results_destination", self.results_destination)
         workflow_id = resolve(self.hook, "workflow", self.workflow_id, self.workflow_name)
         merged: dict[str, list[str]] = {outcome: [] for outcome in ENROLL_OUTCOMES}
         record_link(context, self.hook.settings.base_url, "workflow", workflow_id)
@@ -299,6 +295,26 @@ class SetWorkflowVariableOperator(VotelBaseOperator):
         )
 
 
+def _switch_campaign(
+    hook: VotelHook, switch_path: str, campaign_id: str, accepted: frozenset[str]
+) -> tuple[Any, bool]:
+    """POST a campaign's start, pause or resume; return ``(campaign, already)``.
+
+    A 409 whose campaign is in an ``accepted`` status already counts as done (``already`` is
+    True): it is what an earlier try of the same task left, and a retry must not fail on it.
+    Any other error, or a 409 in another status, is raised as it came.
+    """
+    try:
+        return hook.request("POST", endpoints.path(switch_path, campaign_id=campaign_id)), False
+    except VotelBadRequestError as exc:
+        if exc.status_code != 409:
+            raise
+        campaign = hook.get(endpoints.path(endpoints.CAMPAIGN, campaign_id=campaign_id))
+        if campaign.get("status") not in accepted:
+            raise
+        return campaign, True
+
+
 class StartCampaignOperator(VotelBaseOperator):
     """Start a campaign; optionally wait (in a worker or deferred) until it completes.
 
@@ -396,20 +412,14 @@ class StartCampaignOperator(VotelBaseOperator):
             stop(self, f"campaign {campaign_id}", endpoints.CAMPAIGN_PAUSE, campaign_id=campaign_id)
 
     def _start(self, campaign_id: str) -> Any:
-        try:
-            return self.hook.request(
-                "POST", endpoints.path(endpoints.CAMPAIGN_START, campaign_id=campaign_id)
-            )
-        except VotelBadRequestError as exc:
-            if exc.status_code != 409:
-                raise
-            campaign = self.hook.get(endpoints.path(endpoints.CAMPAIGN, campaign_id=campaign_id))
-            if campaign.get("status") not in STARTED_CAMPAIGN_STATUSES:
-                raise
+        campaign, already = _switch_campaign(
+            self.hook, endpoints.CAMPAIGN_START, campaign_id, STARTED_CAMPAIGN_STATUSES
+        )
+        if already:
             self.log.info(
                 "Campaign %s was already started (%s); carrying on", campaign_id, campaign["status"]
             )
-            return campaign
+        return campaign
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
         """Turn the trigger's event into the final campaign or a clear failure."""
@@ -442,16 +452,11 @@ class _CampaignSwitchOperator(VotelBaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         campaign_id = resolve(self.hook, "campaign", self.campaign_id, self.campaign_name)
         record_link(context, self.hook.settings.base_url, "campaign", campaign_id)
-        try:
-            campaign = self.hook.request("POST", endpoints.path(self.switch_path, campaign_id=campaign_id))
-        except VotelBadRequestError as exc:
-            if exc.status_code != 409:
-                raise
-            campaign = self.hook.get(endpoints.path(endpoints.CAMPAIGN, campaign_id=campaign_id))
-            status = campaign.get("status")
-            if status != self.wanted and status not in self.nothing_to_do:
-                raise
-            self.log.info("Campaign %s is %s already; nothing to do", campaign_id, status)
+        campaign, already = _switch_campaign(
+            self.hook, self.switch_path, campaign_id, self.nothing_to_do | {self.wanted}
+        )
+        if already:
+            self.log.info("Campaign %s is %s already; nothing to do", campaign_id, campaign.get("status"))
         else:
             self.log.warning("Campaign %s is now %s", campaign_id, campaign.get("status"))
         return campaign_summary(campaign)
