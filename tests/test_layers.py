@@ -19,8 +19,9 @@ import votel_airflow
 PACKAGE_DIR = Path(votel_airflow.__file__).parent
 OPERATORS = "votel_airflow.operators"
 SENSORS = "votel_airflow.sensors"
-#: Tooling shipped in the package for tests and demos, not a layer of the provider.
-TOOLING = ("votel_airflow.sandbox", "votel_airflow.demo", "votel_airflow.testing")
+#: Tooling shipped in the package for tests (the sandbox and its pytest plugin), not a layer of
+#: the provider. The demo lives outside the package, in dev/.
+TOOLING = ("votel_airflow.sandbox", "votel_airflow.testing")
 
 
 def module_files() -> dict[str, Path]:
