@@ -16,11 +16,11 @@ from __future__ import annotations
 import json
 import textwrap
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from benchmarks.bulk_send_variants import BODY, recipients
+from votel_airflow.idempotency import TaskProgress
 
 LOGICAL_DATE = "2026-10-05T00:00:00+00:00"
 PROGRESS_NAME = "votel_send_sms"
@@ -48,47 +48,18 @@ with DAG(
 """
 
 
-class WholeMapProgress:
-    """The progress of before (kept here to measure it): every flush rewrites the whole map."""
+class WholeMapProgress(TaskProgress):
+    """The progress of before (kept here to measure it): every flush rewrites the whole map.
 
-    def __init__(self, context: Mapping[str, Any], name: str, store: Any = None) -> None:
-        from votel_airflow.idempotency import FLUSH_EVERY_ITEMS, FLUSH_EVERY_SECONDS
-
-        self._every = (FLUSH_EVERY_ITEMS, FLUSH_EVERY_SECONDS)
-        self._store = store if store is not None else context.get("task_state_store")
-        self._name = name
-        stored = self._store.get(name) if self._store is not None else None
-        self._done: dict[str, Any] = dict(stored) if isinstance(stored, dict) else {}
-        self._resumed = len(self._done)
-        self._unflushed = 0
-        self._last_flush = time.monotonic()
-
-    @property
-    def durable(self) -> bool:
-        return self._store is not None
-
-    @property
-    def resumed(self) -> int:
-        return self._resumed
-
-    def done(self) -> dict[str, Any]:
-        return dict(self._done)
-
-    def __contains__(self, item: object) -> bool:
-        return item in self._done
-
-    def record(self, item: str, result: Any) -> None:
-        self._done[item] = result
-        self._unflushed += 1
-        if self._unflushed >= self._every[0] or time.monotonic() - self._last_flush >= self._every[1]:
-            self.flush()
+    Only the flush differs from :class:`~votel_airflow.idempotency.TaskProgress` (which reads a
+    whole map written this way first, so loading needs no override)."""
 
     def flush(self) -> None:
         from votel_airflow.idempotency import _never_expire
 
         if self._store is not None and self._unflushed:
             self._store.set(self._name, dict(self._done), retention=_never_expire())
-        self._unflushed = 0
+        self._unflushed = {}
         self._last_flush = time.monotonic()
 
 
