@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from tests.support import stale_temp_file
 from votel_airflow.destinations import AtomicRecordWriter, as_storage_path
 
@@ -41,12 +43,10 @@ def test_failed_write_removes_only_its_own_temporary_file(tmp_path: Path) -> Non
     stale = stale_temp_file(tmp_path, "calls.jsonl", age_seconds=60)
     destination = as_storage_path("destination", str(tmp_path / "calls.jsonl"))
 
-    try:
+    with pytest.raises(RuntimeError, match="page 3 failed"):
         with AtomicRecordWriter(destination, "jsonl") as writer:
             writer.write_page([{"id": "c-1"}])
             raise RuntimeError("page 3 failed")
-    except RuntimeError:
-        pass
 
     # Only a complete write may judge others' leftovers stale; a failed one publishes nothing.
     assert sorted(p.name for p in tmp_path.iterdir()) == [stale.name]
