@@ -1,9 +1,10 @@
 """The provider covers the whole API contract, and every operator and sensor meets the house rules.
 
-Every section of the contract (``../shared/votel-api.md``, section 3) has an operator module with at
-least one operator. Every public operator and sensor class of ``votel_airflow.operators`` and
-``votel_airflow.sensors`` declares ``template_fields`` naming real arguments, documents every
-argument of its ``__init__`` with ``:param name:`` in its own docstring, and is named by a test.
+Every section of the contract (``docs/reference/api-contract.md``, section 3) has an operator
+module with at least one operator. Every public operator and sensor class of
+``votel_airflow.operators`` and ``votel_airflow.sensors`` declares ``template_fields`` naming real
+arguments, documents every argument of its ``__init__`` with ``:param name:`` in its own docstring,
+and is named by a test.
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ import pytest
 
 import votel_airflow.operators
 import votel_airflow.sensors
+from tests import contract as api_contract
 from votel_airflow import endpoints
 from votel_airflow.compat import BaseOperator
 
 REPO = Path(__file__).resolve().parent.parent
-CONTRACT = REPO.parent / "shared" / "votel-api.md"
 TESTS = REPO / "tests"
 #: The shared bases every section builds on; they are not operators a DAG instantiates.
 FOUNDATION_MODULES = frozenset({"base", "extract", "bulk_send"})
@@ -32,14 +33,8 @@ SKIPPED_PARAMETERS = frozenset({"self"})
 
 
 def contract_sections() -> list[str]:
-    """Section names of the contract's endpoint tables, as module names (``click_tracking``)."""
-    names = set(endpoints.SECTIONS)
-    if CONTRACT.exists():
-        text = CONTRACT.read_text()
-        endpoint_part = text[text.index("## 3.") :] if "## 3." in text else text
-        headings = re.findall(r"^### (.+?)\s*$", endpoint_part, flags=re.MULTILINE)
-        names |= {heading.strip().lower().replace(" ", "_") for heading in headings}
-    return sorted(names)
+    """Section names of the contract's endpoint tables and of the catalogue, as module names."""
+    return sorted(set(api_contract.sections()) | set(endpoints.SECTIONS))
 
 
 def package_modules(package: ModuleType) -> list[ModuleType]:

@@ -1,4 +1,4 @@
-"""The endpoint catalogue: every path of the Votel API contract, once.
+"""The endpoint catalogue: every path of the Votel API contract (docs/reference/api-contract.md), once.
 
 Paths are relative to the connection's base URL (``https://app.votel.ai/api``). If the real
 service differs from the contract, the fix is one line here. Fill a template with

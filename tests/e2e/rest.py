@@ -9,6 +9,7 @@ import time
 from datetime import datetime
 from typing import Any
 
+import requests
 from airflow_client.client import ApiClient, Configuration
 from airflow_client.client.api.connection_api import ConnectionApi
 from airflow_client.client.api.dag_api import DAGApi
@@ -40,6 +41,7 @@ class AirflowRest:
     """
 
     def __init__(self, base_url: str) -> None:
+        self.base_url = base_url.rstrip("/")
         self.client = ApiClient(Configuration(host=base_url))
         self.dags = DAGApi(self.client)
         self.runs = DagRunApi(self.client)
@@ -86,6 +88,12 @@ class AirflowRest:
             conf=conf or {}, logical_date=start, data_interval_start=start, data_interval_end=end
         )
         return str(self.runs.trigger_dag_run(dag_id, body).dag_run_id)
+
+    def scheduler_health(self) -> str:
+        """The scheduler's status in the api-server's health check: ``healthy`` or ``unhealthy``."""
+        answer = requests.get(f"{self.base_url}/api/v2/monitor/health", timeout=30)
+        answer.raise_for_status()
+        return str(answer.json()["scheduler"]["status"])
 
     def run_state(self, dag_id: str, run_id: str) -> str:
         return state_name(self.runs.get_dag_run(dag_id, run_id).state)

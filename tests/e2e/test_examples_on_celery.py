@@ -67,12 +67,13 @@ def test_the_five_example_dags_succeed_with_extracts_on_s3_and_a_repeatable_ware
         airflow.clear("votel_nightly_crm_sync", crm)
         assert airflow.wait_for_run("votel_nightly_crm_sync", crm, RUN_TIMEOUT) == "success"
         assert _table(cluster) == first_load
+        watcher.wait_for_a_listing()  # one that saw every file as it was left
 
     final = cluster.s3_keys("examples/")
     extract_key = "examples/crm/call_logs/2026-06-01.jsonl"
     assert extract_key in final, sorted(final)
     assert len(cluster.s3_read(extract_key).splitlines()) == CALLS_THAT_DAY
-    assert watcher.listings > 50, "the bucket was not watched while the DAGs ran"
+    watcher.assert_watched(final, min_listings=50)
     assert watcher.temporary_keys() == [], "a temporary object was visible"
     assert watcher.keys_seen_at_other_sizes(final) == {}, "a partial object was visible"
     assert [k for k in final if "/." in f"/{k}" or k.endswith(".tmp")] == []

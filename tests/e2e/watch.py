@@ -56,7 +56,9 @@ class BucketWatcher(Sampler):
     """Lists the bucket again and again, as a reader racing the writers would.
 
     Records every key seen with each size it was seen at. A temporary key, or a key first seen at
-    a size other than its final one, is a partial object a reader could have picked up.
+    a size other than its final one, is a partial object a reader could have picked up. A listing
+    that fails saw nothing: it is kept in ``errors``, and :meth:`assert_watched` fails on it, so a
+    watcher that could not read the bucket cannot pass for one that saw nothing wrong.
 
     :param list_keys: returns ``{key: size}`` for the watched prefix.
     :param interval: seconds between listings.
@@ -69,12 +71,33 @@ class BucketWatcher(Sampler):
         self._list = list_keys
         self.sizes: dict[str, set[int]] = {}
         self.listings = 0
+        self.errors: list[str] = []
 
     def sample(self) -> None:
-        with contextlib.suppress(Exception):  # a listing that fails saw nothing
-            for key, size in self._list().items():
-                self.sizes.setdefault(key, set()).add(size)
-            self.listings += 1
+        # Caught to keep the thread listing, never dropped: assert_watched reports them.
+        try:
+            listed = self._list()
+        except Exception as exc:
+            self.errors.append(f"{type(exc).__name__}: {exc}")
+            return
+        for key, size in listed.items():
+            self.sizes.setdefault(key, set()).add(size)
+        self.listings += 1
+
+    def wait_for_a_listing(self, timeout: float = 30.0) -> None:
+        """Block until one more listing than now has completed: it saw the bucket as it is now."""
+        done = self.listings
+        wait_until("one more listing of the bucket", lambda: self.listings > done, timeout, 0.05)
+
+    def assert_watched(self, final: dict[str, int], min_listings: int) -> None:
+        """Fail unless the bucket was listed often, without an error, and every final key was seen.
+
+        A final key never seen means the watching stopped before the writes it was there to watch.
+        """
+        assert self.errors == [], f"{len(self.errors)} listings failed, the first: {self.errors[0]}"
+        assert self.listings >= min_listings, f"the bucket was listed only {self.listings} times"
+        unseen = sorted(set(final) - set(self.sizes))
+        assert unseen == [], f"the watcher never saw {unseen}"
 
     def temporary_keys(self) -> list[str]:
         return sorted(k for k in self.sizes if is_temporary(k))

@@ -5,8 +5,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from tests.support import stale_temp_file
+from votel_airflow.compat import ObjectStoragePath
 from votel_airflow.destinations import AtomicRecordWriter, as_storage_path
+
+
+def write_one_page_then_fail(destination: ObjectStoragePath) -> None:
+    with AtomicRecordWriter(destination, "jsonl") as writer:
+        writer.write_page([{"id": "c-1"}])
+        raise RuntimeError("page 3 failed")
 
 
 def test_successful_write_removes_the_temporary_files_killed_writers_left(tmp_path: Path) -> None:
@@ -41,12 +50,8 @@ def test_failed_write_removes_only_its_own_temporary_file(tmp_path: Path) -> Non
     stale = stale_temp_file(tmp_path, "calls.jsonl", age_seconds=60)
     destination = as_storage_path("destination", str(tmp_path / "calls.jsonl"))
 
-    try:
-        with AtomicRecordWriter(destination, "jsonl") as writer:
-            writer.write_page([{"id": "c-1"}])
-            raise RuntimeError("page 3 failed")
-    except RuntimeError:
-        pass
+    with pytest.raises(RuntimeError, match="page 3 failed"):
+        write_one_page_then_fail(destination)
 
     # Only a complete write may judge others' leftovers stale; a failed one publishes nothing.
     assert sorted(p.name for p in tmp_path.iterdir()) == [stale.name]

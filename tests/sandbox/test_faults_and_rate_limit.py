@@ -10,6 +10,7 @@ import pytest
 import requests
 
 from tests.sandbox.conftest import Api
+from votel_airflow.hooks.votel import VotelHook
 
 SMS = {"to": "+14155550123", "body": "hi"}
 
@@ -150,13 +151,12 @@ def test_waiting_retry_after_gets_through(sandbox, api: Api):
 
 
 def test_hook_completes_every_request_under_the_rate_limit(sandbox, api: Api, monkeypatch):
-    hook_module = pytest.importorskip("votel_airflow.hooks.votel")
     key = api.session.headers["X-API-Key"]
     conn = {"conn_type": "votel", "host": sandbox.base_url, "password": key}
     monkeypatch.setenv("AIRFLOW_CONN_VOTEL_DEFAULT", json.dumps(conn))
     sandbox.admin.set_rate_limit(20)
     sandbox.admin.reset_stats()
-    hook = hook_module.VotelHook("votel_default", max_retries=10)
+    hook = VotelHook("votel_default", max_retries=10)
     n = 50
     for i in range(n):
         hook.request("POST", "/communication/sms", json=SMS, idempotency_key=f"rl-{i}")

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
 
-import pytest
+import psutil
 import requests
 
 from tests.sandbox.conftest import Api
@@ -15,18 +14,13 @@ from votel_airflow.sandbox.server import SandboxServer
 
 
 def test_binds_loopback_by_default(sandbox):
+    # The listening socket's own address: trying to connect from another interface proves nothing
+    # on a machine that has none (tests/reliability/test_sandbox_security.py does that where it can).
+    process = psutil.Process(sandbox.pid)
+    listening = {c.laddr.ip for c in process.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN}
+
     assert sandbox.base_url.startswith("http://127.0.0.1:")
-    try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(socket.gethostname(), None)}
-    except OSError:
-        addresses = set()
-    outside = [a for a in addresses if not a.startswith("127.") and ":" not in a]
-    for address in outside:
-        with (
-            pytest.raises((ConnectionRefusedError, TimeoutError)),
-            socket.create_connection((address, sandbox.port), timeout=1),
-        ):
-            pass
+    assert listening == {"127.0.0.1"}
 
 
 def test_oversized_body_is_413_json(api: Api):

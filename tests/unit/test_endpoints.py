@@ -2,32 +2,26 @@
 
 from __future__ import annotations
 
-import re
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
+from tests import contract as api_contract
 from votel_airflow import endpoints
 
-CONTRACT = Path("/work/shared/votel-api.md")
-ROW = re.compile(r"^\|\s*(GET|POST|PUT|PATCH|DELETE)\s*\|\s*(/\S*)\s*\|", re.MULTILINE)
 
-
-def _contract_paths() -> set[str]:
-    # The contract's tables list one (method, path) per row; a path may appear with several methods.
-    return {path for _, path in ROW.findall(CONTRACT.read_text())}
-
-
-@pytest.mark.skipif(not CONTRACT.exists(), reason="the shared API contract is not in this checkout")
 def test_every_contract_path_is_in_the_catalogue_exactly_once() -> None:
     catalogue = Counter(path for paths in endpoints.SECTIONS.values() for path in paths)
-    contract = _contract_paths()
+    contract = api_contract.paths()
 
     assert len(contract) > 60  # the parse found the tables
     assert sorted(contract - set(catalogue)) == []
     assert sorted(set(catalogue) - contract) == []
     assert [path for path, count in catalogue.items() if count > 1] == []
+
+
+def test_the_catalogue_has_one_section_per_section_of_the_contract() -> None:
+    assert set(api_contract.sections()) == set(endpoints.SECTIONS)
 
 
 def test_every_section_has_entries() -> None:
