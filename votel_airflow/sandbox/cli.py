@@ -78,11 +78,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--reply-seconds", type=float, default=1.0)
     p.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES)
     p.add_argument(
-        "--rename-path", action="append", default=[], metavar="OLD=NEW",
+        "--rename-path",
+        action="append",
+        default=[],
+        metavar="OLD=NEW",
         help="serve and document the API path OLD as NEW, e.g. /tasks=/todos (repeatable; for tests)",
     )
     p.add_argument(
-        "--remove-path", action="append", default=[], metavar="PATH",
+        "--remove-path",
+        action="append",
+        default=[],
+        metavar="PATH",
         help="neither serve nor document the API path PATH, e.g. /tasks (repeatable; for tests)",
     )
     p.add_argument("--log-level", default="warning", help="uvicorn log level")
