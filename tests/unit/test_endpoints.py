@@ -30,6 +30,21 @@ def test_every_contract_path_is_in_the_catalogue_exactly_once() -> None:
     assert [path for path, count in catalogue.items() if count > 1] == []
 
 
+@pytest.mark.skipif(not CONTRACT.exists(), reason="the shared API contract is not in this checkout")
+def test_the_catalogue_operations_are_the_contract_rows() -> None:
+    contract = set(ROW.findall(CONTRACT.read_text()))
+
+    assert len(contract) > 70
+    assert sorted(set(endpoints.OPERATIONS) - contract) == []
+    assert sorted(contract - set(endpoints.OPERATIONS)) == []
+
+
+def test_the_single_documents_are_gets_without_parameters() -> None:
+    for path in endpoints.SINGLE_DOCUMENTS:
+        assert ("GET", path) in endpoints.OPERATIONS
+        assert endpoints.placeholders(path) == []
+
+
 def test_every_section_has_entries() -> None:
     assert set(endpoints.SECTIONS) == {
         "agents", "activity", "communication", "conversations", "contacts", "tasks", "workflows",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Sequence
@@ -79,7 +80,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from votel_airflow.check_api.report import as_json, as_text
 
     try:
-        report = run_check(args.conn_id, tuple(args.section), probe_only=args.probe)
+        # Airflow may log to stdout while it loads its configuration: stdout is for the report
+        # (one JSON object with --json), so anything else goes to stderr.
+        with contextlib.redirect_stdout(sys.stderr):
+            report = run_check(args.conn_id, tuple(args.section), probe_only=args.probe)
     except CheckAborted as exc:
         if args.json:
             print(json.dumps({"conn_id": args.conn_id, "error": str(exc), "exit_status": EXIT_ABORTED}))
