@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
 from collections.abc import Sequence
 
@@ -90,5 +91,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             print(f"votel-check-api: {exc}", file=sys.stderr)
         return EXIT_ABORTED
-    print(as_json(report, args.conn_id) if args.json else as_text(report, args.conn_id))
+    try:
+        print(as_json(report, args.conn_id) if args.json else as_text(report, args.conn_id))
+    except BrokenPipeError:
+        # Piped into `head`: the reader has what it wanted; Python's own exit would complain.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return report.exit_status

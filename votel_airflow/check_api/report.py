@@ -34,8 +34,8 @@ def as_text(report: CheckReport, conn_id: str) -> str:
     lines += ["", "summary: " + ", ".join(f"{count} {status}" for status, count in counts.items())]
     if report.failed:
         lines.append(
-            "tasks using what is named under 'used by' will fail against this API until its paths "
-            "and the provider's catalogue (votel_airflow/endpoints.py) agree"
+            "what is named under 'used by' will fail against this API until its paths and the "
+            "provider's catalogue (votel_airflow/endpoints.py) agree"
         )
     return "\n".join(lines)
 
