@@ -23,10 +23,20 @@ def test_an_endpoint_read_by_a_condition_names_the_sensor_that_waits_on_it() -> 
     assert "MessageDeliverySensor" in users[endpoints.MESSAGE]
 
 
-def test_a_verb_is_traced_to_the_operators_calling_it() -> None:
+def test_a_verb_is_traced_to_the_operators_and_notifiers_calling_it() -> None:
     users = endpoint_users()
 
-    assert {"hook.upsert_contacts", "UpsertContactsOperator"} <= set(users[endpoints.CONTACT_IMPORTS])
+    # Neither names endpoints.AGENT_CALLS: both reach it through the hook verb.
+    assert {"hook.start_call", "StartCallOperator", "VotelCallNotifier"} <= set(users[endpoints.AGENT_CALLS])
+    assert {"hook.cancel_call", "CancelCallOperator"} <= set(users[endpoints.CALL_CANCEL])
+
+
+def test_a_function_called_as_a_module_attribute_is_traced() -> None:
+    # The bulk send settles an ambiguous send by reading the messaging logs in
+    # votel_airflow.ambiguity, which it calls as `ambiguity.<function>(...)`.
+    users = endpoint_users()
+
+    assert "BulkSendOperator" in users[endpoints.MESSAGING_LOGS]
 
 
 def test_a_new_operator_is_found_without_any_table_changing(tmp_path: Path) -> None:
