@@ -82,6 +82,17 @@ def test_a_failed_endpoint_names_the_operators_that_use_it(
     assert lines[missing + 1].strip().startswith("used by:")
 
 
+def test_json_output_names_the_users_of_failed_endpoints_only(
+    check_api: CheckApi, changed_sandbox: SandboxServer
+) -> None:
+    key = changed_sandbox.admin.create_account()
+    entries = check_api("--json", host=changed_sandbox.base_url, password=key).json()["endpoints"]
+
+    by_op = {(e["method"], e["path"]): e for e in entries}
+    assert "TaskExtractOperator" in by_op[("GET", endpoints.TASKS)]["used_by"]
+    assert by_op[("GET", endpoints.AGENTS)]["used_by"] == []
+
+
 def test_text_output_is_grouped_by_section_one_line_per_endpoint(
     check_api: CheckApi, votel_sandbox: SandboxServer, votel_api_key: str
 ) -> None:
