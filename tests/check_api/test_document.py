@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from votel_airflow import endpoints
 from votel_airflow.check_api.document import compare, shape
-from votel_airflow.check_api.results import Status
+from votel_airflow.check_api.results import CheckAborted, Status
 
 BASE = "https://app.votel.ai/api"
 
@@ -95,3 +97,11 @@ def test_the_catalogue_knows_a_method_for_every_path() -> None:
     paths = {path for _, path in endpoints.OPERATIONS}
 
     assert paths == {path for section in endpoints.SECTIONS.values() for path in section}
+
+
+def test_a_malformed_document_stops_the_check_with_one_line() -> None:
+    doc = _document({"/agents": {"get": {"parameters": ["not an object", 3]}}}, ["not a server"])  # type: ignore[list-item]
+    doc["paths"]["/agents"]["get"]["parameters"] = 7
+
+    with pytest.raises(CheckAborted, match="malformed"):
+        compare(doc, BASE, [("GET", endpoints.AGENTS)])

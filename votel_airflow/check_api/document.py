@@ -55,8 +55,9 @@ def shape(path: str) -> str:
 def served_operations(document: dict[str, Any], base_url: str) -> dict[str, dict[str, Any]]:
     """``{shape of path relative to base_url: path item}`` of the document."""
     base_path = urlsplit(base_url).path.rstrip("/")
-    servers = document.get("servers") or [{}]
-    server_path = urlsplit(str(servers[0].get("url", ""))).path.rstrip("/")
+    servers = document.get("servers")
+    first = servers[0] if isinstance(servers, list) and servers and isinstance(servers[0], dict) else {}
+    server_path = urlsplit(str(first.get("url", ""))).path.rstrip("/")
     found: dict[str, dict[str, Any]] = {}
     for path, item in document["paths"].items():
         full = server_path + path
@@ -76,7 +77,11 @@ def compare(
     :param operations: ``(method, path template)`` pairs of the catalogue.
     """
     served = served_operations(document, base_url)
-    return [_judge(document, served, method, path) for method, path in operations]
+    try:
+        return [_judge(document, served, method, path) for method, path in operations]
+    except (AttributeError, TypeError, ValueError) as exc:
+        # A document this far from OpenAPI says nothing reliable about the paths.
+        raise CheckAborted(f"the service's OpenAPI document is malformed ({type(exc).__name__})") from None
 
 
 def _judge(
