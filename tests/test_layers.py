@@ -96,3 +96,12 @@ def test_nothing_below_operators_and_sensors_imports_them() -> None:
     assert "votel_airflow.hooks.votel" in lower
     offenders = sorted((a, b) for a, b in ARROWS if a in lower and (_in(b, OPERATORS) or _in(b, SENSORS)))
     assert offenders == [], f"a lower layer imports upward: {offenders}"
+
+
+def test_nothing_in_the_provider_imports_the_check_command() -> None:
+    # votel-check-api sits on top of the hooks and the catalogue, like a user's script: nothing a
+    # DAG imports may pull it (and its source scan) in.
+    command = "votel_airflow.check_api"
+    offenders = sorted((a, b) for a, b in ARROWS if _in(b, command) and not _in(a, command))
+    assert ("votel_airflow.check_api.cli", "votel_airflow.check_api.results") in ARROWS
+    assert offenders == [], f"only the command imports itself: {offenders}"

@@ -131,6 +131,73 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     ),
 }  # fmt: skip
 
+#: Every operation of the contract, ``(method, template)``, with the body fields it requires (what
+#: ``votel-check-api`` compares with the service's own OpenAPI document).
+OPERATIONS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("GET", AGENTS): (), ("POST", AGENTS): ("name", "prompt"),
+    ("GET", AGENT): (), ("PATCH", AGENT): (),
+    ("GET", AGENT_VERSIONS): (), ("POST", AGENT_VERSIONS): (),
+    ("POST", AGENT_VERSION_DEPLOY): (),
+    ("GET", AGENT_KB_DOCUMENTS): (), ("POST", AGENT_KB_DOCUMENTS): ("title",),
+    ("DELETE", AGENT_KB_DOCUMENT): (),
+    ("GET", TTS_VOICES): (),
+    ("POST", AGENT_CALLS): ("to",),
+    ("GET", CALL): (),
+    ("POST", CALL_CANCEL): (),
+    ("GET", CALL_LOGS): (), ("GET", MEETING_LOGS): (), ("GET", MESSAGING_LOGS): (),
+    ("GET", ACTIVITY_REPORT): (),
+    ("POST", SMS): ("to", "body"),
+    ("POST", EMAIL): ("to", "subject"),
+    ("GET", MESSAGE): (),
+    ("GET", EMAIL_TEMPLATES): (), ("POST", EMAIL_TEMPLATES): ("name", "subject", "html"),
+    ("GET", CONVERSATIONS): (),
+    ("GET", CONVERSATION_MESSAGES): (),
+    ("POST", CONVERSATION_SEND): ("contact_id", "channel", "body"),
+    ("GET", QUICK_REPLIES): (),
+    ("GET", CHANNELS): (),
+    ("GET", CONTACTS): (), ("POST", CONTACTS): ("first_name",),
+    ("GET", CONTACT): (), ("PATCH", CONTACT): (), ("DELETE", CONTACT): (),
+    ("POST", CONTACT_IMPORTS): ("contacts",),
+    ("GET", CONTACT_IMPORT): (),
+    ("POST", CONTACT_IMPORT_CANCEL): (),
+    ("POST", CONTACT_EXPORTS): (),
+    ("GET", CONTACT_EXPORT): (),
+    ("GET", CONTACT_TIMELINE): (),
+    ("GET", CUSTOM_FIELDS): (),
+    ("GET", PIPELINES): (),
+    ("PUT", CONTACT_STAGE): ("pipeline_id", "stage_id"),
+    ("GET", TASKS): (), ("POST", TASKS): ("title",),
+    ("PATCH", TASK): (),
+    ("GET", TASK_VIEWS): (),
+    ("GET", WORKFLOWS): (),
+    ("GET", WORKFLOW): (),
+    ("GET", WORKFLOW_ENROLLMENTS): (), ("POST", WORKFLOW_ENROLLMENTS): ("contact_ids",),
+    ("DELETE", WORKFLOW_ENROLLMENT): (),
+    ("POST", WORKFLOW_TRIGGER): (),
+    ("GET", WORKFLOW_VARIABLES): (),
+    ("PUT", WORKFLOW_VARIABLE): ("value",),
+    ("GET", CAMPAIGNS): (),
+    ("GET", CAMPAIGN): (),
+    ("POST", CAMPAIGN_START): (), ("POST", CAMPAIGN_PAUSE): (), ("POST", CAMPAIGN_RESUME): (),
+    ("GET", CALENDARS): (),
+    ("GET", CALENDAR_AVAILABILITY): (),
+    ("POST", CALENDAR_BOOKINGS): ("contact_id", "start"),
+    ("GET", BOOKINGS): (),
+    ("PATCH", BOOKING): ("status",),
+    ("GET", CALENDAR_WAITLIST): (),
+    ("GET", WALLET): (), ("GET", TRANSACTIONS): (), ("GET", PRODUCTS): (), ("GET", SUBSCRIPTIONS): (),
+    ("GET", TRACKING_LINKS): (), ("POST", TRACKING_LINKS): ("name", "destination_url"),
+    ("GET", TRACKING_LINK_CLICKS): (),
+    ("GET", CONVERSIONS): (),
+    ("GET", TRAFFIC_SOURCES): (),
+    ("GET", SETTINGS_USERS): (), ("GET", SETTINGS_SUB_ACCOUNTS): (),
+    ("GET", SETTINGS_PHONE_NUMBERS): (), ("GET", SETTINGS_INTEGRATIONS): (), ("GET", SETTINGS_DOMAINS): (),
+}  # fmt: skip
+
+#: The ``GET`` s without path parameters that answer one document; every other one is a list and
+#: pages with ``limit`` and ``offset``.
+SINGLE_DOCUMENTS = frozenset({WALLET})
+
 _FORMATTER = string.Formatter()
 
 

@@ -17,6 +17,8 @@ Fixtures:
 ``votel_sandboxes`` (session)
     starts sandboxes with other options: ``votel_sandboxes(call_stage_seconds=60)`` returns a
     running server (one per distinct set of options, shared by the session, stopped at its end).
+    ``votel_sandboxes(renamed_paths={"/tasks": "/todos"}, removed_paths=["/channels"])`` plays a
+    service whose paths differ from the contract (its routes and its OpenAPI document both).
 ``votel_api_key`` (function)
     the API key of a fresh account holding the deterministic seed data, so every test has a
     tenant nobody else writes to.

@@ -4,7 +4,9 @@
 ``twine check``, then a clean virtualenv with Airflow (from constraints/airflow-3.3.txt) and only
 the wheel with its ``sandbox`` extra, outside the checkout. There: ``votel-sandbox --help``; a pytest
 file using the plugin's fixtures against the sandbox; ``airflow providers list`` shows the provider;
-``airflow connections test`` passes against a running ``votel-sandbox``; the example DAGs shipped
+``airflow connections test`` passes against a running ``votel-sandbox``; ``votel-check-api`` finds
+it equal to the catalogue, and names exactly the renamed and removed paths of a sandbox started
+with ``--rename-path``/``--remove-path``, in document and probing mode; the example DAGs shipped
 in the wheel parse. Writes compat-results/wheel-check.json for the supported-versions page.
 """
 
@@ -63,9 +65,15 @@ def run(cmd: list[str], **kwargs: Any) -> str:
     return output
 
 
-def start_sandbox(bin_dir: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], dict[str, str]]:
+def start_sandbox(
+    bin_dir: Path, env: dict[str, str], *args: str
+) -> tuple[subprocess.Popen[str], dict[str, str]]:
     proc = subprocess.Popen(
-        [str(bin_dir / "votel-sandbox")], stdout=subprocess.PIPE, text=True, env=env, start_new_session=True
+        [str(bin_dir / "votel-sandbox"), *args],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
     )
     assert proc.stdout is not None
     announced: dict[str, str] = {}
@@ -75,6 +83,36 @@ def start_sandbox(bin_dir: Path, env: dict[str, str]) -> tuple[subprocess.Popen[
         if name == "VOTEL_SANDBOX_READY":
             return proc, announced
     raise SystemExit(f"votel-sandbox exited ({proc.wait()}) before it was ready")
+
+
+def check_api(bin_dir: Path, work: Path, env: dict[str, str], announced: dict[str, str], *args: str) -> Any:
+    """Run ``votel-check-api --json`` against a running sandbox; its report, exit status added."""
+    conn = {
+        "conn_type": "votel",
+        "host": announced["VOTEL_SANDBOX_URL"],
+        "password": announced["VOTEL_SANDBOX_API_KEY"],
+    }
+    done = subprocess.run(
+        [str(bin_dir / "votel-check-api"), "--json", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+        cwd=work,
+        env={**env, "AIRFLOW_CONN_VOTEL_DEFAULT": json.dumps(conn)},
+    )
+    assert announced["VOTEL_SANDBOX_API_KEY"] not in done.stdout + done.stderr, "the API key was printed"
+    if done.returncode not in (0, 1):
+        raise SystemExit(
+            f"FAILED ({done.returncode}): votel-check-api {' '.join(args)}\n{done.stderr[-4000:]}"
+        )
+    report = json.loads(done.stdout)
+    assert report["exit_status"] == done.returncode, report
+    return report
+
+
+def failed_paths(report: Any) -> set[str]:
+    return {e["path"] for e in report["endpoints"] if e["status"] not in ("ok", "not checked")}
 
 
 def main() -> int:
@@ -166,6 +204,24 @@ def main() -> int:
             assert "Connection success!" in tested, tested
             assert announced["VOTEL_SANDBOX_API_KEY"] not in tested, "the API key was printed"
             checks.append("`airflow connections test` against the sandbox")
+            for mode in ((), ("--probe",)):
+                report = check_api(bin_dir, work, env, announced, *mode)
+                assert report["exit_status"] == 0, report["summary"]
+                assert failed_paths(report) == set(), report["summary"]
+        finally:
+            sandbox.terminate()
+            sandbox.wait(30)
+        changed = ["--rename-path", "/tasks=/todos", "--remove-path", "/channels"]
+        sandbox, announced = start_sandbox(bin_dir, env, *changed)
+        try:
+            for mode in ((), ("--probe",)):
+                report = check_api(bin_dir, work, env, announced, *mode)
+                assert report["exit_status"] == 1, report["summary"]
+                assert failed_paths(report) == {"/tasks", "/channels"}, failed_paths(report)
+            checks.append(
+                "`votel-check-api` against the sandbox, as shipped and with paths renamed or removed, "
+                "in document and probing mode"
+            )
         finally:
             sandbox.terminate()
             sandbox.wait(30)

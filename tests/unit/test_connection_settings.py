@@ -10,7 +10,7 @@ import pytest
 from votel_airflow import __version__, endpoints
 from votel_airflow.exceptions import VotelConfigurationError
 from votel_airflow.hooks.connection import DEFAULT_BASE_URL, settings_from_connection
-from votel_airflow.hooks.votel import VotelHook
+from votel_airflow.hooks.votel import FULL_CHECK_HINT, VotelHook
 
 from .conftest import AGENTS, API, KEY
 
@@ -244,8 +244,19 @@ def test_one_session_per_hook(requests_mock: Any) -> None:
 def test_test_connection_counts_agents(requests_mock: Any) -> None:
     requests_mock.get(API + "/agents", json=AGENTS)
 
-    assert VotelHook().test_connection() == (True, "Connected: 2 agents")
+    assert VotelHook().test_connection() == (True, f"Connected: 2 agents. {FULL_CHECK_HINT}")
     assert requests_mock.last_request.method == "GET"
+
+
+@pytest.mark.usefixtures("votel_conn")
+def test_test_connection_stays_one_get_and_names_the_full_check(requests_mock: Any) -> None:
+    requests_mock.get(API + "/agents", json=AGENTS)
+
+    ok, message = VotelHook().test_connection()
+
+    assert ok
+    assert "votel-check-api" in message
+    assert [(r.method, r.path) for r in requests_mock.request_history] == [("GET", "/api/agents")]
 
 
 @pytest.mark.usefixtures("votel_conn")

@@ -24,6 +24,20 @@ def test_the_catalogue_has_one_section_per_section_of_the_contract() -> None:
     assert set(api_contract.sections()) == set(endpoints.SECTIONS)
 
 
+def test_the_catalogue_operations_are_the_contract_rows() -> None:
+    contract = api_contract.operations()
+
+    assert len(contract) > 70
+    assert sorted(set(endpoints.OPERATIONS) - contract) == []
+    assert sorted(contract - set(endpoints.OPERATIONS)) == []
+
+
+def test_the_single_documents_are_gets_without_parameters() -> None:
+    for path in endpoints.SINGLE_DOCUMENTS:
+        assert ("GET", path) in endpoints.OPERATIONS
+        assert endpoints.placeholders(path) == []
+
+
 def test_every_section_has_entries() -> None:
     assert set(endpoints.SECTIONS) == {
         "agents", "activity", "communication", "conversations", "contacts", "tasks", "workflows",

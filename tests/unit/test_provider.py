@@ -13,7 +13,7 @@ import pytest
 
 from votel_airflow import __version__
 from votel_airflow.get_provider_info import get_provider_info
-from votel_airflow.hooks.votel import VotelHook
+from votel_airflow.hooks.votel import FULL_CHECK_HINT, VotelHook
 
 from .conftest import KEY
 
@@ -190,7 +190,7 @@ def test_connection_from_environment_json_tests_like_airflow_does(
 ) -> None:
     set_connection(host=local_api)
 
-    assert VotelHook().test_connection() == (True, "Connected: 2 agents")
+    assert VotelHook().test_connection() == (True, f"Connected: 2 agents. {FULL_CHECK_HINT}")
 
 
 def test_connection_test_reports_a_rejected_key(local_api: str, set_connection: Any) -> None:

@@ -19,7 +19,7 @@ import structlog
 
 from votel_airflow import endpoints
 from votel_airflow.exceptions import VotelError
-from votel_airflow.hooks.votel import VotelHook
+from votel_airflow.hooks.votel import FULL_CHECK_HINT, VotelHook
 
 from .conftest import KEY
 
@@ -92,7 +92,7 @@ def test_key_is_absent_from_logs_reprs_and_errors(
 
     assert hook.get(endpoints.AGENTS)[0]["name"] == "Sales Assistant"
     assert hook.request("POST", endpoints.SMS, json={"to": "+1415"}, idempotency_key="af-1")["id"] == "m-1"
-    assert hook.test_connection() == (True, "Connected: 2 agents")
+    assert hook.test_connection() == (True, f"Connected: 2 agents. {FULL_CHECK_HINT}")
     assert list(hook.paginate(endpoints.AGENTS, page_size=5))
     failing(lambda: hook.get("/boom"))
     failing(lambda: hook.get("/slow-down"))

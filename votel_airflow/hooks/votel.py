@@ -15,6 +15,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
@@ -63,6 +64,8 @@ __all__ = [
 ]
 
 MAX_REDIRECTS = 5
+#: What the connection test adds to its success: the one call it makes proves the key, not the paths.
+FULL_CHECK_HINT = "Run `votel-check-api` to check every path the provider uses against this API."
 
 
 class VotelHook(VotelVerbs, VotelHookBase):
@@ -194,6 +197,18 @@ class VotelHook(VotelVerbs, VotelHookBase):
         """``GET`` a path and return its JSON."""
         return self.request("GET", path, params=params)
 
+    def get_at_origin(self, path: str) -> Any:
+        """``GET`` a path of the API's origin rather than of its base URL, under the same policy.
+
+        For the documents a web framework serves at the root (FastAPI's ``/openapi.json``) while
+        the API lives under ``/api``. The origin is the API's own, so the key goes with it.
+
+        :param path: an absolute path on the origin, e.g. ``/openapi.json``.
+        """
+        call = self._prepare("GET", path, None, None, None, None)
+        api = urlsplit(self.settings.base_url)
+        return self._send(replace(call, url=f"{api.scheme}://{api.netloc}{path}"))
+
     def iter_pages(
         self,
         path: str,
@@ -285,13 +300,17 @@ class VotelHook(VotelVerbs, VotelHookBase):
         raise VotelServerError(f"GET {shown}: more than {MAX_REDIRECTS} redirects", method="GET", path=shown)
 
     def test_connection(self) -> tuple[bool, str]:
-        """Read-only check: ``GET /agents``. Returns ``(ok, message)`` for the UI's Test button."""
+        """Read-only check: ``GET /agents``. Returns ``(ok, message)`` for the UI's Test button.
+
+        One cheap call, so the button answers at once; the message names ``votel-check-api``,
+        which checks every path the provider uses.
+        """
         try:
             agents = self.request("GET", endpoints.AGENTS)
         except VotelError as exc:
             return False, render_error(exc)
         count = len(agents) if isinstance(agents, list) else 0
-        return True, f"Connected: {count} agents"
+        return True, f"Connected: {count} agents. {FULL_CHECK_HINT}"
 
 
 def render_error(exc: VotelError) -> str:

@@ -10,6 +10,7 @@ from votel_airflow.sandbox.accounts import startup_accounts
 from votel_airflow.sandbox.config import SandboxConfig
 from votel_airflow.sandbox.faults import FaultInjector
 from votel_airflow.sandbox.middleware import SandboxMiddleware
+from votel_airflow.sandbox.path_changes import change_paths
 from votel_airflow.sandbox.rate_limit import RateLimiter
 from votel_airflow.sandbox.responses import (
     Json,
@@ -82,7 +83,9 @@ def create_app(config: SandboxConfig) -> FastAPI:
     sandbox = Sandbox(config, store, FaultInjector(config.faults), RateLimiter(config.rate_limit))
     announced = startup_accounts(store, config)
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
-    app.mount(API_PREFIX, build_api(sandbox))
+    api = build_api(sandbox)
+    change_paths(api, dict(config.renamed_paths), config.removed_paths)
+    app.mount(API_PREFIX, api)
     app.add_middleware(SandboxMiddleware, sandbox=sandbox)
     app.state.sandbox = sandbox
     app.state.startup_accounts = announced

@@ -20,6 +20,7 @@ from votel_airflow.sandbox.config import (
     FaultConfig,
     SandboxConfig,
 )
+from votel_airflow.sandbox.path_changes import parse_rename
 
 #: What the server needs beyond the provider's own dependencies: the ``sandbox`` extra.
 SERVER_MODULES = ("fastapi", "starlette", "uvicorn", "pydantic")
@@ -76,6 +77,20 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--job-seconds", type=float, default=0.5)
     p.add_argument("--reply-seconds", type=float, default=1.0)
     p.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY_BYTES)
+    p.add_argument(
+        "--rename-path",
+        action="append",
+        default=[],
+        metavar="OLD=NEW",
+        help="serve and document the API path OLD as NEW, e.g. /tasks=/todos (repeatable; for tests)",
+    )
+    p.add_argument(
+        "--remove-path",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="neither serve nor document the API path PATH, e.g. /tasks (repeatable; for tests)",
+    )
     p.add_argument("--log-level", default="warning", help="uvicorn log level")
     p.add_argument("--export-openapi", metavar="PATH", default=None, help="write the OpenAPI JSON and exit")
     return p
@@ -100,6 +115,8 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
         admin_token=args.admin_token or secrets.token_hex(16),
         faults=faults,
         idempotency=not args.no_idempotency,
+        renamed_paths=tuple(parse_rename(option) for option in args.rename_path),
+        removed_paths=tuple(args.remove_path),
     )
 
 

@@ -70,6 +70,9 @@ class SandboxConfig:
     :param balance: opening wallet balance of the seeded accounts.
     :param idempotency: honour ``Idempotency-Key`` (the contract); False emulates a server that
         ignores the header, and does a repeated request again.
+    :param renamed_paths: ``(old, new)`` path templates: the API serves (and documents) ``old``
+        under ``new``, as a service that differs from the contract would.
+    :param removed_paths: path templates the API neither serves nor documents.
     """
 
     host: str = "127.0.0.1"
@@ -89,3 +92,5 @@ class SandboxConfig:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     balance: float = DEFAULT_BALANCE
     idempotency: bool = True
+    renamed_paths: tuple[tuple[str, str], ...] = ()
+    removed_paths: tuple[str, ...] = ()

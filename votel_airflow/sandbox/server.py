@@ -14,7 +14,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -169,6 +169,9 @@ class SandboxServer:
     :param enrollment_seconds: seconds an enrollment stays active (and a campaign runs).
     :param job_seconds: seconds an import or export spends pending, then processing.
     :param reply_seconds: delay of the "YES" reply of contacts whose phone ends in 7.
+    :param renamed_paths: ``{old: new}`` API path templates served and documented under the new
+        path (a service that differs from the contract), e.g. ``{"/tasks": "/todos"}``.
+    :param removed_paths: API path templates neither served nor documented.
     :param extra_args: further CLI arguments, e.g. ``["--error-rate", "0.1"]``.
     """
 
@@ -184,6 +187,8 @@ class SandboxServer:
         enrollment_seconds: float = 0.2,
         job_seconds: float = 0.1,
         reply_seconds: float = 0.2,
+        renamed_paths: Mapping[str, str] | None = None,
+        removed_paths: Sequence[str] = (),
         extra_args: Sequence[str] = (),
     ) -> None:
         self.base_url = ""
@@ -203,6 +208,8 @@ class SandboxServer:
             "--job-seconds", str(job_seconds),
             "--reply-seconds", str(reply_seconds),
         ]  # fmt: skip
+        args += [f"--rename-path={old}={new}" for old, new in (renamed_paths or {}).items()]
+        args += [f"--remove-path={path}" for path in removed_paths]
         self._port = port
         self._args = [*args, *extra_args]
         self._proc: subprocess.Popen[str] | None = None
