@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import FakeStateStore, FakeTaskInstance, link_of, make_context
+from tests.support import FakeStateStore, FakeTaskInstance, arm_commit_then_500, link_of, make_context
 from votel_airflow import endpoints
 from votel_airflow.compat import TaskDeferred
 from votel_airflow.exceptions import VotelInputError, VotelPaymentRequiredError, VotelServerError
@@ -241,24 +241,7 @@ def test_create_agent_retry_returns_the_agent_of_the_first_try(votel_connection:
 
 @pytest.fixture
 def commit_then_500(votel_sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """``arm(path_suffix)``: the next POST to a path ending so is done by the sandbox, then
-    answered 500 (its ``error_after`` fault), as when the server commits and the answer is lost."""
-    original = VotelHook.request
-    armed: list[str] = []
-
-    def request(self: VotelHook, method: str, path: str, **kwargs: Any) -> Any:
-        if method == "POST" and armed and path.endswith(armed[0]):
-            armed.clear()
-            votel_sandbox.admin.set_faults(error_after_rate=1.0)
-            try:
-                return original(self, method, path, **kwargs)
-            finally:
-                votel_sandbox.admin.clear_faults()
-        return original(self, method, path, **kwargs)
-
-    monkeypatch.setattr(VotelHook, "request", request)
-    yield armed.append
-    votel_sandbox.admin.clear_faults()
+    return arm_commit_then_500(votel_sandbox, monkeypatch)
 
 
 def agents_named(name: str) -> list[dict[str, Any]]:
