@@ -165,3 +165,25 @@ def link_of(operator: Any) -> str:
     from votel_airflow.links import VotelObjectLink
 
     return VotelObjectLink().get_link(operator, ti_key=None)  # type: ignore[arg-type]
+
+
+def arm_commit_then_500(sandbox: Any, monkeypatch: Any) -> Any:
+    """``arm(path_suffix)``: the next POST to a path ending so is done by the sandbox, then answered
+    500 (its ``error_after`` fault), as when the server commits and the answer is lost."""
+    from votel_airflow.hooks.votel import VotelHook
+
+    original = VotelHook.request
+    armed: list[str] = []
+
+    def request(self: VotelHook, method: str, path: str, **kwargs: Any) -> Any:
+        if method == "POST" and armed and path.endswith(armed[0]):
+            armed.clear()
+            sandbox.admin.set_faults(error_after_rate=1.0)
+            try:
+                return original(self, method, path, **kwargs)
+            finally:
+                sandbox.admin.clear_faults()
+        return original(self, method, path, **kwargs)
+
+    monkeypatch.setattr(VotelHook, "request", request)
+    return armed.append

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import pendulum
@@ -42,6 +43,8 @@ PENDING = "pending"
 UNSENT = "unsent"
 #: Seconds of clock difference between worker and API allowed for in the reconciliation window.
 CLOCK_LEEWAY = 5.0
+#: What opens a placeholder the API fills from ``variables`` (``{{name}}``).
+PLACEHOLDER = "{{"
 log = logging.getLogger(__name__)
 
 
@@ -88,27 +91,50 @@ def log_mode(hook: VotelHook, what: str) -> bool:
 
 
 def window_start(values: Iterable[Mapping[str, Any]], timeout: float) -> float:
-    """The earliest moment an ambiguous request can have been carried out (POSIX seconds)."""
-    return min(float(v.get("at") or time.time()) for v in values) - timeout - CLOCK_LEEWAY
+    """The earliest moment any of these ambiguous requests can have been carried out (POSIX seconds)."""
+    return min(not_before(v, timeout) for v in values)
+
+
+def not_before(value: Mapping[str, Any], timeout: float) -> float:
+    """The earliest moment one ambiguous request can have been carried out (POSIX seconds).
+
+    :param value: the recipient's progress value (its ``at`` is when the attempt was recorded).
+    :param timeout: the hook's read timeout: the request can have left that long before.
+    """
+    return float(value.get("at") or time.time()) - timeout - CLOCK_LEEWAY
 
 
 def reconcile_messages(
-    hook: VotelHook, requests: Mapping[str, Mapping[str, Any]], since: float
+    hook: VotelHook,
+    requests: Mapping[str, Mapping[str, Any]],
+    since: float,
+    attempted: Mapping[str, float] | None = None,
 ) -> dict[str, str]:
     """Find ambiguous sends in the messaging log: ``{recipient key: message id}`` of those found.
 
-    Outbound messages of ``[since, now]`` are read page by page and matched on the address
-    (``to``, or the contact and channel of a thread message) and, when the request had one, the
-    exact body; each logged message matches one recipient at most. A recipient not found stays
-    ambiguous: a log can lag, so absence proves nothing and nothing is sent again.
+    Outbound messages of ``[since, now]`` are read page by page. A logged message is taken for a
+    recipient's send only if it is addressed alike (``to``, or the contact and channel of a thread
+    message), was logged no earlier than that recipient's attempt could have left (``attempted``),
+    and carries what identifies this send: the exact body of an SMS or thread message; the exact
+    subject and content of an e-mail. An e-mail whose subject or content the API fills in
+    (``variables``, a ``template_id``) is matched on the parts that are sent as they are, and not
+    reconciled at all when none is. Each logged message matches one recipient at most. A recipient
+    not found stays ambiguous: a log can lag, so absence proves nothing and nothing is sent again.
 
     :param hook: the hook (its connection's account).
     :param requests: each ambiguous recipient's request body, by recipient key.
     :param since: window start, POSIX seconds (see :func:`window_start`).
+    :param attempted: each recipient's own earliest moment (see :func:`not_before`); default
+        ``since`` for all.
     """
-    wanted: dict[tuple[str, str, str | None], list[str]] = {}
+    wanted: dict[tuple[str, str], list[_Wanted]] = {}
     for key, body in requests.items():
-        wanted.setdefault(_match_key(body), []).append(key)
+        identity = _identity(body)
+        if identity is None:
+            continue
+        address, fields = identity
+        start = (attempted or {}).get(key, since)
+        wanted.setdefault(address, []).append(_Wanted(key, fields, start))
     found: dict[str, str] = {}
     params = {
         "since": pendulum.from_timestamp(since).isoformat(),
@@ -118,29 +144,67 @@ def reconcile_messages(
     for row in hook.paginate(endpoints.MESSAGING_LOGS, params=params):
         if not wanted:
             break
-        for probe in _row_keys(row):
-            keys = wanted.get(probe)
-            if keys and isinstance(row.get("id"), str):
-                found[keys.pop(0)] = row["id"]
-                if not keys:
-                    del wanted[probe]
+        logged_at = _timestamp(row.get("created_at"))
+        if logged_at is None or not isinstance(row.get("id"), str):
+            continue
+        for address in _row_addresses(row):
+            candidates = wanted.get(address)
+            match = next((w for w in candidates or () if w.matches(row, logged_at)), None)
+            if match is not None and candidates is not None:
+                found[match.key] = row["id"]
+                candidates.remove(match)
+                if not candidates:
+                    del wanted[address]
                 break
     return found
 
 
-def _match_key(body: Mapping[str, Any]) -> tuple[str, str, str | None]:
-    text = body.get("body")
-    text = text if isinstance(text, str) else None
-    if "to" in body:
-        return ("to", str(body["to"]), text)
-    return ("contact", f"{body.get('contact_id')}/{body.get('channel')}", text)
+class _Wanted:
+    """One ambiguous send being looked for: its recipient key, identifying fields, earliest time."""
+
+    __slots__ = ("fields", "key", "start")
+
+    def __init__(self, key: str, fields: Mapping[str, str], start: float) -> None:
+        self.key = key
+        self.fields = fields
+        self.start = start
+
+    def matches(self, row: Mapping[str, Any], logged_at: float) -> bool:
+        return logged_at >= self.start and all(row.get(f) == v for f, v in self.fields.items())
 
 
-def _row_keys(row: Mapping[str, Any]) -> list[tuple[str, str, str | None]]:
-    body = row.get("body") if isinstance(row.get("body"), str) else None
-    to = str(row.get("to"))
-    contact = f"{row.get('contact_id')}/{row.get('channel')}"
-    return [("to", to, body), ("to", to, None), ("contact", contact, body), ("contact", contact, None)]
+def _identity(body: Mapping[str, Any]) -> tuple[tuple[str, str], dict[str, str]] | None:
+    """Where a send went and the logged fields that identify it; None if nothing identifies it."""
+    if "to" not in body:
+        address = ("contact", f"{body.get('contact_id')}/{body.get('channel')}")
+    else:
+        address = ("to", str(body["to"]))
+    if "subject" not in body:
+        text = body.get("body")
+        return (address, {"body": text}) if isinstance(text, str) else None
+    # An e-mail: the log holds the subject and the content the API rendered.
+    fields: dict[str, str] = {}
+    filled = bool(body.get("variables"))
+    subject = body.get("subject")
+    if isinstance(subject, str) and not (filled and PLACEHOLDER in subject):
+        fields["subject"] = subject
+    content = body.get("text") or body.get("html") or body.get("body")
+    if isinstance(content, str) and not body.get("template_id") and not (filled and PLACEHOLDER in content):
+        fields["body"] = content
+    return (address, fields) if fields else None
+
+
+def _row_addresses(row: Mapping[str, Any]) -> list[tuple[str, str]]:
+    return [("to", str(row.get("to"))), ("contact", f"{row.get('contact_id')}/{row.get('channel')}")]
+
+
+def _timestamp(value: Any) -> float | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
 
 
 def ambiguous_error(name: str, keys: list[str], total: int, done: int) -> VotelAmbiguousRecipientsError:

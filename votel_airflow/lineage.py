@@ -65,7 +65,9 @@ class Lineage:
 
 def api_dataset(base_url: str, path: str, **stats: Any) -> DatasetRef:
     """The Votel API endpoint ``path`` of the connection at ``base_url`` as a dataset."""
-    parts = urlsplit(base_url)
+    from votel_airflow.hooks.connection import without_userinfo
+
+    parts = urlsplit(without_userinfo(base_url))
     return DatasetRef(f"{parts.scheme}://{parts.netloc}", path, **stats)
 
 

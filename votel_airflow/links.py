@@ -32,6 +32,10 @@ def app_url(base_url: str, kind: str, object_id: str) -> str:
     """The Votel app page of an object: the API base URL without ``/api``, plus the object's page."""
     from urllib.parse import quote
 
+    from votel_airflow.hooks.connection import without_userinfo
+
+    # The link is stored for the UI and shown to everyone who can see the task.
+    base_url = without_userinfo(base_url)
     root = base_url[: -len("/api")] if base_url.endswith("/api") else base_url
     return root + APP_PATHS[kind].format(id=quote(str(object_id), safe=""))
 

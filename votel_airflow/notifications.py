@@ -4,7 +4,8 @@ Use them as task or DAG callbacks (``on_failure_callback``, ``on_retry_callback`
 ``on_success_callback`` ...). Their fields are templated from the callback's context, so the
 message can name the task, the run and the error. Each send carries an idempotency key built from
 the task instance (dag, task, run, map index, try), the event (the state the task reached) and
-the recipient: a callback run twice for the same event texts or calls once.
+the recipient: a callback run twice for the same event texts or calls once. A DAG-level callback
+keys on the DAG run and its outcome instead, apart from any task's key (see :func:`_dag_event_key`).
 
 A notifier never raises: when its own send fails (the API is down, the wallet is empty, the
 connection is wrong) it logs the error and returns, so the task's own failure is what Airflow
@@ -33,26 +34,49 @@ from votel_airflow.validation import (
 
 #: Longest SMS body accepted: ten segments; a page should be short anyway.
 MAX_BODY = 1600
+#: The context key Airflow 3 adds to a DAG callback's context only (the run's outcome).
+DAG_CALLBACK_MARK = "reason"
 
 
 def _event_key(context: Mapping[str, Any], kind: str, *parts: str) -> str:
     """The idempotency key of one notification: this task instance (or DAG run), this event."""
-    from votel_airflow.idempotency import KEY_PREFIX, idempotency_key
+    from votel_airflow.idempotency import idempotency_key
 
     ti = context.get("ti")
-    if ti is not None:
+    if ti is not None and DAG_CALLBACK_MARK not in context:
         event = str(getattr(ti, "state", None) or "event")
         return idempotency_key(context, kind, event, str(getattr(ti, "try_number", "")), *parts)
-    # A DAG-level callback: the run and the state it reached name the event.
+    return _dag_event_key(context, kind, *parts)
+
+
+def _dag_event_key(context: Mapping[str, Any], kind: str, *parts: str) -> str:
+    """The key of a DAG-level notification: this DAG run (and clearing of it), this outcome.
+
+    Airflow 3 (3.0 to 3.3) hands a DAG callback either the last task instance's whole context
+    with ``reason`` added, or only ``dag``, ``run_id`` and ``reason``: ``dag_run`` may be absent,
+    and ``ti`` may be present though the event is the run's. Both forms carry ``run_id``. The
+    ``dag-run`` part keeps the key apart from any task's; without a run id there is nothing to
+    de-duplicate on, and a page sent twice beats a page dropped, so the key is then unique.
+    """
     import hashlib
+    import uuid
+
+    from votel_airflow.idempotency import KEY_PREFIX
 
     run = context.get("dag_run")
-    dag = context.get("dag")
+    ti = context.get("ti")
+    run_id = context.get("run_id") or getattr(run, "run_id", None) or getattr(ti, "run_id", None)
+    if not run_id:
+        return KEY_PREFIX + uuid.uuid4().hex
+    dag_id = getattr(context.get("dag"), "dag_id", None) or getattr(ti, "dag_id", None) or ""
+    outcome = context.get(DAG_CALLBACK_MARK) or getattr(run, "state", None) or ""
     material = "\x1f".join(
         (
-            str(getattr(dag, "dag_id", "")),
-            str(getattr(run, "run_id", "")),
-            str(getattr(run, "state", "") or context.get("reason", "")),
+            "dag-run",
+            str(dag_id),
+            str(run_id),
+            str(getattr(run, "clear_number", None) or 0),
+            str(outcome),
             kind,
             *parts,
         )
@@ -102,6 +126,11 @@ class _VotelNotifier(BaseNotifier):
             for field, check in self.checks.items()
             if not (field in self.optional and is_unset(getattr(self, field)))
         }
+
+    def get_template_env(self, dag: Any = None) -> Any:
+        # dag.test() hands a DAG callback the serialized DAG, which has no template environment
+        # (Airflow 3.3): render with the default one rather than lose the page.
+        return super().get_template_env(dag=dag if hasattr(dag, "get_template_env") else None)
 
     def notify(self, context: Any) -> None:
         try:

@@ -11,7 +11,11 @@ code that was a number arrives as text. So the file is written in two passes:
 
 Widening never drops a value: null gives way to any type, a whole number to a float, and any
 other mix becomes text, each value as its JSON text (``true``, ``17``, ``2.5``), the text that
-can always represent it. Memory holds a page or a row group at a time, never the extract; the
+can always represent it. A whole number beyond 2^53 has no exact double, so a column that held
+one is not widened to a float when fractions turn up: it becomes text too (``9007199254740993``,
+``2.5``), decided while the pages are read, so the file is never refused once the extract is in.
+Text rather than a decimal: a decimal column needs one scale for every value, and a float's exact
+decimal form may need hundreds of digits. Memory holds a page or a row group at a time, never the extract; the
 spill file, on the worker's local temporary directory, holds about the extract's Arrow size.
 """
 
@@ -24,6 +28,8 @@ from typing import IO, Any
 
 from votel_airflow.validation import fail
 
+#: The largest magnitude up to which every whole number has an exact double (IEEE 754).
+EXACT_IN_DOUBLE = 2**53
 #: Rows per Parquet row group: big enough for good compression and fast scans, small enough
 #: that the second pass holds a few megabytes whatever the extract's size.
 ROW_GROUP_ROWS = 10_000
@@ -61,21 +67,33 @@ class SchemaWidener:
         self.types: dict[str, Any] = {}
         #: Columns whose type changed to text after another type was seen: named once in the log.
         self.to_text: set[str] = set()
+        #: Whole-number columns that held a value with no exact double (beyond 2^53).
+        self.beyond_double: set[str] = set()
 
-    def widen(self, name: str, new: Any) -> None:
-        """Make column ``name`` able to hold values of Arrow type ``new`` too."""
+    def widen(self, name: str, new: Any, *, beyond_double: bool = False) -> None:
+        """Make column ``name`` able to hold values of Arrow type ``new`` too.
+
+        :param name: the column.
+        :param new: the Arrow type a page has for it.
+        :param beyond_double: the page's whole numbers include one beyond 2^53 (see :func:`beyond_double`).
+        """
         pa = self._pa
+        if beyond_double:
+            self.beyond_double.add(name)
         old = self.types.get(name)
         if old is None or old == new or pa.types.is_null(new):
             self.types.setdefault(name, new)
             return
         if pa.types.is_null(old):
             self.types[name] = new
-        elif {str(old), str(new)} == {"int64", "double"}:
+        elif {str(old), str(new)} == {"int64", "double"} and name not in self.beyond_double:
             self.types[name] = pa.float64()
         elif not pa.types.is_string(old) or not pa.types.is_string(new):
-            self.types[name] = pa.string()
-            self.to_text.add(name)
+            self._to_text(name)
+
+    def _to_text(self, name: str) -> None:
+        self.types[name] = self._pa.string()
+        self.to_text.add(name)
 
     def schema(self) -> Any:
         """The final schema; a column that only ever held nulls is typed text."""
@@ -83,6 +101,16 @@ class SchemaWidener:
         return pa.schema(
             [pa.field(n, pa.string() if pa.types.is_null(t) else t) for n, t in self.types.items()]
         )
+
+
+def beyond_double(pa: Any, column: Any) -> bool:
+    """Whether an integer column holds a value with no exact double (magnitude beyond 2^53)."""
+    import pyarrow.compute as pc
+
+    if not pa.types.is_integer(column.type) or column.null_count == len(column):
+        return False
+    bounds = pc.min_max(column).as_py()
+    return bool(max(abs(bounds["min"]), abs(bounds["max"])) > EXACT_IN_DOUBLE)
 
 
 def page_table(pa: Any, records: list[dict[str, Any]]) -> Any:
@@ -160,7 +188,8 @@ class ParquetSink:
         pa = self._pa
         table = page_table(pa, records)
         for field in table.schema:
-            self._widener.widen(field.name, field.type)
+            big = beyond_double(pa, table.column(field.name))
+            self._widener.widen(field.name, field.type, beyond_double=big)
         if self._spill is None:
             # Unlinked at once: nothing is left behind, even when the worker is killed.
             self._spill = tempfile.TemporaryFile(prefix="votel-parquet-")  # noqa: SIM115

@@ -437,8 +437,9 @@ def _reconcile(
         return
     since = ambiguity.window_start(open_.values(), hook.settings.timeout)
     bodies = {k: build(unique[k]).json for k in open_}
+    attempted = {k: ambiguity.not_before(v, hook.settings.timeout) for k, v in open_.items()}
     try:
-        found = ambiguity.reconcile_messages(hook, bodies, since)
+        found = ambiguity.reconcile_messages(hook, bodies, since, attempted)
     except VotelError as exc:
         # The log could not be read: the recipients stay ambiguous and are reported as such.
         log.warning("%s: could not read the messaging log to reconcile: %s", name, exc)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pendulum
 import pytest
 
 from tests.support import dagrun_task_states, make_context, run_dag, write_dag
@@ -107,3 +108,77 @@ def test_bad_static_arguments_fail_when_the_dag_is_parsed() -> None:
         VotelSmsNotifier(to="+14155550177", body=" ")
     with pytest.raises(VotelInputError, match="variables"):
         VotelCallNotifier(agent_id="a", to="+14155550177", variables=["x"])  # type: ignore[arg-type]
+
+
+DAG_LEVEL = """
+from datetime import datetime
+
+from airflow.sdk import DAG, task
+
+from votel_airflow.notifications import VotelSmsNotifier
+
+with DAG(
+    "paged_twice_dag",
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    on_failure_callback=VotelSmsNotifier(to="+14155550180", body="DAG {{ dag.dag_id }} failed: {{ reason }}"),
+):
+
+    @task(on_failure_callback=VotelSmsNotifier(to="+14155550180", body="task {{ ti.task_id }} failed"))
+    def load_warehouse():
+        raise ValueError("the warehouse is read-only")
+
+    load_warehouse()
+"""
+
+
+def test_each_failed_run_pages_once_for_the_task_and_once_for_the_dag(
+    votel_connection: str, votel_sandbox: SandboxServer, votel_api_key: str, airflow_db: Path, dags: Path
+) -> None:
+    # Airflow 3 hands a DAG callback the last task instance's context (or only dag, run_id and
+    # reason): no key may collapse the DAG's page into the task's, nor one run's into another's.
+    write_dag(dags, DAG_LEVEL)
+
+    for day in (1, 2):
+        run_dag(dags, "paged_twice_dag", logical_date=pendulum.datetime(2026, 3, day, tz="UTC"))
+
+    bodies = [m["body"] for m in votel_sandbox.admin.records(votel_api_key, "sms")]
+    assert (
+        sorted(bodies)
+        == ["DAG paged_twice_dag failed: task_failure"] * 2 + ["task load_warehouse failed"] * 2
+    )
+
+
+def test_a_dag_callback_with_only_dag_run_id_and_reason_pages_each_run(
+    votel_connection: str, votel_sandbox: SandboxServer, votel_api_key: str
+) -> None:
+    # The DAG processor's minimal context (the last task gone from the DAG): no ti, no dag_run.
+    from airflow.sdk import DAG
+
+    dag = DAG("nightly", schedule=None)
+    for run_id in ("scheduled__2026-03-01", "scheduled__2026-03-02", "scheduled__2026-03-02"):
+        # A fresh notifier each time, as each callback parses the DAG file anew (rendering is in place).
+        notifier = VotelSmsNotifier(to="+14155550181", body="{{ run_id }} failed: {{ reason }}")
+        notifier({"dag": dag, "run_id": run_id, "reason": "task_failure"})
+
+    bodies = [m["body"] for m in votel_sandbox.admin.records(votel_api_key, "sms")]
+    assert bodies == [
+        "scheduled__2026-03-01 failed: task_failure",
+        "scheduled__2026-03-02 failed: task_failure",
+    ]
+
+
+def test_the_dag_page_is_not_taken_for_the_page_of_its_last_task(
+    votel_connection: str, votel_sandbox: SandboxServer, votel_api_key: str
+) -> None:
+    # What the DAG processor builds when it knows the last task instance: that task's whole
+    # context, with the run's outcome added as ``reason``.
+    task_context = make_context()
+    task_context["ti"].state = "failed"
+    dag_context = dict(task_context, reason="task_failure")
+
+    VotelSmsNotifier(to="+14155550182", body="task failed")(dict(task_context))
+    VotelSmsNotifier(to="+14155550182", body="DAG failed")(dag_context)
+
+    bodies = [m["body"] for m in votel_sandbox.admin.records(votel_api_key, "sms")]
+    assert bodies == ["task failed", "DAG failed"]

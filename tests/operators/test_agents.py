@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from tests.support import FakeStateStore, FakeTaskInstance, link_of, make_context
+from tests.support import FakeStateStore, FakeTaskInstance, arm_commit_then_500, link_of, make_context
 from votel_airflow import endpoints
 from votel_airflow.compat import TaskDeferred
 from votel_airflow.exceptions import VotelInputError, VotelPaymentRequiredError, VotelServerError
@@ -235,6 +237,74 @@ def test_create_agent_retry_returns_the_agent_of_the_first_try(votel_connection:
     assert first == second
     assert (first["name"], first["enabled"]) == ("Renewals", True)
     assert len(VotelHook().get(endpoints.AGENTS)) == before + 1
+
+
+@pytest.fixture
+def commit_then_500(votel_sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    return arm_commit_then_500(votel_sandbox, monkeypatch)
+
+
+def agents_named(name: str) -> list[dict[str, Any]]:
+    return [a for a in VotelHook().paginate(endpoints.AGENTS) if a["name"] == name]
+
+
+@pytest.mark.parametrize("store", [None, FakeStateStore], ids=["no-state-store", "task-state-store"])
+def test_create_agent_retry_after_a_500_after_commit_returns_the_agent_instead_of_another(
+    votel_connection: str, commit_then_500: Any, store: Any
+) -> None:
+    # Without a state store (Airflow 3.0-3.2) nothing survives the try; with one (3.3) the id was
+    # never recorded because the answer was lost. Either way the retry must find the agent.
+    state = store() if store else None
+    op = CreateAgentOperator(task_id="create", name="Win-back", prompt="You call lapsed customers.")
+    commit_then_500("/agents")
+    with pytest.raises(VotelServerError):
+        op.execute(make_context(state_store=state))
+    [made] = agents_named("Win-back")
+
+    again = op.execute(make_context(ti=FakeTaskInstance(try_number=2), state_store=state))
+
+    assert again["id"] == made["id"]
+    assert [a["id"] for a in agents_named("Win-back")] == [made["id"]]
+
+
+def test_create_agent_does_not_return_an_identical_agent_made_before_the_run(votel_connection: str) -> None:
+    body = {"name": "Dunning", "prompt": "You call about overdue invoices."}
+    older = VotelHook().request("POST", endpoints.AGENTS, json=body)
+    run = SimpleNamespace(run_after=datetime.fromisoformat(older["created_at"]) + timedelta(milliseconds=1))
+
+    made = CreateAgentOperator(task_id="create", **body).execute(make_context(dag_run=run))
+
+    assert made["id"] != older["id"]
+    assert len(agents_named("Dunning")) == 2
+
+
+def test_deploy_retry_after_a_500_after_commit_on_the_snapshot_deploys_that_snapshot(
+    agent_id: str, commit_then_500: Any
+) -> None:
+    versions_path = endpoints.path(endpoints.AGENT_VERSIONS, agent_id=agent_id)
+    op = DeployAgentVersionOperator(task_id="deploy", agent_id=agent_id)
+    before = {v["id"] for v in VotelHook().paginate(versions_path)}
+    commit_then_500("/versions")
+    with pytest.raises(VotelServerError):
+        op.execute(make_context())
+    [snapshot] = [v for v in VotelHook().paginate(versions_path) if v["id"] not in before]
+
+    version = op.execute(make_context(ti=FakeTaskInstance(try_number=2)))
+
+    assert version["id"] == snapshot["id"]
+    assert {v["id"] for v in VotelHook().paginate(versions_path)} == before | {snapshot["id"]}
+
+
+def test_deploy_snapshots_again_when_the_agent_changed_since_the_last_snapshot(agent_id: str) -> None:
+    hook = VotelHook()
+    versions_path = endpoints.path(endpoints.AGENT_VERSIONS, agent_id=agent_id)
+    first = DeployAgentVersionOperator(task_id="deploy", agent_id=agent_id).execute(make_context())
+    hook.request("PATCH", endpoints.path(endpoints.AGENT, agent_id=agent_id), json={"prompt": "New script."})
+
+    second = DeployAgentVersionOperator(task_id="deploy2", agent_id=agent_id).execute(make_context())
+
+    assert second["id"] != first["id"]
+    assert {first["id"], second["id"]} <= {v["id"] for v in hook.paginate(versions_path)}
 
 
 def test_update_agent_changes_only_the_given_fields(agent_id: str) -> None:

@@ -9,8 +9,16 @@ from typing import Any
 import pytest
 import requests
 
-from tests.support import FakeTaskInstance, dagrun_task_states, link_of, make_context, run_dag, write_dag
-from votel_airflow.exceptions import VotelInputError, VotelNotFoundError
+from tests.support import (
+    FakeTaskInstance,
+    arm_commit_then_500,
+    dagrun_task_states,
+    link_of,
+    make_context,
+    run_dag,
+    write_dag,
+)
+from votel_airflow.exceptions import VotelInputError, VotelNotFoundError, VotelServerError
 from votel_airflow.operators.click_tracking import (
     ClickExtractOperator,
     ConversionExtractOperator,
@@ -59,6 +67,24 @@ def test_create_link_returns_id_and_short_url_of_the_new_link(votel_sandbox, vot
         "created": True,
     }
     assert link_of(operator).endswith(f"/tracking-links/{stored['id']}")
+
+
+def test_create_link_after_a_500_after_commit_makes_one_link_and_its_retry_returns_it(
+    votel_sandbox, votel_api_key, votel_connection, monkeypatch
+):
+    operator = CreateTrackingLinkOperator(
+        task_id="link", name="Spring sale", destination_url="https://example.com/s"
+    )
+    arm_commit_then_500(votel_sandbox, monkeypatch)("/tracking-links")
+    with pytest.raises(VotelServerError):
+        operator.execute(make_context(task=operator))
+
+    result = operator.execute(make_context(task=operator, ti=FakeTaskInstance(try_number=2)))
+
+    links = [
+        x for x in api_list(votel_sandbox, votel_api_key, "/tracking-links") if x["name"] == "Spring sale"
+    ]
+    assert [x["id"] for x in links] == [result["id"]]
 
 
 def test_create_link_reuses_the_link_with_the_same_name_and_destination(

@@ -13,6 +13,7 @@ import pytest
 from tests.support import (
     FakeStateStore,
     FakeTaskInstance,
+    arm_commit_then_500,
     dagrun_task_states,
     link_of,
     make_context,
@@ -21,7 +22,7 @@ from tests.support import (
 )
 from votel_airflow import endpoints
 from votel_airflow.compat import Asset
-from votel_airflow.exceptions import VotelInputError
+from votel_airflow.exceptions import VotelInputError, VotelServerError
 from votel_airflow.hooks.votel import VotelHook
 from votel_airflow.operators.contact_imports import MAX_CHUNK_BYTES, TooManyFailedRowsError
 from votel_airflow.operators.contact_sources import chunked, encoded_size
@@ -348,6 +349,23 @@ def test_create_duplicate_contact_fails_clearly_or_updates_with_on_conflict_upda
 
     assert updated == existing
     assert contact_by_phone("+447700900201")["last_name"] == "Hopper"
+
+
+@pytest.mark.parametrize("phone", ["+447700900202", None], ids=["with-phone", "name-only"])
+def test_create_contact_retry_after_a_500_after_commit_returns_the_contact_it_made(
+    votel_sandbox, votel_connection, monkeypatch, phone
+):
+    # With a phone, a repeated POST meets a 409 on the contact it made itself; without one, it
+    # makes a second contact. Either way the retry must return the first.
+    operator = CreateContactOperator(task_id="create", first_name="Ada", last_name="Lovelace", phone=phone)
+    arm_commit_then_500(votel_sandbox, monkeypatch)(endpoints.CONTACTS)
+    with pytest.raises(VotelServerError):
+        operator.execute(make_context())
+
+    contact_id = operator.execute(make_context(ti=FakeTaskInstance(try_number=2)))
+
+    adas = [c["id"] for c in VotelHook().paginate(endpoints.CONTACTS, params={"search": "Lovelace"})]
+    assert adas == [contact_id]
 
 
 def test_create_contact_with_a_bad_phone_sends_nothing(votel_sandbox, votel_connection):

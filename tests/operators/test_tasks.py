@@ -8,9 +8,17 @@ from typing import Any
 
 import pytest
 
-from tests.support import FakeStateStore, dagrun_task_states, make_context, run_dag, write_dag
+from tests.support import (
+    FakeStateStore,
+    FakeTaskInstance,
+    arm_commit_then_500,
+    dagrun_task_states,
+    make_context,
+    run_dag,
+    write_dag,
+)
 from votel_airflow import endpoints
-from votel_airflow.exceptions import VotelInputError
+from votel_airflow.exceptions import VotelInputError, VotelServerError
 from votel_airflow.hooks.votel import VotelHook
 from votel_airflow.operators.tasks import CompleteTaskOperator, CreateTaskOperator, TaskExtractOperator
 
@@ -52,6 +60,39 @@ def test_retried_create_tasks_creates_only_the_missing_ones(votel_sandbox, votel
 
     assert again[1:] == first
     assert len(votel_sandbox.admin.records(votel_api_key, "task")) == 3  # A, A, then only B
+
+
+@pytest.mark.parametrize("store", [None, FakeStateStore], ids=["no-state-store", "task-state-store"])
+def test_create_tasks_retry_after_a_500_after_commit_creates_no_second_task(
+    votel_sandbox, votel_api_key, votel_connection, monkeypatch, store
+):
+    # Two identical specs stay two tasks; the second's answer is lost after the server made it.
+    state = store() if store else None
+    op = CreateTaskOperator(
+        task_id="tasks", tasks=[{"title": "Chase"}, {"title": "Chase"}, {"title": "Quote"}]
+    )
+    posted: list[str] = []
+    arm = arm_commit_then_500(votel_sandbox, monkeypatch)
+    original = VotelHook.request
+
+    def second_post_loses_its_answer(self, method, path, **kwargs):
+        if method == "POST" and path == endpoints.TASKS:
+            posted.append(path)
+            if len(posted) == 2:
+                arm(endpoints.TASKS)
+        return original(self, method, path, **kwargs)
+
+    monkeypatch.setattr(VotelHook, "request", second_post_loses_its_answer)
+    with pytest.raises(VotelServerError):
+        op.execute(make_context(state_store=state))
+    made = [r["id"] for r in votel_sandbox.admin.records(votel_api_key, "task")]
+    assert len(made) == 2
+
+    ids = op.execute(make_context(ti=FakeTaskInstance(try_number=2), state_store=state))
+
+    records = votel_sandbox.admin.records(votel_api_key, "task")
+    assert [r["body"] for r in records] == ["Chase", "Chase", "Quote"]
+    assert ids == [r["id"] for r in records]
 
 
 def test_create_task_without_a_title_fails_before_any_task_is_created(votel_sandbox, votel_connection):

@@ -15,12 +15,13 @@ from typing import Any
 
 import pytest
 
-from tests.support import FakeStateStore, FakeTaskInstance, make_context
+from tests.support import FakeStateStore, FakeTaskInstance, arm_commit_then_500, make_context
 from votel_airflow import ambiguity, endpoints
-from votel_airflow.exceptions import VotelOutcomeUnknownError
+from votel_airflow.exceptions import VotelOutcomeUnknownError, VotelServerError
 from votel_airflow.hooks.votel import VotelHook
 from votel_airflow.idempotency import TaskProgress, chunk_key, stored_progress
 from votel_airflow.operators.agents import StartCallOperator
+from votel_airflow.operators.calendars import CreateBookingOperator
 from votel_airflow.operators.communication import SendSmsOperator
 from votel_airflow.operators.workflows import EnrollContactOperator
 from votel_airflow.sandbox.server import SandboxServer
@@ -316,3 +317,27 @@ def test_ambiguous_enrollment_batches_are_never_resent_and_are_reconciled_or_rep
     assert settled | reported == set(contact_ids)
     assert not settled & reported
     assert not reported & set(added)
+
+
+@pytest.mark.parametrize("account", [True], ids=["seeded"], indirect=True)
+def test_a_booking_whose_answer_was_lost_is_returned_by_the_retry_not_booked_again(
+    careless_server: SandboxServer, account: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The contract promises no Idempotency-Key on bookings: a keyed POST retried by the hook met a
+    # 409 on its own booking (and with "next_free" booked a second slot).
+    key = account()
+    hook = VotelHook()
+    calendar = hook.get(endpoints.CALENDARS)[0]
+    contact = hook.get(endpoints.CONTACTS, {"limit": 1})[0]["id"]
+    operator = CreateBookingOperator(
+        task_id="book", calendar_id=calendar["id"], contact_id=contact, start="2030-01-08T10:00:00Z",
+        on_conflict="next_free",
+    )  # fmt: skip
+    arm_commit_then_500(careless_server, monkeypatch)("/bookings")
+    with pytest.raises(VotelServerError):
+        operator.execute(make_context())
+
+    booking = operator.execute(make_context(ti=FakeTaskInstance(try_number=2)))
+
+    assert [r["id"] for r in careless_server.admin.records(key, "booking")] == [booking["id"]]
+    assert booking["start"] == "2030-01-08T10:00:00+00:00"

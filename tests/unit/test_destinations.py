@@ -76,6 +76,41 @@ def test_parquet_column_all_null_on_the_first_page_keeps_later_values(tmp_path: 
     assert table.column("outcome").to_pylist() == [None, None, "booked"]
 
 
+BEYOND_DOUBLE = 2**53 + 1  # 9007199254740993: the first whole number with no exact double
+
+
+@pytest.mark.parametrize("order", ["ints first", "floats first"])
+def test_parquet_keeps_whole_numbers_beyond_2_53_when_another_page_has_fractions(
+    tmp_path: Path, order: str
+) -> None:
+    import pyarrow.parquet as pq
+
+    pages = [[{"id": "t-1", "amount": BEYOND_DOUBLE}, {"id": "t-2", "amount": -BEYOND_DOUBLE - 2}],
+             [{"id": "t-3", "amount": 2.5}, {"id": "t-4", "amount": 2.0}]]  # fmt: skip
+    if order == "floats first":
+        pages.reverse()
+
+    _write(tmp_path / "tx.parquet", "parquet", pages)
+
+    table = pq.read_table(tmp_path / "tx.parquet")
+    assert str(table.schema.field("amount").type) == "string"
+    amounts = dict(zip(table.column("id").to_pylist(), table.column("amount").to_pylist(), strict=True))
+    # Each value as its JSON text: the whole numbers digit for digit, the floats as floats.
+    assert amounts == {"t-1": "9007199254740993", "t-2": "-9007199254740995", "t-3": "2.5", "t-4": "2.0"}
+    assert [json.loads(amounts[k]) for k in ("t-1", "t-2")] == [BEYOND_DOUBLE, -BEYOND_DOUBLE - 2]
+
+
+def test_parquet_still_widens_whole_numbers_within_2_53_to_floats(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    pages = [[{"amount": 2**53}, {"amount": -(2**53)}], [{"amount": 2.5}]]
+    _write(tmp_path / "tx.parquet", "parquet", pages)
+
+    table = pq.read_table(tmp_path / "tx.parquet")
+    assert str(table.schema.field("amount").type) == "double"
+    assert table.column("amount").to_pylist() == [2.0**53, -(2.0**53), 2.5]
+
+
 def test_parquet_without_any_record_is_still_a_readable_file(tmp_path: Path) -> None:
     import pyarrow.parquet as pq
 

@@ -5,6 +5,7 @@ Every call goes over real HTTP to a local server, so urllib3 and requests log wh
 
 from __future__ import annotations
 
+import base64
 import http.client
 import io
 import logging
@@ -12,6 +13,7 @@ import pickle
 import socket
 import traceback
 from collections.abc import Callable, Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -20,6 +22,8 @@ import structlog
 from votel_airflow import endpoints
 from votel_airflow.exceptions import VotelError
 from votel_airflow.hooks.votel import FULL_CHECK_HINT, VotelHook
+from votel_airflow.lineage import api_dataset
+from votel_airflow.links import VotelObjectLink, app_url, record_link
 
 from .conftest import KEY
 
@@ -142,3 +146,39 @@ def test_settings_repr_hides_the_key_but_the_header_gets_it(votel_conn: None) ->
     assert "sk_***" in str(settings.api_key)
     assert_no_key(repr(settings))
     assert settings.api_key.reveal() == KEY
+
+
+GATEWAY_USER = "gatewayuser"
+GATEWAY_PASSWORD = "Gw-pass-7Qm2Vx9Lp4"
+
+
+def test_base_url_userinfo_is_absent_from_lineage_links_logs_and_reprs(
+    local_api: str, set_connection: Any, all_logs: Callable[[], str], sleeps: list[float]
+) -> None:
+    url = local_api.replace("http://", f"http://{GATEWAY_USER}:{GATEWAY_PASSWORD}@")
+    set_connection(host=url)
+    hook = VotelHook(max_retries=1)
+
+    assert hook.get(endpoints.AGENTS)[0]["name"] == "Sales Assistant"
+    with pytest.raises(VotelError) as info:
+        hook.get("/boom")
+    hook.log.exception("task failed", exc_info=info.value)
+    task = SimpleNamespace()
+    record_link({"task": task}, hook.settings.base_url, "agent", "a-1")
+    link = VotelObjectLink().get_link(task, ti_key=None)  # type: ignore[arg-type]
+    # Also when handed the raw URL: the helpers strip it themselves.
+    namespaces = [api_dataset(u, endpoints.AGENTS).namespace for u in (hook.settings.base_url, url)]
+
+    shown = [
+        all_logs(), repr(hook.settings), str(hook.settings), str(info.value), repr(info.value),
+        "".join(traceback.format_exception(info.value)), link, app_url(url, "agent", "a-1"), *namespaces,
+    ]  # fmt: skip
+    for text in shown:
+        assert GATEWAY_PASSWORD not in text
+        assert f"{GATEWAY_USER}:" not in text
+        assert f"{GATEWAY_USER}@" not in text
+    assert namespaces == [local_api.removesuffix("/api")] * 2
+    assert link == local_api.removesuffix("/api") + "/agents/a-1"
+    # What the URL asked of the gateway still reaches it, as the header HTTP clients make of it.
+    basic = base64.b64encode(f"{GATEWAY_USER}:{GATEWAY_PASSWORD}".encode()).decode()
+    assert ("Authorization", f"Basic {basic}") in hook.settings.extra_headers

@@ -65,7 +65,8 @@ class ConnectionSettings:
     """What the hook needs from a ``votel`` connection.
 
     :param conn_id: the Airflow connection id, named in every configuration error.
-    :param base_url: API root without a trailing slash, e.g. ``https://app.votel.ai/api``.
+    :param base_url: API root without a trailing slash, e.g. ``https://app.votel.ai/api``; never
+        with ``user:password@`` (that becomes an ``Authorization`` header in ``extra_headers``).
     :param api_key: the ``sk_`` key, wrapped so it cannot leak through a repr.
     :param timeout: read timeout in seconds.
     :param max_retries: retries after the first try for retryable failures.
@@ -127,10 +128,38 @@ def normalise_base_url(
         raise _fail(
             conn_id,
             "Base URL",
-            f"is {host!r}, which is not an http(s) URL without query or fragment",
+            f"is {without_userinfo(raw)!r}, which is not an http(s) URL without query or fragment",
             f"Set it like {DEFAULT_BASE_URL!r}.",
         )
     return parts.geturl().rstrip("/")
+
+
+def without_userinfo(url: str) -> str:
+    """``url`` with any ``user:password@`` removed: the form to show, log or name a dataset by.
+
+    :param url: an absolute URL, e.g. a connection's base URL.
+    """
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+
+
+def userinfo_header(url: str) -> tuple[str, str] | None:
+    """The ``Authorization: Basic`` header that a base URL's ``user:password@`` asks for, or None.
+
+    HTTP clients turn URL userinfo into exactly this header (a gateway in front of the API may
+    want it); carried as an extra header it is masked in logs and kept out of every repr, while
+    the base URL itself is kept without it.
+    """
+    import base64
+    from urllib.parse import unquote
+
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return None
+    pair = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
+    return ("Authorization", "Basic " + base64.b64encode(pair.encode()).decode())
 
 
 def parse_extra_number(
@@ -243,15 +272,20 @@ def settings_from_connection(
     arg_retries = parse_extra_number(
         conn_id, arguments, "max_retries", integer=True, low=0, high=MAX_RETRIES_LIMIT, kind="hook argument"
     )
+    base_url = normalise_base_url(conn_id, host, port=port, schema=schema)
+    extra_headers = parse_extra_headers(conn_id, extra_dict.get("extra_headers"))
+    basic = userinfo_header(base_url)
+    if basic and not any(name.lower() == "authorization" for name, _ in extra_headers):
+        extra_headers = (*extra_headers, basic)
     return ConnectionSettings(
         conn_id=conn_id,
-        base_url=normalise_base_url(conn_id, host, port=port, schema=schema),
+        base_url=without_userinfo(base_url),
         api_key=ApiKey(key),
         timeout=float(_first_set(arg_timeout, extra_timeout, DEFAULT_TIMEOUT)),
         max_retries=int(_first_set(arg_retries, extra_retries, DEFAULT_MAX_RETRIES)),
         proxy=parse_proxy(conn_id, extra_dict.get("proxy")),
         ca_bundle=parse_ca_bundle(conn_id, extra_dict.get("ca_bundle")),
-        extra_headers=parse_extra_headers(conn_id, extra_dict.get("extra_headers")),
+        extra_headers=extra_headers,
         server_idempotency=parse_extra_bool(conn_id, extra_dict, "server_idempotency", default=True),
         adaptive_pacing=parse_extra_bool(conn_id, extra_dict, "adaptive_pacing", default=True),
     )

@@ -15,6 +15,7 @@ from votel_airflow.conditions.calls import (
     require_fail_on,
 )
 from votel_airflow.defaults import ON_AMBIGUOUS
+from votel_airflow.earlier_creations import find_created, instant_of, run_started_after
 from votel_airflow.exceptions import VotelOutcomeUnknownError, VotelServerError
 from votel_airflow.idempotency import TaskProgress, idempotency_key
 from votel_airflow.links import VotelObjectLink, record_link
@@ -243,7 +244,10 @@ class CreateAgentOperator(VotelBaseOperator):
     """Create an AI agent, once per task instance; return ``{id, name, enabled, ...}``.
 
     The created id is kept in the task state store (Airflow 3.3+), so a retry returns the same
-    agent instead of creating a second one.
+    agent instead of creating a second one. The API takes no ``Idempotency-Key`` here, so before
+    creating, a try also looks for an agent with exactly this configuration created since the run
+    began (an answer lost after the server created it, or any retry on Airflow 3.0 to 3.2) and
+    returns it. Two tasks of one DAG run asking for identical agents therefore get one.
 
     :param name: the agent's name. Templated.
     :param prompt: its system prompt. Templated.
@@ -283,11 +287,29 @@ class CreateAgentOperator(VotelBaseOperator):
             agent = self.hook.get(endpoints.path(endpoints.AGENT, agent_id=progress.done()["agent"]))
             self.log.info("Agent %s was created by a previous try; not creating another", agent["id"])
         else:
-            agent = self.hook.request("POST", endpoints.AGENTS, json=body)
+            agent = self._created_earlier(context, body) or self.hook.request(
+                "POST", endpoints.AGENTS, json=body
+            )
             progress.record("agent", agent["id"])
             progress.flush()
         record_link(context, self.hook.settings.base_url, "agent", agent["id"])
         return _pick(agent, AGENT_FIELDS)
+
+    def _created_earlier(self, context: Any, body: Mapping[str, Any]) -> dict[str, Any] | None:
+        # POST /agents honours no Idempotency-Key (the contract promises none there), so an agent
+        # whose answer was lost, or made by a try whose progress did not survive, is found by what
+        # it was asked to be; see votel_airflow.earlier_creations.
+        since = run_started_after(context)
+        if since is None:
+            return None
+        wanted = {"voice_id": None, **body}
+        found = find_created(self.hook.paginate(endpoints.AGENTS), wanted, since)
+        if found is None:
+            return None
+        self.log.info(
+            "Agent %s was created by a previous try of this task; not creating another", found["id"]
+        )
+        return dict(found)
 
 
 class UpdateAgentOperator(VotelBaseOperator):
@@ -356,7 +378,9 @@ class DeployAgentVersionOperator(VotelBaseOperator):
 
     Without ``version_id`` the agent's current configuration is snapshotted as a new version first;
     that version's id is kept in the task state store so a retry deploys it rather than taking a
-    second snapshot. Returns the deployed version ``{id, agent_id, number, created_at, deployed}``.
+    second snapshot; where that store is missing or the snapshot's answer was lost, a version
+    taken since the run began and after the agent last changed is deployed instead. Returns the
+    deployed version ``{id, agent_id, number, created_at, deployed}``.
 
     :param agent_id: the agent. Templated. Give this or ``agent_name``.
     :param agent_name: the agent's name instead of its id, resolved when the task runs. Templated.
@@ -403,11 +427,31 @@ class DeployAgentVersionOperator(VotelBaseOperator):
             version_id = str(progress.done()[agent_id])
             self.log.info("Reusing version %s snapshotted by a previous try", version_id)
             return version_id
-        version = self.hook.request("POST", endpoints.path(endpoints.AGENT_VERSIONS, agent_id=agent_id))
+        version = self._snapshotted_earlier(context, agent_id) or self.hook.request(
+            "POST", endpoints.path(endpoints.AGENT_VERSIONS, agent_id=agent_id)
+        )
         version_id = str(version["id"])
         progress.record(agent_id, version_id)
         progress.flush()
         return version_id
+
+    def _snapshotted_earlier(self, context: Any, agent_id: str) -> Mapping[str, Any] | None:
+        # A snapshot takes no key either (see CreateAgentOperator._created_earlier). A version
+        # taken during this run and after the agent last changed holds its current configuration,
+        # so it is the one an earlier try took: the contract lists no config with a version.
+        since = run_started_after(context)
+        if since is None:
+            return None
+        changed = instant_of(self.hook.get(endpoints.path(endpoints.AGENT, agent_id=agent_id)), "updated_at")
+        if changed is None:
+            return None
+        versions = self.hook.paginate(endpoints.path(endpoints.AGENT_VERSIONS, agent_id=agent_id))
+        found = find_created(versions, {}, max(since, changed))
+        if found is not None:
+            self.log.info(
+                "Version %s was snapshotted by a previous try of this task; reusing it", found["id"]
+            )
+        return found
 
 
 def __getattr__(name: str) -> Any:

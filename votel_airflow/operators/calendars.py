@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -10,8 +10,9 @@ import pendulum
 
 from votel_airflow import endpoints
 from votel_airflow.conditions.calendars import BOOKING_STATUSES
+from votel_airflow.earlier_creations import find_created, run_started_after
 from votel_airflow.exceptions import SlotTakenError as SlotTakenError  # old home, kept one release
-from votel_airflow.exceptions import VotelBadRequestError, VotelSlotTakenError, render_detail
+from votel_airflow.exceptions import VotelBadRequestError, VotelInputError, VotelSlotTakenError, render_detail
 from votel_airflow.idempotency import TaskProgress, idempotency_key
 from votel_airflow.links import VotelObjectLink, record_link
 from votel_airflow.names import require_one, resolve
@@ -35,12 +36,22 @@ MAX_BOOKING_ATTEMPTS = 5
 PROGRESS_NAME = "booking"
 
 
+def _slot(booking: Mapping[str, Any]) -> pendulum.DateTime:
+    """A booking's start; a far-past instant when it has none readable (matches no request)."""
+    try:
+        return parse_instant("start", booking.get("start"))
+    except VotelInputError:
+        return pendulum.datetime(1970, 1, 1, tz="UTC")
+
+
 class CreateBookingOperator(VotelBaseOperator):
     """Book a calendar slot for a contact, or the next free one; return the booking.
 
-    The booking is made exactly once per task instance: every attempt carries the same idempotency
-    key, and the booking is recorded in the task state store, so a retry returns the booking the
-    previous try made instead of booking a second slot.
+    The booking is made exactly once per task instance: it is recorded in the task state store,
+    and, as the API takes no ``Idempotency-Key`` on bookings, a try first looks for a booking of
+    this calendar and contact made since the run began (an answer lost after the slot was booked,
+    or a retry on Airflow 3.0 to 3.2), so a retry returns the booking the previous try made
+    instead of booking a second slot.
 
     :param calendar_id: the calendar (booking page). Templated. Give this or ``calendar_name``.
     :param calendar_name: the calendar's name instead of its id, resolved when the task runs.
@@ -91,17 +102,24 @@ class CreateBookingOperator(VotelBaseOperator):
         if isinstance(previous, dict):
             self.log.info("Booking %s was made by a previous try; not booking again", previous.get("id"))
             return previous
+        earlier = self._booked_earlier(context, calendar_id, contact_id, staff_id, start)
+        if earlier is not None:
+            progress.record(PROGRESS_NAME, earlier)
+            progress.flush()
+            record_link(context, self.hook.settings.base_url, "booking", str(earlier["id"]))
+            return earlier
         path = endpoints.path(endpoints.CALENDAR_BOOKINGS, calendar_id=calendar_id)
-        # One key for every slot tried: a server that saw this task book a slot answers with that
-        # booking again rather than booking a second one.
-        key = idempotency_key(context, "booking", calendar_id, contact_id)
         slot = start
         for _ in range(MAX_BOOKING_ATTEMPTS):
             body: dict[str, Any] = {"contact_id": contact_id, "start": slot.isoformat()}
             if staff_id is not None:
                 body["staff_id"] = staff_id
             try:
-                booking = self.hook.request("POST", path, json=body, idempotency_key=key)
+                # No Idempotency-Key: the API promises none on bookings, and with one the hook
+                # would retry a POST whose 5xx came after the slot was booked, meeting a 409 on our
+                # own booking (and, with "next_free", booking a second slot). A lost answer is found
+                # by the next try instead (_booked_earlier).
+                booking = self.hook.request("POST", path, json=body)
             except VotelBadRequestError as exc:
                 if exc.status_code != 409:
                     raise
@@ -124,6 +142,31 @@ class CreateBookingOperator(VotelBaseOperator):
             "taken before they could be booked; retry later or choose another start.",
             status_code=409,
         )
+
+    def _booked_earlier(
+        self, context: Any, calendar_id: str, contact_id: str, staff_id: str | None, start: pendulum.DateTime
+    ) -> dict[str, Any] | None:
+        """The booking an earlier try made since the run began: this calendar and contact, a slot
+        this task could have booked (``start``, or with ``"next_free"`` one up to ``search_days``
+        later)."""
+        since = run_started_after(context)
+        if since is None:
+            return None
+        last = start + timedelta(days=self.search_days) if self.on_conflict == "next_free" else start
+        window = {"since": since.isoformat(), "until": pendulum.now("UTC").add(minutes=1).isoformat()}
+        wanted: dict[str, Any] = {"calendar_id": calendar_id, "contact_id": contact_id}
+        if staff_id is not None:
+            wanted["staff_id"] = staff_id
+        candidates = [
+            booking
+            for booking in self.hook.paginate(endpoints.BOOKINGS, params=window)
+            if booking.get("status") != "canceled" and start <= _slot(booking) <= last
+        ]
+        found = find_created(candidates, wanted, since)
+        if found is None:
+            return None
+        self.log.info("Booking %s was made by a previous try of this task; not booking again", found["id"])
+        return dict(found)
 
     def _next_free(
         self, calendar_id: str, after: pendulum.DateTime, end: pendulum.DateTime, staff_id: str | None

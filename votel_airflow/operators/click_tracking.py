@@ -8,7 +8,6 @@ from urllib.parse import urlsplit
 
 from votel_airflow import endpoints
 from votel_airflow.destinations import as_storage_path
-from votel_airflow.idempotency import idempotency_key
 from votel_airflow.links import VotelObjectLink, record_link
 from votel_airflow.operators.base import VotelBaseOperator
 from votel_airflow.operators.extract import VotelExtractOperator
@@ -87,8 +86,9 @@ class CreateTrackingLinkOperator(VotelBaseOperator):
                 "POST",
                 endpoints.TRACKING_LINKS,
                 json={"name": name, "destination_url": destination_url},
-                # Where the API honours it, a retried POST cannot make a second link either.
-                idempotency_key=idempotency_key(context, "tracking-link", name, destination_url),
+                # No Idempotency-Key: the API promises none here, and with one the hook would
+                # retry a POST whose 5xx came after the link was made. A later try finds the link
+                # by its name and destination instead (find_existing).
             )
             self.log.info("Created tracking link %s -> %s", link["short_url"], destination_url)
         else:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from votel_airflow import endpoints
 from votel_airflow.defaults import MAX_PAGE_SIZE
+from votel_airflow.earlier_creations import find_created, run_started_after
 from votel_airflow.exceptions import (
     DuplicateContactError,  # deprecated here: the error lives in votel_airflow.exceptions
     VotelBadRequestError,
@@ -78,6 +79,10 @@ def contact_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
 class CreateContactOperator(VotelBaseOperator):
     """Create one contact and return its id; on a duplicate phone/e-mail, fail or update it.
 
+    The API takes no ``Idempotency-Key`` on ``POST /contacts``, so a try first looks for a contact
+    with exactly these fields created since the run began (an answer lost after the server made
+    it, or a retry) and returns it rather than make a second one or fail on its own duplicate.
+
     :param first_name: required. Templated.
     :param last_name: Templated.
     :param phone: E.164, e.g. ``+14155552671``. Templated.
@@ -117,17 +122,33 @@ class CreateContactOperator(VotelBaseOperator):
         fields = contact_fields({name: getattr(self, name) for name in sorted(CONTACT_FIELDS)})
         if "first_name" not in fields:
             raise fail("first_name", self.first_name, "is required", "Give the contact's first name.")
-        try:
-            contact = self.hook.request(
-                "POST", endpoints.CONTACTS, json=fields, idempotency_key=idempotency_key(context, "contact")
-            )
-        except VotelBadRequestError as exc:
-            if exc.status_code != 409:
-                raise
-            contact = self._on_duplicate(context, fields, exc)
+        contact = self._created_earlier(context, fields)
+        if contact is None:
+            try:
+                # No Idempotency-Key: the API promises none on POST /contacts, and with one the
+                # hook would retry a POST whose 5xx came after the contact was made (a 409 on our
+                # own contact, or a second one). A lost answer is found by the next try instead.
+                contact = self.hook.request("POST", endpoints.CONTACTS, json=fields)
+            except VotelBadRequestError as exc:
+                if exc.status_code != 409:
+                    raise
+                contact = self._on_duplicate(context, fields, exc)
         contact_id = str(contact["id"])
         record_link(context, self.hook.settings.base_url, "contact", contact_id)
         return contact_id
+
+    def _created_earlier(self, context: Any, fields: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        """The contact an earlier try made with exactly these fields since the run began, if any."""
+        since = run_started_after(context)
+        if since is None:
+            return None
+        changed = self.hook.paginate(endpoints.CONTACTS, params={"updated_since": since.isoformat()})
+        found = find_created(changed, fields, since)
+        if found is not None:
+            self.log.info(
+                "Contact %s was created by a previous try of this task; not creating another", found["id"]
+            )
+        return found
 
     def _on_duplicate(
         self, context: Any, fields: dict[str, Any], exc: VotelBadRequestError

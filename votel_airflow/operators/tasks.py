@@ -9,6 +9,7 @@ from typing import Any
 
 from votel_airflow import endpoints
 from votel_airflow.defaults import MAX_PAGE_SIZE
+from votel_airflow.earlier_creations import instant_of, run_started_after
 from votel_airflow.exceptions import VotelError, VotelNotFoundError
 from votel_airflow.idempotency import TaskProgress, idempotency_key
 from votel_airflow.links import VotelObjectLink, record_link
@@ -73,6 +74,22 @@ def spec_keys(bodies: Iterable[Mapping[str, Any]]) -> list[str]:
     return keys
 
 
+def _content(task: Mapping[str, Any]) -> str:
+    """What a task was asked to be, comparable between a spec's body and the API's task."""
+    due = task.get("due_at")
+    return json.dumps(
+        [
+            task.get("title"),
+            task.get("contact_id"),
+            task.get("assignee_id"),
+            parse_instant("due_at", due).isoformat() if due else None,
+            task.get("custom_fields") or {},
+        ],
+        sort_keys=True,
+        default=str,
+    )
+
+
 def as_specs(value: Any) -> list[Any]:
     """One task spec (a dict) or a list of them, as a list."""
     if isinstance(value, Mapping):
@@ -85,10 +102,12 @@ def as_specs(value: Any) -> list[Any]:
 class CreateTaskOperator(VotelBaseOperator):
     """Create one task or many, each exactly once across retries; return their ids in input order.
 
-    Every created task's id is recorded in the task state store as soon as it exists, and every
-    ``POST /tasks`` carries an idempotency key derived from the task instance and the task's
-    content, so a retried Airflow task creates only the tasks still missing. All specs are checked
-    before the first one is created.
+    Every created task's id is recorded in the task state store as soon as it exists, so a retried
+    Airflow task creates only the tasks still missing. The API takes no ``Idempotency-Key`` on
+    ``POST /tasks``, so a try also looks for tasks made since the run began whose ids were not
+    recorded (an answer lost after the server made the task, or any retry on Airflow 3.0 to 3.2)
+    and counts them as made: the n-th task of identical content is the n-th such spec. All specs
+    are checked before the first one is created.
 
     :param tasks: one task spec or a list (an XComArg works), each ``{"title", "contact_id"?,
         "assignee_id"?, "due_at"?, "custom_fields"?}``. Templated.
@@ -107,6 +126,10 @@ class CreateTaskOperator(VotelBaseOperator):
         keys = spec_keys(bodies)
         progress = TaskProgress(context, PROGRESS_NAME)
         done = progress.done()
+        if any(key not in done for key in keys):
+            for key, task_id in self._created_earlier(context, bodies, keys, done).items():
+                progress.record(key, task_id)
+            done = progress.done()
         ids: list[str] = []
         try:
             for index, (body, key) in enumerate(zip(bodies, keys, strict=True)):
@@ -114,12 +137,10 @@ class CreateTaskOperator(VotelBaseOperator):
                     ids.append(str(done[key]))
                     continue
                 try:
-                    task = self.hook.request(
-                        "POST",
-                        endpoints.TASKS,
-                        json=body,
-                        idempotency_key=idempotency_key(context, "task", key),
-                    )
+                    # No Idempotency-Key: the API promises none on POST /tasks, and with one the
+                    # hook would retry a POST whose 5xx came after the task was made. A lost
+                    # answer is found by the next try instead (_created_earlier).
+                    task = self.hook.request("POST", endpoints.TASKS, json=body)
                 except VotelError:
                     self.log.error(
                         "Creating tasks[%d] (%r) failed; %d created before it", index, body["title"], len(ids)
@@ -127,8 +148,8 @@ class CreateTaskOperator(VotelBaseOperator):
                     raise
                 ids.append(str(task["id"]))
                 progress.record(key, ids[-1])
-                # POST /tasks may ignore the idempotency key: the stored id is the only guard,
-                # so it is made durable before the next task is created.
+                # Made durable before the next task is created: it is what tells a retry which of
+                # several identical tasks exist already.
                 progress.flush()
         finally:
             progress.flush()
@@ -137,6 +158,34 @@ class CreateTaskOperator(VotelBaseOperator):
         if len(ids) == 1:
             record_link(context, self.hook.settings.base_url, "task", ids[0])
         return ids
+
+    def _created_earlier(
+        self, context: Any, bodies: list[dict[str, Any]], keys: list[str], done: Mapping[str, Any]
+    ) -> dict[str, str]:
+        """``{key: task id}`` of the tasks an earlier try made whose ids it did not record.
+
+        Tasks made since the run began are matched on their content; the n-th such task of a
+        content is the n-th spec of that content, as the specs are created in input order. See
+        :mod:`votel_airflow.earlier_creations`.
+        """
+        since = run_started_after(context)
+        if since is None:
+            return {}
+        made: dict[str, list[str]] = {}
+        stamped = [(instant_of(row), row) for row in self.hook.paginate(endpoints.TASKS)]
+        for _, row in sorted(((at, row) for at, row in stamped if at and at >= since), key=lambda x: x[0]):
+            made.setdefault(_content(row), []).append(str(row["id"]))
+        found: dict[str, str] = {}
+        for body, key in zip(bodies, keys, strict=True):
+            ids = made.get(_content(body))
+            task_id = ids.pop(0) if ids else None
+            if task_id is not None and key not in done:
+                found[key] = task_id
+        if found:
+            self.log.info(
+                "%d task(s) were created by a previous try of this task; not creating them again", len(found)
+            )
+        return found
 
 
 class CompleteTaskOperator(VotelBaseOperator):
