@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 DEFAULT_BALANCE = 500.0
 DEFAULT_CREATED_BALANCE = 100.0
+#: Environment variable read by ``votel-sandbox`` when ``--today`` is not given.
+TODAY_ENV = "VOTEL_SANDBOX_TODAY"
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,9 @@ class SandboxConfig:
     :param balance: opening wallet balance of the seeded accounts.
     :param idempotency: honour ``Idempotency-Key`` (the contract); False emulates a server that
         ignores the header, and does a repeated request again.
+    :param today: the UTC day the seeded week of logs leads up to; ``None`` for the real UTC
+        day at the time an account is seeded. Live activity is stamped with the wall clock
+        either way.
     """
 
     host: str = "127.0.0.1"
@@ -89,3 +95,4 @@ class SandboxConfig:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     balance: float = DEFAULT_BALANCE
     idempotency: bool = True
+    today: date | None = None

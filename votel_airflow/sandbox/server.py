@@ -15,7 +15,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, NoReturn
@@ -169,6 +169,8 @@ class SandboxServer:
     :param enrollment_seconds: seconds an enrollment stays active (and a campaign runs).
     :param job_seconds: seconds an import or export spends pending, then processing.
     :param reply_seconds: delay of the "YES" reply of contacts whose phone ends in 7.
+    :param today: the day the seeded week of logs leads up to (``--today``); ``None`` leaves it
+        to ``VOTEL_SANDBOX_TODAY`` in this process's environment, else the real UTC day.
     :param extra_args: further CLI arguments, e.g. ``["--error-rate", "0.1"]``.
     """
 
@@ -184,6 +186,7 @@ class SandboxServer:
         enrollment_seconds: float = 0.2,
         job_seconds: float = 0.1,
         reply_seconds: float = 0.2,
+        today: date | str | None = None,
         extra_args: Sequence[str] = (),
     ) -> None:
         self.base_url = ""
@@ -196,6 +199,8 @@ class SandboxServer:
             args += ["--db", db]
         if rate_limit is not None:
             args += ["--rate-limit", str(rate_limit)]
+        if today is not None:
+            args += ["--today", today.isoformat() if isinstance(today, date) else today]
         args += [
             "--call-stage-seconds", str(call_stage_seconds),
             "--message-stage-seconds", str(message_stage_seconds),
