@@ -48,6 +48,12 @@ class FakeTaskInstance:
         return self.xcoms.get(key)
 
 
+#: The sandbox's "today" for the whole suite (tests/conftest.py exports it as VOTEL_SANDBOX_TODAY):
+#: every sandbox the tests start seeds its recent week of logs in the 7 days before it, so a test
+#: that reads that week passes whatever the machine's clock says. Away from the suite's other
+#: fixed windows (December 2024, October and November 2026), which must not hold seeded rows.
+SANDBOX_TODAY = pendulum.datetime(2026, 6, 15, tz="UTC")
+
 INTERVAL_START = pendulum.datetime(2026, 11, 1, tz="UTC")
 INTERVAL_END = pendulum.datetime(2026, 11, 2, tz="UTC")
 

@@ -14,7 +14,14 @@ import pendulum
 import pytest
 
 from tests.dags.conftest import EXAMPLES
-from tests.support import FakeTaskInstance, dagrun_task_states, make_context, run_dag, task_result
+from tests.support import (
+    SANDBOX_TODAY,
+    FakeTaskInstance,
+    dagrun_task_states,
+    make_context,
+    run_dag,
+    task_result,
+)
 from votel_airflow import endpoints
 from votel_airflow.hooks.votel import VotelHook
 from votel_airflow.idempotency import idempotency_key
@@ -34,8 +41,8 @@ def _jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 def _recent_day() -> pendulum.DateTime:
-    """Midnight two days ago: its whole day lies in the sandbox's recent seeded week."""
-    return pendulum.today("UTC").subtract(days=2)
+    """Midnight two days before the sandbox's today: its whole day lies in the seeded week."""
+    return SANDBOX_TODAY.subtract(days=2)
 
 
 def _table(warehouse: Path) -> list[tuple[Any, ...]]:

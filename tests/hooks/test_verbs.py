@@ -10,9 +10,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import pendulum
 import pytest
 
+from tests.support import SANDBOX_TODAY
 from votel_airflow import endpoints
 from votel_airflow.exceptions import VotelInputError, VotelNotFoundError
 from votel_airflow.hooks.votel import VotelHook
@@ -234,7 +234,7 @@ def test_get_contact_reads_one_contact_and_a_missing_one_is_not_found(hook: Vote
     ],
 )
 def test_log_iterators_yield_the_windows_rows_in_order(hook: VotelHook, verb: str, endpoint: str) -> None:
-    until = pendulum.now("UTC").start_of("day")
+    until = SANDBOX_TODAY
     since = until.subtract(days=7)
     window = {"since": since.isoformat(), "until": until.isoformat()}
 
@@ -246,7 +246,7 @@ def test_log_iterators_yield_the_windows_rows_in_order(hook: VotelHook, verb: st
 
 
 def test_log_iterator_filters_are_sent_to_the_api(hook: VotelHook) -> None:
-    until = pendulum.now("UTC")
+    until = SANDBOX_TODAY
     since = until.subtract(days=7)
 
     completed = list(hook.iter_call_logs(since, until, status="completed"))
