@@ -235,7 +235,10 @@ def test_emergency_stop_pauses_every_running_campaign_and_cancels_the_agents_cal
 def test_taskflow_outreach_texts_and_enrolls_each_caller_once_even_when_the_send_task_is_retried(
     votel_connection: str, votel_sandbox: SandboxServer, votel_api_key: str
 ) -> None:
-    dagrun = run_dag(EXAMPLES, "votel_taskflow_outreach", run_conf={"fail_after_sending": True})
+    # Its callers are last week's: end the week at the sandbox's today, where the calls are seeded.
+    dagrun = run_dag(
+        EXAMPLES, "votel_taskflow_outreach", logical_date=SANDBOX_TODAY, run_conf={"fail_after_sending": True}
+    )
 
     _succeeded(dagrun)
     texted = task_result(dagrun, "text_callers")
