@@ -17,6 +17,8 @@ Fixtures:
 ``votel_sandboxes`` (session)
     starts sandboxes with other options: ``votel_sandboxes(call_stage_seconds=60)`` returns a
     running server (one per distinct set of options, shared by the session, stopped at its end).
+    ``votel_sandboxes(today="2026-06-15")`` fixes the day the seeded week of logs leads up to;
+    ``VOTEL_SANDBOX_TODAY``, set before the first sandbox starts, does so for all of them.
 ``votel_api_key`` (function)
     the API key of a fresh account holding the deterministic seed data, so every test has a
     tenant nobody else writes to.
