@@ -430,14 +430,16 @@ def read_and_check(
 
 def run_demo(home: DemoHome, dags_folder: Path, out: IO[str] = sys.stdout) -> int:
     """The main job; returns the process exit code."""
-    until = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
-    since = until - timedelta(days=1)
     home.root.mkdir(parents=True, exist_ok=True)
     print("Votel provider demo: the example DAGs against a local sandbox", file=out, flush=True)
     with SandboxServer() as sandbox:
         api_key = sandbox.api_keys[0]
         console = Console(home.log_file, [api_key, sandbox.admin_token], out)
         console.say(f"  ok  sandbox on {sandbox.base_url} (API key {api_key})")
+        # The sandbox's today (the real one unless VOTEL_SANDBOX_TODAY pins it): the run's day
+        # then lies in the seeded week of logs.
+        until = datetime.fromisoformat(sandbox.admin.config()["today"]).replace(tzinfo=timezone.utc)
+        since = until - timedelta(days=1)
         env = home.environment(sandbox, api_key, dags_folder)
         # This process reads the sandbox through the provider's hook for the cross-check.
         os.environ.update({k: env[k] for k in ("AIRFLOW_HOME", "AIRFLOW_CONN_VOTEL_DEFAULT")})

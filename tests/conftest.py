@@ -1,4 +1,5 @@
-"""Test-wide setup: an isolated Airflow home (SQLite), the example DAGs folder, quiet unit-test mode.
+"""Test-wide setup: an isolated Airflow home (SQLite), the example DAGs folder, quiet unit-test mode,
+and a fixed "today" for every sandbox the suite starts.
 
 The environment is set before anything imports Airflow, whose configuration is read once.
 """
@@ -14,6 +15,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.support import SANDBOX_TODAY
+from votel_airflow.sandbox.config import TODAY_ENV
 from votel_airflow.testing import point_connection
 
 if TYPE_CHECKING:
@@ -27,6 +30,8 @@ os.environ.setdefault("AIRFLOW_HOME", str(AIRFLOW_HOME))
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(REPO / "dags_examples"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
+# Set, not defaulted: the tests read SANDBOX_TODAY, so the sandboxes must not follow another day.
+os.environ[TODAY_ENV] = SANDBOX_TODAY.date().isoformat()
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:

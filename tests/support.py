@@ -48,6 +48,13 @@ class FakeTaskInstance:
         return self.xcoms.get(key)
 
 
+#: The sandbox's "today" for the whole suite (tests/conftest.py exports it as VOTEL_SANDBOX_TODAY):
+#: every sandbox the tests start seeds its recent week of logs in the 7 days before it, so a test
+#: that reads that week passes whatever the machine's clock says. Its week, [June 8, June 15), is
+#: clear of every other fixed window of the suite (the seed's December 2024, the e2e tier's
+#: 2026-06-01, the extracts' days in 2026 from January on): those count exact rows.
+SANDBOX_TODAY = pendulum.datetime(2026, 6, 15, tz="UTC")
+
 INTERVAL_START = pendulum.datetime(2026, 11, 1, tz="UTC")
 INTERVAL_END = pendulum.datetime(2026, 11, 2, tz="UTC")
 

@@ -19,6 +19,8 @@ Fixtures:
     running server (one per distinct set of options, shared by the session, stopped at its end).
     ``votel_sandboxes(renamed_paths={"/tasks": "/todos"}, removed_paths=["/channels"])`` plays a
     service whose paths differ from the contract (its routes and its OpenAPI document both).
+    ``votel_sandboxes(today="2026-06-15")`` fixes the day the seeded week of logs leads up to;
+    ``VOTEL_SANDBOX_TODAY``, set before the first sandbox starts, does so for all of them.
 ``votel_api_key`` (function)
     the API key of a fresh account holding the deterministic seed data, so every test has a
     tenant nobody else writes to.

@@ -14,7 +14,14 @@ import pendulum
 import pytest
 
 from tests.dags.conftest import EXAMPLES
-from tests.support import FakeTaskInstance, dagrun_task_states, make_context, run_dag, task_result
+from tests.support import (
+    SANDBOX_TODAY,
+    FakeTaskInstance,
+    dagrun_task_states,
+    make_context,
+    run_dag,
+    task_result,
+)
 from votel_airflow import endpoints
 from votel_airflow.hooks.votel import VotelHook
 from votel_airflow.idempotency import idempotency_key
@@ -34,8 +41,8 @@ def _jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 def _recent_day() -> pendulum.DateTime:
-    """Midnight two days ago: its whole day lies in the sandbox's recent seeded week."""
-    return pendulum.today("UTC").subtract(days=2)
+    """Midnight two days before the sandbox's today: its whole day lies in the seeded week."""
+    return SANDBOX_TODAY.subtract(days=2)
 
 
 def _table(warehouse: Path) -> list[tuple[Any, ...]]:
@@ -228,7 +235,10 @@ def test_emergency_stop_pauses_every_running_campaign_and_cancels_the_agents_cal
 def test_taskflow_outreach_texts_and_enrolls_each_caller_once_even_when_the_send_task_is_retried(
     votel_connection: str, votel_sandbox: SandboxServer, votel_api_key: str
 ) -> None:
-    dagrun = run_dag(EXAMPLES, "votel_taskflow_outreach", run_conf={"fail_after_sending": True})
+    # Its callers are last week's: end the week at the sandbox's today, where the calls are seeded.
+    dagrun = run_dag(
+        EXAMPLES, "votel_taskflow_outreach", logical_date=SANDBOX_TODAY, run_conf={"fail_after_sending": True}
+    )
 
     _succeeded(dagrun)
     texted = task_result(dagrun, "text_callers")

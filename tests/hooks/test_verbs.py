@@ -13,6 +13,7 @@ from typing import Any
 import pendulum
 import pytest
 
+from tests.support import SANDBOX_TODAY
 from votel_airflow import endpoints
 from votel_airflow.exceptions import VotelInputError, VotelNotFoundError
 from votel_airflow.hooks.votel import VotelHook
@@ -233,7 +234,7 @@ def test_get_contact_reads_one_contact_and_a_missing_one_is_not_found(hook: Vote
     ],
 )
 def test_log_iterators_yield_the_windows_rows_in_order(hook: VotelHook, verb: str, endpoint: str) -> None:
-    until = pendulum.now("UTC").start_of("day")
+    until = SANDBOX_TODAY
     since = until.subtract(days=7)
     window = {"since": since.isoformat(), "until": until.isoformat()}
 
@@ -263,7 +264,7 @@ def test_iter_bookings_yields_the_windows_bookings_in_order(hook: VotelHook) -> 
 
 
 def test_log_iterator_filters_are_sent_to_the_api(hook: VotelHook) -> None:
-    until = pendulum.now("UTC")
+    until = SANDBOX_TODAY
     since = until.subtract(days=7)
 
     completed = list(hook.iter_call_logs(since, until, status="completed"))

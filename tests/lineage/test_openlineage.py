@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,9 @@ pytest.importorskip("airflow.providers.openlineage")
 
 REPO = Path(__file__).resolve().parents[2]
 LOGICAL_DATE = "2026-11-25T00:00:00+00:00"
+#: Calls written into the tenant around the run's day, whichever side of it the data interval lies:
+#: the seeded "recent" week follows the wall clock and a fixed logical date falls out of it.
+CALLS_AROUND_THE_RUN = 24
 DAG = """
 from datetime import datetime
 
@@ -64,6 +68,10 @@ def lineage_events(
     )
     write_dag(dags, DAG.replace("__OUT__", str(out)))
     key = votel_sandbox.admin.create_account()
+    day = datetime.fromisoformat(LOGICAL_DATE)
+    votel_sandbox.admin.generate_call_logs(
+        key, CALLS_AROUND_THE_RUN, day - timedelta(days=1), day + timedelta(days=1)
+    )
     events_file = root / "events.jsonl"
     env = {
         **os.environ,
@@ -96,7 +104,7 @@ def test_an_extract_emits_a_complete_event_with_the_api_the_file_and_the_row_cou
     (output,) = event["outputs"]
     assert (output["namespace"], output["name"]) == ("file", str(out / "calls.parquet"))
     rows = pq.read_table(out / "calls.parquet").num_rows
-    assert rows > 0  # the seeded week has calls every day
+    assert rows > 0  # the calls written around the run's day
     assert output["outputFacets"]["outputStatistics"]["rowCount"] == rows
     schema = {f["name"]: f["type"] for f in output["facets"]["schema"]["fields"]}
     assert schema == {f.name: str(f.type) for f in pq.read_schema(out / "calls.parquet")}

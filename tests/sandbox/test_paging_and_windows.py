@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.sandbox.conftest import Api
+from tests.support import SANDBOX_TODAY
 
 SINCE = "2024-12-02T00:00:00+00:00"
 UNTIL = "2025-01-01T00:00:00+00:00"
@@ -126,12 +127,10 @@ def test_every_log_endpoint_orders_and_windows(api: Api, path):
     assert all(SINCE <= r["created_at"] < UNTIL for r in rows)
 
 
-def test_seed_data_covers_the_days_around_now(api: Api):
-    from datetime import datetime, timedelta, timezone
-
-    since = (datetime.now(timezone.utc) - timedelta(days=3)).isoformat()
-    assert api.ok("GET", "/activity/call-logs", params={"since": since, "limit": 5})
-    assert api.ok("GET", "/activity/messaging-logs", params={"since": since, "limit": 5})
+def test_seed_data_covers_the_days_before_the_sandboxs_today(api: Api):
+    window = {"since": SANDBOX_TODAY.subtract(days=3).isoformat(), "until": SANDBOX_TODAY.isoformat()}
+    assert api.ok("GET", "/activity/call-logs", params={**window, "limit": 5})
+    assert api.ok("GET", "/activity/messaging-logs", params={**window, "limit": 5})
 
 
 def test_seeded_data_is_deterministic_per_seed(sandbox, make_api):

@@ -1,16 +1,22 @@
-"""The server process: loopback by default, body limit, clean stop, state kept in --db."""
+"""The server process: loopback by default, body limit, clean stop, state kept in --db, a fixed today."""
 
 from __future__ import annotations
 
 import signal
 import subprocess
 import sys
+from datetime import date, datetime, timezone
 
 import psutil
+import pytest
 import requests
 
 from tests.sandbox.conftest import Api
+from votel_airflow.sandbox import clock
+from votel_airflow.sandbox.cli import _parser, config_from_args
+from votel_airflow.sandbox.config import TODAY_ENV
 from votel_airflow.sandbox.server import SandboxServer
+from votel_airflow.testing import SandboxFactory
 
 
 def test_binds_loopback_by_default(sandbox):
@@ -129,3 +135,32 @@ def test_restart_on_the_same_port_with_db_serves_the_same_url_and_state(tmp_path
     with SandboxServer(db=db, port=first.port) as second:
         assert second.base_url == url
         assert [r["idempotency_key"] for r in second.admin.records(key, "sms")] == ["outage"]
+
+
+def test_today_fixes_the_week_the_seeded_logs_lead_up_to(votel_sandboxes: SandboxFactory):
+    sandbox = votel_sandboxes(today="2024-03-10")
+    api = Api(sandbox.base_url, sandbox.admin.create_account())
+
+    def logs(path: str, since: str, until: str) -> list[dict]:
+        return list(api.ok("GET", path, params={"since": since, "until": until, "limit": 500}))
+
+    assert sandbox.admin.config()["today"] == "2024-03-10"
+    for path in ("/activity/call-logs", "/activity/messaging-logs", "/activity/meeting-logs"):
+        assert logs(path, "2024-03-03T00:00:00Z", "2024-03-10T00:00:00Z"), path
+        # Between that week and the fixed window (December 2024) nothing is seeded.
+        assert logs(path, "2024-03-10T00:00:00Z", "2024-12-01T00:00:00Z") == [], path
+
+
+def test_the_cli_takes_today_from_the_flag_else_the_environment_else_the_clock(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    monkeypatch.setenv(TODAY_ENV, "2024-03-10")
+    assert config_from_args(_parser().parse_args([])).today == date(2024, 3, 10)
+    assert config_from_args(_parser().parse_args(["--today", "2025-02-03"])).today == date(2025, 2, 3)
+    monkeypatch.setenv(TODAY_ENV, "March 10")
+    with pytest.raises(SystemExit):
+        _parser().parse_args([])
+    assert TODAY_ENV in capsys.readouterr().err
+    monkeypatch.delenv(TODAY_ENV)
+    assert config_from_args(_parser().parse_args([])).today is None
+    assert clock.today_midnight(None).date() == datetime.now(timezone.utc).date()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from datetime import date
 
 from votel_airflow.sandbox import clock
 from votel_airflow.sandbox.config import SandboxConfig
@@ -14,15 +15,25 @@ from votel_airflow.sandbox.store import Account, Store
 STARTUP_KEYS = "startup_keys"
 
 
-def create_account(store: Store, *, balance: float, seed: int | None, api_key: str | None = None) -> Account:
-    """A new account; filled with the deterministic data of ``(seed, ordinal)`` unless None."""
+def create_account(
+    store: Store,
+    *,
+    balance: float,
+    seed: int | None,
+    api_key: str | None = None,
+    today: date | None = None,
+) -> Account:
+    """A new account; filled with the deterministic data of ``(seed, ordinal)`` unless None.
+
+    ``today`` is the day its seeded week of logs leads up to (None: the current UTC day).
+    """
     with store.tx() as tx:
         ordinal = tx.next_ordinal()
         account_id = seeded_id(random.Random(f"votel-sandbox:account:{seed}:{ordinal}"))
         account = Account(account_id, api_key or random_api_key(), ordinal)
         tx.insert_account(account, balance, clock.iso(clock.now()))
         if seed is not None:
-            seed_account(tx, account.id, seed, ordinal)
+            seed_account(tx, account.id, seed, ordinal, today)
     return account
 
 
@@ -38,11 +49,13 @@ def startup_accounts(store: Store, config: SandboxConfig) -> list[Account]:
     if row is None:
         for ordinal in range(config.accounts):
             key = seeded_api_key(config.seed, ordinal) if config.seed is not None else None
-            account = create_account(store, balance=config.balance, seed=config.seed, api_key=key)
+            account = create_account(
+                store, balance=config.balance, seed=config.seed, api_key=key, today=config.today
+            )
             keys.append(account.api_key)
     for key in config.api_keys:
         if store.account_for_key(key) is None:
-            create_account(store, balance=config.balance, seed=config.seed, api_key=key)
+            create_account(store, balance=config.balance, seed=config.seed, api_key=key, today=config.today)
         if key not in keys:
             keys.append(key)
     with store.tx() as tx:

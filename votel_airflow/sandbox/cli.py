@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import secrets
 import sys
 from collections.abc import Sequence
+from datetime import date
 from typing import Any, TypeVar
 
 from votel_airflow.sandbox.config import (
     DEFAULT_BALANCE,
     DEFAULT_MAX_BODY_BYTES,
+    TODAY_ENV,
     FaultConfig,
     SandboxConfig,
 )
@@ -41,6 +44,16 @@ def missing_server_modules() -> list[str]:
     return missing
 
 
+def _day(text: str) -> date:
+    """A ``--today`` value: a calendar date, ``YYYY-MM-DD``."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a date: give YYYY-MM-DD (from --today or {TODAY_ENV})"
+        ) from None
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="votel-sandbox",
@@ -51,6 +64,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--db", default=None, help="SQLite file for the state (default: in memory)")
     p.add_argument("--seed", type=int, default=1, help="seed of the fake data (default: 1)")
     p.add_argument("--no-seed", action="store_true", help="create the accounts empty")
+    p.add_argument(
+        "--today",
+        type=_day,
+        # Read at parse time, so a suite that exports the variable pins every sandbox it starts.
+        default=os.environ.get(TODAY_ENV) or None,
+        metavar="YYYY-MM-DD",
+        help=f"the day the seeded week of logs leads up to (default: ${TODAY_ENV}, else the real UTC day)",
+    )
     p.add_argument("--accounts", type=int, default=2, help="seeded accounts on a new database")
     p.add_argument("--api-key", action="append", default=[], help="extra account (repeatable)")
     p.add_argument("--balance", type=float, default=DEFAULT_BALANCE, help="opening balance")

@@ -8,7 +8,7 @@ can filter and order them as text.
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 UTC = timezone.utc
 #: The fixed day the deterministic seed data leads up to.
@@ -43,9 +43,11 @@ def parse(text: str) -> datetime:
     return value.astimezone(UTC)
 
 
-def today_midnight() -> datetime:
-    """The start of the current UTC day."""
-    return datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+def today_midnight(today: date | None = None) -> datetime:
+    """The start of ``today`` in UTC, or of the current UTC day when it is None."""
+    if today is None:
+        return datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return datetime(today.year, today.month, today.day, tzinfo=UTC)
 
 
 def days(n: float) -> timedelta:

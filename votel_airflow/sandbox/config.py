@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 DEFAULT_BALANCE = 500.0
 DEFAULT_CREATED_BALANCE = 100.0
+#: Environment variable read by ``votel-sandbox`` when ``--today`` is not given.
+TODAY_ENV = "VOTEL_SANDBOX_TODAY"
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,9 @@ class SandboxConfig:
     :param renamed_paths: ``(old, new)`` path templates: the API serves (and documents) ``old``
         under ``new``, as a service that differs from the contract would.
     :param removed_paths: path templates the API neither serves nor documents.
+    :param today: the UTC day the seeded week of logs leads up to; ``None`` for the real UTC
+        day at the time an account is seeded. Live activity is stamped with the wall clock
+        either way.
     """
 
     host: str = "127.0.0.1"
@@ -94,3 +100,4 @@ class SandboxConfig:
     idempotency: bool = True
     renamed_paths: tuple[tuple[str, str], ...] = ()
     removed_paths: tuple[str, ...] = ()
+    today: date | None = None

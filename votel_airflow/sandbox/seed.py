@@ -1,14 +1,15 @@
 """Deterministic fake data for a seeded account: the same seed and ordinal, the same data.
 
 Logs are spread over the 30 days before :data:`clock.FIXED_DATE` (stable for tests that pin a
-window) and over the 7 days before the current UTC day (for DAGs run "now"); nothing is
-dated in the future.
+window) and over the 7 days before the sandbox's "today" (for DAGs run "now"): the current UTC
+day, or the one fixed by ``--today``, so that a test suite can pin it. Unless "today" is fixed
+in the future, nothing is dated in the future.
 """
 
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from votel_airflow.sandbox import bulk, clock, contacts_db, lifecycle
@@ -26,22 +27,22 @@ CONVERSIONS = 40
 TRANSACTIONS = 60
 
 
-def windows() -> list[tuple[datetime, datetime]]:
-    """The fixed window and the current one, as ``[start, end)`` pairs."""
-    today = clock.today_midnight()
+def windows(today: date | None = None) -> list[tuple[datetime, datetime]]:
+    """The fixed window and the week before ``today`` (None: the current UTC day), as ``[start, end)``."""
+    midnight = clock.today_midnight(today)
     return [
         (clock.FIXED_DATE - timedelta(days=30), clock.FIXED_DATE),
-        (today - timedelta(days=7), today),
+        (midnight - timedelta(days=7), midnight),
     ]
 
 
 class _Seeder:
-    def __init__(self, tx: Tx, account_id: str, seed: int, ordinal: int) -> None:
+    def __init__(self, tx: Tx, account_id: str, seed: int, ordinal: int, today: date | None) -> None:
         self.tx = tx
         self.account = account_id
         self.rng = random.Random(f"votel-sandbox:{seed}:{ordinal}")
         self.seed_text = f"{seed}:{ordinal}"
-        self.windows = windows()
+        self.windows = windows(today)
         self.pending: dict[str, list[tuple[Any, ...]]] = {}
 
     def id(self) -> str:
@@ -370,6 +371,6 @@ class _Seeder:
             self.event("transaction", doc)
 
 
-def seed_account(tx: Tx, account_id: str, seed: int, ordinal: int) -> None:
-    """Fill a new account with the data of ``(seed, ordinal)``."""
-    _Seeder(tx, account_id, seed, ordinal).run()
+def seed_account(tx: Tx, account_id: str, seed: int, ordinal: int, today: date | None = None) -> None:
+    """Fill a new account with the data of ``(seed, ordinal)``, its recent week ending at ``today``."""
+    _Seeder(tx, account_id, seed, ordinal, today).run()

@@ -15,7 +15,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, NoReturn
@@ -172,6 +172,8 @@ class SandboxServer:
     :param renamed_paths: ``{old: new}`` API path templates served and documented under the new
         path (a service that differs from the contract), e.g. ``{"/tasks": "/todos"}``.
     :param removed_paths: API path templates neither served nor documented.
+    :param today: the day the seeded week of logs leads up to (``--today``); ``None`` leaves it
+        to ``VOTEL_SANDBOX_TODAY`` in this process's environment, else the real UTC day.
     :param extra_args: further CLI arguments, e.g. ``["--error-rate", "0.1"]``.
     """
 
@@ -189,6 +191,7 @@ class SandboxServer:
         reply_seconds: float = 0.2,
         renamed_paths: Mapping[str, str] | None = None,
         removed_paths: Sequence[str] = (),
+        today: date | str | None = None,
         extra_args: Sequence[str] = (),
     ) -> None:
         self.base_url = ""
@@ -201,6 +204,8 @@ class SandboxServer:
             args += ["--db", db]
         if rate_limit is not None:
             args += ["--rate-limit", str(rate_limit)]
+        if today is not None:
+            args += ["--today", today.isoformat() if isinstance(today, date) else today]
         args += [
             "--call-stage-seconds", str(call_stage_seconds),
             "--message-stage-seconds", str(message_stage_seconds),

@@ -92,7 +92,9 @@ class InboundMessage(Body):
 def create_account(body: NewAccount, sandbox: SandboxDep) -> Response:
     """A fresh tenant; with ``seed`` (default) it holds the deterministic seed data."""
     seed = (sandbox.config.seed if sandbox.config.seed is not None else 0) if body.seed else None
-    account = accounts.create_account(sandbox.store, balance=body.balance, seed=seed)
+    account = accounts.create_account(
+        sandbox.store, balance=body.balance, seed=seed, today=sandbox.config.today
+    )
     return Json({"account_id": account.id, "api_key": account.api_key}, status_code=201)
 
 
@@ -167,7 +169,8 @@ async def reset_stats(sandbox: SandboxDep) -> Response:
 
 @router.get("/config")
 async def config(sandbox: SandboxDep) -> Response:
-    """The timings in force, so a test can wait exactly as long as a state change takes."""
+    """The timings in force, so a test can wait exactly as long as a state change takes, and the
+    day new accounts' seeded week leads up to, so it can pick a window that holds their logs."""
     c = sandbox.config
     return Json(
         {
@@ -179,6 +182,7 @@ async def config(sandbox: SandboxDep) -> Response:
             "max_body_bytes": c.max_body_bytes,
             "rate_limit": sandbox.limiter.per_second,
             "idempotency": c.idempotency,
+            "today": clock.today_midnight(c.today).date().isoformat(),
         }
     )
 
