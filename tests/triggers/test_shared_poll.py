@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
@@ -36,8 +37,8 @@ def slow_calls(votel_sandboxes: SandboxFactory, monkeypatch: pytest.MonkeyPatch)
     return server
 
 
-def start_calls(*numbers: str) -> list[str]:
-    hook = VotelHook()
+def start_calls(*numbers: str, conn_id: str = "votel_default") -> list[str]:
+    hook = VotelHook(conn_id)
     agent_id = hook.get(endpoints.AGENTS)[0]["id"]
     path = endpoints.path(endpoints.AGENT_CALLS, agent_id=agent_id)
     return [str(hook.request("POST", path, json={"to": to})["id"]) for to in numbers]
@@ -124,7 +125,9 @@ def test_a_wait_the_listings_cannot_see_falls_back_to_its_own_get(votel_connecti
     assert event["value"]["id"] == call_id
 
 
-def test_shared_waits_end_exactly_as_waits_polling_alone(votel_sandbox: SandboxServer, votel_connection: str) -> None:
+def test_shared_waits_end_exactly_as_waits_polling_alone(
+    votel_sandbox: SandboxServer, votel_connection: str
+) -> None:
     # Endings by last digit: 1 completed, 0 no_answer, 8 busy (fails), 9 failed (fails).
     numbers = ("+14155550101", "+14155550100", "+14155550108", "+14155550109")
     shared_ids = start_calls(*numbers)
@@ -156,7 +159,8 @@ def test_a_cancelled_wait_leaves_and_the_last_one_out_stops_the_poller(slow_call
         second = asyncio.create_task(first_event(trigger(second_id)))
         await until(lambda: poller() is not None and len(poller().subscribers) == 2)  # type: ignore[union-attr]
         shared = poller()
-        assert shared is not None and shared.task is not None
+        assert shared is not None
+        assert shared.task is not None
         await until(lambda: shared.rounds >= 1)
 
         first.cancel()
@@ -174,9 +178,49 @@ def test_a_cancelled_wait_leaves_and_the_last_one_out_stops_the_poller(slow_call
     run(main)
 
 
+def test_a_rate_limited_listing_slows_the_shared_poll_instead_of_multiplying_requests(
+    votel_sandboxes: SandboxFactory, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger=shared_poll.__name__)
+    server = votel_sandboxes(call_stage_seconds=120, rate_limit=5)
+    key = server.admin.create_account(balance=1000.0)
+    point_connection(monkeypatch, server, key, "votel_setup")
+    # No retries: the poller itself sees the 429 that the hook would otherwise wait out.
+    conn = {"conn_type": "votel", "host": server.base_url, "password": key, "extra": {"max_retries": 0}}
+    monkeypatch.setenv("AIRFLOW_CONN_VOTEL_DEFAULT", json.dumps(conn))
+    count = 20
+    call_ids = start_calls(*(f"+1415556{n:04d}" for n in range(count)), conn_id="votel_setup")
+    server.admin.reset_stats()
+
+    async def main() -> int:
+        tasks = [asyncio.create_task(first_event(trigger(c))) for c in call_ids]
+        await until(lambda: poller() is not None)
+        shared = poller()
+        assert shared is not None
+        # A read or more a round every 0.05 s asks 20 requests/s or more of an account allowed 5.
+        await until(lambda: any(r.name == shared_poll.__name__ for r in caplog.records))
+        await until(lambda: shared.rounds >= 3)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        return shared.rounds
+
+    rounds = run(main)
+    stats = server.admin.stats()
+
+    slowed_to = [r.args[1] for r in caplog.records if r.name == shared_poll.__name__]  # type: ignore[index]
+    assert slowed_to
+    assert all(interval > 0.05 for interval in slowed_to)
+    assert stats["by_status"].get("429", 0) >= 1
+    assert stats["paths"].get(CALL_GET, 0) == 0
+    assert stats["requests_total"] <= (rounds + 1) * (math.ceil(count / MAX_PAGE_SIZE) + ROUND_CONSTANT)
+
+
 def test_the_stored_form_of_a_default_trigger_is_unchanged() -> None:
     stored = trigger("c_1").serialize()
 
     assert stored[0] == "votel_airflow.triggers.condition.VotelConditionTrigger"
-    assert set(stored[1]) == {"condition_class", "condition_kwargs", "votel_conn_id", "poke_interval", "deadline"}
+    assert set(stored[1]) == {
+        "condition_class", "condition_kwargs", "votel_conn_id", "poke_interval", "deadline"
+    }  # fmt: skip
     assert trigger("c_1", share=False).serialize()[1]["share_polls"] is False

@@ -13,8 +13,8 @@ subscriber's condition judges it, exactly as it judges its own GET: the poller n
   its ``finally``, and the last one out cancels the poller, which closes its hook.
 * A read that fails transiently (a 429 the hook's retries, ``Retry-After`` and pacing could not
   clear, a 5xx) reaches every subscriber as a warning and doubles the poller's interval, up to
-  :data:`MAX_SLOWDOWN` times, until a read succeeds: a rate-limited account is polled less, by one
-  poller, rather than once per wait.
+  :data:`MAX_SLOWDOWN` times, halving again with each read that succeeds: a rate-limited account
+  is polled less, by one poller, rather than once per wait.
 * Nothing here is serialized: a triggerer restart rebuilds each trigger from its own kwargs, and
   the first of them to subscribe starts a new poller.
 """
@@ -105,13 +105,14 @@ class SharedPoller:
             answers = await self.reader(hook, ids, self.memo)
         except TRANSIENT as exc:
             self.slowdown = min(self.slowdown * 2, MAX_SLOWDOWN)
-            log.warning("Shared %s poll failed; every %.0fs for now: %s", self.kind, self.interval, exc)
+            log.warning("Shared %s poll failed; polling every %gs for now: %s", self.kind, self.interval, exc)
             answers = dict.fromkeys(ids, exc)
         except Exception as exc:
             # A bug or an answer of the wrong shape: each wait reports it, as its own poll would.
             answers = dict.fromkeys(ids, exc)
         else:
-            self.slowdown = 1.0
+            # Back to the asked interval step by step: a limit that just cleared may return.
+            self.slowdown = max(1.0, self.slowdown / 2)
         self.rounds += 1
         for subscription in subscribers:
             if subscription.object_id in answers:
