@@ -12,6 +12,7 @@ divided by the run's length in poke intervals.
 from __future__ import annotations
 
 import math
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -49,11 +50,15 @@ def _start_calls(server: Any, key: str, count: int) -> list[str]:
 def _run_variant(server: Any, key: str, count: int, poke_interval: float, share: bool) -> dict[str, Any]:
     call_ids = _start_calls(server, key, count)
     server.admin.reset_stats()
-    result = run_child(
-        "benchmarks.trigger_variants:triggers",
-        {"call_ids": call_ids, "poke_interval": poke_interval, "timeout": 900.0, "share": share},
-        votel_conn_env(server.base_url, key),
-    )
+    # In a file: 10,000 ids outgrow a command line.
+    with tempfile.NamedTemporaryFile("w", suffix=".ids") as ids:
+        ids.write("\n".join(call_ids))
+        ids.flush()
+        result = run_child(
+            "benchmarks.trigger_variants:triggers",
+            {"call_ids_file": ids.name, "poke_interval": poke_interval, "timeout": 900.0, "share": share},
+            votel_conn_env(server.base_url, key),
+        )
     stats = server.admin.stats()
     result["requests"] = stats["requests_total"]
     result["polls"] = stats["paths"].get(CALL_PATH, 0)

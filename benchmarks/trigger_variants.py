@@ -134,6 +134,8 @@ async def _main(call_ids: list[str], poke_interval: float, timeout: float, share
     }
 
 
-def triggers(call_ids: list[str], poke_interval: float, timeout: float, share: bool = True) -> dict[str, Any]:
-    """Run one trigger per call id until each yields its event."""
+def triggers(call_ids_file: str, poke_interval: float, timeout: float, share: bool = True) -> dict[str, Any]:
+    """Run one trigger per call id (one a line of ``call_ids_file``) until each yields its event."""
+    with open(call_ids_file) as lines:
+        call_ids = lines.read().split()
     return asyncio.run(_main(call_ids, poke_interval, timeout, share))

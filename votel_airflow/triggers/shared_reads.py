@@ -43,11 +43,17 @@ TRANSIENT = (VotelServerError, VotelRateLimitError)
 async def read_listing(
     hook: VotelAsyncHook, path: str, params: Mapping[str, Any], wanted: Collection[str], answers: Answers
 ) -> None:
-    """Page through a listing, keeping the rows whose ``id`` is wanted; stop once all are found."""
+    """Page through a listing, keeping the rows whose ``id`` is wanted; stop once all are found.
+
+    Pages follow ``created_at`` (the next starts at the last row's time) rather than a growing
+    offset: calls leave the in-flight lists oldest first while they are read, and an offset would
+    then skip as many rows as had left. Rows read twice at the boundary are the same rows.
+    """
     missing = set(wanted) - set(answers)
-    offset = 0
+    since, offset = params.get("since"), 0
     while missing:
-        page = await hook.get(path, {**params, "limit": MAX_PAGE_SIZE, "offset": offset})
+        query = {**params, "since": since, "limit": MAX_PAGE_SIZE, "offset": offset}
+        page = await hook.get(path, {k: v for k, v in query.items() if v is not None})
         if not isinstance(page, list):
             raise paging.not_a_list(path, page)
         for row in page:
@@ -57,7 +63,14 @@ async def read_listing(
                 missing.discard(row_id)
         if len(page) < MAX_PAGE_SIZE:
             return
-        offset += len(page)
+        first, last = (
+            row.get("created_at") if isinstance(row, Mapping) else None for row in (page[0], page[-1])
+        )
+        if isinstance(last, str) and last != first:
+            since, offset = last, 0
+        else:
+            # A whole page created at one instant (or rows without a time): step by offset.
+            offset += len(page)
 
 
 async def read_each(hook: VotelAsyncHook, template: str, name: str, ids: Collection[str]) -> Answers:
