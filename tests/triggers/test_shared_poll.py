@@ -76,14 +76,14 @@ def run(main: Callable[[], Awaitable[Any]]) -> Any:
 
 
 def poller() -> shared_poll.SharedPoller | None:
-    pollers = list(shared_poll._pollers().values())
+    pollers = shared_poll.running_pollers()
     return pollers[0] if pollers else None
 
 
 def test_many_call_waits_cost_listing_pages_per_interval_not_one_request_each(
     slow_calls: SandboxServer,
 ) -> None:
-    count = 40
+    count = 600  # two pages of the in-flight listing
     call_ids = start_calls(*(f"+1415555{n:04d}" for n in range(count)))
     slow_calls.admin.reset_stats()
 

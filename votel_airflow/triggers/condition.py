@@ -147,28 +147,35 @@ class VotelConditionTrigger(BaseTrigger):
             yield _event("error", str(exc))
             return
         account = (settings.base_url, settings.api_key)
+        # The event is yielded after leaving the poller: a triggerer may leave a fired trigger's
+        # generator unclosed for a while, and it must not be polled for meanwhile.
         async with shared_poll.subscribe(
             account, self.votel_conn_id, kind, object_id, self.poke_interval
         ) as subscription:
-            for poll in itertools.count():
-                left = None if self.deadline is None else self.deadline - time.time()
-                try:
-                    if left is not None and left <= 0:
-                        raise asyncio.TimeoutError
-                    answer = await asyncio.wait_for(subscription.next_answer(), left)
-                    verdict = condition.evaluate([answer])
-                except asyncio.TimeoutError:
-                    message = f"{condition!r} not met before the wait's timeout"
-                    yield _event("timeout", message, self.condition_kwargs)
-                    return
-                except TRANSIENT as exc:
-                    self.log.warning("Votel poll failed, will poll again: %s", exc)
-                    continue
-                except Exception as exc:
-                    yield _event("error", str(exc))
-                    return
-                if verdict.done:
-                    yield _event("failed" if verdict.failed else "success", verdict.message, verdict.value)
-                    return
-                level = logging.INFO if poll % LOG_EVERY_POLLS == 0 else logging.DEBUG
-                self.log.log(level, "Waiting: %s", verdict.message or condition)
+            event = await self._await_shared(condition, subscription)
+        yield event
+
+    async def _await_shared(
+        self, condition: Condition, subscription: shared_poll.Subscription
+    ) -> TriggerEvent:
+        for poll in itertools.count():
+            left = None if self.deadline is None else self.deadline - time.time()
+            try:
+                if left is not None and left <= 0:
+                    raise asyncio.TimeoutError
+                answer = await asyncio.wait_for(subscription.next_answer(), left)
+                verdict = condition.evaluate([answer])
+            except asyncio.TimeoutError:
+                message = f"{condition!r} not met before the wait's timeout"
+                return _event("timeout", message, self.condition_kwargs)
+            except TRANSIENT as exc:
+                # The poller has logged the failed read once for all its waits.
+                self.log.debug("Votel poll failed, will poll again: %s", exc)
+                continue
+            except Exception as exc:
+                return _event("error", str(exc))
+            if verdict.done:
+                return _event("failed" if verdict.failed else "success", verdict.message, verdict.value)
+            level = logging.INFO if poll % LOG_EVERY_POLLS == 0 else logging.DEBUG
+            self.log.log(level, "Waiting: %s", verdict.message or condition)
+        raise AssertionError("unreachable")

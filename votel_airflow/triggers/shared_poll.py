@@ -113,6 +113,16 @@ class SharedPoller:
         else:
             # Back to the asked interval step by step: a limit that just cleared may return.
             self.slowdown = max(1.0, self.slowdown / 2)
+            failed = [a for a in answers.values() if isinstance(a, Exception)]
+            if failed:
+                # Logged once here: each wait logs its own failure at DEBUG only.
+                log.warning(
+                    "Shared %s poll: %d of %d reads failed, e.g. %s",
+                    self.kind,
+                    len(failed),
+                    len(ids),
+                    failed[0],
+                )
         self.rounds += 1
         for subscription in subscribers:
             if subscription.object_id in answers:
@@ -138,9 +148,9 @@ def _pollers() -> dict[Hashable, SharedPoller]:
         return state.pollers
 
 
-def active_poller(account: Hashable, kind: str) -> SharedPoller | None:
-    """The running loop's poller for this account and kind, if any wait is subscribed."""
-    return _pollers().get((account, kind))
+def running_pollers() -> list[SharedPoller]:
+    """The running loop's pollers, one per account and kind with a wait subscribed."""
+    return list(_pollers().values())
 
 
 def can_share(kind: str) -> bool:
