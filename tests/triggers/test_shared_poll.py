@@ -108,6 +108,26 @@ def test_many_call_waits_cost_listing_pages_per_interval_not_one_request_each(
     assert stats["paths"].get(CALL_GET, 0) == 0
 
 
+def test_calls_that_end_during_their_waits_are_read_from_the_listings_not_one_by_one(
+    votel_sandboxes: SandboxFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = votel_sandboxes(call_stage_seconds=1.0)
+    point_connection(monkeypatch, server, server.admin.create_account(balance=1000.0))
+    call_ids = start_calls("+14155550101", "+14155550100", "+14155550109")
+    server.admin.reset_stats()
+
+    async def main() -> list[dict[str, Any]]:
+        return list(await asyncio.gather(*(first_event(trigger(c)) for c in call_ids)))
+
+    events = run(main)
+    stats = server.admin.stats()
+
+    assert [(e["status"], e["value"]["status"]) for e in events] == [
+        ("success", "completed"), ("success", "no_answer"), ("failed", "failed")
+    ]  # fmt: skip
+    assert stats["paths"].get(CALL_GET, 0) == 0
+
+
 def test_a_wait_the_listings_cannot_see_falls_back_to_its_own_get(votel_connection: str) -> None:
     # The call ends before the wait starts: no in-flight list shows it, and the poller has never
     # learnt when it was created, so only the call's own GET can answer.
