@@ -41,9 +41,13 @@ class Scale:
     progress_sizes: tuple[int, int] = (5_000, 100_000)
     progress_today_sizes: tuple[int, ...] = (5_000, 20_000)
     progress_kill_size: int = 100_000
+    # Waits measured once more, shared against one request per wait (requests, RSS), if any.
+    trigger_large: int | None = None
 
 
-FULL = Scale((100_000, 1_000_000), 15_000, 60_000, 20.0, 200, 5_000, 20, 1_000, 8.0, 5.0, 3, 1)
+FULL = Scale(
+    (100_000, 1_000_000), 15_000, 60_000, 20.0, 200, 5_000, 20, 1_000, 8.0, 5.0, 3, 1, trigger_large=10_000
+)
 QUICK = Scale(
     (20_000, 100_000), 5_000, 20_000, 20.0, 100, 500, 5, 200, 2.0, 1.0, 3, 1,
     progress_sizes=(1_000, 10_000), progress_today_sizes=(1_000, 10_000), progress_kill_size=10_000,
@@ -80,7 +84,11 @@ def _benchmarks(scale: Scale, runs: int) -> dict[str, Callable[[], list[Figure]]
         ),
         "parse_cost": lambda: parse_cost.run_parse_cost(scale.parse_samples),
         "triggers": lambda: trigger_scale.run_trigger_scale(
-            scale.triggers, runs, scale.trigger_stage_seconds, scale.trigger_poke_interval
+            scale.triggers,
+            runs,
+            scale.trigger_stage_seconds,
+            scale.trigger_poke_interval,
+            large=scale.trigger_large,
         ),
     }
 

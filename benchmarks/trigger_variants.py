@@ -1,5 +1,8 @@
 """The trigger-scale child: many ``VotelConditionTrigger`` runs in one event loop, as a triggerer.
 
+``share=True`` runs the triggers as they ship (call waits share the loop's poller); ``share=False``
+is the baseline, every trigger polling its own call (``share_polls=False``).
+
 A ticker task asks to wake every :data:`TICK` seconds and records how late it woke: that lateness
 is the time the loop was blocked by something else (the event-loop lag). The interpreter's own
 cyclic garbage collections are timed too (``gc.callbacks``), so a late tick can be told apart:
@@ -10,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import statistics
 import time
+from datetime import datetime
 from typing import Any
 
 TICK = 0.01
@@ -60,13 +65,17 @@ async def _ticker(stop: asyncio.Event, lags: list[tuple[float, float]]) -> None:
         lags.append((time.perf_counter() - before - TICK, before))
 
 
-async def _consume(trigger: Any) -> tuple[str, float]:
+async def _consume(trigger: Any) -> tuple[str, float, float | None]:
+    """The event's status, when it came (``perf_counter``), and seconds since the call ended."""
     async for event in trigger.run():
-        return str(event.payload["status"]), time.perf_counter()
-    return "no-event", time.perf_counter()
+        value = event.payload.get("value") or {}
+        ended = value.get("ended_at") if isinstance(value, dict) else None
+        after_end = time.time() - datetime.fromisoformat(ended).timestamp() if ended else None
+        return str(event.payload["status"]), time.perf_counter(), after_end
+    return "no-event", time.perf_counter(), None
 
 
-async def _main(call_ids: list[str], poke_interval: float, timeout: float) -> dict[str, Any]:
+async def _main(call_ids: list[str], poke_interval: float, timeout: float, share: bool) -> dict[str, Any]:
     from votel_airflow.triggers.condition import VotelConditionTrigger
 
     # The baseline: one full collection of the heap as imported, before any trigger exists.
@@ -91,7 +100,10 @@ async def _main(call_ids: list[str], poke_interval: float, timeout: float) -> di
             timeout=timeout,
         )
         # The triggerer builds each trigger from its serialized kwargs; so do we.
-        rebuilt = type(trigger)(**trigger.serialize()[1])
+        kwargs = trigger.serialize()[1]
+        if not share:
+            kwargs["share_polls"] = False
+        rebuilt = type(trigger)(**kwargs)
         consumers.append(asyncio.create_task(_consume(rebuilt)))
     results = await asyncio.gather(*consumers)
     finished = time.perf_counter()
@@ -99,7 +111,7 @@ async def _main(call_ids: list[str], poke_interval: float, timeout: float) -> di
     await ticker
     gc.callbacks.remove(clock)
     statuses: dict[str, int] = {}
-    for status, _ in results:
+    for status, _, _ in results:
         statuses[status] = statuses.get(status, 0) + 1
     lags_ms = sorted(lag * 1000 for lag, _ in lags)
     # A tick's lag minus the collections inside it: what code (ours or the loop's) blocked.
@@ -112,13 +124,18 @@ async def _main(call_ids: list[str], poke_interval: float, timeout: float) -> di
         "idle_gc_ms": idle_gc_ms,
         "seconds": finished - started,
         "statuses": statuses,
-        "last_event_after": max(t for _, t in results) - started,
+        "last_event_after": max(t for _, t, _ in results) - started,
+        "event_after_end_s": statistics.median(a for _, _, a in results if a is not None)
+        if any(a is not None for _, _, a in results)
+        else None,
         "max_lag_ms": lags_ms[-1] if lags_ms else 0.0,
         "p99_lag_ms": lags_ms[int(len(lags_ms) * 0.99)] if lags_ms else 0.0,
         "ticks": len(lags_ms),
     }
 
 
-def triggers(call_ids: list[str], poke_interval: float, timeout: float) -> dict[str, Any]:
-    """Run one trigger per call id until each yields its event."""
-    return asyncio.run(_main(call_ids, poke_interval, timeout))
+def triggers(call_ids_file: str, poke_interval: float, timeout: float, share: bool = True) -> dict[str, Any]:
+    """Run one trigger per call id (one a line of ``call_ids_file``) until each yields its event."""
+    with open(call_ids_file) as lines:
+        call_ids = lines.read().split()
+    return asyncio.run(_main(call_ids, poke_interval, timeout, share))

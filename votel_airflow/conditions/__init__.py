@@ -98,6 +98,15 @@ class Condition(ABC):
         """
         return []
 
+    def shared_read(self) -> tuple[str, str] | None:
+        """``(kind, id)`` when this condition reads one object that a read shared by many waits
+        can answer (:mod:`votel_airflow.triggers.shared_poll`); None (the default) when it cannot.
+
+        Such a condition has exactly one fetch, and :meth:`evaluate` judges the object read
+        either way, so a shared poll and the condition's own GET end every wait alike.
+        """
+        return None
+
     def check(self, hook: VotelHook) -> Verdict:
         """One round on the sync hook (a sensor's poke)."""
         answers = [_get(hook, fetch) for fetch in self.fetches()]

@@ -59,6 +59,9 @@ class CallCompletedCondition(Condition):
     def fetches(self) -> list[conditions.Fetch]:
         return [conditions.Fetch(endpoints.path(endpoints.CALL, call_id=self.call_id))]
 
+    def shared_read(self) -> tuple[str, str]:
+        return "call", self.call_id
+
     def evaluate(self, answers: list[Any]) -> conditions.Verdict:
         call = answers[0]
         status = conditions.answered_status(

@@ -2,6 +2,11 @@
 
 Note for operators of the triggerer: a triggerer restart re-creates the trigger from its
 serialized arguments and polls again from scratch; polling is read-only, so this is harmless.
+
+A condition that reads one object a shared read can answer (``Condition.shared_read()``: a call's
+status) does not poll alone: it subscribes to the event loop's poller for its account and kind
+(:mod:`.shared_poll`), so a thousand call waits cost a few listing pages per interval, not a
+thousand GETs. The serialized form does not change: sharing is decided when the trigger runs.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from votel_airflow.conditions import Condition
 from votel_airflow.defaults import DEFAULT_CONN_ID
 from votel_airflow.exceptions import VotelRateLimitError, VotelServerError
 from votel_airflow.hooks.votel import VotelAsyncHook
+from votel_airflow.triggers import shared_poll
 
 LOG_EVERY_POLLS = 10
 #: Failures that outlasted the hook's own retries but may still clear before the wait's deadline.
@@ -43,6 +49,9 @@ class VotelConditionTrigger(BaseTrigger):
     :param poke_interval: seconds between polls.
     :param deadline: Unix time after which the wait times out (None: no limit). This is the wait's
         own limit, separate from the task's ``execution_timeout``.
+    :param share_polls: let the waits of one account and kind share their polls (see the module
+        docstring); False polls this wait's object alone. Serialized only when False, so the
+        stored form of a default trigger is what earlier releases wrote and read.
     """
 
     def __init__(
@@ -52,6 +61,7 @@ class VotelConditionTrigger(BaseTrigger):
         votel_conn_id: str = DEFAULT_CONN_ID,
         poke_interval: float = 30.0,
         deadline: float | None = None,
+        share_polls: bool = True,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.condition_class = condition_class
@@ -59,6 +69,7 @@ class VotelConditionTrigger(BaseTrigger):
         self.votel_conn_id = votel_conn_id
         self.poke_interval = poke_interval
         self.deadline = deadline
+        self.share_polls = share_polls
 
     @classmethod
     def for_condition(
@@ -70,16 +81,16 @@ class VotelConditionTrigger(BaseTrigger):
         return cls(class_path, kwargs, votel_conn_id, float(poke_interval), deadline)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "condition_class": self.condition_class,
-                "condition_kwargs": self.condition_kwargs,
-                "votel_conn_id": self.votel_conn_id,
-                "poke_interval": self.poke_interval,
-                "deadline": self.deadline,
-            },
-        )
+        kwargs = {
+            "condition_class": self.condition_class,
+            "condition_kwargs": self.condition_kwargs,
+            "votel_conn_id": self.votel_conn_id,
+            "poke_interval": self.poke_interval,
+            "deadline": self.deadline,
+        }
+        if not self.share_polls:
+            kwargs["share_polls"] = False
+        return f"{type(self).__module__}.{type(self).__qualname__}", kwargs
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         try:
@@ -88,7 +99,12 @@ class VotelConditionTrigger(BaseTrigger):
             # A class renamed between deferral and a triggerer restart: fail the task, say why.
             yield _event("error", f"cannot rebuild condition {self.condition_class}: {exc!r}")
             return
+        shared = condition.shared_read() if self.share_polls else None
         async with VotelAsyncHook(self.votel_conn_id) as hook:
+            if shared is not None and shared_poll.can_share(shared[0]):
+                async for event in self._run_shared(hook, condition, *shared):
+                    yield event
+                return
             for poll in itertools.count():
                 try:
                     verdict = await condition.acheck(hook)
@@ -120,3 +136,46 @@ class VotelConditionTrigger(BaseTrigger):
                     # Never sleep past the deadline: the timeout event must beat the deferral's own.
                     pause = min(pause, left)
                 await asyncio.sleep(pause)
+
+    async def _run_shared(
+        self, hook: VotelAsyncHook, condition: Condition, kind: str, object_id: str
+    ) -> AsyncIterator[TriggerEvent]:
+        """Wait on the loop's shared poller: each of its rounds answers ``object_id``."""
+        try:
+            settings = await hook.aload_settings()
+        except Exception as exc:
+            yield _event("error", str(exc))
+            return
+        account = (settings.base_url, settings.api_key)
+        # The event is yielded after leaving the poller: a triggerer may leave a fired trigger's
+        # generator unclosed for a while, and it must not be polled for meanwhile.
+        async with shared_poll.subscribe(
+            account, self.votel_conn_id, kind, object_id, self.poke_interval
+        ) as subscription:
+            event = await self._await_shared(condition, subscription)
+        yield event
+
+    async def _await_shared(
+        self, condition: Condition, subscription: shared_poll.Subscription
+    ) -> TriggerEvent:
+        for poll in itertools.count():
+            left = None if self.deadline is None else self.deadline - time.time()
+            try:
+                if left is not None and left <= 0:
+                    raise asyncio.TimeoutError
+                answer = await asyncio.wait_for(subscription.next_answer(), left)
+                verdict = condition.evaluate([answer])
+            except asyncio.TimeoutError:
+                message = f"{condition!r} not met before the wait's timeout"
+                return _event("timeout", message, self.condition_kwargs)
+            except TRANSIENT as exc:
+                # The poller has logged the failed read once for all its waits.
+                self.log.debug("Votel poll failed, will poll again: %s", exc)
+                continue
+            except Exception as exc:
+                return _event("error", str(exc))
+            if verdict.done:
+                return _event("failed" if verdict.failed else "success", verdict.message, verdict.value)
+            level = logging.INFO if poll % LOG_EVERY_POLLS == 0 else logging.DEBUG
+            self.log.log(level, "Waiting: %s", verdict.message or condition)
+        raise AssertionError("unreachable")
