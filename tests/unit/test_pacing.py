@@ -267,3 +267,23 @@ def test_the_pace_stays_between_its_floor_and_ceiling_and_pacing_never_switches_
         if before is not None and pacer.rate is None:
             # The one way back to unlimited: a minute without a request to the account.
             assert idle > pacing.IDLE_RESET
+
+
+def test_the_pause_a_429_puts_on_every_caller_of_the_account_is_capped_by_retry_after_max(
+    requests_mock: Any, votel_conn: None, sleeps: list[float]
+) -> None:
+    requests_mock.get(
+        f"{API}/agents",
+        [{"status_code": 200, "json": []}] * 3
+        + [{"status_code": 429, "json": {"detail": "slow"}, "headers": {"Retry-After": "3600"}}]
+        + [{"status_code": 200, "json": []}] * 3,
+    )
+    throttled = VotelHook(retry_after_max=5)
+    for _ in range(4):  # the fourth meets the 429 and waits it out itself, capped
+        throttled.get("/agents")
+    sleeps.clear()
+
+    VotelHook(retry_after_max=5).get("/agents")  # another caller of the account
+
+    assert sleeps
+    assert 0 < max(sleeps) <= 5.0

@@ -108,13 +108,15 @@ class VotelHookBase(BaseHook):
             return None
         return pacer_for(settings.base_url, settings.api_key.reveal())
 
-    @staticmethod
-    def _pace_answer(pacer: AdaptivePacer | None, status: int, retry_after: str | None) -> None:
+    def _pace_answer(self, pacer: AdaptivePacer | None, status: int, retry_after: str | None) -> None:
         """Tell the pacer how the API took a request: a 429 slows the process, anything else not."""
         if pacer is None:
             return
         if status == 429:
-            pacer.on_throttled(parse_retry_after(retry_after))
+            asked = parse_retry_after(retry_after)
+            # The pause holds every caller of the account in this process, so it is capped as this
+            # hook caps its own wait: a server's "Retry-After: 86400" must not park them all a day.
+            pacer.on_throttled(None if asked is None else min(asked, self.policy.retry_after_max))
         else:
             pacer.on_success()
 
