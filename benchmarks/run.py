@@ -43,6 +43,8 @@ class Scale:
     progress_kill_size: int = 100_000
     # Waits measured once more, shared against one request per wait (requests, RSS), if any.
     trigger_large: int | None = None
+    # The shared limit again at a tighter limit and smaller pages: rows per day, R, P.
+    shared_tight: tuple[int, float, int] = (3_750, 10.0, 50)
 
 
 FULL = Scale(
@@ -51,10 +53,12 @@ FULL = Scale(
 QUICK = Scale(
     (20_000, 100_000), 5_000, 20_000, 20.0, 100, 500, 5, 200, 2.0, 1.0, 3, 1,
     progress_sizes=(1_000, 10_000), progress_today_sizes=(1_000, 10_000), progress_kill_size=10_000,
+    shared_tight=(1_250, 10.0, 50),
 )  # fmt: skip
 TOY = Scale(
     (300, 1_200), 400, 600, 20.0, 50, 20, 1, 5, 0.2, 0.2, 1, 1,
     progress_sizes=(100, 400), progress_today_sizes=(100,), progress_kill_size=400,
+    shared_tight=(100, 10.0, 50),
 )  # fmt: skip
 
 
@@ -77,6 +81,9 @@ def _benchmarks(scale: Scale, runs: int) -> dict[str, Callable[[], list[Figure]]
         ),
         "shared_limit": lambda: shared_limit.run_shared_limit(
             scale.shared_rows_per_day, scale.rate_limit, scale.rate_page_size, runs
+        ),
+        "shared_limit_tight": lambda: shared_limit.run_shared_limit(
+            *scale.shared_tight, runs, name="shared_limit_tight"
         ),
         "bulk_send": lambda: bulk_send.run_bulk_send(scale.sms, runs, min(runs, scale.baseline_runs)),
         "progress": lambda: progress_scale.run_progress(

@@ -112,6 +112,11 @@ class VotelServerError(VotelError):
     """5xx, a non-JSON answer, or no answer at all after every retry."""
 
 
+class VotelInterruptedError(VotelError):
+    """A request was waiting (for the account's pace, a ``Retry-After`` or a retry's backoff) when
+    its hook was interrupted (the task's ``on_kill``): it was not sent, or not sent again."""
+
+
 class VotelOutcomeUnknownError(VotelServerError, AirflowFailException):
     """A request with a side effect failed ambiguously (a timeout, a connection lost after sending,
     a 5xx) on a connection whose server ignores ``Idempotency-Key`` (``server_idempotency``

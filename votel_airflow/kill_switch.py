@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 #: short try plus one retry fits in it with room to spare.
 STOP_TIMEOUT = 10.0
 STOP_RETRIES = 1
+#: The longest ``Retry-After`` a stop waits before its one retry, in seconds: the API's own wait
+#: (up to a minute) would spend the whole of ``killed_task_cleanup_time`` on one stop.
+STOP_RETRY_AFTER_MAX = 2.0
 
 
 class _Stoppable(Protocol):
@@ -81,7 +84,15 @@ def _stop_with(
     from votel_airflow.exceptions import VotelError
     from votel_airflow.hooks.votel import VotelHook
 
-    hook = VotelHook(task.votel_conn_id, timeout=STOP_TIMEOUT, max_retries=STOP_RETRIES)
+    # Unpaced: a stop does not queue behind the task's other requests, nor sit out the pause
+    # another caller's 429 put on the account; it goes now, and meets a 429 of its own if it must.
+    hook = VotelHook(
+        task.votel_conn_id,
+        timeout=STOP_TIMEOUT,
+        max_retries=STOP_RETRIES,
+        retry_after_max=STOP_RETRY_AFTER_MAX,
+        paced=False,
+    )
     try:
         answer = send(hook)
         if answer is None and ended_if_none:

@@ -47,3 +47,12 @@ class VotelConnectionMixin:
         from votel_airflow.hooks.votel import VotelHook
 
         return VotelHook(self.votel_conn_id)
+
+    def on_kill(self) -> None:
+        """End the waits of the task's hook at once (see
+        :meth:`~votel_airflow.hooks.votel.VotelHook.interrupt`): a killed task must end within
+        Airflow's ``killed_task_cleanup_time``, not after another caller's ``Retry-After``.
+        Subclasses that started something remote call this first, then stop it."""
+        hook = self.__dict__.get("hook")  # never built here: nothing to interrupt if never used
+        if hook is not None:
+            hook.interrupt()

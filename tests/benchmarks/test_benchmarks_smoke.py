@@ -56,8 +56,9 @@ def test_parquet_benchmark_measures_the_three_writers_at_both_sizes() -> None:
     assert f"parquet peak RSS growth {small:,} -> {large:,}" in figures
 
 
-def test_shared_limit_benchmark_runs_eight_extracts_in_both_modes() -> None:
-    figures = _by_name(_toy("shared_limit"))
+@pytest.mark.parametrize("name", ["shared_limit", "shared_limit_tight"])
+def test_shared_limit_benchmark_runs_eight_extracts_in_both_modes(name: str) -> None:
+    figures = _by_name(_toy(name))
     for variant in ("today", "adaptive"):
         assert figures[f"{variant} aggregate rows/s"].value > 0  # type: ignore[operator]
         assert 0 <= figures[f"{variant} 429 share of requests"].value <= 1  # type: ignore[operator]

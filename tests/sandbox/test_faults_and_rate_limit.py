@@ -105,6 +105,13 @@ def test_burst_429_hits_the_next_n_requests_per_key(sandbox, make_api):
     assert b.get("/payments/wallet").status_code == 429
 
 
+def test_burst_429_asks_for_the_retry_after_it_is_given(sandbox, api: Api):
+    sandbox.admin.set_faults(burst_429=1, burst_retry_after=60)
+    refused = api.get("/payments/wallet")
+    assert refused.status_code == 429
+    assert refused.headers["Retry-After"] == "60"
+
+
 def test_admin_api_is_never_faulted(sandbox, api: Api):
     sandbox.admin.set_faults(error_rate=1.0)
     assert sandbox.admin.stats()["requests_total"] >= 0

@@ -47,7 +47,9 @@ def votel_conn(set_connection: SetConnection) -> None:
 def sleeps(mocker: Any) -> list[float]:
     """Every wait the sync hook asks for, in seconds, without waiting."""
     waits: list[float] = []
-    mocker.patch("votel_airflow.hooks.votel.time.sleep", side_effect=waits.append)
+    mocker.patch(
+        "votel_airflow.hooks.votel._wait", side_effect=lambda _interrupted, seconds: waits.append(seconds)
+    )
     return waits
 
 

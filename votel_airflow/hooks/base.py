@@ -66,12 +66,14 @@ class VotelHookBase(BaseHook):
         timeout: float | None = None,
         max_retries: int | None = None,
         retry_after_max: float = 60.0,
+        paced: bool = True,
     ) -> None:
         super().__init__()
         self.votel_conn_id = votel_conn_id
         self._timeout = timeout
         self._max_retries = max_retries
         self._retry_after_max = retry_after_max
+        self._paced = paced
         self._settings: ConnectionSettings | None = None
 
     def __repr__(self) -> str:
@@ -102,19 +104,22 @@ class VotelHookBase(BaseHook):
 
     @property
     def pacer(self) -> AdaptivePacer | None:
-        """This process's pacer of the connection's account, or None with ``adaptive_pacing`` off."""
+        """This process's pacer of the connection's account, or None with ``adaptive_pacing`` off
+        (or on a hook built with ``paced=False``)."""
         settings = self.settings
-        if not settings.adaptive_pacing:
+        if not settings.adaptive_pacing or not self._paced:
             return None
         return pacer_for(settings.base_url, settings.api_key.reveal())
 
-    @staticmethod
-    def _pace_answer(pacer: AdaptivePacer | None, status: int, retry_after: str | None) -> None:
+    def _pace_answer(self, pacer: AdaptivePacer | None, status: int, retry_after: str | None) -> None:
         """Tell the pacer how the API took a request: a 429 slows the process, anything else not."""
         if pacer is None:
             return
         if status == 429:
-            pacer.on_throttled(parse_retry_after(retry_after))
+            asked = parse_retry_after(retry_after)
+            # The pause holds every caller of the account in this process, so it is capped as this
+            # hook caps its own wait: a server's "Retry-After: 86400" must not park them all a day.
+            pacer.on_throttled(None if asked is None else min(asked, self.policy.retry_after_max))
         else:
             pacer.on_success()
 

@@ -49,6 +49,9 @@ GOODPUT_WINDOW = 2.0
 MIN_SPAN = 0.5
 #: The slowest pace, requests/s: a pacer never stops a process altogether.
 MIN_RATE = 0.2
+#: The fastest pace, requests/s: far above any account's limit, and a bound that keeps the
+#: probe's growth finite in a process that runs for days without a 429.
+MAX_RATE = 1000.0
 #: Seconds without a request after which the pace is forgotten (the limit may have gone).
 IDLE_RESET = 60.0
 
@@ -91,18 +94,26 @@ class AdaptivePacer:
             if self.rate is not None and now - self._last > IDLE_RESET:
                 self.rate = self.ceiling = None
                 self._accepted.clear()
-            self._last = now
             if self._first is None:
                 self._first = now
             slot = max(now, self._next, now if waited else self._resumed)
+            # Idle counts from the last request's start, not its reservation: threads that sat out
+            # a long Retry-After together are not idle, and must not come back unpaced.
+            self._last = max(self._last, slot)
             if self.rate is not None:
                 self._next = slot + 1.0 / self.rate
             return slot - now
+
+    def hold(self) -> float:
+        """Seconds until the last ``Retry-After`` has passed (0 when none holds the account)."""
+        with self._lock:
+            return max(0.0, self._resumed - self._now())
 
     def on_success(self) -> None:
         """An answer that was not a 429: the API accepted the request."""
         with self._lock:
             now = self._now()
+            self._last = max(self._last, now)
             self._accepted.append(now)
             self._answered_since_429 = True
             while self._accepted and self._accepted[0] < now - GOODPUT_WINDOW:
@@ -112,15 +123,23 @@ class AdaptivePacer:
             target = RECOVERY_TARGET * self.ceiling if self.ceiling is not None else 0.0
             if self.rate < target:
                 self.rate += RECOVERY * (target - self.rate)
-            elapsed = min(now - self._grown_at, 1.0)
-            self._grown_at = now
-            boost = 2.0 ** min((now - self._throttled_at) / PROBE_DOUBLING, 10.0)
-            self.rate += self._step * elapsed * boost
+            # An answer to a request that was in flight when the 429 came lands before
+            # ``_grown_at`` (the end of the pause): no growth for it, and never a negative one,
+            # which would drive the pace below zero and switch pacing off for good.
+            elapsed = min(max(0.0, now - self._grown_at), 1.0)
+            self._grown_at = max(self._grown_at, now)
+            boost = 2.0 ** min(max(0.0, now - self._throttled_at) / PROBE_DOUBLING, 10.0)
+            self.rate = min(MAX_RATE, self.rate + self._step * elapsed * boost)
 
     def on_throttled(self, retry_after: float | None) -> None:
-        """A 429: slow down, and hold every request until ``retry_after`` has passed."""
+        """A 429: slow down, and hold every request until ``retry_after`` has passed.
+
+        :param retry_after: the pause in seconds, already capped by the caller (the hook caps it
+            at its ``retry_after_max``, as it caps its own wait).
+        """
         with self._lock:
             now = self._now()
+            self._last = max(self._last, now)
             self.throttles += 1
             pause = max(0.0, retry_after or 0.0)
             if not self._answered_since_429:
@@ -137,7 +156,7 @@ class AdaptivePacer:
                 # The first pace is a measured share already, not a rate that just failed.
                 first = self._goodput(now, pause)
                 if first is not None:
-                    self.rate = self.ceiling = max(MIN_RATE, first)
+                    self.rate = self.ceiling = min(MAX_RATE, max(MIN_RATE, first))
                     self._step = PROBE_STEP
                     self._grown_at = now + pause
             # Too little history to measure (the start-up burst): only the pause is known.

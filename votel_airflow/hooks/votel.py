@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 from votel_airflow import endpoints
-from votel_airflow.exceptions import VotelError, VotelServerError, render_detail
+from votel_airflow.exceptions import VotelError, VotelInterruptedError, VotelServerError, render_detail
 from votel_airflow.hooks import async_clients, paging
 from votel_airflow.hooks.async_clients import (
     ASYNC_POOL_SIZE,
@@ -66,6 +66,14 @@ __all__ = [
 MAX_REDIRECTS = 5
 #: What the connection test adds to its success: the one call it makes proves the key, not the paths.
 FULL_CHECK_HINT = "Run `votel-check-api` to check every path the provider uses against this API."
+#: Seconds a wait of a page read ahead goes without looking at the hook's interrupt: it waits on
+#: its own event (the page no longer wanted), so it looks at the other one this often.
+INTERRUPT_POLL = 0.1
+
+
+def _wait(interrupted: threading.Event, seconds: float) -> None:
+    """Wait ``seconds``, or less once the hook is interrupted (the one place the sync hook waits)."""
+    interrupted.wait(seconds)
 
 
 class VotelHook(VotelVerbs, VotelHookBase):
@@ -75,12 +83,49 @@ class VotelHook(VotelVerbs, VotelHookBase):
         in the host; extras ``timeout`` and ``max_retries``).
     :param timeout: read timeout in seconds; overrides the connection's ``timeout`` extra.
     :param max_retries: retries for retryable failures; overrides the ``max_retries`` extra.
-    :param retry_after_max: longest ``Retry-After`` the hook agrees to wait, in seconds.
+    :param retry_after_max: longest ``Retry-After`` the hook agrees to wait, in seconds; it also
+        caps the pause a 429 it meets imposes on every caller of the account in this process.
+    :param paced: False: the hook's requests neither wait for the account's pace nor teach it
+        (the kill switch's stop, one request that must leave now).
     """
 
     #: True once the API has answered 429 to this hook: paging stops reading ahead, since requests
     #: in parallel would only meet the rate limit twice and wait twice.
     throttled: bool = False
+
+    def __init__(
+        self,
+        votel_conn_id: str = VotelHookBase.default_conn_name,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        retry_after_max: float = 60.0,
+        paced: bool = True,
+    ) -> None:
+        super().__init__(
+            votel_conn_id,
+            timeout=timeout,
+            max_retries=max_retries,
+            retry_after_max=retry_after_max,
+            paced=paced,
+        )
+        self._interrupted = threading.Event()
+        #: Set at once by interrupt(), before the event: no request leaves after it returns.
+        self._stopping = False
+
+    def interrupt(self) -> None:
+        """End every wait of this hook's requests now, for good: a request waiting for the
+        account's pace, a ``Retry-After`` or a retry's backoff raises
+        :class:`~votel_airflow.exceptions.VotelInterruptedError` without being sent (again), and
+        so does every later request. A request already on the wire finishes (its timeout bounds
+        it). Operators call it from ``on_kill``: a killed task must not sit out another caller's
+        minute-long ``Retry-After`` before it can end.
+        """
+        self._stopping = True
+        # The event (what wakes the waits) is set from a thread of its own: on_kill runs in a
+        # signal handler, which may have stopped this very thread inside the event's lock (in a
+        # wait on it), and that lock is not reentrant.
+        threading.Thread(target=self._interrupted.set, name="votel-interrupt", daemon=True).start()
 
     @cached_property
     def session(self) -> requests.Session:
@@ -150,7 +195,6 @@ class VotelHook(VotelVerbs, VotelHookBase):
         transient_errors = transient_requests_errors()
         method, path = call.method, call.path
         timeout = (min(CONNECT_TIMEOUT, self.settings.timeout), self.settings.timeout)
-        sleep = time.sleep if abandoned is None else abandoned.wait
         pacer = self.pacer
         retry = 0
         throttled = False
@@ -159,7 +203,7 @@ class VotelHook(VotelVerbs, VotelHookBase):
             delay = pacer.reserve(waited=throttled) if pacer is not None else 0.0
             throttled = False
             # The process's share of the account's rate: every thread waits its slot.
-            if delay > 0 and sleep(delay):
+            if self._pause(delay, abandoned, call):
                 return None
             started = time.monotonic()
             try:
@@ -190,8 +234,33 @@ class VotelHook(VotelVerbs, VotelHookBase):
                     return value
                 wait = value
                 self.throttled = self.throttled or throttled
-            if sleep(wait):
+            if self._pause(wait, abandoned, call):
                 return None
+
+    def _pause(self, seconds: float, abandoned: threading.Event | None, call: _Prepared) -> bool:
+        """Wait ``seconds`` before sending ``call``; True when ``abandoned`` was set meanwhile.
+
+        :raises VotelInterruptedError: the hook is interrupted (:meth:`interrupt`), before or
+            during the wait.
+        """
+        if seconds > 0:
+            if abandoned is None:
+                _wait(self._interrupted, seconds)
+            else:
+                deadline = time.monotonic() + seconds
+                while not (abandoned.is_set() or self._stopping):
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    abandoned.wait(min(left, INTERRUPT_POLL))
+        if self._stopping:
+            raise VotelInterruptedError(
+                f"{call.method} {call.path} not sent: the hook was interrupted (the task is being "
+                "stopped) while the request waited for the account's pace or a retry",
+                method=call.method,
+                path=call.path,
+            )
+        return abandoned is not None and abandoned.is_set()
 
     def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         """``GET`` a path and return its JSON."""
@@ -329,7 +398,9 @@ class VotelAsyncHook(VotelHookBase):
     :param votel_conn_id: Airflow connection of type ``votel``.
     :param timeout: read timeout in seconds; overrides the connection's ``timeout`` extra.
     :param max_retries: retries for retryable failures; overrides the ``max_retries`` extra.
-    :param retry_after_max: longest ``Retry-After`` the hook agrees to wait, in seconds.
+    :param retry_after_max: longest ``Retry-After`` the hook agrees to wait, in seconds; it also
+        caps the pause a 429 it meets imposes on every caller of the account in this process.
+    :param paced: False: the hook's requests neither wait for the account's pace nor teach it.
     """
 
     #: The client in use: the loop's shared one (with ``_share``) or one set on this hook alone.

@@ -233,6 +233,7 @@ class StartCallOperator(VotelBaseOperator):
     def on_kill(self) -> None:
         """Cancel the call this task started, if it is still going (Airflow calls this when the
         running task is marked failed or exceeds its ``execution_timeout``)."""
+        super().on_kill()
         call_id = self.started_call_id
         if call_id is not None:
             from votel_airflow.kill_switch import cancel_call

@@ -278,6 +278,7 @@ class UpsertContactsOperator(LineageMixin, VotelBaseOperator):
     def on_kill(self) -> None:
         """Cancel the import jobs of this task that are still running (Airflow calls this when the
         running task is marked failed or exceeds its ``execution_timeout``)."""
+        super().on_kill()
         self._cancel(list(self.import_ids))
 
     def _finish(

@@ -405,6 +405,7 @@ class StartCampaignOperator(VotelBaseOperator):
     def on_kill(self) -> None:
         """Pause the campaign this task started (Airflow calls this when the running task is
         marked failed or exceeds its ``execution_timeout``)."""
+        super().on_kill()
         campaign_id = self.started_campaign_id
         if campaign_id is not None:
             from votel_airflow.kill_switch import stop

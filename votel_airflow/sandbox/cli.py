@@ -91,6 +91,9 @@ def _parser() -> argparse.ArgumentParser:
         help="ignore Idempotency-Key: a repeated request is done again (a server without the guarantee)",
     )
     p.add_argument("--burst-429", type=int, default=0, help="first N requests per key get 429")
+    p.add_argument(
+        "--burst-retry-after", type=int, default=1, help="Retry-After of the --burst-429 answers, seconds"
+    )
     p.add_argument("--fault-seed", type=int, default=0, help="seed of the fault draws")
     p.add_argument("--call-stage-seconds", type=float, default=1.0)
     p.add_argument("--message-stage-seconds", type=float, default=0.5)

@@ -24,10 +24,12 @@ class FaultConfig:
     :param slow_rate: share delayed by ``slow_seconds`` before handling.
     :param slow_seconds: the delay of a slow answer.
     :param burst_429: the next N requests of every API key are answered 429 with
-        ``Retry-After: 1``.
+        ``Retry-After: burst_retry_after``.
     :param error_after_rate: share handled (done once), then answered 500: a failure after the
         commit, the one a client cannot tell from a failure before it.
     :param fault_seed: seed of the random draws, so a run is repeatable.
+    :param burst_retry_after: the ``Retry-After`` of those 429s, in whole seconds (a long one
+        holds every caller of the account in a client process).
     """
 
     error_rate: float = 0.0
@@ -38,6 +40,7 @@ class FaultConfig:
     burst_429: int = 0
     fault_seed: int = 0
     error_after_rate: float = 0.0
+    burst_retry_after: int = 1
 
     def validate(self) -> None:
         """Raise ``ValueError`` when a rate is outside [0, 1] or the rates sum above 1."""
@@ -47,8 +50,8 @@ class FaultConfig:
                 raise ValueError(f"{name} must be between 0 and 1, got {value}")
         if self.error_rate + self.html_502_rate + self.drop_rate + self.error_after_rate > 1.0:
             raise ValueError("error_rate + html_502_rate + drop_rate + error_after_rate must not exceed 1")
-        if self.slow_seconds < 0 or self.burst_429 < 0:
-            raise ValueError("slow_seconds and burst_429 must not be negative")
+        if self.slow_seconds < 0 or self.burst_429 < 0 or self.burst_retry_after < 0:
+            raise ValueError("slow_seconds, burst_429 and burst_retry_after must not be negative")
 
 
 @dataclass(frozen=True)

@@ -152,7 +152,8 @@ class SandboxMiddleware:
             return
         sandbox.stats.faults[kind] += 1
         if kind == faults.BURST_429:
-            await _send_detail(send, 429, "Rate limit exceeded", [(b"retry-after", b"1")])
+            pause = str(sandbox.faults.config.burst_retry_after).encode()
+            await _send_detail(send, 429, "Rate limit exceeded", [(b"retry-after", pause)])
         elif kind == faults.ERROR_BEFORE:
             await _send_detail(send, 500, "Internal server error (injected before handling)")
         elif kind == faults.HTML_502:

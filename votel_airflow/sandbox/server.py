@@ -87,6 +87,7 @@ class SandboxAdmin:
         burst_429: int = 0,
         fault_seed: int = 0,
         error_after_rate: float = 0.0,
+        burst_retry_after: int = 1,
     ) -> None:
         """Replace the fault settings (see :class:`votel_airflow.sandbox.config.FaultConfig`)."""
         body = {
@@ -98,6 +99,7 @@ class SandboxAdmin:
             "burst_429": burst_429,
             "fault_seed": fault_seed,
             "error_after_rate": error_after_rate,
+            "burst_retry_after": burst_retry_after,
         }
         self._call("PUT", "/faults", json=body)
 

@@ -68,6 +68,7 @@ class Faults(Body):
     burst_429: Annotated[int, Field(ge=0)] = 0
     fault_seed: int = 0
     error_after_rate: Annotated[float, Field(ge=0, le=1)] = 0.0
+    burst_retry_after: Annotated[int, Field(ge=0, le=86400)] = 1
 
 
 class RateLimitSet(Body):
