@@ -90,7 +90,11 @@ from votel_airflow.exceptions import (
     render_detail,
 )
 from votel_airflow.idempotency import TaskProgress, idempotency_key
-from votel_airflow.progress_stores import ResultsFileProgressStore, progress_store
+from votel_airflow.progress_stores import (
+    ResultsFileProgressStore,
+    progress_store,
+    require_durable_write_ahead,
+)
 from votel_airflow.stream_to_file import write_document
 
 # The argument checks live in validation: the senders run them at DAG parse time, without this engine.
@@ -245,17 +249,22 @@ def send_each(
     unique: dict[str, Recipient] = {}
     for recipient in recipients:
         unique.setdefault(key(recipient), recipient)
+    # Also loads the hook's settings once here rather than racing for them in every thread.
+    trusted = ambiguity.log_mode(hook, name)
     store = progress_store(context, destination)
+    if not trusted:
+        # Before any request: without a durable store the write-ahead would live in memory only,
+        # and a retried task would send everyone again on a server that ignores the keys.
+        require_durable_write_ahead(store, name, "results_destination")
     progress = TaskProgress(context, f"votel_send_{name}", store)
     if not progress.durable:
         log.warning(
             "%s: this Airflow has no task state store (it arrived in 3.3) and no results_destination is "
-            "set, so a retry of this task relies on idempotency keys alone: nobody is sent twice, but "
-            "every recipient is asked again. Set results_destination to keep progress across retries.",
+            "set, so a retry of this task relies on idempotency keys alone: the server answers a repeated "
+            "key with the first response, but every recipient is asked again. Set results_destination "
+            "to keep progress across retries.",
             name,
         )
-    # Also loads the hook's settings once here rather than racing for them in every thread.
-    trusted = ambiguity.log_mode(hook, name)
     earlier = progress.done()
     # A request an earlier try wrote ahead but never settled (the worker died) may have left.
     for k in unique:
@@ -308,8 +317,9 @@ def send_each(
             f"({ {k: v['error'] for k, v in listed.items()} }); {resumed + tally.sent} were sent. "
             "Fix or drop those recipients, or pass on_invalid='skip' to accept the refusals."
         )
-    if isinstance(store, ResultsFileProgressStore):
-        # Done, and the results file says what was sent: no retry needs the progress file now.
+    if trusted and isinstance(store, ResultsFileProgressStore):
+        # Done, and the results file says what was sent: no retry needs the progress file now. On
+        # a server that ignores the keys it stays: a cleared task must not send everyone again.
         store.discard()
     return summary
 

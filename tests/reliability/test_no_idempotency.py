@@ -8,9 +8,7 @@ whose send failed ambiguously is either found in the messaging log or reported.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -30,29 +28,6 @@ pytestmark = pytest.mark.slow
 RECIPIENTS = 300
 #: The issue's fault: 5 % of requests are done, then answered 500.
 AFTER_COMMIT = {"error_after_rate": 0.05, "fault_seed": 7}
-
-
-@pytest.fixture(scope="module")
-def careless_server() -> Iterator[SandboxServer]:
-    """A sandbox that ignores Idempotency-Key, as the real API may."""
-    with SandboxServer(extra_args=["--no-idempotency"]) as server:
-        yield server
-
-
-@pytest.fixture(params=[False], ids=["empty"])
-def account(
-    careless_server: SandboxServer, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
-) -> Iterator[Any]:
-    """A fresh account; ``use(**extra)`` points ``votel_default`` at it with those extras."""
-    key = careless_server.admin.create_account(balance=1000.0, seed=request.param)
-
-    def use(**extra: Any) -> str:
-        conn = {"conn_type": "votel", "host": careless_server.base_url, "password": key, "extra": extra}
-        monkeypatch.setenv("AIRFLOW_CONN_VOTEL_DEFAULT", json.dumps(conn))
-        return key
-
-    yield use
-    careless_server.admin.clear_faults()
 
 
 def numbers(count: int) -> list[str]:
@@ -114,7 +89,9 @@ def test_no_duplicates_under_500_after_commit_and_every_doubt_reconciled(
     careless_server.admin.set_faults(**AFTER_COMMIT)
     careless_server.admin.reset_stats()
 
-    summary = sms_task(max_concurrency=8, on_ambiguous="skip").execute(make_context())
+    summary = sms_task(max_concurrency=8, on_ambiguous="skip").execute(
+        make_context(state_store=FakeStateStore())
+    )
 
     counts = texts_per_number(careless_server, key)
     faults = careless_server.admin.stats()["faults"]["error_after"]
@@ -164,7 +141,7 @@ def test_skip_succeeds_and_lists_at_most_100_ambiguous_recipients(
     careless_server.admin.set_faults(error_rate=1.0, fault_seed=1)
 
     summary = sms_task(max_concurrency=8, on_ambiguous="skip", reconcile_ambiguous=False).execute(
-        make_context()
+        make_context(state_store=FakeStateStore())
     )
 
     assert summary["sent"] == 0
