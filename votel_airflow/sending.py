@@ -45,10 +45,12 @@ Server without idempotency (``server_idempotency`` false on the connection)
       again, by the hook or by a task retry: it is recorded as ambiguous in the progress, looked
       up in the messaging log (``reconcile``) and reported; ``on_ambiguous="fail"`` fails the task
       (without retries) after every other recipient is done, ``"skip"`` succeeds and lists them.
-    * Each batch of requests is recorded as pending before it leaves (one progress write per
-      batch of ``max_concurrency``): a worker killed mid-request leaves those ambiguous, not
-      sent twice. Requests that surely had no effect (429, refused connection, 402) are sent
-      again by the retry. See :mod:`votel_airflow.ambiguity`.
+    * Each batch of ``max_concurrency`` recipients is recorded as pending before any of its
+      requests leaves, in one progress write that also carries the results settled since the
+      previous one (so about ``N / max_concurrency`` writes in all): a worker killed mid-request
+      leaves the batch in flight and the one written ahead (at most ``2 * max_concurrency``
+      recipients) ambiguous, never sent twice. Requests that surely had no effect (429, refused
+      connection, 402) are sent again by the retry. See :mod:`votel_airflow.ambiguity`.
 
 Result (JSON-safe, small)
     ``{"requested", "duplicates", "sent", "resumed", "skipped_invalid", "failed", "message_ids",
@@ -71,9 +73,11 @@ import json
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from votel_airflow import ambiguity
@@ -354,22 +358,32 @@ def _run(
     total = len(todo)
     step = max(1, total // 10)
     with ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix=f"votel-{name}") as pool:
+        # Recipients written ahead as pending whose requests have not left yet.
+        written_ahead: deque[tuple[str, Recipient]] = deque()
+
+        def next_item() -> tuple[str, Recipient] | None:
+            if trusted:
+                return next(pending_items, None)
+            if not written_ahead:
+                # Write-ahead, one durable write per batch of max_concurrency: the batch is recorded
+                # as pending (with every result settled since the last write) before any of its
+                # requests leaves, so a worker killed mid-request leaves these recipients ambiguous
+                # for the retry, never sent twice.
+                batch = list(islice(pending_items, max_concurrency))
+                if not batch:
+                    return None
+                now = time.time()
+                for item in batch:
+                    progress.record(item[0], ambiguity.pending(now))
+                written_ahead.extend(batch)
+                progress.flush()
+            return written_ahead.popleft()
 
         def top_up() -> None:
-            batch: list[tuple[str, Recipient]] = []
-            while not stop.is_set() and len(in_flight) + len(batch) < max_concurrency:
-                item = next(pending_items, None)
+            while not stop.is_set() and len(in_flight) < max_concurrency:
+                item = next_item()
                 if item is None:
                     break
-                batch.append(item)
-            if batch and not trusted:
-                # Write-ahead: durable before the requests leave, so a worker killed mid-request
-                # leaves these recipients ambiguous for the retry, never sent twice.
-                now = time.time()
-                for rkey, _ in batch:
-                    progress.record(rkey, ambiguity.pending(now))
-                progress.flush()
-            for item in batch:
                 in_flight[pool.submit(send_one, item)] = item[0]
 
         crash: BaseException | None = None
@@ -428,6 +442,10 @@ def _run(
                 future.exception()  # waits for it; settle() reads the outcome
                 settle(future)
             raise
+        finally:
+            # Written ahead but never sent (the send stopped first): a retry sends them.
+            for rkey, _ in written_ahead:
+                progress.record(rkey, ambiguity.unsent("not sent: the task stopped first"))
     if crash is not None:
         raise crash
 

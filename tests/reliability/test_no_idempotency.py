@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.support import FakeStateStore, FakeTaskInstance, make_context
-from votel_airflow import ambiguity, endpoints
+from votel_airflow import ambiguity, endpoints, idempotency
 from votel_airflow.exceptions import VotelOutcomeUnknownError
 from votel_airflow.hooks.votel import VotelHook
 from votel_airflow.idempotency import TaskProgress, chunk_key, stored_progress
@@ -22,6 +22,7 @@ from votel_airflow.operators.agents import StartCallOperator
 from votel_airflow.operators.communication import SendSmsOperator
 from votel_airflow.operators.workflows import EnrollContactOperator
 from votel_airflow.sandbox.server import SandboxServer
+from votel_airflow.sending import SendRequest, send_each
 
 pytestmark = pytest.mark.slow
 
@@ -192,16 +193,43 @@ def test_a_send_whose_result_chunk_was_cut_short_stays_ambiguous_and_is_never_se
     assert summary["ambiguous_recipients"] == [target]
 
 
-def test_each_batch_is_marked_pending_before_its_requests_leave(
-    careless_server: SandboxServer, account: Any
+class _WatchedHook(VotelHook):
+    """A hook that notes, as each request leaves, whether its recipient was durably pending."""
+
+    def __init__(self, store: FakeStateStore) -> None:
+        super().__init__()
+        self.store = store
+        self.left_unrecorded: list[str] = []
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        recipient = (kwargs.get("json") or {}).get("to")
+        if method == "POST" and recipient is not None:
+            stored = stored_progress(self.store, "votel_send_sms").get(recipient)
+            if ambiguity.marker(stored) != ambiguity.PENDING:
+                self.left_unrecorded.append(recipient)
+        return super().request(method, path, **kwargs)
+
+
+def test_each_batch_is_written_ahead_in_one_store_write_before_its_requests_leave(
+    careless_server: SandboxServer, account: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The issue's figures: 400 recipients at max_concurrency=8 took 357 writes, about one per
+    # recipient. One per batch is 50, plus the final flush of the last results.
     account(server_idempotency=False)
+    monkeypatch.setattr(idempotency, "FLUSH_EVERY_SECONDS", 3600.0)  # no flush on the clock
     store = FakeStateStore()
+    hook = _WatchedHook(store)
 
-    sms_task(max_concurrency=4).execute(make_context(state_store=store))
+    def sms(number: Any) -> SendRequest:
+        return SendRequest("POST", endpoints.SMS, {"to": number, "body": "Doors open at 9"})
 
-    # One write-ahead per batch of 4 at least, on top of the usual flushes.
-    assert store.writes >= RECIPIENTS // 4
+    summary = send_each(
+        hook, make_context(state_store=store), numbers(400), sms, name="sms", max_concurrency=8
+    )
+
+    assert summary["sent"] == 400
+    assert hook.left_unrecorded == []
+    assert store.writes == 400 // 8 + 1
     assert all(isinstance(v, str) for v in stored_progress(store, "votel_send_sms").values())
 
 
