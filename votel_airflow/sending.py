@@ -73,7 +73,7 @@ import json
 import logging
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -119,6 +119,8 @@ STOPPING_ERRORS = (VotelPaymentRequiredError, VotelAuthError, VotelPermissionErr
 #: Errors about one recipient's request only.
 REJECTED_ERRORS = (VotelBadRequestError, VotelNotFoundError)
 ON_REJECTED = ("fail", "skip")
+#: What became of a recipient, as the errors count them (see :func:`_fate`).
+SENT, REFUSED, AMBIGUOUS, UNSENT = "sent", "refused", "ambiguous", "unsent"
 log = logging.getLogger(__name__)
 
 
@@ -276,12 +278,9 @@ def send_each(
             reason = "the task stopped while the request may have been in flight"
             earlier[k] = ambiguity.ambiguous(reason, earlier[k].get("at") or time.time())
             progress.record(k, earlier[k])
-    todo = [
-        (k, r)
-        for k, r in unique.items()
-        if k not in earlier or ambiguity.marker(earlier[k]) == ambiguity.UNSENT
-    ]
-    resumed = sum(1 for k in unique if k in earlier and ambiguity.marker(earlier[k]) is None)
+    todo = [(k, r) for k, r in unique.items() if _fate(earlier, k) == UNSENT]
+    # Refused recipients are not "resumed": nothing reached them.
+    resumed = sum(1 for k in unique if _fate(earlier, k) == SENT)
     if resumed:
         log.info("Resuming %s: %d of %d recipients were done by an earlier try", name, resumed, len(unique))
 
@@ -296,9 +295,10 @@ def send_each(
         progress.flush()
 
     done = progress.done()
+    # Every count an error states comes from the recorded fates, the same ones the summary reads.
+    fates = Counter(_fate(done, k) for k in unique)
     if tally.stopped_by is not None:
-        unsent = sum(1 for k in unique if k not in done)
-        raise _stopped_error(tally.stopped_by, name, resumed + tally.sent, len(unique), unsent)
+        raise _stopped_error(tally.stopped_by, name, fates, len(unique))
     summary = _summary(unique, done, invalid, resumed, tally, recipients)
     if destination is not None:
         summary["results_uri"] = _write_results(destination, unique, done)
@@ -306,19 +306,19 @@ def send_each(
         first = next(iter(tally.transient.items()))
         raise VotelError(
             f"{name}: {len(tally.transient)} of {len(unique)} sends failed after every retry "
-            f"(first: {first[0]}: {first[1]}); {resumed + tally.sent} are sent and recorded, so a retry of "
+            f"(first: {first[0]}: {first[1]}); {fates[SENT]} are sent and recorded, so a retry of "
             "this task sends only the rest."
         )
     rejected = {k: v for k, v in done.items() if k in unique and isinstance(v, dict) and "error" in v}
     unresolved = summary["ambiguous_recipients"]
     if unresolved and on_ambiguous == "fail":
         keys = [k for k in unique if ambiguity.marker(done.get(k)) == ambiguity.AMBIGUOUS]
-        raise ambiguity.ambiguous_error(name, keys, len(unique), summary["sent"] + summary["resumed"])
+        raise ambiguity.ambiguous_error(name, keys, len(unique), fates[SENT])
     if rejected and on_rejected == "fail":
         listed = dict(list(rejected.items())[:20])
         raise VotelRecipientsRefusedError(
             f"{name}: the API refused {len(rejected)} of {len(unique)} recipients "
-            f"({ {k: v['error'] for k, v in listed.items()} }); {resumed + tally.sent} were sent. "
+            f"({ {k: v['error'] for k, v in listed.items()} }); {fates[SENT]} were sent. "
             "Fix or drop those recipients, or pass on_invalid='skip' to accept the refusals."
         )
     if trusted and isinstance(store, ResultsFileProgressStore):
@@ -480,7 +480,23 @@ def _reconcile(
     )  # fmt: skip
 
 
-def _stopped_error(cause: VotelError, name: str, sent: int, total: int, unsent: int) -> VotelError:
+def _fate(done: Mapping[str, Any], key: str) -> str:
+    """What the progress says became of one recipient: :data:`SENT`, :data:`REFUSED`,
+    :data:`AMBIGUOUS` (pending included) or :data:`UNSENT` (no record, or surely no effect)."""
+    if key not in done:
+        return UNSENT
+    value = done[key]
+    mark = ambiguity.marker(value)
+    if mark == ambiguity.UNSENT:
+        return UNSENT
+    if mark is not None:
+        return AMBIGUOUS
+    if isinstance(value, Mapping) and "error" in value:
+        return REFUSED
+    return SENT
+
+
+def _stopped_error(cause: VotelError, name: str, fates: Counter[str], total: int) -> VotelError:
     if isinstance(cause, VotelPaymentRequiredError):
         reason, fix = "the wallet ran out", "Top up the wallet"
     elif isinstance(cause, VotelAuthError):
@@ -488,9 +504,14 @@ def _stopped_error(cause: VotelError, name: str, sent: int, total: int, unsent: 
     else:
         reason, fix = "the API refused permission", "Check the plan and the key's permissions"
     detail = render_detail(cause.detail) if cause.detail is not None else str(cause)
+    others = ""
+    if fates[REFUSED]:
+        others += f"{fates[REFUSED]} refused by the API, "
+    if fates[AMBIGUOUS]:
+        others += f"{fates[AMBIGUOUS]} failed ambiguously (never sent again), "
     message = (
-        f"{name}: {sent} of {total} sent before {reason} ({detail}); {unsent} not sent. {fix}, "
-        "then clear the task: a retry sends only to the rest."
+        f"{name}: {fates[SENT]} of {total} sent before {reason} ({detail}); {others}{fates[UNSENT]} not "
+        f"sent. {fix}, then clear the task: a retry sends only to the {fates[UNSENT]} not sent."
     )
     return type(cause)(
         message, status_code=cause.status_code, detail=cause.detail, method=cause.method, path=cause.path

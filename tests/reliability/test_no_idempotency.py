@@ -8,6 +8,7 @@ whose send failed ambiguously is either found in the messaging log or reported.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from typing import Any
 
@@ -15,7 +16,7 @@ import pytest
 
 from tests.support import FakeStateStore, FakeTaskInstance, make_context
 from votel_airflow import ambiguity, endpoints, idempotency
-from votel_airflow.exceptions import VotelOutcomeUnknownError
+from votel_airflow.exceptions import VotelOutcomeUnknownError, VotelPaymentRequiredError
 from votel_airflow.hooks.votel import VotelHook
 from votel_airflow.idempotency import TaskProgress, chunk_key, stored_progress
 from votel_airflow.operators.agents import StartCallOperator
@@ -321,3 +322,27 @@ def test_ambiguous_enrollment_batches_are_never_resent_and_are_reconciled_or_rep
     assert settled | reported == set(contact_ids)
     assert not settled & reported
     assert not reported & set(added)
+
+
+STOPPED = re.compile(r"(\d+) of (\d+) sent before the wallet ran out .*?; (?:.*?)?(\d+) not sent\.")
+
+
+def test_a_402_says_exactly_how_many_were_sent_and_not_sent_as_the_server_recorded(
+    careless_server: SandboxServer, account: Any
+) -> None:
+    # The figures: "29 not sent" when 37 were not. The recipients in flight at the 402,
+    # and those written ahead, are recorded "unsent" in the progress: they count as not sent.
+    key = account(server_idempotency=False)
+    careless_server.admin.set_wallet(key, 0.20)  # 20 SMS at 0.01
+    store = FakeStateStore()
+
+    with pytest.raises(VotelPaymentRequiredError) as info:
+        SendSmsOperator(task_id="text", to=numbers(60), body="Doors open", max_concurrency=8).execute(
+            make_context(state_store=store)
+        )
+
+    texted = len(careless_server.admin.records(key, "sms"))
+    match = STOPPED.search(str(info.value))
+    assert match, str(info.value)
+    assert (int(match[1]), int(match[2]), int(match[3])) == (texted, 60, 60 - texted)
+    assert texted == 20
