@@ -119,6 +119,12 @@ STOPPING_ERRORS = (VotelPaymentRequiredError, VotelAuthError, VotelPermissionErr
 #: Errors about one recipient's request only.
 REJECTED_ERRORS = (VotelBadRequestError, VotelNotFoundError)
 ON_REJECTED = ("fail", "skip")
+#: Appended to the counts of an error when progress does not survive the try.
+UNKNOWN_EARLIER = (
+    "These counts are this try's own: without a task state store or results_destination an earlier "
+    "try's sends are not known here (the retry asks the server again under the same keys, and it "
+    "answers those with its first response)."
+)
 #: What became of a recipient, as the errors count them (see :func:`_fate`).
 SENT, REFUSED, AMBIGUOUS, UNSENT = "sent", "refused", "ambiguous", "unsent"
 log = logging.getLogger(__name__)
@@ -297,8 +303,11 @@ def send_each(
     done = progress.done()
     # Every count an error states comes from the recorded fates, the same ones the summary reads.
     fates = Counter(_fate(done, k) for k in unique)
+    # Without durable progress this try cannot know what an earlier one sent: say so, rather than
+    # call "not sent" someone an earlier try texted.
+    caveat = "" if progress.durable else f" {UNKNOWN_EARLIER}"
     if tally.stopped_by is not None:
-        raise _stopped_error(tally.stopped_by, name, fates, len(unique))
+        raise _stopped_error(tally.stopped_by, name, fates, len(unique), caveat)
     summary = _summary(unique, done, invalid, resumed, tally, recipients)
     if destination is not None:
         summary["results_uri"] = _write_results(destination, unique, done)
@@ -306,8 +315,8 @@ def send_each(
         first = next(iter(tally.transient.items()))
         raise VotelError(
             f"{name}: {len(tally.transient)} of {len(unique)} sends failed after every retry "
-            f"(first: {first[0]}: {first[1]}); {fates[SENT]} are sent and recorded, so a retry of "
-            "this task sends only the rest."
+            f"(first: {first[0]}: {first[1]}); {fates[SENT]} are sent and recorded, {_others(fates)}"
+            f"{fates[UNSENT]} not sent, so a retry of this task sends only to those {fates[UNSENT]}.{caveat}"
         )
     rejected = {k: v for k, v in done.items() if k in unique and isinstance(v, dict) and "error" in v}
     unresolved = summary["ambiguous_recipients"]
@@ -496,7 +505,19 @@ def _fate(done: Mapping[str, Any], key: str) -> str:
     return SENT
 
 
-def _stopped_error(cause: VotelError, name: str, fates: Counter[str], total: int) -> VotelError:
+def _others(fates: Counter[str]) -> str:
+    """The refused and ambiguous counts, as an error states them beside the sent and the unsent."""
+    others = ""
+    if fates[REFUSED]:
+        others += f"{fates[REFUSED]} refused by the API, "
+    if fates[AMBIGUOUS]:
+        others += f"{fates[AMBIGUOUS]} failed ambiguously (never sent again), "
+    return others
+
+
+def _stopped_error(
+    cause: VotelError, name: str, fates: Counter[str], total: int, caveat: str = ""
+) -> VotelError:
     if isinstance(cause, VotelPaymentRequiredError):
         reason, fix = "the wallet ran out", "Top up the wallet"
     elif isinstance(cause, VotelAuthError):
@@ -504,14 +525,10 @@ def _stopped_error(cause: VotelError, name: str, fates: Counter[str], total: int
     else:
         reason, fix = "the API refused permission", "Check the plan and the key's permissions"
     detail = render_detail(cause.detail) if cause.detail is not None else str(cause)
-    others = ""
-    if fates[REFUSED]:
-        others += f"{fates[REFUSED]} refused by the API, "
-    if fates[AMBIGUOUS]:
-        others += f"{fates[AMBIGUOUS]} failed ambiguously (never sent again), "
     message = (
-        f"{name}: {fates[SENT]} of {total} sent before {reason} ({detail}); {others}{fates[UNSENT]} not "
-        f"sent. {fix}, then clear the task: a retry sends only to the {fates[UNSENT]} not sent."
+        f"{name}: {fates[SENT]} of {total} sent before {reason} ({detail}); {_others(fates)}"
+        f"{fates[UNSENT]} not sent. {fix}, then clear the task: a retry sends only to the "
+        f"{fates[UNSENT]} not sent.{caveat}"
     )
     return type(cause)(
         message, status_code=cause.status_code, detail=cause.detail, method=cause.method, path=cause.path

@@ -18,12 +18,13 @@ import pytest
 
 from tests.support import FakeTaskInstance, make_context
 from votel_airflow import endpoints
-from votel_airflow.exceptions import VotelConfigurationError, VotelPaymentRequiredError
+from votel_airflow.exceptions import VotelConfigurationError, VotelError, VotelPaymentRequiredError
 from votel_airflow.hooks.votel import VotelHook
 from votel_airflow.operators.agents import StartCallOperator
 from votel_airflow.operators.communication import SendSmsOperator
 from votel_airflow.operators.workflows import EnrollContactOperator
 from votel_airflow.sandbox.server import SandboxServer
+from votel_airflow.sending import UNKNOWN_EARLIER
 
 pytestmark = pytest.mark.slow
 
@@ -175,3 +176,20 @@ def test_a_trusted_connection_without_a_store_says_retries_rely_on_the_servers_k
 
     assert "relies on idempotency keys alone" in caplog.text
     assert "nobody is sent twice" not in caplog.text
+
+
+def test_without_durable_progress_an_error_says_its_counts_are_this_trys_own(
+    careless_server: SandboxServer, account: Any
+) -> None:
+    # Found by the engine's state machine: try 1 texted the number; try 2, refused by 429s, said
+    # "0 are sent and recorded" although the sandbox had texted it, with nothing to say why.
+    key = account(server_idempotency=True, max_retries=0, adaptive_pacing=False)
+    SendSmsOperator(task_id="text", to=numbers(1), body="hi").execute(try_context(1))
+    careless_server.admin.set_faults(burst_429=5)
+
+    with pytest.raises(VotelError) as info:
+        SendSmsOperator(task_id="text", to=numbers(1), body="hi").execute(try_context(2))
+
+    assert len(texts_per_number(careless_server, key)) == 1
+    assert "0 are sent and recorded" in str(info.value)
+    assert UNKNOWN_EARLIER in str(info.value)
