@@ -325,9 +325,10 @@ def send_each(
         raise ambiguity.ambiguous_error(name, keys, len(unique), fates[SENT])
     if rejected and on_rejected == "fail":
         listed = dict(list(rejected.items())[:20])
+        doubtful = f", {fates[AMBIGUOUS]} failed ambiguously (never sent again)" if fates[AMBIGUOUS] else ""
         raise VotelRecipientsRefusedError(
             f"{name}: the API refused {len(rejected)} of {len(unique)} recipients "
-            f"({ {k: v['error'] for k, v in listed.items()} }); {fates[SENT]} were sent. "
+            f"({ {k: v['error'] for k, v in listed.items()} }); {fates[SENT]} were sent{doubtful}. "
             "Fix or drop those recipients, or pass on_invalid='skip' to accept the refusals."
         )
     if trusted and isinstance(store, ResultsFileProgressStore):
