@@ -41,6 +41,9 @@ Guarantees
       only what is missing.
 
 Server without idempotency (``server_idempotency`` false on the connection)
+    * Progress must be durable (the task state store, or files beside ``results_destination``):
+      without either the send raises :class:`~votel_airflow.exceptions.VotelConfigurationError`
+      before its first request, since a write-ahead kept in memory cannot stop a retry.
     * A send that failed ambiguously (timeout, connection lost after sending, 5xx) is never sent
       again, by the hook or by a task retry: it is recorded as ambiguous in the progress, looked
       up in the messaging log (``reconcile``) and reported; ``on_ambiguous="fail"`` fails the task
