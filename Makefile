@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 CONSTRAINTS := constraints/airflow-3.3.txt
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 
-.PHONY: demo test e2e lint docs bench airflow-ui constraints compat compat-full compat-constraints wheel-check clean
+.PHONY: demo test check-engine e2e lint docs bench airflow-ui constraints compat compat-full compat-constraints wheel-check clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,13 @@ airflow-ui: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The send engine's state machine (tests/reliability/test_send_engine_model.py) searching new
+# stories: `make test` replays a fixed budget of them, this draws ENGINE_EXAMPLES random ones.
+ENGINE_EXAMPLES ?= 2000
+check-engine: $(STAMP)
+	VOTEL_ENGINE_SEARCH=random VOTEL_ENGINE_EXAMPLES=$(ENGINE_EXAMPLES) \
+		$(BIN)/python -m pytest -p no:cacheprovider tests/reliability/test_send_engine_model.py
 
 # The e2e tier (tests/e2e) gets a venv of its own: botocore, under the S3 provider and s3fs, caps
 # python-dateutil below 3, so this one venv takes the 2.x Airflow's own constraints pin.

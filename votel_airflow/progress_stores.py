@@ -7,8 +7,11 @@ store in its context; Airflow 3.0 to 3.2 have none, so there the send keeps its 
 :class:`ResultsFileProgressStore`: one small file per key, in a hidden folder beside
 ``results_destination`` (the same storage the user already chose for the send's results, so it is
 as durable and as private as they are), removed once the send succeeds. Without either, a retry
-still texts nobody twice (idempotency keys) but asks the API again for every recipient; the send
-says so in its log at start.
+on a server that honours ``Idempotency-Key`` still texts nobody twice (the server answers a
+repeated key with its first response) but asks the API again for every recipient; the send says so
+in its log at start. On a connection whose server ignores the key (``server_idempotency`` false)
+nothing but durable progress keeps a retry from sending again, so there a side effect without a
+durable store is refused before its first request (:func:`require_durable_write_ahead`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
+from votel_airflow.exceptions import VotelConfigurationError
 from votel_airflow.idempotency import task_instance_identity
 
 if TYPE_CHECKING:
@@ -147,3 +151,26 @@ def progress_store(context: Mapping[str, Any], destination: ObjectStoragePath | 
     if destination is not None:
         return ResultsFileProgressStore(context, destination)
     return None
+
+
+def require_durable_write_ahead(store: ProgressStore | None, what: str, field: str) -> None:
+    """Refuse a side effect on a server that ignores ``Idempotency-Key`` when no store is durable.
+
+    There the write-ahead record (*pending* before a request leaves) is the only thing that keeps
+    a retried task from reaching someone again; kept in memory, it dies with the try. Call it
+    before the first request, only when ``server_idempotency`` is false.
+
+    :param store: what :func:`progress_store` found (None: nothing durable).
+    :param what: the side effect, for the message (``"sms"``, ``"call +1415..."``).
+    :param field: the operator argument that gives a durable store on Airflow 3.0-3.2.
+    """
+    if store is not None:
+        return
+    raise VotelConfigurationError(
+        f"{what}: the connection says the server ignores Idempotency-Key (server_idempotency=false), "
+        "and this task has no task state store (Airflow gives one from 3.3), so the record written "
+        "before each request would live in memory only and a retry of this task could reach people twice. "
+        f"Nothing was sent. Set {field} (a path or URL on storage every worker reaches: the progress "
+        "is kept in files beside it), or run on Airflow 3.3 or later; if the server does honour "
+        "Idempotency-Key, set server_idempotency to true on the connection instead."
+    )

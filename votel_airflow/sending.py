@@ -41,14 +41,19 @@ Guarantees
       only what is missing.
 
 Server without idempotency (``server_idempotency`` false on the connection)
+    * Progress must be durable (the task state store, or files beside ``results_destination``):
+      without either the send raises :class:`~votel_airflow.exceptions.VotelConfigurationError`
+      before its first request, since a write-ahead kept in memory cannot stop a retry.
     * A send that failed ambiguously (timeout, connection lost after sending, 5xx) is never sent
       again, by the hook or by a task retry: it is recorded as ambiguous in the progress, looked
       up in the messaging log (``reconcile``) and reported; ``on_ambiguous="fail"`` fails the task
       (without retries) after every other recipient is done, ``"skip"`` succeeds and lists them.
-    * Each batch of requests is recorded as pending before it leaves (one progress write per
-      batch of ``max_concurrency``): a worker killed mid-request leaves those ambiguous, not
-      sent twice. Requests that surely had no effect (429, refused connection, 402) are sent
-      again by the retry. See :mod:`votel_airflow.ambiguity`.
+    * Each batch of ``max_concurrency`` recipients is recorded as pending before any of its
+      requests leaves, in one progress write that also carries the results settled since the
+      previous one (so about ``N / max_concurrency`` writes in all): a worker killed mid-request
+      leaves the batch in flight and the one written ahead (at most ``2 * max_concurrency``
+      recipients) ambiguous, never sent twice. Requests that surely had no effect (429, refused
+      connection, 402) are sent again by the retry. See :mod:`votel_airflow.ambiguity`.
 
 Result (JSON-safe, small)
     ``{"requested", "duplicates", "sent", "resumed", "skipped_invalid", "failed", "message_ids",
@@ -71,9 +76,11 @@ import json
 import logging
 import threading
 import time
+from collections import Counter, deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from votel_airflow import ambiguity
@@ -90,7 +97,11 @@ from votel_airflow.exceptions import (
     render_detail,
 )
 from votel_airflow.idempotency import TaskProgress, idempotency_key
-from votel_airflow.progress_stores import ResultsFileProgressStore, progress_store
+from votel_airflow.progress_stores import (
+    ResultsFileProgressStore,
+    progress_store,
+    require_durable_write_ahead,
+)
 from votel_airflow.stream_to_file import write_document
 
 # The argument checks live in validation: the senders run them at DAG parse time, without this engine.
@@ -111,6 +122,14 @@ STOPPING_ERRORS = (VotelPaymentRequiredError, VotelAuthError, VotelPermissionErr
 #: Errors about one recipient's request only.
 REJECTED_ERRORS = (VotelBadRequestError, VotelNotFoundError)
 ON_REJECTED = ("fail", "skip")
+#: Appended to the counts of an error when progress does not survive the try.
+UNKNOWN_EARLIER = (
+    "These counts are this try's own: without a task state store or results_destination an earlier "
+    "try's sends are not known here (the retry asks the server again under the same keys, and it "
+    "answers those with its first response)."
+)
+#: What became of a recipient, as the errors count them (see :func:`_fate`).
+SENT, REFUSED, AMBIGUOUS, UNSENT = "sent", "refused", "ambiguous", "unsent"
 log = logging.getLogger(__name__)
 
 
@@ -245,17 +264,22 @@ def send_each(
     unique: dict[str, Recipient] = {}
     for recipient in recipients:
         unique.setdefault(key(recipient), recipient)
+    # Also loads the hook's settings once here rather than racing for them in every thread.
+    trusted = ambiguity.log_mode(hook, name)
     store = progress_store(context, destination)
+    if not trusted:
+        # Before any request: without a durable store the write-ahead would live in memory only,
+        # and a retried task would send everyone again on a server that ignores the keys.
+        require_durable_write_ahead(store, name, "results_destination")
     progress = TaskProgress(context, f"votel_send_{name}", store)
     if not progress.durable:
         log.warning(
             "%s: this Airflow has no task state store (it arrived in 3.3) and no results_destination is "
-            "set, so a retry of this task relies on idempotency keys alone: nobody is sent twice, but "
-            "every recipient is asked again. Set results_destination to keep progress across retries.",
+            "set, so a retry of this task relies on idempotency keys alone: the server answers a repeated "
+            "key with the first response, but every recipient is asked again. Set results_destination "
+            "to keep progress across retries.",
             name,
         )
-    # Also loads the hook's settings once here rather than racing for them in every thread.
-    trusted = ambiguity.log_mode(hook, name)
     earlier = progress.done()
     # A request an earlier try wrote ahead but never settled (the worker died) may have left.
     for k in unique:
@@ -263,12 +287,9 @@ def send_each(
             reason = "the task stopped while the request may have been in flight"
             earlier[k] = ambiguity.ambiguous(reason, earlier[k].get("at") or time.time())
             progress.record(k, earlier[k])
-    todo = [
-        (k, r)
-        for k, r in unique.items()
-        if k not in earlier or ambiguity.marker(earlier[k]) == ambiguity.UNSENT
-    ]
-    resumed = sum(1 for k in unique if k in earlier and ambiguity.marker(earlier[k]) is None)
+    todo = [(k, r) for k, r in unique.items() if _fate(earlier, k) == UNSENT]
+    # Refused recipients are not "resumed": nothing reached them.
+    resumed = sum(1 for k in unique if _fate(earlier, k) == SENT)
     if resumed:
         log.info("Resuming %s: %d of %d recipients were done by an earlier try", name, resumed, len(unique))
 
@@ -283,9 +304,13 @@ def send_each(
         progress.flush()
 
     done = progress.done()
+    # Every count an error states comes from the recorded fates, the same ones the summary reads.
+    fates = Counter(_fate(done, k) for k in unique)
+    # Without durable progress this try cannot know what an earlier one sent: say so, rather than
+    # call "not sent" someone an earlier try texted.
+    caveat = "" if progress.durable else f" {UNKNOWN_EARLIER}"
     if tally.stopped_by is not None:
-        unsent = sum(1 for k in unique if k not in done)
-        raise _stopped_error(tally.stopped_by, name, resumed + tally.sent, len(unique), unsent)
+        raise _stopped_error(tally.stopped_by, name, fates, len(unique), caveat)
     summary = _summary(unique, done, invalid, resumed, tally, recipients)
     if destination is not None:
         summary["results_uri"] = _write_results(destination, unique, done)
@@ -293,23 +318,25 @@ def send_each(
         first = next(iter(tally.transient.items()))
         raise VotelError(
             f"{name}: {len(tally.transient)} of {len(unique)} sends failed after every retry "
-            f"(first: {first[0]}: {first[1]}); {resumed + tally.sent} are sent and recorded, so a retry of "
-            "this task sends only the rest."
+            f"(first: {first[0]}: {first[1]}); {fates[SENT]} are sent and recorded, {_others(fates)}"
+            f"{fates[UNSENT]} not sent, so a retry of this task sends only to those {fates[UNSENT]}.{caveat}"
         )
     rejected = {k: v for k, v in done.items() if k in unique and isinstance(v, dict) and "error" in v}
     unresolved = summary["ambiguous_recipients"]
     if unresolved and on_ambiguous == "fail":
         keys = [k for k in unique if ambiguity.marker(done.get(k)) == ambiguity.AMBIGUOUS]
-        raise ambiguity.ambiguous_error(name, keys, len(unique), summary["sent"] + summary["resumed"])
+        raise ambiguity.ambiguous_error(name, keys, len(unique), fates[SENT])
     if rejected and on_rejected == "fail":
         listed = dict(list(rejected.items())[:20])
+        doubtful = f", {fates[AMBIGUOUS]} failed ambiguously (never sent again)" if fates[AMBIGUOUS] else ""
         raise VotelRecipientsRefusedError(
             f"{name}: the API refused {len(rejected)} of {len(unique)} recipients "
-            f"({ {k: v['error'] for k, v in listed.items()} }); {resumed + tally.sent} were sent. "
+            f"({ {k: v['error'] for k, v in listed.items()} }); {fates[SENT]} were sent{doubtful}. "
             "Fix or drop those recipients, or pass on_invalid='skip' to accept the refusals."
         )
-    if isinstance(store, ResultsFileProgressStore):
-        # Done, and the results file says what was sent: no retry needs the progress file now.
+    if trusted and isinstance(store, ResultsFileProgressStore):
+        # Done, and the results file says what was sent: no retry needs the progress file now. On
+        # a server that ignores the keys it stays: a cleared task must not send everyone again.
         store.discard()
     return summary
 
@@ -344,22 +371,32 @@ def _run(
     total = len(todo)
     step = max(1, total // 10)
     with ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix=f"votel-{name}") as pool:
+        # Recipients written ahead as pending whose requests have not left yet.
+        written_ahead: deque[tuple[str, Recipient]] = deque()
+
+        def next_item() -> tuple[str, Recipient] | None:
+            if trusted:
+                return next(pending_items, None)
+            if not written_ahead:
+                # Write-ahead, one durable write per batch of max_concurrency: the batch is recorded
+                # as pending (with every result settled since the last write) before any of its
+                # requests leaves, so a worker killed mid-request leaves these recipients ambiguous
+                # for the retry, never sent twice.
+                batch = list(islice(pending_items, max_concurrency))
+                if not batch:
+                    return None
+                now = time.time()
+                for item in batch:
+                    progress.record(item[0], ambiguity.pending(now))
+                written_ahead.extend(batch)
+                progress.flush()
+            return written_ahead.popleft()
 
         def top_up() -> None:
-            batch: list[tuple[str, Recipient]] = []
-            while not stop.is_set() and len(in_flight) + len(batch) < max_concurrency:
-                item = next(pending_items, None)
+            while not stop.is_set() and len(in_flight) < max_concurrency:
+                item = next_item()
                 if item is None:
                     break
-                batch.append(item)
-            if batch and not trusted:
-                # Write-ahead: durable before the requests leave, so a worker killed mid-request
-                # leaves these recipients ambiguous for the retry, never sent twice.
-                now = time.time()
-                for rkey, _ in batch:
-                    progress.record(rkey, ambiguity.pending(now))
-                progress.flush()
-            for item in batch:
                 in_flight[pool.submit(send_one, item)] = item[0]
 
         crash: BaseException | None = None
@@ -418,6 +455,10 @@ def _run(
                 future.exception()  # waits for it; settle() reads the outcome
                 settle(future)
             raise
+        finally:
+            # Written ahead but never sent (the send stopped first): a retry sends them.
+            for rkey, _ in written_ahead:
+                progress.record(rkey, ambiguity.unsent("not sent: the task stopped first"))
     if crash is not None:
         raise crash
 
@@ -453,7 +494,35 @@ def _reconcile(
     )  # fmt: skip
 
 
-def _stopped_error(cause: VotelError, name: str, sent: int, total: int, unsent: int) -> VotelError:
+def _fate(done: Mapping[str, Any], key: str) -> str:
+    """What the progress says became of one recipient: :data:`SENT`, :data:`REFUSED`,
+    :data:`AMBIGUOUS` (pending included) or :data:`UNSENT` (no record, or surely no effect)."""
+    if key not in done:
+        return UNSENT
+    value = done[key]
+    mark = ambiguity.marker(value)
+    if mark == ambiguity.UNSENT:
+        return UNSENT
+    if mark is not None:
+        return AMBIGUOUS
+    if isinstance(value, Mapping) and "error" in value:
+        return REFUSED
+    return SENT
+
+
+def _others(fates: Counter[str]) -> str:
+    """The refused and ambiguous counts, as an error states them beside the sent and the unsent."""
+    others = ""
+    if fates[REFUSED]:
+        others += f"{fates[REFUSED]} refused by the API, "
+    if fates[AMBIGUOUS]:
+        others += f"{fates[AMBIGUOUS]} failed ambiguously (never sent again), "
+    return others
+
+
+def _stopped_error(
+    cause: VotelError, name: str, fates: Counter[str], total: int, caveat: str = ""
+) -> VotelError:
     if isinstance(cause, VotelPaymentRequiredError):
         reason, fix = "the wallet ran out", "Top up the wallet"
     elif isinstance(cause, VotelAuthError):
@@ -462,8 +531,9 @@ def _stopped_error(cause: VotelError, name: str, sent: int, total: int, unsent: 
         reason, fix = "the API refused permission", "Check the plan and the key's permissions"
     detail = render_detail(cause.detail) if cause.detail is not None else str(cause)
     message = (
-        f"{name}: {sent} of {total} sent before {reason} ({detail}); {unsent} not sent. {fix}, "
-        "then clear the task: a retry sends only to the rest."
+        f"{name}: {fates[SENT]} of {total} sent before {reason} ({detail}); {_others(fates)}"
+        f"{fates[UNSENT]} not sent. {fix}, then clear the task: a retry sends only to the "
+        f"{fates[UNSENT]} not sent.{caveat}"
     )
     return type(cause)(
         message, status_code=cause.status_code, detail=cause.detail, method=cause.method, path=cause.path

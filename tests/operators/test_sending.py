@@ -261,3 +261,40 @@ def test_bad_engine_arguments_fail_before_any_request(kwargs: dict[str, Any], fi
     with pytest.raises(VotelInputError) as info:
         send_each(VotelHook("no_such_conn"), make_context(), ["+14155550101"], sms, name="sms", **kwargs)
     assert info.value.field == field
+
+
+def test_a_retry_counts_refused_recipients_as_refused_not_resumed(
+    votel_sandbox: Any, votel_api_key: str, votel_connection: str
+) -> None:
+    store = FakeStateStore()
+    targets = [*numbers(3), "not-a-number"]
+    send_each(VotelHook(), make_context(state_store=store), targets, sms, name="sms", on_rejected="skip")
+
+    retry = make_context(state_store=store, ti=FakeTaskInstance(try_number=2))
+    summary = send_each(VotelHook(), retry, targets, sms, name="sms", on_rejected="skip")
+    with pytest.raises(VotelBadRequestError) as info:
+        send_each(VotelHook(), retry, targets, sms, name="sms", on_rejected="fail")
+
+    texted = len(sms_per_recipient(votel_sandbox.admin, votel_api_key))
+    assert (summary["resumed"], summary["sent"], summary["failed"]) == (texted, 0, 1)
+    assert f"; {texted} were sent" in str(info.value)
+
+
+def test_a_402_after_refusals_counts_them_apart_from_the_sent(
+    votel_sandbox: Any, votel_api_key: str, votel_connection: str
+) -> None:
+    store = FakeStateStore()
+    refused = ["not-a-number", "+1"]
+    send_each(VotelHook(), make_context(state_store=store), refused, sms, name="sms", on_rejected="skip")
+    votel_sandbox.admin.set_wallet(votel_api_key, 0.05)  # 5 SMS at 0.01
+
+    with pytest.raises(VotelPaymentRequiredError) as info:
+        send_each(
+            VotelHook(), make_context(state_store=store), [*refused, *numbers(20)], sms, name="sms",
+            max_concurrency=3,
+        )  # fmt: skip
+
+    texted = len(sms_per_recipient(votel_sandbox.admin, votel_api_key))
+    assert texted == 5
+    assert f"{texted} of 22 sent before the wallet ran out" in str(info.value)
+    assert f"2 refused by the API, {20 - texted} not sent" in str(info.value)

@@ -40,6 +40,29 @@ def use_connection(sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> A
     return _use
 
 
+@pytest.fixture(scope="module")
+def careless_server() -> Iterator[SandboxServer]:
+    """A sandbox that ignores Idempotency-Key, as the real API may (``--no-idempotency``)."""
+    with SandboxServer(extra_args=["--no-idempotency"]) as server:
+        yield server
+
+
+@pytest.fixture(params=[False], ids=["empty"])
+def account(
+    careless_server: SandboxServer, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Iterator[Any]:
+    """A fresh account; ``use(**extra)`` points ``votel_default`` at it with those extras."""
+    key = careless_server.admin.create_account(balance=1000.0, seed=request.param)
+
+    def use(**extra: Any) -> str:
+        conn = {"conn_type": "votel", "host": careless_server.base_url, "password": key, "extra": extra}
+        monkeypatch.setenv("AIRFLOW_CONN_VOTEL_DEFAULT", json.dumps(conn))
+        return key
+
+    yield use
+    careless_server.admin.clear_faults()
+
+
 @pytest.fixture
 def dags(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A DAGs folder that ``dag.test()`` also syncs from (it re-reads the configured bundle)."""

@@ -34,6 +34,7 @@ from votel_airflow.waiting import result_from_event, wait_for
 
 if TYPE_CHECKING:
     from votel_airflow.operators.agent_knowledge import SyncKnowledgeBaseOperator
+    from votel_airflow.progress_stores import ProgressStore
 
 NAME_MAX = 200
 PROMPT_MAX = 100_000
@@ -93,13 +94,19 @@ class StartCallOperator(VotelBaseOperator):
         a task retry: ``"fail"`` (default) fails the task without retries, ``"skip"`` succeeds and
         returns ``{"id": None, "status": "ambiguous", "ambiguous": 1, "ambiguous_recipients":
         [to]}``. (A call appears in the call log only once it ends, so it is not reconciled.)
+    :param results_destination: file (absolute path or URL) for the started call's summary, as
+        JSON. Templated. On a connection with ``server_idempotency`` false and an Airflow without a
+        task state store (3.0 to 3.2) it is required: the record written before the call starts,
+        which keeps a retry from ringing again, is kept in files beside it.
     :param votel_conn_id: Airflow connection of type ``votel``.
 
     Killing the task (marked failed while it runs, or past its ``execution_timeout``) cancels the
     call it started (:meth:`on_kill`); a call that had already ended is left as it is.
     """
 
-    template_fields: Sequence[str] = ("agent_id", "agent_name", "to", "contact_id", "variables")
+    template_fields: Sequence[str] = (
+        "agent_id", "agent_name", "to", "contact_id", "variables", "results_destination",
+    )  # fmt: skip
     operator_extra_links = (VotelObjectLink(),)
     ui_color = "#fff3e0"
 
@@ -118,10 +125,12 @@ class StartCallOperator(VotelBaseOperator):
         fail_on: Sequence[str] = DEFAULT_FAIL_ON,
         cancel_on_timeout: bool = True,
         on_ambiguous: str = "fail",
+        results_destination: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         require_one("agent", agent_id, agent_name)
+        self.results_destination = results_destination
         self.on_ambiguous = require_choice("on_ambiguous", on_ambiguous, ON_AMBIGUOUS)
         if isinstance(to, str) and not is_template(to):
             require_phone("to", to)
@@ -144,8 +153,17 @@ class StartCallOperator(VotelBaseOperator):
         self.started_call_id: str | None = None
 
     def execute(self, context: Any) -> dict[str, Any]:
+        from votel_airflow import ambiguity
+        from votel_airflow.destinations import optional_storage_path  # fsspec: not at DAG parse time
+        from votel_airflow.progress_stores import progress_store, require_durable_write_ahead
+
         self.started_call_id = None  # an operator object may run more than once (dag.test())
         to = require_phone("to", self.to)
+        destination = optional_storage_path("results_destination", self.results_destination)
+        store = progress_store(context, destination)
+        trusted = ambiguity.log_mode(self.hook, f"call {to}")
+        if not trusted:
+            require_durable_write_ahead(store, f"call {to}", "results_destination")
         body: dict[str, Any] = {"to": to}
         if not is_unset(self.contact_id):
             body["contact_id"] = require_id("contact_id", self.contact_id)
@@ -153,7 +171,7 @@ class StartCallOperator(VotelBaseOperator):
         agent_id = resolve(self.hook, "agent", self.agent_id, self.agent_name)
         if variables:
             body["variables"] = variables
-        call = self._start(context, agent_id, to, body)
+        call = self._start(context, agent_id, to, body, None if trusted else store)
         if call is None:
             return {"id": None, "status": "ambiguous", "ambiguous": 1, "ambiguous_recipients": [to]}
         if not isinstance(call, Mapping) or not isinstance(call.get("id"), str):
@@ -161,6 +179,10 @@ class StartCallOperator(VotelBaseOperator):
         call_id = self.started_call_id = call["id"]
         record_link(context, self.hook.settings.base_url, "call", call_id)
         self.log.info("Call %s to %s started (%s)", call_id, to, call.get("status"))
+        if destination is not None:
+            from votel_airflow.stream_to_file import write_document
+
+            write_document(destination, json.dumps(call_summary(call), default=str).encode())
         if not (self.wait_for_completion or self.deferrable):
             return call_summary(call)
         result: dict[str, Any] = wait_for(
@@ -173,19 +195,23 @@ class StartCallOperator(VotelBaseOperator):
         )
         return result
 
-    def _start(self, context: Any, agent_id: str, to: str, body: dict[str, Any]) -> Any:
-        """``POST`` the call; on a server without idempotency, at most once per task instance.
+    def _start(
+        self, context: Any, agent_id: str, to: str, body: dict[str, Any], store: ProgressStore | None
+    ) -> Any:
+        """``POST`` the call; on a server without idempotency (``store`` given), at most once per
+        task instance.
 
-        There the call's fate is kept in the task state store around the request (pending, then
-        the call's id, or ambiguous): a retry re-reads the call it started, and never starts one
-        whose start may have happened. Returns None for an ambiguous start with ``"skip"``.
+        There the call's fate is kept in ``store`` (the task state store, or files beside
+        ``results_destination``) around the request (pending, then the call's id, or ambiguous): a
+        retry re-reads the call it started, and never starts one whose start may have happened.
+        Returns None for an ambiguous start with ``"skip"``.
         """
         from votel_airflow import ambiguity
 
         key = idempotency_key(context, "call", agent_id, to)
-        if ambiguity.log_mode(self.hook, f"call {to}"):
+        if store is None:
             return self.hook.start_call(agent_id, **body, idempotency_key=key)
-        progress = TaskProgress(context, CALL_PROGRESS)
+        progress = TaskProgress(context, CALL_PROGRESS, store)
         earlier = progress.done().get(key)
         if isinstance(earlier, str):
             self.log.info("Call %s was started by an earlier try", earlier)

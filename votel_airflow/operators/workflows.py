@@ -69,7 +69,9 @@ class EnrollContactOperator(VotelBaseOperator):
         most 100). ``"fail"`` (default) then fails the task without retries, after every other
         batch; ``"skip"`` succeeds and reports them.
     :param results_destination: file (absolute path or URL) for every list in full, as one JSON
-        object; the XCom result keeps the first 1,000 ids of each. Templated.
+        object; the XCom result keeps the first 1,000 ids of each. Templated. Where Airflow has no
+        task state store (3.0 to 3.2) the batches' progress is kept in files beside it, so a retry
+        resumes; on a connection with ``server_idempotency`` false it is then required.
     :param votel_conn_id: Airflow connection of type ``votel``.
     """
 
@@ -102,9 +104,19 @@ class EnrollContactOperator(VotelBaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         from votel_airflow import ambiguity
         from votel_airflow.destinations import optional_storage_path  # fsspec: not at DAG parse time
+        from votel_airflow.progress_stores import (
+            ResultsFileProgressStore,
+            progress_store,
+            require_durable_write_ahead,
+        )
 
         ids = sorted(set(as_str_list("contact_ids", self.contact_ids)))
         destination = optional_storage_path("results_destination", self.results_destination)
+        what = f"enroll {self.workflow_id or self.workflow_name}"
+        trusted = ambiguity.log_mode(self.hook, what)
+        store = progress_store(context, destination)
+        if not trusted:
+            require_durable_write_ahead(store, what, "results_destination")
         workflow_id = resolve(self.hook, "workflow", self.workflow_id, self.workflow_name)
         merged: dict[str, list[str]] = {outcome: [] for outcome in ENROLL_OUTCOMES}
         record_link(context, self.hook.settings.base_url, "workflow", workflow_id)
@@ -112,9 +124,8 @@ class EnrollContactOperator(VotelBaseOperator):
             self.log.warning("No contacts to enroll in workflow %s", workflow_id)
             return capped_lists(merged, destination)
         path = endpoints.path(endpoints.WORKFLOW_ENROLLMENTS, workflow_id=workflow_id)
-        progress = TaskProgress(context, f"votel_enroll_{workflow_id}")
+        progress = TaskProgress(context, f"votel_enroll_{workflow_id}", store)
         batches = [ids[i : i + self.batch_size] for i in range(0, len(ids), self.batch_size)]
-        trusted = ambiguity.log_mode(self.hook, f"enroll {workflow_id}")
         finished = progress.done()
         doubtful: list[str] = []
         try:
@@ -160,6 +171,10 @@ class EnrollContactOperator(VotelBaseOperator):
                 status_code=404,
                 detail={"not_found": missing[:100]},
             )
+        if trusted and isinstance(store, ResultsFileProgressStore):
+            # Done: the results file is the record. On a server that ignores the keys the progress
+            # stays, so that clearing the task does not enroll anyone again.
+            store.discard()
         return report
 
     def _enroll_batch(
