@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Mapping
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import pendulum
@@ -31,6 +30,7 @@ from votel_airflow import endpoints
 # The on_ambiguous choices live in defaults.py (operators check them at parse time); named here too.
 from votel_airflow.defaults import ON_AMBIGUOUS as ON_AMBIGUOUS
 from votel_airflow.exceptions import VotelAmbiguousRecipientsError
+from votel_airflow.validation import api_instant
 
 if TYPE_CHECKING:
     from votel_airflow.hooks.votel import VotelHook
@@ -199,12 +199,8 @@ def _row_addresses(row: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 
 def _timestamp(value: Any) -> float | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
+    moment = api_instant(value)
+    return None if moment is None else moment.timestamp()
 
 
 def ambiguous_error(name: str, keys: list[str], total: int, done: int) -> VotelAmbiguousRecipientsError:

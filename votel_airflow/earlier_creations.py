@@ -19,6 +19,8 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
+from votel_airflow.validation import api_instant
+
 
 def run_started_after(context: Mapping[str, Any]) -> datetime | None:
     """The earliest moment any try of this task instance can have run, or None if unknown.
@@ -46,14 +48,7 @@ def instant_of(row: Mapping[str, Any], field: str = "created_at") -> datetime | 
     :param row: an object as the API returns it.
     :param field: a timestamp field of it.
     """
-    text = row.get(field)
-    if not isinstance(text, str):
-        return None
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+    return api_instant(row.get(field))
 
 
 def find_created(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from functools import cache
 from typing import Any
@@ -218,6 +218,19 @@ def parse_instant(field: str, value: Any) -> pendulum.DateTime:
             field, value, "must be an ISO 8601 string or a datetime", "Use e.g. '2026-11-01T00:00:00Z'."
         )
     return moment.in_timezone("UTC")
+
+
+def api_instant(value: Any) -> datetime | None:
+    """A timestamp the API returned (ISO 8601, ``Z`` accepted) as an aware datetime, naive taken as
+    UTC; None when absent or unreadable. The API's own fields are read leniently, never refused:
+    :func:`parse_instant` is for what a user gives."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
 
 
 def require_window(since: pendulum.DateTime, until: pendulum.DateTime) -> None:

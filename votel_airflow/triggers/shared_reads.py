@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Collection, Mapping, MutableMapping
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from votel_airflow import endpoints
@@ -27,6 +27,7 @@ from votel_airflow.defaults import MAX_PAGE_SIZE
 from votel_airflow.exceptions import VotelError, VotelRateLimitError, VotelServerError
 from votel_airflow.hooks import paging
 from votel_airflow.hooks.votel import VotelAsyncHook
+from votel_airflow.validation import api_instant
 
 #: ``{object id: the object, or the exception its read raised}``.
 Answers = dict[str, Any]
@@ -88,11 +89,8 @@ async def read_each(hook: VotelAsyncHook, template: str, name: str, ids: Collect
 
 def _just_after(stamp: str) -> str | None:
     """An ISO time one microsecond after ``stamp`` (an exclusive ``until``), or None if unreadable."""
-    try:
-        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return (moment + timedelta(microseconds=1)).isoformat()
+    moment = api_instant(stamp)
+    return None if moment is None else (moment + timedelta(microseconds=1)).isoformat()
 
 
 async def read_calls(hook: VotelAsyncHook, ids: Collection[str], memo: Memo) -> Answers:
