@@ -27,6 +27,8 @@ from votel_airflow.triggers.condition import VotelConditionTrigger
 CALL_GET = "GET /activity/calls/{call_id}"
 #: Listing reads a round may make beyond ceil(N / page): one per in-flight status, one of ended calls.
 ROUND_CONSTANT = 4
+#: Seconds before a test's wait would time out: never reached by a passing test.
+WAIT_DEADLINE = 900
 
 
 @pytest.fixture
@@ -46,8 +48,11 @@ def start_calls(*numbers: str, conn_id: str = "votel_default") -> list[str]:
 
 def trigger(call_id: str, *, share: bool = True, interval: float = 0.05) -> VotelConditionTrigger:
     condition = CallCompletedCondition(call_id=call_id, fail_on=["failed", "busy"])
+    # The wait's own deadline is far beyond every bound of this module (``until`` gives up after
+    # 60 s): on a loaded CI machine a 30 s deadline once passed mid-test, and a wait that timed
+    # out left its poller, which read as a bug in leaving.
     built = VotelConditionTrigger.for_condition(
-        condition, votel_conn_id="votel_default", poke_interval=interval, timeout=30
+        condition, votel_conn_id="votel_default", poke_interval=interval, timeout=WAIT_DEADLINE
     )
     # As the triggerer does: rebuilt from its serialized kwargs.
     kwargs = built.serialize()[1]
@@ -185,6 +190,8 @@ def test_a_cancelled_wait_leaves_and_the_last_one_out_stops_the_poller(slow_call
 
         first.cancel()
         await asyncio.gather(first, return_exceptions=True)
+        # A second wait that ended on its own (an event) would leave too: say so, not "[] != [id]".
+        assert not second.done(), second.result()
         assert [s.object_id for s in shared.subscribers] == [second_id]
         assert not shared.task.done()
 
