@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,7 @@ import pendulum
 
 from tests.support import make_context
 from votel_airflow import endpoints
+from votel_airflow.conditions.communication import TERMINAL_MESSAGE_STATUSES
 from votel_airflow.hooks.votel import VotelHook
 from votel_airflow.operators.activity import MessagingLogExtractOperator
 
@@ -32,7 +34,13 @@ def test_parquet_extract_keeps_fields_that_appear_on_a_later_page(
     _send_sms_then_email(hook)
     until = pendulum.now("UTC").add(seconds=1)
     window = {"since": since.isoformat(), "until": until.isoformat(), "direction": "outbound"}
-    direct = list(hook.paginate(endpoints.MESSAGING_LOGS, params=window, page_size=500))
+    # Read once every message has settled: a row read while "queued" and extracted once "sent"
+    # would differ by the sandbox's delivery clock, not by anything the extract did.
+    for _ in range(300):
+        direct = list(hook.paginate(endpoints.MESSAGING_LOGS, params=window, page_size=500))
+        if all(row["status"] in TERMINAL_MESSAGE_STATUSES for row in direct):
+            break
+        time.sleep(0.1)
     target = tmp_path / "messages.parquet"
 
     manifest = MessagingLogExtractOperator(
