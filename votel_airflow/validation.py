@@ -35,6 +35,8 @@ def email_pattern() -> re.Pattern[str]:
     return re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
+#: The channels a contact can opt out of (``dnd_channels``, contract 2026-12-b).
+DND_CHANNELS = ("sms", "email", "whatsapp", "call")
 #: The fix named for a bad phone number, wherever it is found.
 E164_FIX = "Use the international form with '+' and country code, e.g. '+14155552671'"
 
@@ -152,6 +154,31 @@ def require_subset(field: str, value: Any, allowed: Iterable[str], *, what: str,
     if items is None or any(item not in choices for item in items):
         raise fail(field, value, f"must list {what} from {sorted(choices)}", fix)
     return sorted(set(items))
+
+
+def require_flag(field: str, value: Any) -> bool:
+    """A yes or no: a bool, or the ``"True"``/``"False"`` text a template renders from one."""
+    if isinstance(value, bool):
+        return value
+    text = value.strip().lower() if isinstance(value, str) else None
+    if text not in ("true", "false"):
+        raise fail(field, value, "must be True or False", "Pass a bool.")
+    return text == "true"
+
+
+@cache
+def _zone_names() -> frozenset[str]:
+    # Read at run time only: listing the zone database walks it, which no DAG parse should pay.
+    from zoneinfo import available_timezones
+
+    return frozenset(available_timezones())
+
+
+def require_timezone(field: str, value: Any) -> str:
+    """An IANA time zone name, e.g. ``America/New_York``."""
+    if not isinstance(value, str) or value.strip() not in _zone_names():
+        raise fail(field, value, "is not an IANA time zone name", "Pass e.g. 'America/New_York'.")
+    return value.strip()
 
 
 def require_text(field: str, value: Any, *, max_length: int) -> str:
