@@ -436,6 +436,19 @@ def test_create_and_update_contact_pass_the_consent_fields_through(votel_connect
     assert (updated["dnd"], updated["dnd_channels"], updated["timezone"]) == (True, [], "America/Chicago")
 
 
+def test_create_contact_with_a_number_no_plan_allows_sends_nothing(votel_sandbox, votel_connection):
+    votel_sandbox.admin.reset_stats()
+
+    with pytest.raises(
+        VotelInputError, match=r"phone: 1 number\(s\) no numbering plan allows: \['\+44770090012345 "
+    ):
+        CreateContactOperator(task_id="create", first_name="X", phone="+44770090012345").execute(
+            make_context()
+        )
+
+    assert votel_sandbox.admin.stats()["requests_total"] == 0
+
+
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
