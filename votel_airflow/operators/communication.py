@@ -74,7 +74,9 @@ class SendSmsOperator(BulkSendOperator):
             invalid_phone_numbers(numbers),
             self.on_invalid,
             "numbers",
-            "E.164 numbers with '+' and the country code, e.g. '+14155552671'",
+            # The plan check catches a digit too many or too few for the country code.
+            "E.164 numbers with '+', the country code and as many digits as its numbering plan "
+            "allows, e.g. '+14155552671'",
         )
         if invalid:
             self.log.warning("Skipping %d invalid number(s): %s", len(invalid), shown(invalid))
