@@ -128,7 +128,7 @@ class _VotelNotifier(BaseNotifier):
         }
 
     def _update_context(self, context: Any) -> Any:
-        # Airflow 3.0's dag.test() hands a failure callback no ``exception`` (its worker does):
+        # dag.test() on Airflow 3.0-3.2 hands a failure callback no ``exception`` (a worker does):
         # a body naming it would fail to render under StrictUndefined and the page be lost.
         if "exception" not in context:
             context["exception"] = None

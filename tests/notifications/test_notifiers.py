@@ -64,8 +64,9 @@ def test_a_failed_task_texts_and_calls_the_on_call_person_once_with_rendered_fie
     assert dagrun_task_states(dagrun) == {"load_warehouse": "failed", "fine": "success"}
     sms = {m["recipient"]: m for m in votel_sandbox.admin.records(votel_api_key, "sms")}
     assert sorted(sms) == ["+14155550177", "+14155550179"]
-    # Airflow 3.0's dag.test() puts no exception in a failure callback's context (its worker does).
-    error = "None" if (airflow_version() or "").startswith("3.0.") else "the warehouse is read-only"
+    # dag.test() on Airflow 3.0-3.2 puts no exception in a failure callback's context (a worker does).
+    in_context = not (airflow_version() or "").startswith(("3.0.", "3.1.", "3.2."))
+    error = "the warehouse is read-only" if in_context else "None"
     assert sms["+14155550177"]["body"] == f"paging_dag.load_warehouse failed: {error}"
     assert sms["+14155550179"]["body"] == "fine ok"
     (call,) = votel_sandbox.admin.records(votel_api_key, "call")
@@ -115,7 +116,7 @@ def test_a_notifier_whose_send_fails_logs_and_never_masks_the_tasks_failure(
 def test_a_failure_page_is_sent_when_the_callback_context_holds_no_exception(
     votel_connection: str, votel_sandbox: SandboxServer, votel_api_key: str
 ) -> None:
-    # What Airflow 3.0's dag.test() hands a failure callback: no "exception" key. Rendering it
+    # What dag.test() on Airflow 3.0-3.2 hands a failure callback: no "exception" key. Rendering it
     # under the DAG's StrictUndefined must not lose the page.
     context = _task_context()
     context["ti"].state = "failed"
