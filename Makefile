@@ -86,7 +86,7 @@ $(COMPAT_VENV)/.installed: pyproject.toml $(COMPAT_CONSTRAINTS)
 compat: $(COMPAT_VENV)/.installed
 	$(COMPAT_VENV)/bin/python -m tests.compat.run --airflow $(AIRFLOW)
 
-# The whole suite on one minor (every operator and sensor test too): longer than CI can afford per minor.
+# Also every operator and sensor test and the reliability scenarios: longer than CI can afford per minor.
 compat-full: $(COMPAT_VENV)/.installed
 	$(COMPAT_VENV)/bin/python -m tests.compat.run --airflow $(AIRFLOW) --full
 

@@ -20,6 +20,14 @@ CONNECTION_FIELDS: dict[str, dict[str, Any]] = {
         "description": "Retries on 429, 5xx and network errors, 0 to 20. Default 5.",
         "schema": {"type": ["integer", "null"], "minimum": 0, "maximum": 20},
     },
+    "retry_after_max": {
+        "label": "Longest Retry-After (seconds)",
+        "description": (
+            "The longest wait a 429's Retry-After gets, 0 to 3600 seconds; it also caps how long a 429 "
+            "holds the account's other calls in the worker. Default 60."
+        ),
+        "schema": {"type": ["number", "null"], "minimum": 0, "maximum": 3600},
+    },
     "proxy": {
         "label": "Proxy",
         "description": "http(s) proxy URL for every API call, e.g. http://proxy.internal:3128. Optional.",

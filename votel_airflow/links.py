@@ -47,10 +47,13 @@ def record_link(context: Mapping[str, Any], base_url: str, kind: str, object_id:
     ends, so no XCom (which nothing would read) is written.
     """
     url = app_url(base_url, kind, object_id)
-    task = context.get("task")
-    if task is not None:
-        # Written past BaseOperator.__setattr__: this is run-time state, not a DAG attribute.
-        task.__dict__[_LINK_ATTRIBUTE] = url
+    # Airflow 3.0 runs (and asks for the link on) ``ti.task``, a copy made after the context's
+    # ``task`` was set; 3.1+ puts the copy in the context too. Record it on both.
+    ti = context.get("ti")
+    for task in (context.get("task"), getattr(ti, "task", None)):
+        if task is not None:
+            # Written past BaseOperator.__setattr__: this is run-time state, not a DAG attribute.
+            task.__dict__[_LINK_ATTRIBUTE] = url
     return url
 
 

@@ -127,6 +127,13 @@ class _VotelNotifier(BaseNotifier):
             if not (field in self.optional and is_unset(getattr(self, field)))
         }
 
+    def _update_context(self, context: Any) -> Any:
+        # dag.test() on Airflow 3.0-3.2 hands a failure callback no ``exception`` (a worker does):
+        # a body naming it would fail to render under StrictUndefined and the page be lost.
+        if "exception" not in context:
+            context["exception"] = None
+        return super()._update_context(context)
+
     def get_template_env(self, dag: Any = None) -> Any:
         # dag.test() hands a DAG callback the serialized DAG, which has no template environment
         # (Airflow 3.3): render with the default one rather than lose the page.

@@ -31,7 +31,9 @@ Guarantees
       (``Retry-After`` honoured); its retries are paced by its own backoff.
     * **Stop at once when nothing more can succeed.** A 402 (wallet empty), 401 or 403 stops
       submitting, lets the requests already in flight finish, flushes progress and raises the
-      typed error with ``"N of M sent before ..."``.
+      typed error with ``"N of M sent before ..."``. So does an interrupted hook (the task's
+      ``on_kill``): it raises :class:`~votel_airflow.exceptions.VotelInterruptedError` naming the
+      recipients not sent, which a retry sends, never counting them as failed sends.
     * **Rejected recipients.** A 400/404/409/422 for one recipient is that recipient's problem: it
       is recorded (so a retry does not repeat it) and counted in ``failed``. With
       ``on_rejected="fail"`` the task fails after every other recipient was sent; with ``"skip"``
@@ -89,6 +91,7 @@ from votel_airflow.exceptions import (
     VotelAuthError,
     VotelBadRequestError,
     VotelError,
+    VotelInterruptedError,
     VotelNotFoundError,
     VotelOutcomeUnknownError,
     VotelPaymentRequiredError,
@@ -117,8 +120,10 @@ if TYPE_CHECKING:
 Recipient: TypeAlias = "str | Mapping[str, Any]"
 #: Rejected recipients and invalid inputs listed in the summary (the counts are always exact).
 MAX_LISTED = 100
-#: Errors that no other recipient's request can escape: stop sending at once.
-STOPPING_ERRORS = (VotelPaymentRequiredError, VotelAuthError, VotelPermissionError)
+#: Errors that no other recipient's request can escape: stop sending at once. An interrupted hook
+#: (the task's ``on_kill``) refuses every later request unsent, so the rest are "not sent", not
+#: failures to retry in this try.
+STOPPING_ERRORS = (VotelPaymentRequiredError, VotelAuthError, VotelPermissionError, VotelInterruptedError)
 #: Errors about one recipient's request only.
 REJECTED_ERRORS = (VotelBadRequestError, VotelNotFoundError)
 ON_REJECTED = ("fail", "skip")
@@ -130,6 +135,8 @@ UNKNOWN_EARLIER = (
 )
 #: What became of a recipient, as the errors count them (see :func:`_fate`).
 SENT, REFUSED, AMBIGUOUS, UNSENT = "sent", "refused", "ambiguous", "unsent"
+#: How every error counts the recipients whose send failed ambiguously (``{n}`` is their count).
+AMBIGUOUS_COUNT = "{n} failed ambiguously (never sent again)"
 log = logging.getLogger(__name__)
 
 
@@ -328,7 +335,7 @@ def send_each(
         raise ambiguity.ambiguous_error(name, keys, len(unique), fates[SENT])
     if rejected and on_rejected == "fail":
         listed = dict(list(rejected.items())[:20])
-        doubtful = f", {fates[AMBIGUOUS]} failed ambiguously (never sent again)" if fates[AMBIGUOUS] else ""
+        doubtful = ", " + AMBIGUOUS_COUNT.format(n=fates[AMBIGUOUS]) if fates[AMBIGUOUS] else ""
         raise VotelRecipientsRefusedError(
             f"{name}: the API refused {len(rejected)} of {len(unique)} recipients "
             f"({ {k: v['error'] for k, v in listed.items()} }); {fates[SENT]} were sent{doubtful}. "
@@ -516,7 +523,7 @@ def _others(fates: Counter[str]) -> str:
     if fates[REFUSED]:
         others += f"{fates[REFUSED]} refused by the API, "
     if fates[AMBIGUOUS]:
-        others += f"{fates[AMBIGUOUS]} failed ambiguously (never sent again), "
+        others += AMBIGUOUS_COUNT.format(n=fates[AMBIGUOUS]) + ", "
     return others
 
 
@@ -524,16 +531,20 @@ def _stopped_error(
     cause: VotelError, name: str, fates: Counter[str], total: int, caveat: str = ""
 ) -> VotelError:
     if isinstance(cause, VotelPaymentRequiredError):
-        reason, fix = "the wallet ran out", "Top up the wallet"
+        reason, fix = "the wallet ran out", "Top up the wallet, then clear the task"
     elif isinstance(cause, VotelAuthError):
-        reason, fix = "the API key was refused", "Fix the connection's API key"
+        reason, fix = "the API key was refused", "Fix the connection's API key, then clear the task"
+    elif isinstance(cause, VotelInterruptedError):
+        reason, fix = "the task was stopped", "Clear the task to go on"
     else:
-        reason, fix = "the API refused permission", "Check the plan and the key's permissions"
+        reason, fix = (
+            "the API refused permission",
+            "Check the plan and the key's permissions, then clear the task",
+        )
     detail = render_detail(cause.detail) if cause.detail is not None else str(cause)
     message = (
         f"{name}: {fates[SENT]} of {total} sent before {reason} ({detail}); {_others(fates)}"
-        f"{fates[UNSENT]} not sent. {fix}, then clear the task: a retry sends only to the "
-        f"{fates[UNSENT]} not sent.{caveat}"
+        f"{fates[UNSENT]} not sent. {fix}: a retry sends only to the {fates[UNSENT]} not sent.{caveat}"
     )
     return type(cause)(
         message, status_code=cause.status_code, detail=cause.detail, method=cause.method, path=cause.path

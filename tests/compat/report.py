@@ -27,6 +27,8 @@ SUITE_NAMES = {
     "operators": "operators",
     "sensors": "sensors",
     "triggers": "triggers",
+    "notifications": "notifiers",
+    "reliability": "reliability",
     "completeness": "every public class",
     "dags": "example DAGs (`dag.test()`)",
     "compat": "imports, deployment smoke, resume",

@@ -14,7 +14,12 @@ import pytest
 from tests.support import FakeStateStore, FakeTaskInstance, make_context
 from votel_airflow import endpoints
 from votel_airflow.compat import AirflowFailException
-from votel_airflow.exceptions import VotelBadRequestError, VotelInputError, VotelPaymentRequiredError
+from votel_airflow.exceptions import (
+    VotelBadRequestError,
+    VotelInputError,
+    VotelInterruptedError,
+    VotelPaymentRequiredError,
+)
 from votel_airflow.hooks.votel import VotelHook
 from votel_airflow.idempotency import idempotency_key, stored_progress
 from votel_airflow.sending import (
@@ -298,3 +303,55 @@ def test_a_402_after_refusals_counts_them_apart_from_the_sent(
     assert texted == 5
     assert f"{texted} of 22 sent before the wallet ran out" in str(info.value)
     assert f"2 refused by the API, {20 - texted} not sent" in str(info.value)
+
+
+@pytest.mark.parametrize("server_idempotency", [True, False], ids=["keys", "no-keys"])
+def test_an_interrupted_send_stops_at_once_and_reports_the_rest_as_not_sent(
+    votel_sandbox: Any, votel_api_key: str, monkeypatch: pytest.MonkeyPatch, server_idempotency: bool
+) -> None:
+    conn = {
+        "conn_type": "votel",
+        "host": votel_sandbox.base_url,
+        "password": votel_api_key,
+        "extra": {"server_idempotency": server_idempotency},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_VOTEL_DEFAULT", json.dumps(conn))
+    store = FakeStateStore()
+    targets = numbers(40)
+    hook = VotelHook()
+    votel_sandbox.admin.reset_stats()
+
+    def build_then_kill(number: Any) -> SendRequest:
+        # on_kill arrives while the 11th recipient's request is being prepared.
+        if number == targets[10]:
+            hook.interrupt()
+        return sms(number)
+
+    with pytest.raises(VotelInterruptedError) as info:
+        send_each(
+            hook, make_context(state_store=store), targets, build_then_kill, name="sms", max_concurrency=4
+        )
+
+    texted = len(sms_per_recipient(votel_sandbox.admin, votel_api_key))
+    assert 0 < texted <= 10 + 4
+    # The interrupted requests never left, and the error counts what the sandbox recorded.
+    assert votel_sandbox.admin.stats()["paths"][f"POST {endpoints.SMS}"] == texted
+    assert f"{texted} of 40 sent before the task was stopped" in str(info.value)
+    assert f"; {40 - texted} not sent." in str(info.value)
+    assert "failed after every retry" not in str(info.value)
+
+    retry = send_each(
+        VotelHook(),
+        make_context(state_store=store, ti=FakeTaskInstance(try_number=2)),
+        targets,
+        sms,
+        name="sms",
+    )
+
+    assert sms_per_recipient(votel_sandbox.admin, votel_api_key) == Counter(targets)
+    assert (retry["resumed"], retry["sent"], retry["failed"], retry["ambiguous"]) == (
+        texted,
+        40 - texted,
+        0,
+        0,
+    )

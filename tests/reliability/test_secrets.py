@@ -66,6 +66,17 @@ def _db_texts(dagrun: Any) -> list[tuple[str, str]]:
     return texts
 
 
+def _without_mask_requests(console: str) -> str:
+    """The console without Airflow 3.0's ``dag.test()`` logging the masking request itself.
+
+    3.0's in-process supervisor (dag.test() only; a worker's socket comms log nothing) logs each
+    message a task sends it at DEBUG, ``MaskSecret(value=<the key>)`` included, as a model its
+    masker does not walk. That line is the provider asking Airflow to hide the key; every other
+    line must not hold it.
+    """
+    return "\n".join(line for line in console.splitlines() if "msg=MaskSecret(" not in line)
+
+
 def test_dag_run_leaves_the_key_in_no_log_xcom_rendered_field_trigger_or_link(
     sandbox: SandboxServer,
     votel_api_key: str,
@@ -89,7 +100,7 @@ def test_dag_run_leaves_the_key_in_no_log_xcom_rendered_field_trigger_or_link(
     assert any(where.startswith("xcom send/_link_VotelObjectLink") for where, _ in texts), "no link stored"
     assert any("/_admin" not in text and "http" in text for _, text in texts)
     out, err = capfd.readouterr()
-    texts += [("stdout", out), ("stderr", err)]
+    texts += [("stdout", _without_mask_requests(out)), ("stderr", _without_mask_requests(err))]
     # dag.test() runs tasks in this process and logs them to the console (captured here); files
     # under AIRFLOW_HOME/logs are scanned too, for the runs that do write them.
     assert "Wrote 0 records" in out + err + caplog.text, "the task logs were not captured"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import pendulum
 import pytest
 
 from tests.sandbox.conftest import Api, wait_for
@@ -133,11 +134,43 @@ def test_unknown_report_kind_is_422(api: Api):
     assert api.get("/activity/reports/radio").status_code == 422
 
 
-@pytest.mark.parametrize("kind", ["widget", "workflow"])
-def test_other_reports_have_rows(api: Api, kind):
-    # The seeded week, not the default 30 days before the wall clock's now, which it may not reach.
-    window = {"since": SANDBOX_TODAY.subtract(days=7).isoformat(), "until": SANDBOX_TODAY.isoformat()}
-    report = api.ok("GET", f"/activity/reports/{kind}", params=window)
-    assert report["kind"] == kind
-    assert isinstance(report["rows"], list)
-    assert report["rows"]
+def test_a_report_without_a_window_covers_the_30_days_ending_with_the_sandboxs_today(api: Api):
+    # The sandbox's fixed today, not the wall clock: the seeded week (300 calls) is in the default.
+    report = api.ok("GET", "/activity/reports/phone")
+    end = SANDBOX_TODAY.add(days=1)
+    assert (report["since"], report["until"]) == (end.subtract(days=30).isoformat(), end.isoformat())
+    assert sum(row["calls"] for row in report["rows"]) == 300
+
+
+def test_the_widget_report_has_one_row_per_day_of_the_window(api: Api):
+    week = {"since": SANDBOX_TODAY.subtract(days=7).isoformat(), "until": SANDBOX_TODAY.isoformat()}
+    report = api.ok("GET", "/activity/reports/widget", params=week)
+    assert report["kind"] == "widget"
+    assert [row["date"] for row in report["rows"]] == [
+        SANDBOX_TODAY.subtract(days=n).date().isoformat() for n in range(7, 0, -1)
+    ]
+    assert any(row["sessions"] for row in report["rows"])
+    assert all(0 <= row["leads"] <= row["sessions"] for row in report["rows"])
+    # Made up, but the same for the same account and days.
+    assert api.ok("GET", "/activity/reports/widget", params=week)["rows"] == report["rows"]
+
+
+def test_the_workflow_report_counts_the_enrollments_made_in_the_window(api: Api):
+    workflows = [w["id"] for w in api.ok("GET", "/workflows")]
+    contacts = [c["id"] for c in api.ok("GET", "/contacts", params={"limit": 3})]
+    api.ok("POST", f"/workflows/{workflows[0]}/enrollments", json={"contact_ids": contacts})
+    # Enrollments are stamped with the wall clock (only seeded dates follow the sandbox's today).
+    now = pendulum.now("UTC")
+    around_now = {"since": now.subtract(hours=1).isoformat(), "until": now.add(hours=1).isoformat()}
+    before = {"since": now.subtract(days=3).isoformat(), "until": now.subtract(days=2).isoformat()}
+
+    rows = {
+        r["workflow_id"]: r for r in api.ok("GET", "/activity/reports/workflow", params=around_now)["rows"]
+    }
+    earlier = api.ok("GET", "/activity/reports/workflow", params=before)["rows"]
+
+    assert sorted(rows) == sorted(workflows)
+    assert rows[workflows[0]]["enrolled"] == 3
+    assert rows[workflows[0]]["active"] + rows[workflows[0]]["completed"] == 3
+    assert all(rows[w]["enrolled"] == 0 for w in workflows[1:])
+    assert [r["enrolled"] for r in earlier] == [0] * len(workflows)

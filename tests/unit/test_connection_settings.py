@@ -310,3 +310,29 @@ def test_uri_query_extras_are_applied(monkeypatch: pytest.MonkeyPatch) -> None:
     )
     settings = VotelHook().settings
     assert (settings.timeout, settings.max_retries) == (5.0, 1)
+
+
+@pytest.mark.parametrize("value", [-1, 3601, "soon", True, float("nan")])
+def test_bad_retry_after_max_extra_is_rejected_naming_the_field(value: Any) -> None:
+    with pytest.raises(VotelConfigurationError, match="extra field 'retry_after_max'"):
+        _settings(extra={"retry_after_max": value})
+
+
+def test_bad_retry_after_max_argument_is_rejected_naming_the_argument() -> None:
+    with pytest.raises(VotelConfigurationError, match="hook argument 'retry_after_max'"):
+        _settings(retry_after_max=-5)
+
+
+def test_retry_after_max_extra_caps_the_wait_and_the_argument_wins(
+    set_connection: Any, requests_mock: Any, sleeps: list[float]
+) -> None:
+    set_connection(extra={"retry_after_max": "5"})  # text, as a URI-form connection gives it
+    throttled = [{"status_code": 429, "headers": {"Retry-After": "3600"}}, {"json": []}]
+    requests_mock.get(API + "/agents", throttled)
+
+    VotelHook(paced=False).get(endpoints.AGENTS)
+    requests_mock.get(API + "/agents", throttled)
+    VotelHook(paced=False, retry_after_max=2).get(endpoints.AGENTS)
+
+    assert [round(s) for s in sleeps] == [5, 2]
+    assert _settings().retry_after_max == 60.0

@@ -129,6 +129,7 @@ def test_connection_form_relabels_hides_and_adds_fields() -> None:
     assert set(conn_type["conn-fields"]) == {
         "timeout",
         "max_retries",
+        "retry_after_max",
         "server_idempotency",
         "adaptive_pacing",
         "proxy",

@@ -65,7 +65,7 @@ class VotelHookBase(BaseHook):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
-        retry_after_max: float = 60.0,
+        retry_after_max: float | None = None,
         paced: bool = True,
     ) -> None:
         super().__init__()
@@ -82,7 +82,11 @@ class VotelHookBase(BaseHook):
     def _settings_from(self, conn: Any, *, mask_key: bool = True) -> ConnectionSettings:
         fields = asdict(ConnectionFields.of(conn))
         settings = settings_from_connection(
-            self.votel_conn_id, timeout=self._timeout, max_retries=self._max_retries, **fields
+            self.votel_conn_id,
+            timeout=self._timeout,
+            max_retries=self._max_retries,
+            retry_after_max=self._retry_after_max,
+            **fields,
         )
         if mask_key:
             mask(settings.api_key.reveal())
@@ -94,7 +98,8 @@ class VotelHookBase(BaseHook):
     @property
     def policy(self) -> RetryPolicy:
         """The retry policy in force, from the connection and the hook's arguments."""
-        return RetryPolicy(max_retries=self.settings.max_retries, retry_after_max=self._retry_after_max)
+        settings = self.settings
+        return RetryPolicy(max_retries=settings.max_retries, retry_after_max=settings.retry_after_max)
 
     @property
     def settings(self) -> ConnectionSettings:

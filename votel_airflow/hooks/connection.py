@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from votel_airflow.exceptions import VotelConfigurationError
 from votel_airflow.hooks.network import NETWORK_EXTRAS, parse_ca_bundle, parse_extra_headers, parse_proxy
+from votel_airflow.hooks.retry import RetryPolicy
 
 DEFAULT_BASE_URL = "https://app.votel.ai/api"
 DEFAULT_TIMEOUT = 30.0
@@ -17,6 +18,10 @@ CONNECT_TIMEOUT = 10.0
 DEFAULT_MAX_RETRIES = 5
 MAX_TIMEOUT = 600.0
 MAX_RETRIES_LIMIT = 20
+#: Longest ``Retry-After`` waited by default (the policy's own default, one home).
+DEFAULT_RETRY_AFTER_MAX = RetryPolicy.retry_after_max
+#: An hour: a cap above it would let one 429 park every caller of the account past any task's timeout.
+RETRY_AFTER_MAX_LIMIT = 3600.0
 KEY_PREFIX = "sk_"
 
 
@@ -70,6 +75,8 @@ class ConnectionSettings:
     :param api_key: the ``sk_`` key, wrapped so it cannot leak through a repr.
     :param timeout: read timeout in seconds.
     :param max_retries: retries after the first try for retryable failures.
+    :param retry_after_max: longest ``Retry-After`` waited, in seconds (extra ``retry_after_max``);
+        it also caps the pause a 429 imposes on every caller of the account in the process.
     :param proxy: http(s) proxy URL for every request (extra ``proxy``), or None.
     :param ca_bundle: PEM file of CA certificates to trust instead of the defaults (extra
         ``ca_bundle``), or None.
@@ -85,6 +92,7 @@ class ConnectionSettings:
     api_key: ApiKey = field(repr=False)
     timeout: float = DEFAULT_TIMEOUT
     max_retries: int = DEFAULT_MAX_RETRIES
+    retry_after_max: float = DEFAULT_RETRY_AFTER_MAX
     proxy: str | None = field(default=None, repr=False)
     ca_bundle: str | None = None
     extra_headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
@@ -216,6 +224,7 @@ def settings_from_connection(
     max_retries: int | None = None,
     port: int | None = None,
     schema: str | None = None,
+    retry_after_max: float | None = None,
 ) -> ConnectionSettings:
     """Validate a connection's fields; arguments given to the hook win over extras.
 
@@ -223,10 +232,11 @@ def settings_from_connection(
     :param host: the "Base URL" field.
     :param password: the "API Key" field.
     :param extra: the extra JSON (string or dict) with optional ``timeout``, ``max_retries``,
-        ``server_idempotency`` and ``adaptive_pacing``, and the network extras ``proxy``,
-        ``ca_bundle`` and ``extra_headers``.
+        ``retry_after_max``, ``server_idempotency`` and ``adaptive_pacing``, and the network
+        extras ``proxy``, ``ca_bundle`` and ``extra_headers``.
     :param timeout: hook argument overriding the extra.
     :param max_retries: hook argument overriding the extra.
+    :param retry_after_max: hook argument overriding the extra.
     :param port: the connection's port (URI-form connections), added to a host without one.
     :param schema: the connection's schema (URI-form path, or ``http``/``https`` as the scheme).
     """
@@ -253,7 +263,7 @@ def settings_from_connection(
         extra_dict = dict(extra or {})
     if not isinstance(extra_dict, dict):
         raise _fail(conn_id, "Extra", "is not a JSON object", 'Use e.g. {"timeout": 30}.')
-    known = {"timeout", "max_retries", "server_idempotency", "adaptive_pacing"}
+    known = {"timeout", "max_retries", "retry_after_max", "server_idempotency", "adaptive_pacing"}
     known |= NETWORK_EXTRAS
     unknown = sorted(set(extra_dict) - known)
     if unknown:
@@ -264,13 +274,25 @@ def settings_from_connection(
     extra_retries = parse_extra_number(
         conn_id, extra_dict, "max_retries", integer=True, low=0, high=MAX_RETRIES_LIMIT
     )
+    extra_retry_after = parse_extra_number(
+        conn_id, extra_dict, "retry_after_max", integer=False, low=0, high=RETRY_AFTER_MAX_LIMIT
+    )
     # Hook arguments get the same checks as the extras they override, named as arguments.
-    arguments = {"timeout": timeout, "max_retries": max_retries}
+    arguments = {"timeout": timeout, "max_retries": max_retries, "retry_after_max": retry_after_max}
     arg_timeout = parse_extra_number(
         conn_id, arguments, "timeout", integer=False, low=0.1, high=MAX_TIMEOUT, kind="hook argument"
     )
     arg_retries = parse_extra_number(
         conn_id, arguments, "max_retries", integer=True, low=0, high=MAX_RETRIES_LIMIT, kind="hook argument"
+    )
+    arg_retry_after = parse_extra_number(
+        conn_id,
+        arguments,
+        "retry_after_max",
+        integer=False,
+        low=0,
+        high=RETRY_AFTER_MAX_LIMIT,
+        kind="hook argument",
     )
     base_url = normalise_base_url(conn_id, host, port=port, schema=schema)
     extra_headers = parse_extra_headers(conn_id, extra_dict.get("extra_headers"))
@@ -283,6 +305,7 @@ def settings_from_connection(
         api_key=ApiKey(key),
         timeout=float(_first_set(arg_timeout, extra_timeout, DEFAULT_TIMEOUT)),
         max_retries=int(_first_set(arg_retries, extra_retries, DEFAULT_MAX_RETRIES)),
+        retry_after_max=_first_set(arg_retry_after, extra_retry_after, DEFAULT_RETRY_AFTER_MAX),
         proxy=parse_proxy(conn_id, extra_dict.get("proxy")),
         ca_bundle=parse_ca_bundle(conn_id, extra_dict.get("ca_bundle")),
         extra_headers=extra_headers,

@@ -85,6 +85,7 @@ class VotelHook(VotelVerbs, VotelHookBase):
     :param max_retries: retries for retryable failures; overrides the ``max_retries`` extra.
     :param retry_after_max: longest ``Retry-After`` the hook agrees to wait, in seconds; it also
         caps the pause a 429 it meets imposes on every caller of the account in this process.
+        Overrides the connection's ``retry_after_max`` extra (default 60).
     :param paced: False: the hook's requests neither wait for the account's pace nor teach it
         (the kill switch's stop, one request that must leave now).
     """
@@ -99,7 +100,7 @@ class VotelHook(VotelVerbs, VotelHookBase):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
-        retry_after_max: float = 60.0,
+        retry_after_max: float | None = None,
         paced: bool = True,
     ) -> None:
         super().__init__(
@@ -400,6 +401,7 @@ class VotelAsyncHook(VotelHookBase):
     :param max_retries: retries for retryable failures; overrides the ``max_retries`` extra.
     :param retry_after_max: longest ``Retry-After`` the hook agrees to wait, in seconds; it also
         caps the pause a 429 it meets imposes on every caller of the account in this process.
+        Overrides the connection's ``retry_after_max`` extra (default 60).
     :param paced: False: the hook's requests neither wait for the account's pace nor teach it.
     """
 

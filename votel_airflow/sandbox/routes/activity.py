@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
@@ -134,9 +134,17 @@ def messaging_logs(
     )
 
 
-def _report_window(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
+def _report_window(
+    since: datetime | None, until: datetime | None, today: date | None
+) -> tuple[datetime, datetime]:
+    """``[since, until)``; by default the 30 days that end with the sandbox's today.
+
+    The default follows the configured today (``--today``) as the seeded logs do, not the wall
+    clock: with a fixed today, a report asked for without a window finds the seeded week whatever
+    the machine's date.
+    """
     try:
-        end = clock.parse(clock.iso_dt(until)) if until else clock.parse(clock.iso(clock.now()))
+        end = clock.parse(clock.iso_dt(until)) if until else clock.today_midnight(today) + timedelta(days=1)
         start = clock.parse(clock.iso_dt(since)) if since else end - timedelta(days=30)
     except (OverflowError, ValueError):
         raise invalid(("query", "since"), "Timestamp out of range") from None
@@ -154,8 +162,8 @@ def report(
     since: Annotated[datetime | None, Query()] = None,
     until: Annotated[datetime | None, Query()] = None,
 ) -> Response:
-    """Aggregates over ``[since, until)`` (default: the 30 days before now)."""
-    start, end = _report_window(since, until)
+    """Aggregates over ``[since, until)`` (default: the 30 days ending with the sandbox's today)."""
+    start, end = _report_window(since, until, ctx.sandbox.config.today)
     lo, hi = clock.iso_dt(start), clock.iso_dt(end)
     with ctx.sandbox.store.tx() as tx:
         if kind == "phone":
