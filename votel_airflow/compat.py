@@ -46,6 +46,8 @@ HOMES: dict[str, tuple[str, ...]] = {
     "TaskDeferred": ("airflow.sdk.exceptions", "airflow.exceptions"),
     # Server side, for the tests and the demo: moved in 3.2.
     "DagBag": ("airflow.dag_processing.dagbag", "airflow.models.dagbag"),
+    # Only from 3.1 (DeadlineAlert callbacks); ask with optional().
+    "AsyncCallback": ("airflow.sdk", "airflow.sdk.definitions.deadline"),
     # Only from 3.3 (with the task state store); ask with optional().
     "NEVER_EXPIRE": ("airflow.sdk.execution_time.context",),
 }
