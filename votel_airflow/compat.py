@@ -37,6 +37,7 @@ HOMES: dict[str, tuple[str, ...]] = {
     "mask_secret": ("airflow.sdk.log", "airflow.sdk.execution_time.secrets_masker"),
     "BaseTrigger": ("airflow.triggers.base",),
     "TriggerEvent": ("airflow.triggers.base",),
+    "TaskSuccessEvent": ("airflow.triggers.base",),
     "AirflowException": ("airflow.sdk.exceptions", "airflow.exceptions"),
     "AirflowFailException": ("airflow.sdk.exceptions", "airflow.exceptions"),
     "AirflowSkipException": ("airflow.sdk.exceptions", "airflow.exceptions"),
@@ -75,6 +76,7 @@ if TYPE_CHECKING:
     from airflow.sdk.exceptions import TaskDeferred as TaskDeferred
     from airflow.sdk.log import mask_secret as mask_secret
     from airflow.triggers.base import BaseTrigger as BaseTrigger
+    from airflow.triggers.base import TaskSuccessEvent as TaskSuccessEvent
     from airflow.triggers.base import TriggerEvent as TriggerEvent
 
 
