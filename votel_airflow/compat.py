@@ -37,6 +37,7 @@ HOMES: dict[str, tuple[str, ...]] = {
     "mask_secret": ("airflow.sdk.log", "airflow.sdk.execution_time.secrets_masker"),
     "BaseTrigger": ("airflow.triggers.base",),
     "TriggerEvent": ("airflow.triggers.base",),
+    "TaskSuccessEvent": ("airflow.triggers.base",),
     "AirflowException": ("airflow.sdk.exceptions", "airflow.exceptions"),
     "AirflowFailException": ("airflow.sdk.exceptions", "airflow.exceptions"),
     "AirflowSkipException": ("airflow.sdk.exceptions", "airflow.exceptions"),
@@ -46,6 +47,8 @@ HOMES: dict[str, tuple[str, ...]] = {
     "TaskDeferred": ("airflow.sdk.exceptions", "airflow.exceptions"),
     # Server side, for the tests and the demo: moved in 3.2.
     "DagBag": ("airflow.dag_processing.dagbag", "airflow.models.dagbag"),
+    # Only from 3.1 (DeadlineAlert callbacks); ask with optional().
+    "AsyncCallback": ("airflow.sdk", "airflow.sdk.definitions.deadline"),
     # Only from 3.3 (with the task state store); ask with optional().
     "NEVER_EXPIRE": ("airflow.sdk.execution_time.context",),
 }
@@ -73,6 +76,7 @@ if TYPE_CHECKING:
     from airflow.sdk.exceptions import TaskDeferred as TaskDeferred
     from airflow.sdk.log import mask_secret as mask_secret
     from airflow.triggers.base import BaseTrigger as BaseTrigger
+    from airflow.triggers.base import TaskSuccessEvent as TaskSuccessEvent
     from airflow.triggers.base import TriggerEvent as TriggerEvent
 
 

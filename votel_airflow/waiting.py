@@ -44,7 +44,14 @@ class Waiter(Protocol):
 
 
 def defer_until(
-    task: Waiter, condition: Condition, *, poke_interval: float, timeout: float, method_name: str
+    task: Waiter,
+    condition: Condition,
+    *,
+    poke_interval: float,
+    timeout: float,
+    method_name: str,
+    end_from_trigger: bool = False,
+    xcom_key: str | None = "return_value",
 ) -> NoReturn:
     """Hand the wait to :class:`VotelConditionTrigger`; Airflow resumes ``method_name`` with its event.
 
@@ -53,12 +60,19 @@ def defer_until(
     :param poke_interval: seconds between polls.
     :param timeout: seconds the wait may take.
     :param method_name: the task's method that receives the event.
+    :param end_from_trigger: a met condition ends the task in the triggerer (no worker resumes it).
+    :param xcom_key: where the triggerer puts the result then (None: nowhere).
     """
     from votel_airflow.triggers.condition import VotelConditionTrigger
 
     task.defer(
         trigger=VotelConditionTrigger.for_condition(
-            condition, votel_conn_id=task.votel_conn_id, poke_interval=poke_interval, timeout=timeout
+            condition,
+            votel_conn_id=task.votel_conn_id,
+            poke_interval=poke_interval,
+            timeout=timeout,
+            end_from_trigger=end_from_trigger,
+            xcom_key=xcom_key,
         ),
         method_name=method_name,
         timeout=timedelta(seconds=float(timeout) + DEFER_SLACK_SECONDS),

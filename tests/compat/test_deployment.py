@@ -126,10 +126,16 @@ def sandbox() -> Iterator[SandboxServer]:
 
 
 @pytest.fixture
-def deployment(sandbox: SandboxServer, tmp_path: Path) -> Iterator[Deployment]:
+def dags_folder() -> Path:
+    """The deployment's DAG folder (a module that runs DAGs of its own overrides this)."""
+    return REPO / "dags_examples"
+
+
+@pytest.fixture
+def deployment(sandbox: SandboxServer, tmp_path: Path, dags_folder: Path) -> Iterator[Deployment]:
     home = DemoHome(tmp_path / "airflow")
     home.root.mkdir(parents=True)
-    env = home.environment(sandbox, sandbox.api_keys[0], REPO / "dags_examples")
+    env = home.environment(sandbox, sandbox.api_keys[0], dags_folder)
     port = free_port()
     env.pop("AIRFLOW__CORE__UNIT_TEST_MODE", None)
     env.update(

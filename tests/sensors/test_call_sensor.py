@@ -140,6 +140,67 @@ def test_deferrable_sensor_in_dag_test_returns_the_ended_call(
     assert "transcript" not in answered
 
 
+ENDING_DAG_SOURCE = """
+from datetime import timedelta
+import json
+import pendulum
+from airflow.sdk import DAG, task
+from votel_airflow.operators.agents import StartCallOperator
+from votel_airflow.sensors.calls import CallCompletedSensor
+
+with DAG("call_ends_in_triggerer_dag", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+         default_args={"retries": 0, "retry_delay": timedelta(0)}):
+    start = StartCallOperator(task_id="start", agent_id="{{ dag_run.conf['agent_id'] }}", to="+14155550101")
+    wait = CallCompletedSensor(
+        task_id="wait", call_id="{{ ti.xcom_pull('start')['id'] }}",
+        deferrable=True, end_from_trigger=True, poke_interval=0.2, timeout=60,
+    )
+
+    @task
+    def keep(value, dag_run=None):
+        with open(dag_run.conf["out"] + "/ended.json", "w") as f:
+            json.dump(value, f)
+
+    start >> wait
+    keep(wait.output)
+"""
+
+
+@pytest.mark.slow
+def test_a_wait_that_ends_in_the_triggerer_returns_the_ended_call_under_dag_test(
+    airflow_db: Path,
+    slow_calls_sandbox: SandboxServer,
+    dag_folder: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # dag.test() (3.0 to 3.3) hands a TaskSuccessEvent back to the task, its payload the state
+    # alone: the sensor looks once more for the result rather than fail or return nothing.
+    key = slow_calls_sandbox.api_keys[0]
+    conn = {"conn_type": "votel", "host": slow_calls_sandbox.base_url, "password": key}
+    monkeypatch.setenv("AIRFLOW_CONN_VOTEL_DEFAULT", json.dumps(conn))
+    ended: list[str] = []
+    run = VotelConditionTrigger.run
+
+    async def recording_run(self: VotelConditionTrigger) -> AsyncIterator[Any]:
+        async for event in run(self):
+            ended.append(type(event).__name__)
+            yield event
+
+    monkeypatch.setattr(VotelConditionTrigger, "run", recording_run)
+    agent_id = VotelHook().get(endpoints.AGENTS)[0]["id"]
+    write_dag(dag_folder, ENDING_DAG_SOURCE)
+
+    dagrun = run_dag(
+        dag_folder, "call_ends_in_triggerer_dag", run_conf={"agent_id": agent_id, "out": str(tmp_path)}
+    )
+
+    assert dagrun_task_states(dagrun) == {"start": "success", "wait": "success", "keep": "success"}
+    assert ended == ["TaskSuccessEvent"]  # the wait went through the trigger, which ended it
+    call = json.loads((tmp_path / "ended.json").read_text())
+    assert (call["status"], call["outcome"]) == ("completed", "booked")
+
+
 def test_deferrable_sensor_defers_on_the_call_condition_while_the_call_runs(votel_connection: str) -> None:
     call_id = start_call("+14155550104")
     sensor = CallCompletedSensor(

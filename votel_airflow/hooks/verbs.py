@@ -159,6 +159,19 @@ def message_request(
     return endpoints.CONVERSATION_SEND, payload
 
 
+def call_request(
+    agent_id: str, to: str, variables: Mapping[str, Any] | None = None, contact_id: str | None = None
+) -> tuple[str, dict[str, Any]]:
+    """``(path, JSON body)`` of one outbound AI call, checked."""
+    agent_id = require_id("agent_id", agent_id)
+    payload: dict[str, Any] = {"to": _phone("to", to)}
+    if contact_id not in (None, ""):
+        payload["contact_id"] = require_id("contact_id", contact_id)
+    if variables:
+        payload["variables"] = _json_object("variables", variables)
+    return endpoints.path(endpoints.AGENT_CALLS, agent_id=agent_id), payload
+
+
 #: The request of each sending verb, by the verb's name (the bulk-send engine builds with these).
 SEND_REQUESTS: dict[str, Callable[..., tuple[str, dict[str, Any]]]] = {
     "send_sms": sms_request,
@@ -258,14 +271,8 @@ class VotelVerbs:
         :param idempotency_key: names this one call; default (inside a task) the task instance,
             agent and number, the key ``StartCallOperator`` uses.
         """
-        agent_id = require_id("agent_id", agent_id)
-        payload: dict[str, Any] = {"to": _phone("to", to)}
-        if contact_id not in (None, ""):
-            payload["contact_id"] = require_id("contact_id", contact_id)
-        if variables:
-            payload["variables"] = _json_object("variables", variables)
-        key = _key("start_call", idempotency_key, "call", agent_id, payload["to"])
-        path = endpoints.path(endpoints.AGENT_CALLS, agent_id=agent_id)
+        path, payload = call_request(agent_id, to, variables, contact_id)
+        key = _key("start_call", idempotency_key, "call", agent_id.strip(), payload["to"])
         return dict(self.request("POST", path, json=payload, idempotency_key=key))
 
     def cancel_call(self, call_id: str) -> dict[str, Any] | None:

@@ -3,6 +3,11 @@
 Note for operators of the triggerer: a triggerer restart re-creates the trigger from its
 serialized arguments and polls again from scratch; polling is read-only, so this is harmless.
 
+With ``end_from_trigger``, a met condition ends the task from the triggerer: the trigger yields
+``TaskSuccessEvent`` carrying the XCom result, and no worker resumes the task. Every other
+outcome (failed, error, timeout) still resumes the task in the worker, which raises the clear
+error and keeps the usual retry rules.
+
 A condition that reads one object a shared read can answer (``Condition.shared_read()``: a call's
 status) does not poll alone: it subscribes to the event loop's poller for its account and kind
 (:mod:`.shared_poll`), so a thousand call waits cost a few listing pages per interval, not a
@@ -19,7 +24,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from votel_airflow.compat import BaseTrigger, TriggerEvent
+from votel_airflow.compat import BaseTrigger, TaskSuccessEvent, TriggerEvent
 from votel_airflow.conditions import Condition
 from votel_airflow.defaults import DEFAULT_CONN_ID
 from votel_airflow.exceptions import VotelRateLimitError, VotelServerError
@@ -27,6 +32,8 @@ from votel_airflow.hooks.votel import VotelAsyncHook
 from votel_airflow.triggers import shared_poll
 
 LOG_EVERY_POLLS = 10
+#: The XCom key of a task's result.
+RETURN_VALUE = "return_value"
 #: Failures that outlasted the hook's own retries but may still clear before the wait's deadline.
 TRANSIENT = (VotelServerError, VotelRateLimitError)
 
@@ -52,6 +59,10 @@ class VotelConditionTrigger(BaseTrigger):
     :param share_polls: let the waits of one account and kind share their polls (see the module
         docstring); False polls this wait's object alone. Serialized only when False, so the
         stored form of a default trigger is what earlier releases wrote and read.
+    :param end_from_trigger: end the task from the triggerer when the condition is met (see the
+        module docstring). Serialized only when True, for the same reason.
+    :param xcom_key: the XCom key the result goes under when ending from the triggerer; None
+        pushes nothing (a task with ``do_xcom_push=False``).
     """
 
     def __init__(
@@ -62,6 +73,8 @@ class VotelConditionTrigger(BaseTrigger):
         poke_interval: float = 30.0,
         deadline: float | None = None,
         share_polls: bool = True,
+        end_from_trigger: bool = False,
+        xcom_key: str | None = RETURN_VALUE,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.condition_class = condition_class
@@ -70,15 +83,32 @@ class VotelConditionTrigger(BaseTrigger):
         self.poke_interval = poke_interval
         self.deadline = deadline
         self.share_polls = share_polls
+        self.end_from_trigger = end_from_trigger
+        self.xcom_key = xcom_key
 
     @classmethod
     def for_condition(
-        cls, condition: Condition, *, votel_conn_id: str, poke_interval: float, timeout: float | None
+        cls,
+        condition: Condition,
+        *,
+        votel_conn_id: str,
+        poke_interval: float,
+        timeout: float | None,
+        end_from_trigger: bool = False,
+        xcom_key: str | None = RETURN_VALUE,
     ) -> VotelConditionTrigger:
         """Build the trigger for a condition, with a deadline ``timeout`` seconds from now."""
         class_path, kwargs = condition.serialize()
         deadline = None if timeout is None else time.time() + float(timeout)
-        return cls(class_path, kwargs, votel_conn_id, float(poke_interval), deadline)
+        return cls(
+            class_path,
+            kwargs,
+            votel_conn_id,
+            float(poke_interval),
+            deadline,
+            end_from_trigger=end_from_trigger,
+            xcom_key=xcom_key,
+        )
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         kwargs = {
@@ -90,6 +120,9 @@ class VotelConditionTrigger(BaseTrigger):
         }
         if not self.share_polls:
             kwargs["share_polls"] = False
+        if self.end_from_trigger:
+            kwargs["end_from_trigger"] = True
+            kwargs["xcom_key"] = self.xcom_key
         return f"{type(self).__module__}.{type(self).__qualname__}", kwargs
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
@@ -115,8 +148,7 @@ class VotelConditionTrigger(BaseTrigger):
                     return
                 else:
                     if verdict.done:
-                        status = "failed" if verdict.failed else "success"
-                        yield _event(status, verdict.message, verdict.value)
+                        yield self._ended(verdict.failed, verdict.message, verdict.value)
                         return
                     # A triggerer holds thousands of waits: one INFO line per poll each would
                     # drown its log and cost the shared event loop; every tenth poll is enough.
@@ -136,6 +168,14 @@ class VotelConditionTrigger(BaseTrigger):
                     # Never sleep past the deadline: the timeout event must beat the deferral's own.
                     pause = min(pause, left)
                 await asyncio.sleep(pause)
+
+    def _ended(self, failed: bool, message: str, value: Any) -> TriggerEvent:
+        """The event of a condition that is done: the task's end itself, or a resume of it."""
+        if failed or not self.end_from_trigger:
+            return _event("failed" if failed else "success", message, value)
+        self.log.info("Condition met, ending the task from the triggerer: %s", message)
+        xcoms = None if self.xcom_key is None else {self.xcom_key: value}
+        return TaskSuccessEvent(xcoms=xcoms)
 
     async def _run_shared(
         self, hook: VotelAsyncHook, condition: Condition, kind: str, object_id: str
@@ -175,7 +215,7 @@ class VotelConditionTrigger(BaseTrigger):
             except Exception as exc:
                 return _event("error", str(exc))
             if verdict.done:
-                return _event("failed" if verdict.failed else "success", verdict.message, verdict.value)
+                return self._ended(verdict.failed, verdict.message, verdict.value)
             level = logging.INFO if poll % LOG_EVERY_POLLS == 0 else logging.DEBUG
             self.log.log(level, "Waiting: %s", verdict.message or condition)
         raise AssertionError("unreachable")

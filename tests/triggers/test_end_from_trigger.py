@@ -1,0 +1,101 @@
+"""end_from_trigger: a met condition ends the task in the triggerer; every other outcome resumes it."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support import make_context
+from tests.triggers.test_condition_trigger import run_trigger, start_call
+from votel_airflow.compat import TaskDeferred, TaskSuccessEvent
+from votel_airflow.conditions.calls import CallCompletedCondition
+from votel_airflow.sensors.calls import CallCompletedSensor
+from votel_airflow.triggers.condition import VotelConditionTrigger
+
+
+def ending_trigger(call_id: str, *, xcom_key: str | None = "return_value") -> VotelConditionTrigger:
+    return VotelConditionTrigger.for_condition(
+        CallCompletedCondition(call_id),
+        votel_conn_id="votel_default",
+        poke_interval=0.05,
+        timeout=20,
+        end_from_trigger=True,
+        xcom_key=xcom_key,
+    )
+
+
+def events_of(trigger: VotelConditionTrigger) -> list[object]:
+    """The trigger's events themselves (their class says whether the task ends in the triggerer)."""
+    import asyncio
+
+    async def collect() -> list[object]:
+        return [event async for event in trigger.run()]
+
+    return asyncio.run(collect())
+
+
+def test_a_met_condition_ends_the_task_in_the_triggerer_with_its_result(votel_connection: str) -> None:
+    call_id = start_call("+14155550102")
+
+    (event,) = events_of(ending_trigger(call_id))
+
+    assert isinstance(event, TaskSuccessEvent)
+    assert event.payload == "success"
+    result = event.xcoms["return_value"]
+    assert (result["id"], result["status"], result["outcome"]) == (call_id, "completed", "booked")
+
+
+def test_a_task_that_pushes_no_xcom_ends_without_one(votel_connection: str) -> None:
+    (event,) = events_of(ending_trigger(start_call("+14155550102"), xcom_key=None))
+
+    assert isinstance(event, TaskSuccessEvent)
+    assert event.xcoms is None
+
+
+def test_a_failed_condition_still_resumes_the_task_in_the_worker(votel_connection: str) -> None:
+    # The worker raises VotelWaitFailed (no retries) on every minor; a TaskFailedEvent would be
+    # retried on 3.3 and not on 3.0-3.2.
+    call_id = start_call("+14155550109")
+
+    events = run_trigger(ending_trigger(call_id))
+
+    assert [e["status"] for e in events] == ["failed"]
+
+
+def test_the_stored_form_of_a_trigger_that_resumes_the_task_is_unchanged() -> None:
+    resuming = VotelConditionTrigger.for_condition(
+        CallCompletedCondition("c1"), votel_conn_id="votel_default", poke_interval=1, timeout=None
+    )
+    assert "end_from_trigger" not in resuming.serialize()[1]  # what earlier releases stored
+
+    _, kwargs = ending_trigger("c1", xcom_key=None).serialize()
+    assert (kwargs["end_from_trigger"], kwargs["xcom_key"]) == (True, None)
+    rebuilt = VotelConditionTrigger(**kwargs)
+    assert (rebuilt.end_from_trigger, rebuilt.xcom_key) == (True, None)
+
+
+@pytest.mark.parametrize(("do_xcom_push", "xcom_key"), [(True, "return_value"), (False, None)])
+def test_a_sensor_with_end_from_trigger_defers_to_a_trigger_that_ends_it(
+    votel_connection: str, do_xcom_push: bool, xcom_key: str | None
+) -> None:
+    sensor = CallCompletedSensor(
+        task_id="wait",
+        call_id=start_call("+14155550102"),
+        deferrable=True,
+        end_from_trigger=True,
+        do_xcom_push=do_xcom_push,
+    )
+
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute(make_context())
+
+    trigger = deferred.value.trigger
+    assert (trigger.end_from_trigger, trigger.xcom_key) == (True, xcom_key)
+
+
+def test_a_sensor_resumes_in_the_worker_by_default(votel_connection: str) -> None:
+    sensor = CallCompletedSensor(task_id="wait", call_id=start_call("+14155550102"), deferrable=True)
+
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute(make_context())
+
+    assert deferred.value.trigger.end_from_trigger is False
