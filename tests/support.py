@@ -55,6 +55,12 @@ class FakeTaskInstance:
 #: 2026-06-01, the extracts' days in 2026 from January on): those count exact rows.
 SANDBOX_TODAY = pendulum.datetime(2026, 6, 15, tz="UTC")
 
+#: The outreach policy's "now" for the whole suite (tests/conftest.py exports it as VOTEL_POLICY_NOW):
+#: 18:00 UTC on SANDBOX_TODAY is 11:00 in San Francisco (the suite's +1415 numbers), 14:00 in New
+#: York and 19:00 in London, inside every default send window, so sends keep their quiet hours on
+#: and still go out whatever the machine's clock says. Tests of the rules fix their own instants.
+POLICY_NOW = SANDBOX_TODAY.add(hours=18)
+
 INTERVAL_START = pendulum.datetime(2026, 11, 1, tz="UTC")
 INTERVAL_END = pendulum.datetime(2026, 11, 2, tz="UTC")
 

@@ -42,3 +42,5 @@ START_KEYWORDS = frozenset({"START", "UNSTOP"})
 SKIP_REASONS = ("opted_out", "suppressed", "quiet_hours", "frequency_capped", "unknown_timezone")
 #: Environment variable fixing the policy's clock (an ISO 8601 instant): for tests and previews only.
 POLICY_CLOCK_ENV = "VOTEL_POLICY_NOW"
+#: Rounds of the hook's retries an outreach read gets when the API keeps answering 429.
+RATE_LIMITED_READ_ROUNDS = 5

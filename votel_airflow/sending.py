@@ -341,6 +341,22 @@ def send_each(
     return summary
 
 
+def settled_recipients(context: Mapping[str, Any], name: str, results_destination: Any = None) -> set[str]:
+    """Keys of the recipients an earlier try of this task settled (sent, refused, or possibly sent).
+
+    :func:`send_each` never sends to them again, so a sender need not judge them again either:
+    the outreach policy screens only the others (a retry after a send must not call the people it
+    just texted "frequency capped").
+
+    :param context: the task's execution context.
+    :param name: the kind of effect, as given to :func:`send_each`.
+    :param results_destination: the send's ``results_destination``, where progress may live.
+    """
+    destination = optional_storage_path("results_destination", results_destination)
+    done = TaskProgress(context, f"votel_send_{name}", progress_store(context, destination)).done()
+    return {k for k in done if _fate(done, k) != UNSENT}
+
+
 def _run(
     hook: VotelHook,
     context: Mapping[str, Any],

@@ -73,9 +73,11 @@ def check_policy_arguments(
     default_timezone: Any = FROM_CONNECTION,
 ) -> None:
     """Check what an operator was given, when its DAG is parsed (templates are left for the run)."""
-    resolve_policy("sms", {}, quiet_hours=quiet_hours, on_quiet_hours=on_quiet_hours,
-                   max_per_recipient=max_per_recipient, opt_out_lookback=opt_out_lookback,
-                   default_timezone=default_timezone)  # fmt: skip
+    resolve_policy(
+        "sms", {}, quiet_hours=quiet_hours, on_quiet_hours=on_quiet_hours,
+        max_per_recipient=max_per_recipient, opt_out_lookback=opt_out_lookback,
+        default_timezone=default_timezone,
+    )  # fmt: skip
 
 
 def resolve_policy(

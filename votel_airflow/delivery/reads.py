@@ -9,15 +9,17 @@ tests, decides only the time of day; :func:`votel_airflow.delivery.local_time.po
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from votel_airflow import endpoints
-from votel_airflow.defaults import START_KEYWORDS, STOP_KEYWORDS
+from votel_airflow.defaults import RATE_LIMITED_READ_ROUNDS, START_KEYWORDS, STOP_KEYWORDS
+from votel_airflow.exceptions import VotelRateLimitError
 from votel_airflow.validation import api_instant
 
+_T = TypeVar("_T")
 #: Rows stamped a little after "now" (the API's clock ahead of ours) still count.
 CLOCK_SKEW = timedelta(minutes=5)
 
@@ -28,6 +30,21 @@ class Reader(Protocol):
     def paginate(self, path: str, *, params: Mapping[str, Any] | None = None) -> Iterator[dict[str, Any]]:
         """Yield every record of a list endpoint."""
         ...  # pragma: no cover
+
+
+def patiently(read: Callable[[], _T]) -> _T:
+    """Run ``read`` again (whole) when the API still answers 429 after the hook's own retries.
+
+    These reads come before a send's first side effect and change nothing, and a 429 says the
+    request had no effect: waiting longer delays the send, while giving up would fail it over
+    traffic the send itself is about to make. Bounded: :data:`RATE_LIMITED_READ_ROUNDS` rounds.
+    """
+    for _ in range(RATE_LIMITED_READ_ROUNDS - 1):
+        try:
+            return read()
+        except VotelRateLimitError:
+            continue
+    return read()
 
 
 def identity(recipient: str) -> str:

@@ -27,6 +27,7 @@ from votel_airflow.delivery.policy import OutreachPolicy
 from votel_airflow.delivery.reads import (
     Reader,
     identity,
+    patiently,
     read_contacts,
     sends_per_recipient,
     stopped_numbers,
@@ -80,13 +81,14 @@ def screen(
     result = Screening()
     if not unique:
         return result
-    facts = read_contacts(reader, policy.channel, with_zones=window is not None)
+    facts = patiently(lambda: read_contacts(reader, policy.channel, with_zones=window is not None))
     opted_out = set(facts.opted_out)
     if policy.channel == "sms":
-        opted_out |= stopped_numbers(reader, policy.opt_out_lookback)
+        opted_out |= patiently(lambda: stopped_numbers(reader, policy.opt_out_lookback))
     counts = None
-    if policy.max_per_recipient is not None:
-        counts = sends_per_recipient(reader, policy.channel, policy.max_per_recipient[1])
+    cap = policy.max_per_recipient
+    if cap is not None:
+        counts = patiently(lambda: sends_per_recipient(reader, policy.channel, cap[1]))
     for recipient in unique:
         key = identity(recipient)
         if key in opted_out:

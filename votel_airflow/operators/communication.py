@@ -44,7 +44,7 @@ class SendSmsOperator(BulkSendOperator):
     :param votel_conn_id: Airflow connection of type ``votel``.
     """
 
-    template_fields: Sequence[str] = ("to", "body", "from_number", "results_destination")
+    template_fields: Sequence[str] = ("to", "body", "from_number", "results_destination", "suppression_list")
 
     def __init__(
         self,
@@ -88,10 +88,12 @@ class SendSmsOperator(BulkSendOperator):
             build,
             name="sms",
             invalid=invalid,
+            channel="sms",
         )
         self.log.info(
-            "SMS: %d sent, %d resumed, %d invalid skipped, %d refused",
+            "SMS: %d sent, %d resumed, %d invalid skipped, %d refused, %d skipped by the outreach policy",
             summary["sent"], summary["resumed"], summary["skipped_invalid"], summary["failed"],
+            sum(summary["skipped"].values()),
         )  # fmt: skip
         return summary
 
@@ -120,6 +122,7 @@ class SendEmailOperator(BulkSendOperator):
 
     template_fields: Sequence[str] = (
         "to", "subject", "text", "html", "template_id", "variables", "results_destination",
+        "suppression_list",
     )  # fmt: skip
     template_fields_renderers = {"html": "html", "variables": "json"}
 
@@ -186,6 +189,7 @@ class SendEmailOperator(BulkSendOperator):
             build,
             name="email",
             invalid=invalid,
+            channel="email",
         )
         return summary
 
