@@ -50,12 +50,14 @@ def test_the_window_opens_at_eight_local_on_both_sides_of_a_dst_change() -> None
 def test_a_number_in_several_zones_is_sendable_only_while_every_zone_is_open() -> None:
     toll_free = recipient_zones(None, "+18005550100", None)
     assert len(toll_free) > 1
-    # 16:00 UTC: 09:00 in San Francisco and noon in New York, but 06:00 in Honolulu.
-    assert quiet_anywhere(QUIET, toll_free, utc(2026, 6, 15, 16, 0))
-    opening = next_opening(QUIET, toll_free, utc(2026, 6, 15, 16, 0))
+    # 19:00 UTC: 10:00 in Adak (its first zone) and noon in San Francisco, but 05:00 in Guam.
+    evening = utc(2026, 6, 15, 19, 0)
+    assert not quiet_anywhere(QUIET, toll_free[:1], evening)
+    assert quiet_anywhere(QUIET, toll_free, evening)
+    opening = next_opening(QUIET, toll_free, evening)
     assert opening is not None
+    assert opening > evening
     assert not quiet_anywhere(QUIET, toll_free, opening)
-    assert opening > utc(2026, 6, 15, 16, 0)
 
 
 def test_a_number_no_plan_places_has_no_zone_unless_a_default_is_named() -> None:
