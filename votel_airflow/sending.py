@@ -143,6 +143,8 @@ class SendRequest:
     :param verb: the hook verb that sends it (``"send_sms"``...), called with ``arguments`` and
         the recipient's key; None to send ``json`` to ``path`` as it is.
     :param arguments: the verb's keyword arguments.
+    :param screened: the sender applied the outreach policy to this recipient already, so the
+        verb must not read it all again for each one (``screen=False``).
     """
 
     method: str
@@ -150,20 +152,22 @@ class SendRequest:
     json: Mapping[str, Any]
     verb: str | None = None
     arguments: Mapping[str, Any] = field(default_factory=dict)
+    screened: bool = False
 
     @classmethod
-    def through(cls, verb: str, **arguments: Any) -> SendRequest:
+    def through(cls, verb: str, *, screened: bool = False, **arguments: Any) -> SendRequest:
         """The request a hook verb (``send_sms``, ``send_email``, ``send_message``) makes, checked."""
         from votel_airflow.hooks.verbs import SEND_REQUESTS
 
         path, body = SEND_REQUESTS[verb](**arguments)
-        return cls("POST", path, body, verb, arguments)
+        return cls("POST", path, body, verb, arguments, screened)
 
     def send(self, hook: VotelHook, key: str) -> Any:
         """Make the request with ``key`` as its ``Idempotency-Key``; return the answer."""
         if self.verb is not None:
             verb: Callable[..., Any] = getattr(hook, self.verb)
-            return verb(**self.arguments, idempotency_key=key)
+            screen = {"screen": False} if self.screened else {}
+            return verb(**self.arguments, idempotency_key=key, **screen)
         return hook.request(self.method, self.path, json=dict(self.json), idempotency_key=key)
 
 

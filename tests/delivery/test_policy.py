@@ -77,5 +77,5 @@ def test_a_suppression_list_keeps_numbers_and_addresses_and_ignores_comments(tmp
 
 
 def test_an_unreadable_suppression_list_fails_naming_the_argument(tmp_path: Path) -> None:
-    with pytest.raises(VotelInputError, match="suppression_list=.*cannot be read"):
+    with pytest.raises(VotelInputError, match=r"suppression_list=.*cannot be read"):
         read_suppression_list(str(tmp_path / "missing.txt"))

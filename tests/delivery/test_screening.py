@@ -32,7 +32,11 @@ def texted(admin: Any, api_key: str) -> Counter[str]:
 
 def contact(phone: str | None = None, email: str | None = None, **consent: Any) -> dict[str, Any]:
     hook = VotelHook()
-    fields = {"first_name": "Ada", **({"phone": phone} if phone else {}), **({"email": email} if email else {})}
+    fields = {
+        "first_name": "Ada",
+        **({"phone": phone} if phone else {}),
+        **({"email": email} if email else {}),
+    }
     made = hook.request("POST", "/contacts", json=fields)
     if consent:
         made = hook.request("PATCH", f"/contacts/{made['id']}", json=consent)
@@ -67,8 +71,10 @@ def test_a_channel_in_dnd_channels_blocks_that_channel_only(
         make_context()
     )
 
-    assert sms["skipped"]["opted_out"] == 1 and sms["sent"] == 0
-    assert email["sent"] == 1 and email["skipped"]["opted_out"] == 0
+    assert sms["skipped"]["opted_out"] == 1
+    assert sms["sent"] == 0
+    assert email["sent"] == 1
+    assert email["skipped"]["opted_out"] == 0
 
 
 def test_the_latest_keyword_reply_decides_stop_then_start_and_start_then_stop(
@@ -121,7 +127,9 @@ def test_a_bad_suppression_line_fails_before_any_request(
     votel_sandbox.admin.reset_stats()
 
     with pytest.raises(VotelInputError, match=r"suppression_list=.*line 2 \('nobody'\)"):
-        SendSmsOperator(task_id="sms", to=[A], body="Sale", suppression_list=str(listed)).execute(make_context())
+        SendSmsOperator(task_id="sms", to=[A], body="Sale", suppression_list=str(listed)).execute(
+            make_context()
+        )
 
     assert votel_sandbox.admin.stats()["requests_total"] == 0
 

@@ -42,6 +42,9 @@ from votel_airflow.validation import (
     require_window,
 )
 
+if TYPE_CHECKING:
+    from votel_airflow.hooks.connection import ConnectionSettings
+
 log = logging.getLogger(__name__)
 MESSAGE_MAX_LENGTH = 10_000
 CHANNELS = ("sms", "email", "whatsapp")
@@ -174,19 +177,64 @@ class VotelVerbs:
         request: Callable[..., Any]
         get: Callable[..., Any]
         paginate: Callable[..., Iterator[dict[str, Any]]]
+        settings: ConnectionSettings
+
+    def _screened_out(self, channel: str, to: str, transactional: bool) -> dict[str, Any] | None:
+        """Why the outreach policy keeps ``to`` from a message on ``channel`` now, as the verb
+        returns it (``{"id": None, "status": "skipped", "reason", ...}``); None when it may go."""
+        from votel_airflow.delivery.policy import resolve_policy
+        from votel_airflow.delivery.screening import screen
+
+        policy = resolve_policy(channel, dict(self.settings.outreach), transactional=transactional)
+        verdict = screen(self, [to], policy)
+        if verdict.send_now:
+            return None
+        skipped: dict[str, Any] = {"id": None, "status": "skipped", "to": to}
+        if verdict.waiting:
+            # A verb cannot defer its caller: say when the window opens, and send nothing now.
+            opening = verdict.next_opening
+            skipped.update(reason="quiet_hours", next_opening=opening.isoformat() if opening else None)
+        else:
+            skipped["reason"] = next(reason for reason, who in verdict.skipped.items() if who)
+        log.warning(
+            "Not sending %s to %s: %s (the outreach policy; docs/guides/responsible-outreach.md). "
+            "Pass transactional=True for a one-time code, a receipt or a page: it goes at any hour "
+            "and past frequency caps, never past an opt-out.",
+            channel, to, skipped["reason"],
+        )  # fmt: skip
+        return skipped
 
     def send_sms(
-        self, to: str, body: str, *, from_number: str | None = None, idempotency_key: str | None = None
+        self,
+        to: str,
+        body: str,
+        *,
+        from_number: str | None = None,
+        idempotency_key: str | None = None,
+        transactional: bool = False,
+        screen: bool = True,
     ) -> dict[str, Any]:
         """Send one SMS, exactly once; return ``{id, status, segments, cost}``.
+
+        The outreach policy of the connection applies first (opt-outs, suppression list, quiet
+        hours in the person's zone, frequency caps): a recipient it keeps out is not texted and
+        the verb returns ``{"id": None, "status": "skipped", "reason": ..., "to": ...}`` (with
+        ``next_opening`` for ``quiet_hours``), logging a warning.
 
         :param to: the recipient, E.164 (``+14155552671``).
         :param body: the text, 1 to 1600 characters.
         :param from_number: the sending number (E.164); default the account's number.
         :param idempotency_key: names this one send; default (inside a task) the task instance and
             ``to``, the key ``SendSmsOperator`` gives the same number.
+        :param transactional: a one-time code, a receipt, a page: sent at any hour and past
+            frequency caps, never past an opt-out or the suppression list.
+        :param screen: False only when the caller applied the policy already (the operators do).
         """
         path, payload = sms_request(to, body, from_number)
+        if screen:
+            skipped = self._screened_out("sms", payload["to"], transactional)
+            if skipped is not None:
+                return skipped
         key = _key("send_sms", idempotency_key, "sms", payload["to"])
         return dict(self.request("POST", path, json=payload, idempotency_key=key))
 
@@ -200,8 +248,13 @@ class VotelVerbs:
         template_id: str | None = None,
         variables: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
+        transactional: bool = False,
+        screen: bool = True,
     ) -> dict[str, Any]:
         """Send one e-mail, exactly once; give ``text``, ``html`` or a ``template_id``.
+
+        The outreach policy applies first, as for :meth:`send_sms` (e-mail has no quiet hours
+        unless the connection's ``quiet_hours`` sets them).
 
         :param to: the recipient's address.
         :param subject: the subject line, 1 to 998 characters.
@@ -211,8 +264,15 @@ class VotelVerbs:
         :param variables: values for the template's placeholders.
         :param idempotency_key: names this one send; default (inside a task) the task instance and
             ``to``, the key ``SendEmailOperator`` gives the same address.
+        :param transactional: a receipt, a password reset: at any hour and past frequency caps,
+            never past an opt-out or the suppression list.
+        :param screen: False only when the caller applied the policy already (the operators do).
         """
         path, payload = email_request(to, subject, text, html, template_id, variables)
+        if screen:
+            skipped = self._screened_out("email", payload["to"], transactional)
+            if skipped is not None:
+                return skipped
         key = _key("send_email", idempotency_key, "email", payload["to"])
         return dict(self.request("POST", path, json=payload, idempotency_key=key))
 

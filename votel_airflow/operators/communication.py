@@ -80,7 +80,7 @@ class SendSmsOperator(BulkSendOperator):
             self.log.warning("Skipping %d invalid number(s): %s", len(invalid), shown(invalid))
 
         def build(number: Any) -> SendRequest:
-            return SendRequest.through("send_sms", to=number, body=body, from_number=sender)
+            return SendRequest.through("send_sms", screened=True, to=number, body=body, from_number=sender)
 
         summary = self.send(
             context,
@@ -181,7 +181,7 @@ class SendEmailOperator(BulkSendOperator):
             self.log.warning("Skipping %d invalid address(es): %s", len(invalid), shown(invalid))
 
         def build(address: Any) -> SendRequest:
-            return SendRequest.through("send_email", to=address, **shared)
+            return SendRequest.through("send_email", screened=True, to=address, **shared)
 
         summary = self.send(
             context,
