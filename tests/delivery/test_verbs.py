@@ -65,3 +65,20 @@ def test_send_email_is_capped_unless_transactional(
     assert promo["reason"] == "frequency_capped"
     assert receipt["id"]
     assert len(votel_sandbox.admin.records(votel_api_key, "email")) == 2
+
+
+def test_the_sms_notifier_pages_at_night_but_never_an_opted_out_number(
+    votel_sandbox: Any, votel_api_key: str, votel_connection: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.support import make_context
+    from votel_airflow.notifications import VotelSmsNotifier
+
+    monkeypatch.setenv(POLICY_CLOCK_ENV, NIGHT_IN_CALIFORNIA)
+    contact(B, dnd=True)
+    context = make_context()
+    context["ti"].state = "failed"
+
+    VotelSmsNotifier(to=A, body="{{ ti.task_id }} failed")(dict(context))
+    VotelSmsNotifier(to=B, body="{{ ti.task_id }} failed")(dict(context))
+
+    assert texted(votel_sandbox.admin, votel_api_key) == {A: 1}
