@@ -200,3 +200,19 @@ def arm_commit_then_500(sandbox: Any, monkeypatch: Any) -> Any:
 
     monkeypatch.setattr(VotelHook, "request", request)
     return armed.append
+
+
+def arm_faults_after_screening(monkeypatch: Any, admin: Any, **faults: Any) -> None:
+    """Set the sandbox's ``faults`` once the outreach policy has read what it needs, so they hit the
+    sends only: for tests about how the engine meets failures, where the policy's reads would
+    otherwise meet them first (and rightly stop the send before anyone is reached)."""
+    from votel_airflow.delivery import screening
+
+    real = screening.screen
+
+    def screen_then_arm(*args: Any, **kwargs: Any) -> Any:
+        verdict = real(*args, **kwargs)
+        admin.set_faults(**faults)
+        return verdict
+
+    monkeypatch.setattr(screening, "screen", screen_then_arm)
