@@ -137,8 +137,10 @@ def test_a_bad_suppression_line_fails_before_any_request(
 def test_a_frequency_cap_counts_what_another_dag_sent(
     votel_sandbox: Any, votel_api_key: str, votel_connection: str
 ) -> None:
+    # --8<-- [start:cap]
     cap = {"max_per_recipient": (1, "24h")}
     SendSmsOperator(task_id="welcome", to=[A, B], body="Welcome", **cap).execute(make_context())
+    # --8<-- [end:cap]
 
     # Another DAG's task, so other idempotency keys: only the cap keeps A and B from a second text.
     other = make_context(run_id="other_dag_run")

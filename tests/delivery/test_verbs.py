@@ -32,8 +32,10 @@ def test_send_sms_at_night_waits_unless_transactional(
     monkeypatch.setenv(POLICY_CLOCK_ENV, NIGHT_IN_CALIFORNIA)
     hook = VotelHook()
 
+    # --8<-- [start:transactional]
     marketing = hook.send_sms(A, "Sale", idempotency_key="sale-a")
     code = hook.send_sms(B, "Your code is 123456", idempotency_key="code-b", transactional=True)
+    # --8<-- [end:transactional]
 
     assert (marketing["reason"], marketing["next_opening"]) == (
         "quiet_hours",
