@@ -166,6 +166,9 @@ class VotelSmsNotifier(_VotelNotifier):
             to="+14155552671", body="{{ ti.dag_id }}.{{ ti.task_id }} failed: {{ exception }}"
         ))
 
+    The text is transactional under the outreach policy (docs/guides/responsible-outreach.md):
+    it goes at any hour and past frequency caps, but never to a number that opted out.
+
     :param to: the number to text, E.164. Templated.
     :param body: the message. Templated (``ti``, ``dag_run``, ``exception`` ... of the callback).
     :param from_number: the sender number, E.164 (default: the account's). Templated.
@@ -198,7 +201,10 @@ class VotelSmsNotifier(_VotelNotifier):
             context,
             "notify-sms",
             [to],
-            lambda hook, key: hook.send_sms(to, body, from_number=sender, idempotency_key=key),
+            # A page about a failed task is transactional: any hour, past caps, never past an opt-out.
+            lambda hook, key: hook.send_sms(
+                to, body, from_number=sender, idempotency_key=key, transactional=True
+            ),
         )
 
 
