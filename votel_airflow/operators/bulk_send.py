@@ -136,18 +136,26 @@ class BulkSendOperator(VotelBaseOperator):
         exactly one. Recipients inside their quiet hours wait (see ``on_quiet_hours``)."""
         if channel is None:
             return self._send_now(context, recipients, build, name=name, invalid=invalid)
+        from datetime import datetime
+
+        from votel_airflow.delivery.local_time import policy_now
         from votel_airflow.delivery.outcome import merge_resumed, skip_line, with_screening
         from votel_airflow.delivery.screening import screen
         from votel_airflow.sending import recipient_key, settled_recipients
 
-        earlier = None
+        earlier, now = None, None
         if self._resuming is not None:
             # Back from a deferral: only those still waiting, judged again (a STOP may have come).
-            waiting, earlier = set(self._resuming[0]), self._resuming[1]
+            waiting, earlier, waited_until = set(self._resuming[0]), self._resuming[1], self._resuming[2]
             recipients, invalid = [r for r in recipients if r in waiting], ()
+            # The trigger fired at or after the opening it waited for: judge no earlier than that,
+            # even on a clock that lags (or is fixed, as in tests), or the task would wait forever.
+            now = max(policy_now(), datetime.fromisoformat(waited_until)) if waited_until else None
         policy = self._policy(channel)
         settled = settled_recipients(context, name, self.results_destination)
-        screening = screen(self.hook, [r for r in recipients if recipient_key(r) not in settled], policy)
+        screening = screen(
+            self.hook, [r for r in recipients if recipient_key(r) not in settled], policy, now=now
+        )
         if screening.waiting and policy.on_quiet_hours == "fail":
             raise self._quiet_hours_error(screening)
         if screening.waiting and policy.on_quiet_hours == "skip":
@@ -155,8 +163,8 @@ class BulkSendOperator(VotelBaseOperator):
             screening.waiting.clear()
         cleared = set(screening.send_now)
         # In input order; those an earlier try settled go too: the engine counts them as resumed.
-        now = [r for r in dict.fromkeys(recipients) if r in cleared or recipient_key(r) in settled]
-        summary = self._send_now(context, now, build, name=name, invalid=invalid)
+        going = [r for r in dict.fromkeys(recipients) if r in cleared or recipient_key(r) in settled]
+        summary = self._send_now(context, going, build, name=name, invalid=invalid)
         unique = len(dict.fromkeys(recipients))
         summary = with_screening(summary, screening, len(recipients) + len(invalid), len(recipients) - unique)
         if earlier is not None:
@@ -199,7 +207,8 @@ class BulkSendOperator(VotelBaseOperator):
             record_link(context, self.hook.settings.base_url, "message", ids[0])
         return summary
 
-    _resuming: tuple[list[str], dict[str, Any]] | None = None
+    #: ``(waiting recipients, summary so far, ISO instant waited for)`` while resuming a deferral.
+    _resuming: tuple[list[str], dict[str, Any], str | None] | None = None
 
     def _policy(self, channel: str) -> OutreachPolicy:
         from votel_airflow.delivery.policy import resolve_policy
@@ -230,9 +239,8 @@ class BulkSendOperator(VotelBaseOperator):
 
         opening = screening.next_opening
         assert opening is not None
-        context["ti"].xcom_push(
-            key=WAITING_XCOM_KEY, value={"waiting": list(screening.waiting), "summary": summary}
-        )
+        state = {"waiting": list(screening.waiting), "summary": summary, "until": opening.isoformat()}
+        context["ti"].xcom_push(key=WAITING_XCOM_KEY, value=state)
         self.log.info(
             "%d recipient(s) wait for their quiet hours to end; deferring until %s",
             len(screening.waiting), opening.isoformat(),
@@ -243,7 +251,11 @@ class BulkSendOperator(VotelBaseOperator):
         """Send to the recipients who waited for their quiet hours (each once, under the keys the
         first part would have used), judging them again first."""
         state = context["ti"].xcom_pull(task_ids=self.task_id, key=WAITING_XCOM_KEY) or {}
-        self._resuming = (list(state.get("waiting") or []), dict(state.get("summary") or {}))
+        self._resuming = (
+            list(state.get("waiting") or []),
+            dict(state.get("summary") or {}),
+            state.get("until"),
+        )
         return dict(self.execute(context))
 
 
