@@ -232,3 +232,40 @@ def test_defer_sends_to_the_others_then_to_each_waiting_person_once_rechecking_o
     assert summary["sent"] == 3
     assert summary["skipped_recipients"]["opted_out"] == [C]
     assert (summary["requested"], summary["waiting"]) == (4, 0)
+
+
+QUIET_DAG = """
+from datetime import datetime, timedelta
+
+from airflow.sdk import DAG
+
+from votel_airflow.operators.communication import SendSmsOperator
+
+with DAG("quiet_dag", schedule=None, start_date=datetime(2026, 1, 1)):
+    SendSmsOperator(
+        task_id="sms", to=["+14155557201", "+14155557202", "+14155557204"], body="Sale",
+        retry_delay=timedelta(0),
+    )
+"""
+
+
+def test_a_deferred_send_resumes_in_a_dag_run_and_texts_each_waiting_person_once(
+    votel_sandbox: Any,
+    votel_api_key: str,
+    votel_connection: str,
+    airflow_db: Path,
+    dags: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.support import dagrun_task_states, run_dag, write_dag
+
+    monkeypatch.setenv(POLICY_CLOCK_ENV, NIGHT_IN_CALIFORNIA)
+    contact("+14155557204", timezone="Europe/Paris")
+    write_dag(dags, QUIET_DAG)
+
+    # The run defers until 08:00 in California (long past on the real clock, so the trigger fires
+    # at once); the resumed task reads the waiting people back from XCom and texts them.
+    dagrun = run_dag(dags, "quiet_dag")
+
+    assert dagrun_task_states(dagrun) == {"sms": "success"}
+    assert texted(votel_sandbox.admin, votel_api_key) == Counter([A, B, "+14155557204"])
