@@ -269,3 +269,17 @@ def test_a_deferred_send_resumes_in_a_dag_run_and_texts_each_waiting_person_once
 
     assert dagrun_task_states(dagrun) == {"sms": "success"}
     assert texted(votel_sandbox.admin, votel_api_key) == Counter([A, B, "+14155557204"])
+
+
+def test_the_last_log_line_counts_each_skip_reason(
+    votel_sandbox: Any, votel_api_key: str, votel_connection: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    contact(A, dnd=True)
+
+    SendSmsOperator(task_id="sms", to=[A, B], body="Sale").execute(make_context())
+
+    # The task logger writes through Airflow's structlog setup, to stdout in tests.
+    assert (
+        "skipped 1 opted_out, 0 suppressed, 0 quiet_hours, 0 frequency_capped, 0 unknown_timezone"
+        in capsys.readouterr().out
+    )
