@@ -13,7 +13,9 @@ Fixtures:
 ``votel_sandbox`` (session)
     a :class:`~votel_airflow.sandbox.SandboxServer` started on a free loopback port, with fast
     stage timings, stopped at the end of the session. ``votel_sandbox.admin`` drives faults,
-    wallets, rate limits and lets a test count what reached each recipient.
+    wallets, rate limits and lets a test count what reached each recipient; its
+    ``inject_inbound(key, from_="+14155550150", body="STOP", at=...)`` stores a reply (an
+    opt-out last week, say) in the messaging log, linked to the contact with that number.
 ``votel_sandboxes`` (session)
     starts sandboxes with other options: ``votel_sandboxes(call_stage_seconds=60)`` returns a
     running server (one per distinct set of options, shared by the session, stopped at its end).

@@ -198,7 +198,7 @@ def test_on_quiet_hours_fail_sends_to_nobody(
 def test_a_number_with_no_known_zone_is_skipped_unless_a_default_zone_is_named(
     votel_sandbox: Any, votel_api_key: str, votel_connection: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    unplaceable = "+99912345678"
+    unplaceable = "+80012345678"  # international freephone: a possible number, in no zone
     skipped = SendSmsOperator(task_id="a", to=[unplaceable], body="Hi").execute(make_context())
     extra = {"default_timezone": "Europe/Paris"}
     conn = json.loads(__import__("os").environ["AIRFLOW_CONN_VOTEL_DEFAULT"])

@@ -204,6 +204,14 @@ CASES: list[Case] = [
         "from_number='555': is not an E.164 phone number",
     ),
     Case(
+        "sms-number-no-plan",
+        "SendSmsOperator(to=['+14155550123', '+1415555012'])",
+        lambda w: _sms(w, to=["+14155550123", "+1415555012"]),
+        VotelInputError,
+        ("to", "+1415555012"),
+        "to: 1 of 2 numbers are invalid: ['+1415555012']. Nothing was sent.",
+    ),
+    Case(
         "sms-zero-concurrency",
         "SendSmsOperator(max_concurrency=0)",
         lambda w: _sms(w, max_concurrency=0),
@@ -250,6 +258,14 @@ CASES: list[Case] = [
         VotelInputError,
         ("to", "0800 123"),
         "to='0800 123': is not an E.164 phone number",
+    ),
+    Case(
+        "call-number-no-plan",
+        "StartCallOperator(to='+99912345678')",
+        lambda w: _run(StartCallOperator(task_id="c", agent_id="agent-1", to="+99912345678")),
+        VotelInputError,
+        ("to", "+99912345678", "no numbering plan"),
+        "to='+99912345678': no numbering plan allows this number (no country has this calling code)",
     ),
     # --- ids --------------------------------------------------------------------------------------
     Case(

@@ -19,7 +19,7 @@ from votel_airflow.validation import (
     fail,
     invalid_email_addresses,
     invalid_phone_numbers,
-    require_phone,
+    require_dialable,
     require_text,
     shown,
 )
@@ -67,14 +67,16 @@ class SendSmsOperator(BulkSendOperator):
         body = require_text("body", self.body, max_length=SMS_MAX_LENGTH)
         sender = self.from_number or None
         if sender is not None:
-            sender = require_phone("from_number", sender)
+            sender = require_dialable("from_number", sender)
         valid, invalid = split_valid(
             "to",
             numbers,
             invalid_phone_numbers(numbers),
             self.on_invalid,
             "numbers",
-            "E.164 numbers with '+' and the country code, e.g. '+14155552671'",
+            # The plan check catches a digit too many or too few for the country code.
+            "E.164 numbers with '+', the country code and as many digits as its numbering plan "
+            "allows, e.g. '+14155552671'",
         )
         if invalid:
             self.log.warning("Skipping %d invalid number(s): %s", len(invalid), shown(invalid))
