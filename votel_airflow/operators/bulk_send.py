@@ -135,6 +135,13 @@ class BulkSendOperator(VotelBaseOperator):
         run the engine over those that may be reached now, and link the message when there is
         exactly one. Recipients inside their quiet hours wait (see ``on_quiet_hours``)."""
         if channel is None:
+            # Thread messages (SendMessageOperator) reach contacts by id; the policy does not judge
+            # them yet (issue 22): say so rather than let its arguments look applied.
+            self.log.warning(
+                "%s: the outreach policy (opt-outs, quiet hours, caps) is not applied to this sender "
+                "yet; check consent before sending (docs/guides/responsible-outreach.md).",
+                name,
+            )
             return self._send_now(context, recipients, build, name=name, invalid=invalid)
         from datetime import datetime
 
