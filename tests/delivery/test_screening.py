@@ -283,3 +283,18 @@ def test_the_last_log_line_counts_each_skip_reason(
         "skipped 1 opted_out, 0 suppressed, 0 quiet_hours, 0 frequency_capped, 0 unknown_timezone"
         in capsys.readouterr().out
     )
+
+
+def test_a_retry_resumes_its_own_sends_instead_of_counting_them_against_the_cap(
+    votel_sandbox: Any, votel_api_key: str, votel_connection: str
+) -> None:
+    from tests.support import FakeStateStore
+
+    store = FakeStateStore()
+    operator = SendSmsOperator(task_id="sms", to=[A, B], body="Sale", max_per_recipient=(1, "24h"))
+    operator.execute(make_context(state_store=store))
+
+    retry = operator.execute(make_context(state_store=store))
+
+    assert (retry["resumed"], retry["skipped"]["frequency_capped"]) == (2, 0)
+    assert texted(votel_sandbox.admin, votel_api_key) == Counter([A, B])
