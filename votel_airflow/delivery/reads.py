@@ -57,17 +57,20 @@ def identity(recipient: str) -> str:
 class ContactFacts:
     """What the contacts say about the recipients of one channel.
 
-    :param opted_out: identities (numbers and addresses) of contacts with ``dnd`` or the channel in
-        ``dnd_channels``.
+    :param opted_out: identities (contact ids, numbers and addresses) of contacts with ``dnd`` or
+        the channel in ``dnd_channels``.
     :param zones: identity -> the contact's IANA ``timezone``, where set.
+    :param addresses: contact id -> ``(phone, e-mail)``, for recipients named by contact id.
     """
 
     opted_out: set[str] = field(default_factory=set)
     zones: dict[str, str] = field(default_factory=dict)
+    addresses: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
 
 
 def read_contacts(reader: Reader, channel: str, *, with_zones: bool) -> ContactFacts:
-    """Consent flags (and zones, with ``with_zones``) from one paged listing of the contacts.
+    """Consent flags (and, with ``with_zones``, zones and each contact's addresses) from one paged
+    listing of the contacts.
 
     Without zones only the contacts with a flag are listed (``dnd=true``); with them every contact
     is, as a zone can be set on anyone.
@@ -75,7 +78,12 @@ def read_contacts(reader: Reader, channel: str, *, with_zones: bool) -> ContactF
     facts = ContactFacts()
     params = None if with_zones else {"dnd": "true"}
     for contact in reader.paginate(endpoints.CONTACTS, params=params):
-        ids = [identity(str(v)) for v in (contact.get("phone"), contact.get("email")) if v]
+        phone, email = (identity(str(v)) if v else None for v in (contact.get("phone"), contact.get("email")))
+        ids = [v for v in (phone, email) if v]
+        if contact.get("id"):
+            ids.append(str(contact["id"]))
+            if with_zones:
+                facts.addresses[str(contact["id"])] = (phone, email)
         if contact.get("dnd") is True or channel in (contact.get("dnd_channels") or ()):
             facts.opted_out.update(ids)
         zone = contact.get("timezone")
@@ -121,4 +129,7 @@ def sends_per_recipient(reader: Reader, channel: str, period: float) -> Counter[
     for row in reader.paginate(endpoints.MESSAGING_LOGS, params=params):
         if row.get("to"):
             counts[identity(str(row["to"]))] += 1
+        if row.get("contact_id"):
+            # Also under the contact, for thread messages, which name their recipients by id.
+            counts[str(row["contact_id"])] += 1
     return counts

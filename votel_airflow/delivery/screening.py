@@ -64,6 +64,7 @@ def screen(
     policy: OutreachPolicy,
     *,
     now: datetime | None = None,
+    by_contact: bool = False,
 ) -> Screening:
     """Judge each recipient (numbers or addresses, as the channel takes) against ``policy``.
 
@@ -71,6 +72,8 @@ def screen(
     :param recipients: validated recipients; duplicates are judged once.
     :param policy: the resolved policy of this send.
     :param now: the instant quiet hours are judged at; default :func:`.local_time.policy_now`.
+    :param by_contact: the recipients are contact ids (thread messages): every contact is listed,
+        and each is judged by its id and by its phone or e-mail for the channel.
     """
     moment = now or policy_now()
     unique = list(dict.fromkeys(recipients))
@@ -81,7 +84,8 @@ def screen(
     result = Screening()
     if not unique:
         return result
-    facts = patiently(lambda: read_contacts(reader, policy.channel, with_zones=window is not None))
+    listed = window is not None or by_contact
+    facts = patiently(lambda: read_contacts(reader, policy.channel, with_zones=listed))
     opted_out = set(facts.opted_out)
     if policy.channel == "sms":
         opted_out |= patiently(lambda: stopped_numbers(reader, policy.opt_out_lookback))
@@ -91,16 +95,22 @@ def screen(
         counts = patiently(lambda: sends_per_recipient(reader, policy.channel, cap[1]))
     for recipient in unique:
         key = identity(recipient)
-        if key in opted_out:
+        address: str | None = key
+        if by_contact:
+            phone, email = facts.addresses.get(key, (None, None))
+            address = phone if by_phone else email
+        names = {n for n in (key, address) if n}
+        if names & opted_out:
             result.skipped["opted_out"].append(recipient)
-        elif key in suppressed:
+        elif names & suppressed:
             result.skipped["suppressed"].append(recipient)
-        elif counts is not None and policy.max_per_recipient and counts[key] >= policy.max_per_recipient[0]:
+        elif counts is not None and cap is not None and max(counts[n] for n in names) >= cap[0]:
             result.skipped["frequency_capped"].append(recipient)
         elif window is None:
             result.send_now.append(recipient)
         else:
-            zones = recipient_zones(facts.zones.get(key), key if by_phone else None, policy.default_timezone)
+            number = address if by_phone else None
+            zones = recipient_zones(facts.zones.get(key), number, policy.default_timezone)
             if not zones:
                 result.skipped["unknown_timezone"].append(recipient)
             elif not quiet_anywhere(window, zones, moment):
