@@ -298,3 +298,25 @@ def test_a_retry_resumes_its_own_sends_instead_of_counting_them_against_the_cap(
 
     assert (retry["resumed"], retry["skipped"]["frequency_capped"]) == (2, 0)
     assert texted(votel_sandbox.admin, votel_api_key) == Counter([A, B])
+
+
+def test_thread_messages_skip_contacts_by_their_flags_stop_replies_and_zone(
+    votel_sandbox: Any, votel_api_key: str, votel_connection: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from votel_airflow.operators.conversations import SendMessageOperator
+
+    monkeypatch.setenv(POLICY_CLOCK_ENV, NIGHT_IN_CALIFORNIA)
+    flagged = contact(A, dnd=True)["id"]
+    replied = contact(B, timezone="Europe/Paris")["id"]
+    sleeping = contact(C)["id"]  # a San Francisco number: 23:00 there
+    awake = contact("+14155557204", timezone="Europe/Paris")["id"]
+    votel_sandbox.admin.inject_inbound(votel_api_key, from_=B, body="STOP")
+
+    summary = SendMessageOperator(
+        task_id="thread", contact_ids=[flagged, replied, sleeping, awake], channel="sms", body="Sale",
+        on_quiet_hours="skip",
+    ).execute(make_context())  # fmt: skip
+
+    assert [r["contact_id"] for r in votel_sandbox.admin.records(votel_api_key, "message")] == [awake]
+    assert summary["skipped_recipients"]["opted_out"] == [flagged, replied]
+    assert summary["skipped_recipients"]["quiet_hours"] == [sleeping]

@@ -97,7 +97,12 @@ def screen(
         key = identity(recipient)
         address: str | None = key
         if by_contact:
-            phone, email = facts.addresses.get(key, (None, None))
+            if key not in facts.addresses:
+                # No such contact: nothing to judge it by, and the API refuses it (404), which the
+                # send reports with the other refusals.
+                result.send_now.append(recipient)
+                continue
+            phone, email = facts.addresses[key]
             address = phone if by_phone else email
         names = {n for n in (key, address) if n}
         if names & opted_out:

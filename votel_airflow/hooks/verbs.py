@@ -181,14 +181,16 @@ class VotelVerbs:
         paginate: Callable[..., Iterator[dict[str, Any]]]
         settings: ConnectionSettings
 
-    def _screened_out(self, channel: str, to: str, transactional: bool) -> dict[str, Any] | None:
+    def _screened_out(
+        self, channel: str, to: str, transactional: bool, by_contact: bool = False
+    ) -> dict[str, Any] | None:
         """Why the outreach policy keeps ``to`` from a message on ``channel`` now, as the verb
         returns it (``{"id": None, "status": "skipped", "reason", ...}``); None when it may go."""
         from votel_airflow.delivery.policy import resolve_policy
         from votel_airflow.delivery.screening import screen
 
         policy = resolve_policy(channel, dict(self.settings.outreach), transactional=transactional)
-        verdict = screen(self, [to], policy)
+        verdict = screen(self, [to], policy, by_contact=by_contact)
         if verdict.send_now:
             return None
         skipped: dict[str, Any] = {"id": None, "status": "skipped", "to": to}
@@ -233,11 +235,12 @@ class VotelVerbs:
         :param screen: False only when the caller applied the policy already (the operators do).
         """
         path, payload = sms_request(to, body, from_number)
+        # The key first: outside a task without one, fail before the policy's reads.
+        key = _key("send_sms", idempotency_key, "sms", payload["to"])
         if screen:
             skipped = self._screened_out("sms", payload["to"], transactional)
             if skipped is not None:
                 return skipped
-        key = _key("send_sms", idempotency_key, "sms", payload["to"])
         return dict(self.request("POST", path, json=payload, idempotency_key=key))
 
     def send_email(
@@ -271,11 +274,12 @@ class VotelVerbs:
         :param screen: False only when the caller applied the policy already (the operators do).
         """
         path, payload = email_request(to, subject, text, html, template_id, variables)
+        # The key first: outside a task without one, fail before the policy's reads.
+        key = _key("send_email", idempotency_key, "email", payload["to"])
         if screen:
             skipped = self._screened_out("email", payload["to"], transactional)
             if skipped is not None:
                 return skipped
-        key = _key("send_email", idempotency_key, "email", payload["to"])
         return dict(self.request("POST", path, json=payload, idempotency_key=key))
 
     def send_message(
@@ -286,8 +290,13 @@ class VotelVerbs:
         *,
         subject: str | None = None,
         idempotency_key: str | None = None,
+        transactional: bool = False,
+        screen: bool = True,
     ) -> dict[str, Any]:
         """Send one message in a contact's conversation thread, exactly once.
+
+        The outreach policy applies first, by contact, as for :meth:`send_sms`: a contact it keeps
+        out gets nothing and the verb returns ``{"id": None, "status": "skipped", "reason": ...}``.
 
         :param contact_id: the contact.
         :param channel: ``sms``, ``email`` or ``whatsapp``.
@@ -295,9 +304,16 @@ class VotelVerbs:
         :param subject: the subject, for ``email`` only.
         :param idempotency_key: names this one send; default (inside a task) the task instance,
             channel and contact, the key ``SendMessageOperator`` gives them.
+        :param transactional: at any hour and past frequency caps, never past an opt-out.
+        :param screen: False only when the caller applied the policy already (the operators do).
         """
         path, payload = message_request(contact_id, channel, body, subject)
+        # The key first: outside a task without one, fail before the policy's reads.
         key = _key("send_message", idempotency_key, f"message_{channel}", payload["contact_id"])
+        if screen:
+            skipped = self._screened_out(channel, payload["contact_id"], transactional, by_contact=True)
+            if skipped is not None:
+                return skipped
         return dict(self.request("POST", path, json=payload, idempotency_key=key))
 
     def start_call(

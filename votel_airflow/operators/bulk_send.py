@@ -130,16 +130,18 @@ class BulkSendOperator(VotelBaseOperator):
         name: str,
         invalid: Sequence[str] = (),
         channel: str | None = None,
+        by_contact: bool = False,
     ) -> dict[str, Any]:
-        """Screen ``recipients`` with the outreach policy of ``channel`` (None: not screened yet),
-        run the engine over those that may be reached now, and link the message when there is
-        exactly one. Recipients inside their quiet hours wait (see ``on_quiet_hours``)."""
+        """Screen ``recipients`` with the outreach policy of ``channel`` (None: not screened; with
+        ``by_contact`` they are contact ids), run the engine over those that may be reached now,
+        and link the message when there is exactly one. Recipients inside their quiet hours wait
+        (see ``on_quiet_hours``)."""
         if channel is None:
-            # Thread messages (SendMessageOperator) reach contacts by id; the policy does not judge
-            # them yet (issue 22): say so rather than let its arguments look applied.
+            # A sender that names no channel (a subclass written before the policy) is not
+            # screened: say so rather than let the policy's arguments look applied.
             self.log.warning(
-                "%s: the outreach policy (opt-outs, quiet hours, caps) is not applied to this sender "
-                "yet; check consent before sending (docs/guides/responsible-outreach.md).",
+                "%s: no channel given, so the outreach policy (opt-outs, quiet hours, caps) is not "
+                "applied; pass channel= to send() (docs/guides/responsible-outreach.md).",
                 name,
             )
             return self._send_now(context, recipients, build, name=name, invalid=invalid)
@@ -161,7 +163,11 @@ class BulkSendOperator(VotelBaseOperator):
         policy = self._policy(channel)
         settled = settled_recipients(context, name, self.results_destination)
         screening = screen(
-            self.hook, [r for r in recipients if recipient_key(r) not in settled], policy, now=now
+            self.hook,
+            [r for r in recipients if recipient_key(r) not in settled],
+            policy,
+            now=now,
+            by_contact=by_contact,
         )
         if screening.waiting and policy.on_quiet_hours == "fail":
             raise self._quiet_hours_error(screening)
