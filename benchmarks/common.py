@@ -86,6 +86,9 @@ def airflow_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env.setdefault("AIRFLOW_HOME", str(home))
     env.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
     env.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
+    # The sends measure the engine, not the hour: judge quiet hours at 11:00 in San Francisco (the
+    # benchmark numbers' zone) whatever the machine's clock says, as the test suite does.
+    env.setdefault("VOTEL_POLICY_NOW", "2026-06-15T18:00:00+00:00")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
     env.update(extra or {})
     return env

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.support import SANDBOX_TODAY
+from tests.support import POLICY_NOW, SANDBOX_TODAY
+from votel_airflow.defaults import POLICY_CLOCK_ENV
 from votel_airflow.sandbox.config import TODAY_ENV
 from votel_airflow.testing import point_connection
 
@@ -32,6 +33,8 @@ os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
 # Set, not defaulted: the tests read SANDBOX_TODAY, so the sandboxes must not follow another day.
 os.environ[TODAY_ENV] = SANDBOX_TODAY.date().isoformat()
+# Quiet hours stay on in every test; the clock they are judged by is fixed instead (tests/support.py).
+os.environ[POLICY_CLOCK_ENV] = POLICY_NOW.isoformat()
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:

@@ -55,6 +55,12 @@ class FakeTaskInstance:
 #: 2026-06-01, the extracts' days in 2026 from January on): those count exact rows.
 SANDBOX_TODAY = pendulum.datetime(2026, 6, 15, tz="UTC")
 
+#: The outreach policy's "now" for the whole suite (tests/conftest.py exports it as VOTEL_POLICY_NOW):
+#: 18:00 UTC on SANDBOX_TODAY is 11:00 in San Francisco (the suite's +1415 numbers), 14:00 in New
+#: York and 19:00 in London, inside every default send window, so sends keep their quiet hours on
+#: and still go out whatever the machine's clock says. Tests of the rules fix their own instants.
+POLICY_NOW = SANDBOX_TODAY.add(hours=18)
+
 INTERVAL_START = pendulum.datetime(2026, 11, 1, tz="UTC")
 INTERVAL_END = pendulum.datetime(2026, 11, 2, tz="UTC")
 
@@ -194,3 +200,19 @@ def arm_commit_then_500(sandbox: Any, monkeypatch: Any) -> Any:
 
     monkeypatch.setattr(VotelHook, "request", request)
     return armed.append
+
+
+def arm_faults_after_screening(monkeypatch: Any, admin: Any, **faults: Any) -> None:
+    """Set the sandbox's ``faults`` once the outreach policy has read what it needs, so they hit the
+    sends only: for tests about how the engine meets failures, where the policy's reads would
+    otherwise meet them first (and rightly stop the send before anyone is reached)."""
+    from votel_airflow.delivery import screening
+
+    real = screening.screen
+
+    def screen_then_arm(*args: Any, **kwargs: Any) -> Any:
+        verdict = real(*args, **kwargs)
+        admin.set_faults(**faults)
+        return verdict
+
+    monkeypatch.setattr(screening, "screen", screen_then_arm)

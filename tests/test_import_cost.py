@@ -31,7 +31,7 @@ RUNTIME_ONLY = (
     "votel_airflow.sending", "votel_airflow.conditions.values", "openlineage",
     "airflow.providers.openlineage", "airflow.providers.common.compat.openlineage",
     # the numbering-plan check of a number runs when a task sends (validation.plan_problem)
-    "phonenumbers",
+    "phonenumbers", "votel_airflow.delivery.screening",
 )  # fmt: skip
 #: The bases operator modules share; any other operator module is another section's business.
 SHARED_OPERATOR_MODULES = frozenset(

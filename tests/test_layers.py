@@ -105,3 +105,16 @@ def test_nothing_in_the_provider_imports_the_check_command() -> None:
     offenders = sorted((a, b) for a, b in ARROWS if _in(b, command) and not _in(a, command))
     assert ("votel_airflow.check_api.cli", "votel_airflow.check_api.results") in ARROWS
     assert offenders == [], f"only the command imports itself: {offenders}"
+
+
+def test_the_outreach_policy_imports_no_hook_operator_or_sensor() -> None:
+    # The hook verbs apply the policy (a lazy import of delivery): delivery importing a hook back
+    # would close a circle, so its reads take anything with ``paginate`` instead.
+    delivery = "votel_airflow.delivery"
+    assert ("votel_airflow.hooks.verbs", "votel_airflow.delivery.screening") in ARROWS
+    offenders = sorted(
+        (a, b)
+        for a, b in ARROWS
+        if _in(a, delivery) and any(_in(b, up) for up in ("votel_airflow.hooks", OPERATORS, SENSORS))
+    )
+    assert offenders == [], f"the outreach policy imports upward: {offenders}"

@@ -308,3 +308,8 @@ __all__ = [
     "render_detail",
     "status_line",
 ]
+
+
+class VotelQuietHoursError(VotelError, AirflowFailException):
+    """Recipients are inside their quiet hours and the send was told to fail (``on_quiet_hours="fail"``)
+    before reaching anyone; a retry in the same hour would fail again."""

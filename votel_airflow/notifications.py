@@ -49,12 +49,17 @@ DEADLINE_MARK = "deadline"
 
 
 class _Send(NamedTuple):
-    """One notification's request: the key's kind and parts, then what is POSTed where."""
+    """One notification's request: the key's kind and parts, then what is POSTed where.
+
+    ``channel`` is the outreach policy's channel when the policy screens this notification (as
+    transactional: any hour, past caps, never past an opt-out), None when it does not.
+    """
 
     kind: str
     key_parts: tuple[str, ...]
     path: str
     payload: dict[str, Any]
+    channel: str | None = None
 
 
 def _event_key(context: Mapping[str, Any], kind: str, *parts: str) -> str:
@@ -225,10 +230,17 @@ class _VotelNotifier(BaseNotifier):
 
     async def async_notify(self, context: Any) -> None:
         """Send on the async hook, as a deadline callback in the triggerer; raise if not sent."""
+        import asyncio
+
         from votel_airflow.hooks.votel import VotelAsyncHook
 
         try:
             request = self.request()
+            # The policy's reads are the sync hook's: a few listings, off the triggerer's loop.
+            skipped = await asyncio.to_thread(self._policy_skip, request)
+            if skipped is not None:
+                self._log_sent(skipped)
+                return
             async with VotelAsyncHook(self.votel_conn_id) as hook:
                 sent = await hook.request(
                     "POST",
@@ -250,6 +262,10 @@ class _VotelNotifier(BaseNotifier):
         request = self.request()
         hook = VotelHook(self.votel_conn_id)
         try:
+            if request.channel is not None:
+                skipped = hook.screened_out(request.channel, request.payload["to"], transactional=True)
+                if skipped is not None:
+                    return skipped
             return hook.request(
                 "POST",
                 request.path,
@@ -263,7 +279,23 @@ class _VotelNotifier(BaseNotifier):
         """The notification's request, from the rendered arguments, checked."""
         raise NotImplementedError
 
+    def _policy_skip(self, request: _Send) -> dict[str, Any] | None:
+        """What the outreach policy says of this notification: None when it may go."""
+        from votel_airflow.hooks.votel import VotelHook
+
+        if request.channel is None:
+            return None
+        hook = VotelHook(self.votel_conn_id)
+        try:
+            return hook.screened_out(request.channel, request.payload["to"], transactional=True)
+        finally:
+            hook.close()
+
     def _log_sent(self, sent: Any) -> None:
+        if isinstance(sent, Mapping) and sent.get("status") == "skipped":
+            # The hook logged the policy's reason as a warning; say it was not sent, and why.
+            self.log.warning("Votel %s not sent: %s (%s)", self.what, sent.get("reason"), sent.get("to"))
+            return
         self.log.info("Votel %s sent: %s", self.what, sent.get("id") if isinstance(sent, Mapping) else sent)
 
 
@@ -281,6 +313,9 @@ class VotelSmsNotifier(_VotelNotifier):
     :param from_number: the sender number, E.164 (default: the account's). Templated.
     :param votel_conn_id: Airflow connection of type ``votel``. Templated.
     :param context: set by Airflow when it runs the notifier as a deadline callback; leave unset.
+
+    The text is transactional under the outreach policy (docs/guides/responsible-outreach.md):
+    it goes at any hour and past frequency caps, but never to a number that opted out.
     """
 
     template_fields: Sequence[str] = ("to", "body", "from_number", "votel_conn_id")
@@ -308,7 +343,7 @@ class VotelSmsNotifier(_VotelNotifier):
 
         checked = self._checked()
         path, payload = sms_request(checked["to"], checked["body"], checked.get("from_number"))
-        return _Send("notify-sms", (payload["to"],), path, payload)
+        return _Send("notify-sms", (payload["to"],), path, payload, channel="sms")
 
 
 class VotelCallNotifier(_VotelNotifier):

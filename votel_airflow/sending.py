@@ -150,6 +150,8 @@ class SendRequest:
     :param verb: the hook verb that sends it (``"send_sms"``...), called with ``arguments`` and
         the recipient's key; None to send ``json`` to ``path`` as it is.
     :param arguments: the verb's keyword arguments.
+    :param screened: the sender applied the outreach policy to this recipient already, so the
+        verb must not read it all again for each one (``screen=False``).
     """
 
     method: str
@@ -157,20 +159,22 @@ class SendRequest:
     json: Mapping[str, Any]
     verb: str | None = None
     arguments: Mapping[str, Any] = field(default_factory=dict)
+    screened: bool = False
 
     @classmethod
-    def through(cls, verb: str, **arguments: Any) -> SendRequest:
+    def through(cls, verb: str, *, screened: bool = False, **arguments: Any) -> SendRequest:
         """The request a hook verb (``send_sms``, ``send_email``, ``send_message``) makes, checked."""
         from votel_airflow.hooks.verbs import SEND_REQUESTS
 
         path, body = SEND_REQUESTS[verb](**arguments)
-        return cls("POST", path, body, verb, arguments)
+        return cls("POST", path, body, verb, arguments, screened)
 
     def send(self, hook: VotelHook, key: str) -> Any:
         """Make the request with ``key`` as its ``Idempotency-Key``; return the answer."""
         if self.verb is not None:
             verb: Callable[..., Any] = getattr(hook, self.verb)
-            return verb(**self.arguments, idempotency_key=key)
+            screen = {"screen": False} if self.screened else {}
+            return verb(**self.arguments, idempotency_key=key, **screen)
         return hook.request(self.method, self.path, json=dict(self.json), idempotency_key=key)
 
 
@@ -346,6 +350,22 @@ def send_each(
         # a server that ignores the keys it stays: a cleared task must not send everyone again.
         store.discard()
     return summary
+
+
+def settled_recipients(context: Mapping[str, Any], name: str, results_destination: Any = None) -> set[str]:
+    """Keys of the recipients an earlier try of this task settled (sent, refused, or possibly sent).
+
+    :func:`send_each` never sends to them again, so a sender need not judge them again either:
+    the outreach policy screens only the others (a retry after a send must not call the people it
+    just texted "frequency capped").
+
+    :param context: the task's execution context.
+    :param name: the kind of effect, as given to :func:`send_each`.
+    :param results_destination: the send's ``results_destination``, where progress may live.
+    """
+    destination = optional_storage_path("results_destination", results_destination)
+    done = TaskProgress(context, f"votel_send_{name}", progress_store(context, destination)).done()
+    return {k for k in done if _fate(done, k) != UNSENT}
 
 
 def _run(

@@ -321,3 +321,62 @@ def require_window(since: pendulum.DateTime, until: pendulum.DateTime) -> None:
             "[since, until) would be empty. Swap them or widen the window.",
             field="until",
         )
+
+
+#: A duration as the outreach settings take it: a number and a unit (s, m, h, d, w).
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3_600, "d": 86_400, "w": 604_800}
+DURATION_FIX = "Give a duration such as '24h', '7d', '2w' or a number of seconds"
+
+
+def require_duration(field: str, value: Any) -> float:
+    """A positive duration in seconds, from seconds, a timedelta or a text like ``"24h"``."""
+    from datetime import timedelta
+
+    seconds: float | None = None
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str):
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", value.lower())
+        if match:
+            seconds = float(match[1]) * _DURATION_UNITS[match[2]]
+    if seconds is None or seconds <= 0:
+        raise fail(field, value, "is not a positive duration", f"{DURATION_FIX}.")
+    return seconds
+
+
+def require_quiet_hours(field: str, value: Any) -> tuple[int, int]:
+    """A quiet window ``"HH:MM-HH:MM"`` (local time, may cross midnight) as minutes after midnight."""
+    match = (
+        re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*", value)
+        if isinstance(value, str)
+        else None
+    )
+    if match:
+        start_h, start_m, end_h, end_m = (int(part) for part in match.groups())
+        if (
+            start_h < 24
+            and end_h < 24
+            and start_m < 60
+            and end_m < 60
+            and (start_h, start_m) != (end_h, end_m)
+        ):
+            return start_h * 60 + start_m, end_h * 60 + end_m
+    raise fail(
+        field, value, "is not a quiet-hours window",
+        "Give local start and end as 'HH:MM-HH:MM', e.g. '21:00-08:00' (it may cross midnight), "
+        "or None (on the connection: \"off\") for no quiet hours.",
+    )  # fmt: skip
+
+
+def require_max_per_recipient(field: str, value: Any) -> tuple[int, float]:
+    """A frequency cap ``(count, period)``: at most ``count`` sends per recipient in ``period``."""
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        count, period = value
+        if isinstance(count, int) and not isinstance(count, bool) and count >= 1:
+            return count, require_duration(f"{field} period", period)
+    raise fail(
+        field, value, "is not a (count, period) cap",
+        "Give e.g. (1, '24h'): at most one send per person and channel a day; None for no cap.",
+    )  # fmt: skip

@@ -189,3 +189,23 @@ def test_a_deadline_page_that_cannot_be_sent_marks_the_callback_failed(
 def test_on_deadline_says_it_needs_airflow_3_1_on_3_0() -> None:
     with pytest.raises(VotelInputError, match=r"needs Airflow 3\.1 or later"):
         VotelSmsNotifier.on_deadline(to="+14155550190", body="late")
+
+
+@needs_deadlines
+def test_a_missed_deadline_pages_at_night_but_never_a_number_that_opted_out(
+    votel_connection: str, votel_sandbox: SandboxServer, votel_api_key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.delivery.test_screening import NIGHT_IN_CALIFORNIA, B, contact
+    from votel_airflow.defaults import POLICY_CLOCK_ENV
+
+    # The deadline page is transactional as the task callback's is: quiet hours do not hold it...
+    monkeypatch.setenv(POLICY_CLOCK_ENV, NIGHT_IN_CALIFORNIA)
+    paged = _run_callback(paged_dag().deadline[0].callback, _deadline_context(str(uuid.uuid4())))
+    assert _final_state(paged) == "success"
+    # ...but an opt-out does, in the triggerer's async path too.
+    contact(B, dnd=True)
+    optout = VotelSmsNotifier.on_deadline(to=B, body="{{ dag_run.run_id }} is late")
+    skipped = _run_callback(optout, _deadline_context(str(uuid.uuid4())))
+
+    assert _final_state(skipped) == "success"  # a policy's skip is not a failed page
+    assert [sms["recipient"] for sms in votel_sandbox.admin.records(votel_api_key, "sms")] == ["+14155550190"]

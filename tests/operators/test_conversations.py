@@ -10,6 +10,7 @@ import pytest
 import requests
 
 from tests.support import FakeStateStore, dagrun_task_states, make_context, run_dag, write_dag
+from votel_airflow.delivery.local_time import number_zones
 from votel_airflow.exceptions import VotelBadRequestError, VotelInputError, VotelPaymentRequiredError
 from votel_airflow.operators.conversations import ConversationExtractOperator, SendMessageOperator
 
@@ -34,11 +35,27 @@ def api_list(sandbox: Any, api_key: str, path: str, **params: Any) -> list[dict[
 
 
 def quiet_contacts(sandbox: Any, api_key: str, count: int) -> list[dict[str, Any]]:
-    """Contacts with a phone and an e-mail that the sandbox will not answer (phone not ending in 7)."""
+    """Contacts with a phone and an e-mail that the sandbox will not answer (phone not ending in 7),
+    that the outreach policy lets through at the suite's clock: no STOP reply in the seeded log,
+    a number in one time zone."""
+    stopped = {
+        row["from"]
+        for row in api_list(
+            sandbox, api_key, "/activity/messaging-logs", direction="inbound", channel="sms",
+            since="2000-01-01T00:00:00Z", until="2100-01-01T00:00:00Z",
+        )
+        if str(row.get("body") or "").strip().upper() == "STOP"
+    }  # fmt: skip
     contacts = [
         c
         for c in api_list(sandbox, api_key, "/contacts")
-        if c.get("phone") and c.get("email") and not c["phone"].endswith(("7", "13", "66"))
+        if c.get("phone")
+        and c.get("email")
+        and not c["phone"].endswith(("7", "13", "66"))
+        and c["phone"] not in stopped
+        # One zone, daytime at the suite's clock: a number in no assigned range spans the whole
+        # plan (Guam to Hawaii), where some zone is always in its quiet hours.
+        and len(number_zones(c["phone"])) == 1
     ]
     assert len(contacts) >= count
     return contacts[:count]

@@ -527,7 +527,54 @@ CASES: list[Case] = [
         "422 Unprocessable Entity on POST /communication/sms: body: Field required",
         sends_request=True,
     ),
+    Case(
+        "sms-quiet-hours-unparseable",
+        "SendSmsOperator(quiet_hours='9pm-8am')",
+        lambda w: _sms(w, quiet_hours="9pm-8am"),
+        VotelInputError,
+        ("quiet_hours", "9pm-8am"),
+        "quiet_hours='9pm-8am': is not a quiet-hours window. Give local start and end as 'HH:MM-HH:MM'",
+    ),
+    Case(
+        "sms-on-quiet-hours-unknown",
+        "SendSmsOperator(on_quiet_hours='later')",
+        lambda w: _sms(w, on_quiet_hours="later"),
+        VotelInputError,
+        ("on_quiet_hours", "later"),
+        "on_quiet_hours='later': is not one of ['defer', 'fail', 'skip']",
+    ),
+    Case(
+        "sms-cap-period-not-a-duration",
+        "SendSmsOperator(max_per_recipient=(1, 'a day'))",
+        lambda w: _sms(w, max_per_recipient=(1, "a day")),
+        VotelInputError,
+        ("max_per_recipient period", "a day"),
+        "max_per_recipient period='a day': is not a positive duration. Give a duration such as '24h'",
+    ),
+    Case(
+        "sms-suppression-list-unreadable",
+        "SendSmsOperator(suppression_list='/nowhere/suppressed.txt')",
+        lambda w: _sms(w, suppression_list=str(w.out / "missing" / "suppressed.txt")),
+        VotelInputError,
+        ("suppression_list", "suppressed.txt", "cannot be read"),
+        "suppression_list='/.../suppressed.txt': cannot be read (FileNotFoundError: ...)",
+    ),
+    Case(
+        "sms-suppression-list-bad-line",
+        "SendSmsOperator(suppression_list=file whose line 2 is 'nobody')",
+        lambda w: _sms(w, suppression_list=_suppression_file(w, "+14155550100\nnobody\n")),
+        VotelInputError,
+        ("suppression_list", "line 2", "nobody"),
+        "suppression_list='...': line 2 ('nobody') is not an E.164 number nor an e-mail address",
+    ),
 ]
+
+
+def _suppression_file(world: World, text: str) -> str:
+    # Beside the destination folder, which must stay empty.
+    path = world.out.parent / f"suppressed-{uuid.uuid4().hex}.txt"
+    path.write_text(text)
+    return str(path)
 
 
 def _cell(text: str) -> str:

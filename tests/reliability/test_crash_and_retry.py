@@ -301,7 +301,8 @@ def test_sigkill_mid_extraction_then_retry_in_the_same_dag_run_writes_the_file_c
 
 
 class _SlowThenCrashingHook(VotelHook):
-    """Calls 1..k take 0.3 s and succeed; call k+1 raises at once, while 1..k are still in flight."""
+    """Sends 1..k take 0.3 s and succeed; send k+1 raises at once, while 1..k are still in flight.
+    Reads (the outreach policy's, before any send) pass through uncounted."""
 
     def __init__(self, crash_after: int) -> None:
         super().__init__()
@@ -310,6 +311,8 @@ class _SlowThenCrashingHook(VotelHook):
         self.lock = threading.Lock()
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        if method == "GET":
+            return super().request(method, path, **kwargs)
         with self.lock:
             self.calls += 1
             number = self.calls

@@ -14,7 +14,13 @@ from typing import Any
 
 import pytest
 
-from tests.support import FakeStateStore, FakeTaskInstance, arm_commit_then_500, make_context
+from tests.support import (
+    FakeStateStore,
+    FakeTaskInstance,
+    arm_commit_then_500,
+    arm_faults_after_screening,
+    make_context,
+)
 from votel_airflow import ambiguity, endpoints, idempotency
 from votel_airflow.exceptions import VotelOutcomeUnknownError, VotelPaymentRequiredError, VotelServerError
 from votel_airflow.hooks.votel import VotelHook
@@ -138,10 +144,10 @@ def test_sends_lost_before_the_commit_are_reported_and_fail_the_task_after_the_r
 
 
 def test_skip_succeeds_and_lists_at_most_100_ambiguous_recipients(
-    careless_server: SandboxServer, account: Any
+    careless_server: SandboxServer, account: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     account(server_idempotency=False, max_retries=0)
-    careless_server.admin.set_faults(error_rate=1.0, fault_seed=1)
+    arm_faults_after_screening(monkeypatch, careless_server.admin, error_rate=1.0, fault_seed=1)
 
     summary = sms_task(max_concurrency=8, on_ambiguous="skip", reconcile_ambiguous=False).execute(
         make_context(state_store=FakeStateStore())

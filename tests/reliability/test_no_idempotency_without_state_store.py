@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import FakeTaskInstance, make_context
+from tests.support import FakeTaskInstance, arm_faults_after_screening, make_context
 from votel_airflow import endpoints
 from votel_airflow.exceptions import VotelConfigurationError, VotelError, VotelPaymentRequiredError
 from votel_airflow.hooks.votel import VotelHook
@@ -179,13 +179,13 @@ def test_a_trusted_connection_without_a_store_says_retries_rely_on_the_servers_k
 
 
 def test_without_durable_progress_an_error_says_its_counts_are_this_trys_own(
-    careless_server: SandboxServer, account: Any
+    careless_server: SandboxServer, account: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Found by the engine's state machine: try 1 texted the number; try 2, refused by 429s, said
     # "0 are sent and recorded" although the sandbox had texted it, with nothing to say why.
     key = account(server_idempotency=True, max_retries=0, adaptive_pacing=False)
     SendSmsOperator(task_id="text", to=numbers(1), body="hi").execute(try_context(1))
-    careless_server.admin.set_faults(burst_429=5)
+    arm_faults_after_screening(monkeypatch, careless_server.admin, burst_429=5)
 
     with pytest.raises(VotelError) as info:
         SendSmsOperator(task_id="text", to=numbers(1), body="hi").execute(try_context(2))

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from votel_airflow.defaults import OUTREACH_EXTRAS
 from votel_airflow.exceptions import VotelConfigurationError
 from votel_airflow.hooks.network import NETWORK_EXTRAS, parse_ca_bundle, parse_extra_headers, parse_proxy
 from votel_airflow.hooks.retry import RetryPolicy
@@ -85,6 +86,8 @@ class ConnectionSettings:
         False, a request with a side effect that failed ambiguously is never sent again.
     :param adaptive_pacing: share the account's rate limit with the other tasks calling it, by
         pacing this process from the API's 429s (see :mod:`votel_airflow.hooks.pacing`).
+    :param outreach: the outreach policy's extras (``quiet_hours``, ``max_per_recipient``, ...),
+        as given: :mod:`votel_airflow.delivery.policy` checks them when a send resolves its policy.
     """
 
     conn_id: str
@@ -98,6 +101,7 @@ class ConnectionSettings:
     extra_headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     server_idempotency: bool = True
     adaptive_pacing: bool = True
+    outreach: tuple[tuple[str, Any], ...] = ()
 
 
 def _fail(conn_id: str, field_name: str, problem: str, fix: str) -> VotelConfigurationError:
@@ -264,7 +268,7 @@ def settings_from_connection(
     if not isinstance(extra_dict, dict):
         raise _fail(conn_id, "Extra", "is not a JSON object", 'Use e.g. {"timeout": 30}.')
     known = {"timeout", "max_retries", "retry_after_max", "server_idempotency", "adaptive_pacing"}
-    known |= NETWORK_EXTRAS
+    known |= NETWORK_EXTRAS | set(OUTREACH_EXTRAS)
     unknown = sorted(set(extra_dict) - known)
     if unknown:
         raise _fail(conn_id, "Extra", f"has unknown field(s) {unknown}", f"Allowed: {sorted(known)}.")
@@ -311,6 +315,7 @@ def settings_from_connection(
         extra_headers=extra_headers,
         server_idempotency=parse_extra_bool(conn_id, extra_dict, "server_idempotency", default=True),
         adaptive_pacing=parse_extra_bool(conn_id, extra_dict, "adaptive_pacing", default=True),
+        outreach=tuple((name, extra_dict[name]) for name in OUTREACH_EXTRAS if name in extra_dict),
     )
 
 

@@ -43,6 +43,9 @@ from votel_airflow.validation import (
     require_window,
 )
 
+if TYPE_CHECKING:
+    from votel_airflow.hooks.connection import ConnectionSettings
+
 log = logging.getLogger(__name__)
 MESSAGE_MAX_LENGTH = 10_000
 CHANNELS = ("sms", "email", "whatsapp")
@@ -189,20 +192,68 @@ class VotelVerbs:
         request: Callable[..., Any]
         get: Callable[..., Any]
         paginate: Callable[..., Iterator[dict[str, Any]]]
+        settings: ConnectionSettings
+
+    def screened_out(
+        self, channel: str, to: str, transactional: bool, by_contact: bool = False
+    ) -> dict[str, Any] | None:
+        """Why the outreach policy keeps ``to`` from a message on ``channel`` now, as the verb
+        returns it (``{"id": None, "status": "skipped", "reason", ...}``); None when it may go."""
+        from votel_airflow.delivery.policy import resolve_policy
+        from votel_airflow.delivery.screening import screen
+
+        policy = resolve_policy(channel, dict(self.settings.outreach), transactional=transactional)
+        verdict = screen(self, [to], policy, by_contact=by_contact)
+        if verdict.send_now:
+            return None
+        skipped: dict[str, Any] = {"id": None, "status": "skipped", "to": to}
+        if verdict.waiting:
+            # A verb cannot defer its caller: say when the window opens, and send nothing now.
+            opening = verdict.next_opening
+            skipped.update(reason="quiet_hours", next_opening=opening.isoformat() if opening else None)
+        else:
+            skipped["reason"] = next(reason for reason, who in verdict.skipped.items() if who)
+        log.warning(
+            "Not sending %s to %s: %s (the outreach policy; docs/guides/responsible-outreach.md). "
+            "Pass transactional=True for a one-time code, a receipt or a page: it goes at any hour "
+            "and past frequency caps, never past an opt-out.",
+            channel, to, skipped["reason"],
+        )  # fmt: skip
+        return skipped
 
     def send_sms(
-        self, to: str, body: str, *, from_number: str | None = None, idempotency_key: str | None = None
+        self,
+        to: str,
+        body: str,
+        *,
+        from_number: str | None = None,
+        idempotency_key: str | None = None,
+        transactional: bool = False,
+        screen: bool = True,
     ) -> dict[str, Any]:
         """Send one SMS, exactly once; return ``{id, status, segments, cost}``.
+
+        The outreach policy of the connection applies first (opt-outs, suppression list, quiet
+        hours in the person's zone, frequency caps): a recipient it keeps out is not texted and
+        the verb returns ``{"id": None, "status": "skipped", "reason": ..., "to": ...}`` (with
+        ``next_opening`` for ``quiet_hours``), logging a warning.
 
         :param to: the recipient, E.164 (``+14155552671``).
         :param body: the text, 1 to 1600 characters.
         :param from_number: the sending number (E.164); default the account's number.
         :param idempotency_key: names this one send; default (inside a task) the task instance and
             ``to``, the key ``SendSmsOperator`` gives the same number.
+        :param transactional: a one-time code, a receipt, a page: sent at any hour and past
+            frequency caps, never past an opt-out or the suppression list.
+        :param screen: False only when the caller applied the policy already (the operators do).
         """
         path, payload = sms_request(to, body, from_number)
+        # The key first: outside a task without one, fail before the policy's reads.
         key = _key("send_sms", idempotency_key, "sms", payload["to"])
+        if screen:
+            skipped = self.screened_out("sms", payload["to"], transactional)
+            if skipped is not None:
+                return skipped
         return dict(self.request("POST", path, json=payload, idempotency_key=key))
 
     def send_email(
@@ -215,8 +266,13 @@ class VotelVerbs:
         template_id: str | None = None,
         variables: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
+        transactional: bool = False,
+        screen: bool = True,
     ) -> dict[str, Any]:
         """Send one e-mail, exactly once; give ``text``, ``html`` or a ``template_id``.
+
+        The outreach policy applies first, as for :meth:`send_sms` (e-mail has no quiet hours
+        unless the connection's ``quiet_hours`` sets them).
 
         :param to: the recipient's address.
         :param subject: the subject line, 1 to 998 characters.
@@ -226,9 +282,17 @@ class VotelVerbs:
         :param variables: values for the template's placeholders.
         :param idempotency_key: names this one send; default (inside a task) the task instance and
             ``to``, the key ``SendEmailOperator`` gives the same address.
+        :param transactional: a receipt, a password reset: at any hour and past frequency caps,
+            never past an opt-out or the suppression list.
+        :param screen: False only when the caller applied the policy already (the operators do).
         """
         path, payload = email_request(to, subject, text, html, template_id, variables)
+        # The key first: outside a task without one, fail before the policy's reads.
         key = _key("send_email", idempotency_key, "email", payload["to"])
+        if screen:
+            skipped = self.screened_out("email", payload["to"], transactional)
+            if skipped is not None:
+                return skipped
         return dict(self.request("POST", path, json=payload, idempotency_key=key))
 
     def send_message(
@@ -239,8 +303,13 @@ class VotelVerbs:
         *,
         subject: str | None = None,
         idempotency_key: str | None = None,
+        transactional: bool = False,
+        screen: bool = True,
     ) -> dict[str, Any]:
         """Send one message in a contact's conversation thread, exactly once.
+
+        The outreach policy applies first, by contact, as for :meth:`send_sms`: a contact it keeps
+        out gets nothing and the verb returns ``{"id": None, "status": "skipped", "reason": ...}``.
 
         :param contact_id: the contact.
         :param channel: ``sms``, ``email`` or ``whatsapp``.
@@ -248,9 +317,16 @@ class VotelVerbs:
         :param subject: the subject, for ``email`` only.
         :param idempotency_key: names this one send; default (inside a task) the task instance,
             channel and contact, the key ``SendMessageOperator`` gives them.
+        :param transactional: at any hour and past frequency caps, never past an opt-out.
+        :param screen: False only when the caller applied the policy already (the operators do).
         """
         path, payload = message_request(contact_id, channel, body, subject)
+        # The key first: outside a task without one, fail before the policy's reads.
         key = _key("send_message", idempotency_key, f"message_{channel}", payload["contact_id"])
+        if screen:
+            skipped = self.screened_out(channel, payload["contact_id"], transactional, by_contact=True)
+            if skipped is not None:
+                return skipped
         return dict(self.request("POST", path, json=payload, idempotency_key=key))
 
     def start_call(

@@ -44,7 +44,7 @@ class SendSmsOperator(BulkSendOperator):
     :param votel_conn_id: Airflow connection of type ``votel``.
     """
 
-    template_fields: Sequence[str] = ("to", "body", "from_number", "results_destination")
+    template_fields: Sequence[str] = ("to", "body", "from_number", "results_destination", "suppression_list")
 
     def __init__(
         self,
@@ -82,7 +82,7 @@ class SendSmsOperator(BulkSendOperator):
             self.log.warning("Skipping %d invalid number(s): %s", len(invalid), shown(invalid))
 
         def build(number: Any) -> SendRequest:
-            return SendRequest.through("send_sms", to=number, body=body, from_number=sender)
+            return SendRequest.through("send_sms", screened=True, to=number, body=body, from_number=sender)
 
         summary = self.send(
             context,
@@ -90,10 +90,12 @@ class SendSmsOperator(BulkSendOperator):
             build,
             name="sms",
             invalid=invalid,
+            channel="sms",
         )
         self.log.info(
-            "SMS: %d sent, %d resumed, %d invalid skipped, %d refused",
+            "SMS: %d sent, %d resumed, %d invalid skipped, %d refused, %d skipped by the outreach policy",
             summary["sent"], summary["resumed"], summary["skipped_invalid"], summary["failed"],
+            sum(summary["skipped"].values()),
         )  # fmt: skip
         return summary
 
@@ -122,6 +124,7 @@ class SendEmailOperator(BulkSendOperator):
 
     template_fields: Sequence[str] = (
         "to", "subject", "text", "html", "template_id", "variables", "results_destination",
+        "suppression_list",
     )  # fmt: skip
     template_fields_renderers = {"html": "html", "variables": "json"}
 
@@ -180,7 +183,7 @@ class SendEmailOperator(BulkSendOperator):
             self.log.warning("Skipping %d invalid address(es): %s", len(invalid), shown(invalid))
 
         def build(address: Any) -> SendRequest:
-            return SendRequest.through("send_email", to=address, **shared)
+            return SendRequest.through("send_email", screened=True, to=address, **shared)
 
         summary = self.send(
             context,
@@ -188,6 +191,7 @@ class SendEmailOperator(BulkSendOperator):
             build,
             name="email",
             invalid=invalid,
+            channel="email",
         )
         return summary
 

@@ -36,7 +36,10 @@ class SendMessageOperator(BulkSendOperator):
     contact's thread for the channel, so replies land in the same conversation. Runs on the bulk-send
     engine (:mod:`votel_airflow.sending`): every input is checked before the first request, each
     contact's request carries its own idempotency key, progress survives a retry, and a 402 stops
-    the task with the count sent so far. Returns the send summary (counts and message ids).
+    the task with the count sent so far. The outreach policy applies first, by contact (its ``dnd``
+    and ``dnd_channels``, a STOP from its phone for ``sms``, quiet hours in its zone, caps); see
+    :class:`~votel_airflow.operators.bulk_send.BulkSendOperator` for its arguments. Returns the send
+    summary (counts, message ids, and the skipped contacts by reason).
 
     :param contact_ids: one contact id or a list of them. Templated; an XComArg is accepted.
     :param channel: ``sms``, ``email`` or ``whatsapp``. Templated.
@@ -53,7 +56,9 @@ class SendMessageOperator(BulkSendOperator):
     :param votel_conn_id: Airflow connection of type ``votel``.
     """
 
-    template_fields: Sequence[str] = ("contact_ids", "channel", "body", "subject", "results_destination")
+    template_fields: Sequence[str] = (
+        "contact_ids", "channel", "body", "subject", "results_destination", "suppression_list",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -99,7 +104,7 @@ class SendMessageOperator(BulkSendOperator):
         shared = self._payload(channel)
 
         def build(contact_id: Any) -> SendRequest:
-            return SendRequest.through("send_message", contact_id=contact_id, **shared)
+            return SendRequest.through("send_message", screened=True, contact_id=contact_id, **shared)
 
         summary = self.send(
             context,
@@ -107,6 +112,8 @@ class SendMessageOperator(BulkSendOperator):
             build,
             # Per channel: an sms and an e-mail to the same contact are two different effects.
             name=f"message_{channel}",
+            channel=channel,
+            by_contact=True,
         )
         # A link names one object: a send to many has no single message to show.
         if len(summary["message_ids"]) == 1:

@@ -1,0 +1,129 @@
+"""Screening: who of a send's recipients may be reached now, who waits, who is skipped and why.
+
+Every sender runs :func:`screen` after parsing its recipients and before its first request. The
+rules, in the order they are judged (the first that applies is the reason reported):
+
+1. ``opted_out``: a contact with ``dnd`` or the channel in ``dnd_channels``; for SMS also a number
+   whose latest STOP-like reply in the lookback has no later START or UNSTOP.
+2. ``suppressed``: on the suppression list.
+3. ``frequency_capped``: already sent ``count`` messages on this channel within ``period``.
+4. ``unknown_timezone``: quiet hours apply and no zone is known for the recipient.
+5. ``quiet_hours``: inside the quiet window in (one of) the recipient's zone(s). These wait for
+   the next opening unless the window never opens in all their zones at once (then skipped).
+
+A transactional policy has no quiet hours and no cap; rules 1 and 2 always hold. The reads cost
+requests in proportion to contacts and log rows read (:mod:`.reads`), never one per recipient.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from votel_airflow.defaults import SKIP_REASONS
+from votel_airflow.delivery.local_time import next_opening, policy_now, quiet_anywhere, recipient_zones
+from votel_airflow.delivery.policy import OutreachPolicy
+from votel_airflow.delivery.reads import (
+    Reader,
+    identity,
+    patiently,
+    read_contacts,
+    sends_per_recipient,
+    stopped_numbers,
+)
+from votel_airflow.delivery.suppression import read_suppression_list
+
+#: Channels reached by phone number (the others by e-mail address).
+PHONE_CHANNELS = ("sms", "whatsapp", "call")
+
+
+@dataclass
+class Screening:
+    """The verdict on each recipient, in input order within each group.
+
+    :param send_now: may be reached now.
+    :param waiting: recipient -> the instant (UTC) their quiet hours end everywhere they may be.
+    :param skipped: reason -> recipients not reached for it (every reason of
+        :data:`~votel_airflow.defaults.SKIP_REASONS` present, possibly empty).
+    """
+
+    send_now: list[str] = field(default_factory=list)
+    waiting: dict[str, datetime] = field(default_factory=dict)
+    skipped: dict[str, list[str]] = field(default_factory=lambda: {r: [] for r in SKIP_REASONS})
+
+    @property
+    def next_opening(self) -> datetime | None:
+        """The earliest instant any waiting recipient may be reached."""
+        return min(self.waiting.values(), default=None)
+
+
+def screen(
+    reader: Reader,
+    recipients: Sequence[str],
+    policy: OutreachPolicy,
+    *,
+    now: datetime | None = None,
+    by_contact: bool = False,
+) -> Screening:
+    """Judge each recipient (numbers or addresses, as the channel takes) against ``policy``.
+
+    :param reader: the hook whose listings the reads page through.
+    :param recipients: validated recipients; duplicates are judged once.
+    :param policy: the resolved policy of this send.
+    :param now: the instant quiet hours are judged at; default :func:`.local_time.policy_now`.
+    :param by_contact: the recipients are contact ids (thread messages): every contact is listed,
+        and each is judged by its id and by its phone or e-mail for the channel.
+    """
+    moment = now or policy_now()
+    unique = list(dict.fromkeys(recipients))
+    by_phone = policy.channel in PHONE_CHANNELS
+    window = policy.quiet_hours
+    # The suppression list is read first: a bad line fails the send before any request.
+    suppressed = read_suppression_list(policy.suppression_list) if policy.suppression_list else frozenset()
+    result = Screening()
+    if not unique:
+        return result
+    listed = window is not None or by_contact
+    facts = patiently(lambda: read_contacts(reader, policy.channel, with_zones=listed))
+    opted_out = set(facts.opted_out)
+    if policy.channel == "sms":
+        opted_out |= patiently(lambda: stopped_numbers(reader, policy.opt_out_lookback))
+    counts = None
+    cap = policy.max_per_recipient
+    if cap is not None:
+        counts = patiently(lambda: sends_per_recipient(reader, policy.channel, cap[1]))
+    for recipient in unique:
+        key = identity(recipient)
+        address: str | None = key
+        if by_contact:
+            if key not in facts.addresses:
+                # No such contact: nothing to judge it by, and the API refuses it (404), which the
+                # send reports with the other refusals.
+                result.send_now.append(recipient)
+                continue
+            phone, email = facts.addresses[key]
+            address = phone if by_phone else email
+        names = {n for n in (key, address) if n}
+        if names & opted_out:
+            result.skipped["opted_out"].append(recipient)
+        elif names & suppressed:
+            result.skipped["suppressed"].append(recipient)
+        elif counts is not None and cap is not None and max(counts[n] for n in names) >= cap[0]:
+            result.skipped["frequency_capped"].append(recipient)
+        elif window is None:
+            result.send_now.append(recipient)
+        else:
+            number = address if by_phone else None
+            zones = recipient_zones(facts.zones.get(key), number, policy.default_timezone)
+            if not zones:
+                result.skipped["unknown_timezone"].append(recipient)
+            elif not quiet_anywhere(window, zones, moment):
+                result.send_now.append(recipient)
+            else:
+                opening = next_opening(window, zones, moment)
+                if opening is None:
+                    result.skipped["quiet_hours"].append(recipient)
+                else:
+                    result.waiting[recipient] = opening
+    return result
