@@ -60,6 +60,10 @@ class PaceState:
     resumed: float = 0.0
     accepted: list[float] = field(default_factory=list)
     throttles: int = 0
+    #: 429 episodes so far: a slot taken in an earlier one is void.
+    episodes: int = 0
+    #: The pacers (one per process) that took a slot lately, and when: how many flows this is.
+    members: dict[str, float] = field(default_factory=dict)
 
 
 class LocalPace:

@@ -33,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+import uuid
 from collections.abc import Callable
 
 from votel_airflow.hooks.pace_store import LocalPace, PaceState, SharedPace, pace_for
@@ -52,6 +53,9 @@ PROBE_DOUBLING = 4.0
 GOODPUT_WINDOW = 2.0
 #: The shortest time a first pace is measured over, in seconds.
 MIN_SPAN = 0.5
+#: The shortest time the burst behind a first pace's recovery target is spread over, in seconds:
+#: about what a token bucket's burst lasts.
+BURST_SPAN = 1.0
 #: The slowest pace, requests/s: a pacer never stops a process altogether.
 MIN_RATE = 0.2
 #: The fastest pace, requests/s: far above any account's limit, and a bound that keeps the
@@ -59,6 +63,8 @@ MIN_RATE = 0.2
 MAX_RATE = 1000.0
 #: Seconds without a request after which the pace is forgotten (the limit may have gone).
 IDLE_RESET = 60.0
+#: Seconds after its last slot that a process still counts as one of the flows sharing a pace.
+MEMBER_WINDOW = 10.0
 
 
 class AdaptivePacer:
@@ -74,6 +80,7 @@ class AdaptivePacer:
     ) -> None:
         self._clock = clock
         self._pace = pace if pace is not None else LocalPace()
+        self._member = uuid.uuid4().hex[:12]
 
     @property
     def shared(self) -> bool:
@@ -98,6 +105,14 @@ class AdaptivePacer:
         with self._pace.session() as state:
             return state.throttles
 
+    @property
+    def episode(self) -> int:
+        """The 429 episodes so far. A caller that took a slot, waited for it and finds this
+        changed takes a new one: its slot was spaced for a pace that just failed, and sent now it
+        would only meet the refusal that put the account on hold."""
+        with self._pace.session() as state:
+            return state.episodes
+
     def _now(self) -> float:
         return self._clock()
 
@@ -114,6 +129,10 @@ class AdaptivePacer:
                 state.accepted.clear()
             if state.first is None:
                 state.first = now
+            state.members[self._member] = now
+            for member, seen in list(state.members.items()):
+                if seen < now - MEMBER_WINDOW:
+                    del state.members[member]
             slot = max(now, state.next, now if waited else state.resumed)
             # Idle counts from the last request's start, not its reservation: threads that sat out
             # a long Retry-After together are not idle, and must not come back unpaced.
@@ -139,7 +158,9 @@ class AdaptivePacer:
             if state.rate is None:
                 return
             target = RECOVERY_TARGET * state.ceiling if state.ceiling is not None else 0.0
-            if state.rate < target:
+            # Answers that land during the pause come from requests sent before the 429: no
+            # evidence of room, so no recovery for them either.
+            if state.rate < target and now >= state.grown_at:
                 state.rate += RECOVERY * (target - state.rate)
             # An answer to a request that was in flight when the 429 came lands before
             # ``grown_at`` (the end of the pause): no growth for it, and never a negative one,
@@ -147,7 +168,10 @@ class AdaptivePacer:
             elapsed = min(max(0.0, now - state.grown_at), 1.0)
             state.grown_at = max(state.grown_at, now)
             boost = 2.0 ** min(max(0.0, now - state.throttled_at) / PROBE_DOUBLING, 10.0)
-            state.rate = min(MAX_RATE, state.rate + state.step * elapsed * boost)
+            # Each process sharing the pace adds its own step, so a machine running n tasks takes
+            # n shares of the limit beside machines that run one, as n separate paces would.
+            step = state.step * _flows(state)
+            state.rate = min(MAX_RATE, state.rate + step * elapsed * boost)
 
     def on_throttled(self, retry_after: float | None) -> None:
         """A 429: slow down, and hold every request until ``retry_after`` has passed.
@@ -167,21 +191,49 @@ class AdaptivePacer:
                 return
             state.answered_since_429 = False
             state.throttled_at = now
+            # Slots taken before are void (see :attr:`episode`): the new schedule starts after
+            # the pause (``resumed``), at the new pace.
+            state.episodes += 1
+            state.next = now
             if state.rate is not None:
-                state.ceiling = state.rate
-                state.rate = max(MIN_RATE, BACKOFF * state.rate)
+                # The pace that failed, or what the API accepted lately if that was less: with the
+                # pauses between them, short bursts can pass at twice the limit, and recovering to
+                # such a pace would only bring the next 429 sooner.
+                measured = _accepted_rate(state, now)
+                state.ceiling = state.rate if measured is None else min(state.rate, measured)
+                # One 429 is one process's loss: of n paces sharing the limit, one would be cut.
+                cut = (1.0 - BACKOFF) / _flows(state)
+                state.rate = max(MIN_RATE, (1.0 - cut) * state.ceiling)
             else:
                 # The first pace is a measured share already, not a rate that just failed.
                 first = _goodput(state, now, pause)
                 if first is not None:
-                    state.rate = state.ceiling = min(MAX_RATE, max(MIN_RATE, first))
+                    state.rate = min(MAX_RATE, max(MIN_RATE, first))
+                    # What recovery aims at: the burst the API let through, over at least the
+                    # second a token bucket's burst lasts: the limit's rate, or this pace's share
+                    # of it, without the pause that makes the first pace a cautious one.
+                    burst = _goodput(state, now, 0.0, BURST_SPAN)
+                    state.ceiling = min(MAX_RATE, max(state.rate, burst or 0.0))
                     state.step = PROBE_STEP
                     state.grown_at = now + pause
             # Too little history to measure (the start-up burst): only the pause is known.
             state.resumed = max(state.resumed, now + pause)
 
 
-def _goodput(state: PaceState, now: float, pause: float) -> float | None:
+def _flows(state: PaceState) -> int:
+    """How many processes share this pace (1 for a pace kept in the process)."""
+    return max(1, len(state.members))
+
+
+def _accepted_rate(state: PaceState, now: float) -> float | None:
+    """Requests/s the API accepted over the last :data:`GOODPUT_WINDOW` (None with less history)."""
+    if state.first is None or now - state.first < GOODPUT_WINDOW:
+        return None
+    count = sum(1 for stamp in state.accepted if stamp >= now - GOODPUT_WINDOW)
+    return max(MIN_RATE, count / GOODPUT_WINDOW)
+
+
+def _goodput(state: PaceState, now: float, pause: float, span: float = MIN_SPAN) -> float | None:
     """The first pace: what the API accepted lately, spread over that time and the pause.
 
     A token-bucket limit first lets a burst of about a second's worth through, then refuses:
@@ -192,7 +244,7 @@ def _goodput(state: PaceState, now: float, pause: float) -> float | None:
     count = sum(1 for stamp in state.accepted if stamp >= start)
     if not count:
         return None
-    return count / max(now - start + pause, MIN_SPAN)
+    return count / max(now - start + pause, span)
 
 
 _pacers: dict[tuple[str, str], AdaptivePacer] = {}
