@@ -48,7 +48,7 @@ RECOVERY_TARGET = 1.0
 PROBE_STEP = 0.03
 #: ...doubled for every this many seconds without a 429, so capacity freed by callers that
 #: finished is found within seconds, not minutes.
-PROBE_DOUBLING = 4.0
+PROBE_DOUBLING = 2.0
 #: Seconds of history behind the accepted rate.
 GOODPUT_WINDOW = 2.0
 #: The shortest time a first pace is measured over, in seconds.
