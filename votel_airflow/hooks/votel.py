@@ -84,7 +84,7 @@ class VotelHook(VotelVerbs, VotelHookBase):
     :param timeout: read timeout in seconds; overrides the connection's ``timeout`` extra.
     :param max_retries: retries for retryable failures; overrides the ``max_retries`` extra.
     :param retry_after_max: longest ``Retry-After`` the hook agrees to wait, in seconds; it also
-        caps the pause a 429 it meets imposes on every caller of the account in this process.
+        caps the pause a 429 it meets imposes on every caller of the account on this machine.
     :param paced: False: the hook's requests neither wait for the account's pace nor teach it
         (the kill switch's stop, one request that must leave now).
     """
@@ -405,7 +405,7 @@ class VotelAsyncHook(VotelHookBase):
     :param timeout: read timeout in seconds; overrides the connection's ``timeout`` extra.
     :param max_retries: retries for retryable failures; overrides the ``max_retries`` extra.
     :param retry_after_max: longest ``Retry-After`` the hook agrees to wait, in seconds; it also
-        caps the pause a 429 it meets imposes on every caller of the account in this process.
+        caps the pause a 429 it meets imposes on every caller of the account on this machine.
     :param paced: False: the hook's requests neither wait for the account's pace nor teach it.
     """
 
