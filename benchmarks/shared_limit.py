@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import Figure, median, run_child, sandbox, votel_conn_env
+from votel_airflow.hooks.pace_store import DIR_VARIABLE
 
 NAME = "shared_limit"
 VARIANTS = {"today": False, "adaptive": True}
@@ -36,6 +37,9 @@ def _days() -> list[tuple[str, str]]:
 def _one_run(server: Any, key: str, adaptive: bool, page_size: int, out: Path) -> dict[str, Any]:
     env = votel_conn_env(server.base_url, key, adaptive_pacing=adaptive)
     barrier = Path(tempfile.mkdtemp(prefix="barrier-", dir=out))
+    # A folder of shared paces per run: every run starts cold, as a backfill's first tasks do,
+    # not with the pace the run before learned.
+    env[DIR_VARIABLE] = tempfile.mkdtemp(prefix="pacing-", dir=out)
     server.admin.reset_stats()
 
     def child(index: int, window: tuple[str, str]) -> dict[str, Any]:

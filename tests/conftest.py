@@ -104,8 +104,11 @@ def slow_votel_connection(
 
 
 @pytest.fixture(autouse=True)
-def fresh_pacers() -> None:
-    """Each test starts with no learned pace: a 429 in one test must not slow the next."""
+def fresh_pacers(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts with no learned pace: a 429 in one test (or in another run of the suite on
+    this machine, through the shared pace files) must not slow the next."""
+    from votel_airflow.hooks.pace_store import DIR_VARIABLE
     from votel_airflow.hooks.pacing import forget_pacers
 
     forget_pacers()
+    monkeypatch.setenv(DIR_VARIABLE, str(tmp_path_factory.mktemp("pacing")))

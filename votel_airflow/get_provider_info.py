@@ -55,8 +55,9 @@ CONNECTION_FIELDS: dict[str, dict[str, Any]] = {
     "adaptive_pacing": {
         "label": "Share the rate limit (adaptive pacing)",
         "description": (
-            "On (default): after a 429 each worker process paces its calls to this account from the "
-            "API's answers, so concurrent tasks share the limit. Off: each request goes at once."
+            "On (default): after a 429 the worker processes pace their calls to this account from "
+            "the API's answers (one pace per machine), so concurrent tasks share the limit. Off: each "
+            "request goes at once."
         ),
         "schema": {"type": ["boolean", "null"], "default": True},
     },

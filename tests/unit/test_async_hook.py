@@ -223,3 +223,32 @@ def test_client_is_built_with_the_connection_timeouts() -> None:
 
     timeout = asyncio.run(main())
     assert (timeout.connect, timeout.read) == (10.0, 45.0)
+
+
+def test_a_slot_a_429_overtook_is_taken_again_by_the_async_hook(
+    async_sleeps: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hook = VotelAsyncHook()
+    recorder = Recorder(_json(200, []))
+    delays: list[float] = []
+
+    async def call(hook: VotelAsyncHook) -> Any:
+        pacer = hook.pacer
+        assert pacer is not None
+        reserve = pacer.reserve
+
+        def reserve_then_another_caller_meets_a_429(**kwargs: Any) -> float:
+            delay = reserve(**kwargs)
+            delays.append(delay)
+            if len(delays) == 1:
+                pacer.on_throttled(2.0)  # while this request waits for its slot
+            return delay
+
+        monkeypatch.setattr(pacer, "reserve", reserve_then_another_caller_meets_a_429)
+        return await hook.get("/agents")
+
+    _run(hook, recorder, call)
+
+    assert len(recorder.requests) == 1
+    assert len(delays) == 2
+    assert delays[1] == pytest.approx(2.0, abs=0.5)

@@ -122,7 +122,7 @@ class VotelHookBase(BaseHook):
             return
         if status == 429:
             asked = parse_retry_after(retry_after)
-            # The pause holds every caller of the account in this process, so it is capped as this
+            # The pause holds every caller of the account on this machine, so it is capped as this
             # hook caps its own wait: a server's "Retry-After: 86400" must not park them all a day.
             pacer.on_throttled(None if asked is None else min(asked, self.policy.retry_after_max))
         else:

@@ -85,7 +85,7 @@ class ConnectionSettings:
     :param server_idempotency: whether the server honours ``Idempotency-Key`` (the contract). When
         False, a request with a side effect that failed ambiguously is never sent again.
     :param adaptive_pacing: share the account's rate limit with the other tasks calling it, by
-        pacing this process from the API's 429s (see :mod:`votel_airflow.hooks.pacing`).
+        pacing the machine's processes from the API's 429s (see :mod:`votel_airflow.hooks.pacing`).
     :param outreach: the outreach policy's extras (``quiet_hours``, ``max_per_recipient``, ...),
         as given: :mod:`votel_airflow.delivery.policy` checks them when a send resolves its policy.
     """

@@ -84,7 +84,7 @@ class VotelHook(VotelVerbs, VotelHookBase):
     :param timeout: read timeout in seconds; overrides the connection's ``timeout`` extra.
     :param max_retries: retries for retryable failures; overrides the ``max_retries`` extra.
     :param retry_after_max: longest ``Retry-After`` the hook agrees to wait, in seconds; it also
-        caps the pause a 429 it meets imposes on every caller of the account in this process.
+        caps the pause a 429 it meets imposes on every caller of the account on this machine.
         Overrides the connection's ``retry_after_max`` extra (default 60).
     :param paced: False: the hook's requests neither wait for the account's pace nor teach it
         (the kill switch's stop, one request that must leave now).
@@ -201,11 +201,17 @@ class VotelHook(VotelVerbs, VotelHookBase):
         throttled = False
         while True:
             retry += 1
-            delay = pacer.reserve(waited=throttled) if pacer is not None else 0.0
+            # The account's pace: every thread waits its slot, and takes a new one when a 429
+            # came meanwhile (AdaptivePacer.episode).
+            while True:
+                episode = pacer.episode if pacer is not None else 0
+                delay = pacer.reserve(waited=throttled) if pacer is not None else 0.0
+                if self._pause(delay, abandoned, call):
+                    return None
+                if pacer is None or pacer.episode == episode:
+                    break
+                throttled = False
             throttled = False
-            # The process's share of the account's rate: every thread waits its slot.
-            if self._pause(delay, abandoned, call):
-                return None
             started = time.monotonic()
             try:
                 # Redirects are not followed: requests would carry X-API-Key to another host and
@@ -400,7 +406,7 @@ class VotelAsyncHook(VotelHookBase):
     :param timeout: read timeout in seconds; overrides the connection's ``timeout`` extra.
     :param max_retries: retries for retryable failures; overrides the ``max_retries`` extra.
     :param retry_after_max: longest ``Retry-After`` the hook agrees to wait, in seconds; it also
-        caps the pause a 429 it meets imposes on every caller of the account in this process.
+        caps the pause a 429 it meets imposes on every caller of the account on this machine.
         Overrides the connection's ``retry_after_max`` extra (default 60).
     :param paced: False: the hook's requests neither wait for the account's pace nor teach it.
     """
@@ -467,10 +473,16 @@ class VotelAsyncHook(VotelHookBase):
         throttled = False
         while True:
             retry += 1
-            delay = pacer.reserve(waited=throttled) if pacer is not None else 0.0
+            # As the sync hook: a slot taken before a 429 that came meanwhile is void.
+            while True:
+                episode = pacer.episode if pacer is not None else 0
+                delay = pacer.reserve(waited=throttled) if pacer is not None else 0.0
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                if pacer is None or pacer.episode == episode:
+                    break
+                throttled = False
             throttled = False
-            if delay > 0:
-                await asyncio.sleep(delay)
             try:
                 async with slots:
                     response = await client.request(
