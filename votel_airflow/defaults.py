@@ -23,3 +23,12 @@ MAX_ENROLL_BATCH = 500
 MATCH_ON = ("phone", "email")
 #: What a send whose outcome is unknown does to the task (see :mod:`votel_airflow.ambiguity`).
 ON_AMBIGUOUS = ("fail", "skip")
+#: The fewest seconds between two polls of an event trigger (``VotelEventTrigger``).
+MIN_EVENT_POLL_INTERVAL = 1.0
+#: Seconds an event trigger waits after yielding an event before it records the event as
+#: delivered: long enough for the triggerer to have stored the event (it syncs about every second),
+#: so a triggerer lost meanwhile makes the next one deliver it again rather than lose it.
+EVENT_CURSOR_SETTLE_SECONDS = 5.0
+#: How far the triggerer's clock may be ahead of the API's: an event trigger reads this much
+#: further back than its own clock says it must, so no call created meanwhile is missed.
+EVENT_CLOCK_MARGIN_SECONDS = 300.0
