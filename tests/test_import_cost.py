@@ -30,6 +30,8 @@ RUNTIME_ONLY = (
     "httpx", "fastapi", "uvicorn", "pyarrow", "airflow.triggers.base", "votel_airflow.hooks.votel",
     "votel_airflow.sending", "votel_airflow.conditions.values", "openlineage",
     "airflow.providers.openlineage", "airflow.providers.common.compat.openlineage",
+    # the numbering-plan check of a number runs when a task sends (validation.plan_problem)
+    "phonenumbers",
 )  # fmt: skip
 #: The bases operator modules share; any other operator module is another section's business.
 SHARED_OPERATOR_MODULES = frozenset(

@@ -37,8 +37,12 @@ def email_pattern() -> re.Pattern[str]:
     return re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
+#: The channels a contact can opt out of (``dnd_channels``, contract 2026-12-b).
+DND_CHANNELS = ("sms", "email", "whatsapp", "call")
 #: The fix named for a bad phone number, wherever it is found.
 E164_FIX = "Use the international form with '+' and country code, e.g. '+14155552671'"
+#: The fix named for a number of E.164 form that no numbering plan allows.
+PLAN_FIX = "Check the country code and count the digits, e.g. '+14155552671' (+1, then 10 digits)"
 
 
 def is_unset(value: Any) -> bool:
@@ -86,9 +90,41 @@ def as_str_list(field: str, value: Any) -> list[str]:
     return [item.strip() for item in items]
 
 
+def plan_problem(number: str) -> str | None:
+    """Why no numbering plan allows this E.164 number (e.g. ``"too short for +1"``), or None.
+
+    The check is phonenumbers' ``is_possible_number``: the country code exists and the number
+    has a length its plan allows. Not ``is_valid_number``, which also wants an assigned range:
+    it refuses the fictional numbers tests and examples use (UK drama numbers +447700900xxx),
+    and its ranges change with every metadata release, so a send would fail after an upgrade.
+    Imported here, at run time: DAG parsing never pays for phonenumbers (23 ms, its metadata).
+    """
+    import phonenumbers
+
+    try:
+        parsed = phonenumbers.parse(number, None)
+    except phonenumbers.NumberParseException:
+        return "no country has this calling code"
+    reason = phonenumbers.is_possible_number_with_reason(parsed)
+    if reason == phonenumbers.ValidationResult.IS_POSSIBLE:
+        return None
+    if reason == phonenumbers.ValidationResult.INVALID_COUNTRY_CODE:
+        return "no country has this calling code"
+    length = {
+        phonenumbers.ValidationResult.TOO_SHORT: "too short",
+        # dialable only from inside its area: too short for a call from anywhere
+        phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY: "too short",
+        phonenumbers.ValidationResult.TOO_LONG: "too long",
+    }.get(reason, "a length no plan allows")
+    return f"{length} for +{parsed.country_code}"
+
+
 def invalid_phone_numbers(numbers: Iterable[str]) -> list[str]:
-    """The numbers that are not E.164, in input order."""
-    return [number for number in numbers if not is_e164(number)]
+    """The numbers that are not E.164 or that no numbering plan allows, in input order.
+
+    For run time (a send is about to happen): the plan check loads phonenumbers.
+    """
+    return [number for number in numbers if not is_e164(number) or plan_problem(number) is not None]
 
 
 def invalid_email_addresses(addresses: Iterable[str]) -> list[str]:
@@ -103,6 +139,16 @@ def require_phone(field: str, value: Any) -> str:
     return value.strip()
 
 
+def require_dialable(field: str, value: Any) -> str:
+    """One E.164 phone number that a numbering plan allows, stripped: the run-time check before a
+    send (parse time keeps the cheap pattern of :func:`require_phone`)."""
+    number = require_phone(field, value)
+    problem = plan_problem(number)
+    if problem is not None:
+        raise fail(field, number, f"no numbering plan allows this number ({problem})", PLAN_FIX)
+    return number
+
+
 def require_email(field: str, value: Any) -> str:
     """One e-mail address, stripped."""
     if not isinstance(value, str) or not is_email(value.strip()):
@@ -111,18 +157,27 @@ def require_email(field: str, value: Any) -> str:
 
 
 def require_e164(field: str, numbers: Sequence[str], *, skippable: bool = False) -> None:
-    """Fail listing every non-E.164 number (first 20 shown) before anything is sent.
+    """Fail listing every non-E.164 number, or else every number no numbering plan allows (first
+    20 shown, each with the reason), before anything is sent. For run time: see :func:`plan_problem`.
 
     :param field: the argument holding the numbers.
     :param numbers: the numbers to check.
     :param skippable: the caller takes ``on_invalid='skip'``, so the message offers it as a fix.
     """
-    bad = invalid_phone_numbers(numbers)
+    skip = ", or pass on_invalid='skip'" if skippable else ""
+    bad = [number for number in numbers if not is_e164(number)]
     if bad:
         more = f" (and {len(bad) - 20} more)" if len(bad) > 20 else ""
-        skip = ", or pass on_invalid='skip'" if skippable else ""
         raise VotelInputError(
             f"{field}: {len(bad)} number(s) are not E.164: {bad[:20]}{more}. {E164_FIX}{skip}.",
+            field=field,
+        )
+    unplanned = [f"{number} ({problem})" for number in numbers if (problem := plan_problem(number))]
+    if unplanned:
+        more = f" (and {len(unplanned) - 20} more)" if len(unplanned) > 20 else ""
+        raise VotelInputError(
+            f"{field}: {len(unplanned)} number(s) no numbering plan allows: {unplanned[:20]}{more}. "
+            f"{PLAN_FIX}{skip}.",
             field=field,
         )
 
@@ -154,6 +209,31 @@ def require_subset(field: str, value: Any, allowed: Iterable[str], *, what: str,
     if items is None or any(item not in choices for item in items):
         raise fail(field, value, f"must list {what} from {sorted(choices)}", fix)
     return sorted(set(items))
+
+
+def require_flag(field: str, value: Any) -> bool:
+    """A yes or no: a bool, or the ``"True"``/``"False"`` text a template renders from one."""
+    if isinstance(value, bool):
+        return value
+    text = value.strip().lower() if isinstance(value, str) else None
+    if text not in ("true", "false"):
+        raise fail(field, value, "must be True or False", "Pass a bool.")
+    return text == "true"
+
+
+@cache
+def _zone_names() -> frozenset[str]:
+    # Read at run time only: listing the zone database walks it, which no DAG parse should pay.
+    from zoneinfo import available_timezones
+
+    return frozenset(available_timezones())
+
+
+def require_timezone(field: str, value: Any) -> str:
+    """An IANA time zone name, e.g. ``America/New_York``."""
+    if not isinstance(value, str) or value.strip() not in _zone_names():
+        raise fail(field, value, "is not an IANA time zone name", "Pass e.g. 'America/New_York'.")
+    return value.strip()
 
 
 def require_text(field: str, value: Any, *, max_length: int) -> str:

@@ -75,6 +75,17 @@ def test_send_sms_refuses_a_number_that_is_not_e164_before_any_request(
     assert votel_sandbox.admin.records(votel_api_key, "sms") == []
 
 
+@pytest.mark.parametrize(("verb", "args"), [("send_sms", ("Hi",)), ("start_call", ())])
+def test_a_number_no_numbering_plan_allows_is_refused_before_any_request(
+    hook: VotelHook, votel_sandbox: SandboxServer, verb: str, args: tuple[str, ...]
+) -> None:
+    votel_sandbox.admin.reset_stats()
+    first = ("agent-1",) if verb == "start_call" else ()
+    with pytest.raises(VotelInputError, match=r"to='\+1415555012': no numbering plan allows this number"):
+        getattr(hook, verb)(*first, "+1415555012", *args, idempotency_key="k")
+    assert votel_sandbox.admin.stats()["requests_total"] == 0
+
+
 def test_send_email_sends_the_contracts_fields_once_per_key(
     hook: VotelHook, votel_sandbox: SandboxServer, votel_api_key: str
 ) -> None:

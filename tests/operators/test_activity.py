@@ -306,6 +306,33 @@ def test_messaging_direction_filter_keeps_only_that_direction(votel_connection: 
     assert rows
 
 
+def test_messaging_channel_and_contact_filters_keep_only_those_rows(
+    votel_connection: str, tmp_path: Path
+) -> None:
+    some = direct_rows(endpoints.MESSAGING_LOGS, *WIDE)[0]
+    target = tmp_path / "one.jsonl"
+    MessagingLogExtractOperator(
+        task_id="logs", destination=str(target), since=WIDE[0].isoformat(), until=WIDE[1].isoformat(),
+        filters={"channel": some["channel"], "contact_id": some["contact_id"]},
+    ).execute(make_context())  # fmt: skip
+
+    rows = read_rows(target, "jsonl")
+    expected = [
+        r["id"] for r in direct_rows(endpoints.MESSAGING_LOGS, *WIDE)
+        if (r["channel"], r["contact_id"]) == (some["channel"], some["contact_id"])
+    ]  # fmt: skip
+    assert [r["id"] for r in rows] == expected
+    assert some["id"] in expected
+
+
+def test_messaging_extract_refuses_a_channel_the_log_does_not_hold(tmp_path: Path) -> None:
+    op = MessagingLogExtractOperator(
+        task_id="m", destination=str(tmp_path / "m.jsonl"), filters={"channel": "call"}
+    )
+    with pytest.raises(VotelInputError, match="channel"):
+        op.execute(make_context())
+
+
 def test_meeting_extract_refuses_any_filter(tmp_path: Path) -> None:
     op = MeetingLogExtractOperator(
         task_id="m", destination=str(tmp_path / "m.jsonl"), filters={"status": "completed"}

@@ -164,6 +164,18 @@ def test_start_call_refuses_a_rendered_bad_number_before_any_request(
         op.execute(make_context())
 
 
+def test_start_call_refuses_a_number_no_numbering_plan_allows_before_any_request(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(VotelHook, "request", lambda *a, **k: pytest.fail("a request was made"))
+    op = StartCallOperator(
+        task_id="call", agent_id="a", to="+44770090012345"
+    )  # passes the parse-time pattern
+
+    with pytest.raises(VotelInputError, match=r"to='\+44770090012345': no numbering plan allows this number"):
+        op.execute(make_context())
+
+
 def test_deploy_snapshots_a_new_version_and_makes_it_live(agent_id: str) -> None:
     hook = VotelHook()
     versions_path = endpoints.path(endpoints.AGENT_VERSIONS, agent_id=agent_id)

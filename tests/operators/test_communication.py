@@ -97,6 +97,28 @@ def test_one_invalid_number_fails_listing_every_invalid_number_and_sends_nothing
     assert votel_sandbox.admin.records(votel_api_key, "sms") == []
 
 
+def test_a_number_no_numbering_plan_allows_is_refused_before_any_send(
+    votel_sandbox: Any, votel_api_key: str, votel_connection: str
+) -> None:
+    # E.164 in form (the pattern lets it through), one digit short for +1.
+    votel_sandbox.admin.reset_stats()
+    operator = SendSmsOperator(task_id="sms", to=[*numbers(2), "+1415556000"], body="Hi")
+
+    with pytest.raises(VotelInputError) as info:
+        operator.execute(make_context())
+
+    assert info.value.field == "to"
+    assert "1 of 3 numbers are invalid: ['+1415556000']" in str(info.value)
+    assert votel_sandbox.admin.stats()["requests_total"] == 0
+    assert votel_sandbox.admin.records(votel_api_key, "sms") == []
+
+    summary = SendSmsOperator(
+        task_id="sms", to=[*numbers(2), "+1415556000"], body="Hi", on_invalid="skip"
+    ).execute(make_context())
+    assert summary["invalid"] == ["+1415556000"]
+    assert per_recipient(votel_sandbox.admin, votel_api_key) == Counter(numbers(2))
+
+
 def test_skip_sends_to_the_valid_numbers_and_lists_the_invalid_ones(
     votel_sandbox: Any, votel_api_key: str, votel_connection: str
 ) -> None:
@@ -117,6 +139,7 @@ def test_skip_sends_to_the_valid_numbers_and_lists_the_invalid_ones(
         ({"body": ""}, "body"),
         ({"body": "x" * 1601}, "body"),
         ({"from_number": "0800"}, "from_number"),
+        ({"from_number": "+99912345678"}, "from_number"),
         ({"to": 4155550100}, "to"),
     ],
 )

@@ -321,6 +321,28 @@ def test_search_with_a_bad_updated_since_fails_before_any_request(votel_sandbox,
     assert votel_sandbox.admin.stats()["requests_total"] == 0
 
 
+def test_search_by_dnd_returns_only_the_contacts_that_opted_out_of_anything(votel_connection):
+    hook = VotelHook()
+    everywhere = hook.request("POST", endpoints.CONTACTS, json={"first_name": "D", "dnd": True})
+    by_sms = hook.request("POST", endpoints.CONTACTS, json={"first_name": "S", "dnd_channels": ["sms"]})
+
+    opted_out = ContactSearchOperator(task_id="search", dnd="True").execute(make_context())
+    reachable = ContactSearchOperator(task_id="search", dnd=False).execute(make_context())
+
+    assert opted_out == [everywhere["id"], by_sms["id"]]
+    assert len(reachable) > 100
+    assert set(reachable).isdisjoint(opted_out)
+
+
+def test_search_with_a_bad_dnd_fails_before_any_request(votel_sandbox, votel_connection):
+    votel_sandbox.admin.reset_stats()
+
+    with pytest.raises(VotelInputError, match=r"dnd='maybe': must be True or False"):
+        ContactSearchOperator(task_id="search", dnd="maybe").execute(make_context())
+
+    assert votel_sandbox.admin.stats()["requests_total"] == 0
+
+
 # --- CreateContactOperator / UpdateContactOperator ----------------------------------------------
 
 
@@ -368,11 +390,78 @@ def test_create_contact_retry_after_a_500_after_commit_returns_the_contact_it_ma
     assert adas == [contact_id]
 
 
+def test_create_contact_retry_with_consent_in_any_order_finds_the_contact_it_made(
+    votel_sandbox, votel_connection, monkeypatch
+):
+    # The API stores dnd_channels in its own order: the retry must still recognise its contact.
+    operator = CreateContactOperator(
+        task_id="create", first_name="Ada", last_name="Byron", dnd_channels=["call", "email", "sms"]
+    )
+    arm_commit_then_500(votel_sandbox, monkeypatch)(endpoints.CONTACTS)
+    with pytest.raises(VotelServerError):
+        operator.execute(make_context())
+
+    contact_id = operator.execute(make_context(ti=FakeTaskInstance(try_number=2)))
+
+    assert [c["id"] for c in VotelHook().paginate(endpoints.CONTACTS, params={"search": "Byron"})] == [
+        contact_id
+    ]
+
+
 def test_create_contact_with_a_bad_phone_sends_nothing(votel_sandbox, votel_connection):
     votel_sandbox.admin.reset_stats()
 
     with pytest.raises(VotelInputError, match=r"phone: 1 number\(s\) are not E.164: \['555-0100'\]"):
         CreateContactOperator(task_id="create", first_name="X", phone="555-0100").execute(make_context())
+
+    assert votel_sandbox.admin.stats()["requests_total"] == 0
+
+
+def test_create_and_update_contact_pass_the_consent_fields_through(votel_connection):
+    contact_id = CreateContactOperator(
+        task_id="c", first_name="Ada", phone="+447700900310", dnd_channels=["call", "sms"],
+        timezone="Europe/London",
+    ).execute(make_context())  # fmt: skip
+    created = contact_by_phone("+447700900310")
+    assert (created["dnd"], created["dnd_channels"], created["timezone"]) == (
+        False, ["sms", "call"], "Europe/London",
+    )  # fmt: skip
+
+    UpdateContactOperator(
+        task_id="u", contact_id=contact_id,
+        fields={"dnd": True, "dnd_channels": [], "timezone": "America/Chicago"},
+    ).execute(make_context())  # fmt: skip
+
+    updated = contact_by_phone("+447700900310")
+    assert (updated["dnd"], updated["dnd_channels"], updated["timezone"]) == (True, [], "America/Chicago")
+
+
+def test_create_contact_with_a_number_no_plan_allows_sends_nothing(votel_sandbox, votel_connection):
+    votel_sandbox.admin.reset_stats()
+
+    with pytest.raises(
+        VotelInputError, match=r"phone: 1 number\(s\) no numbering plan allows: \['\+44770090012345 "
+    ):
+        CreateContactOperator(task_id="create", first_name="X", phone="+44770090012345").execute(
+            make_context()
+        )
+
+    assert votel_sandbox.admin.stats()["requests_total"] == 0
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"dnd": "sometimes"}, r"dnd='sometimes': must be True or False"),
+        ({"dnd_channels": ["fax"]}, r"dnd_channels=\['fax'\]: must list channels from \['call', 'email'"),
+        ({"timezone": "Mars/Olympus"}, r"timezone='Mars/Olympus': is not an IANA time zone name"),
+    ],
+)
+def test_update_contact_with_bad_consent_sends_nothing(votel_sandbox, votel_connection, fields, message):
+    votel_sandbox.admin.reset_stats()
+
+    with pytest.raises(VotelInputError, match=message):
+        UpdateContactOperator(task_id="u", contact_id="c1", fields=fields).execute(make_context())
 
     assert votel_sandbox.admin.stats()["requests_total"] == 0
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -23,7 +22,7 @@ SANDBOX_ONLY = {
 }
 #: The sandbox's own admin API (accounts, faults, records) is tooling, not the Votel API.
 ADMIN_PREFIX = "/_admin"
-#: What the 2026-12-b contract added that the sandbox does not model yet (issue #22: consent).
+#: What the 2026-12-b contract added for consent (issue #22).
 CONSENT_FILTERS = {
     ("get", "/activity/messaging-logs"): {"channel", "contact_id"},
     ("get", "/contacts"): {"dnd"},
@@ -66,7 +65,6 @@ def test_the_sandbox_serves_every_operation_of_the_contract_and_no_other() -> No
     assert sorted(SANDBOX_ONLY - served) == [], "an allowed extra is gone: drop it from SANDBOX_ONLY"
 
 
-@pytest.mark.xfail(strict=True, reason="#22: the sandbox does not take the 2026-12-b consent filters yet")
 def test_the_sandbox_takes_the_filters_the_contract_added_for_consent() -> None:
     paths = json.loads(DOC.read_text())["paths"]
     missing = {
@@ -76,7 +74,6 @@ def test_the_sandbox_takes_the_filters_the_contract_added_for_consent() -> None:
     assert {operation: names for operation, names in missing.items() if names} == {}
 
 
-@pytest.mark.xfail(strict=True, reason="#22: the sandbox's contacts carry no consent fields yet")
 def test_a_contact_update_takes_the_consent_fields_of_the_contract() -> None:
     schemas = json.loads(DOC.read_text())["components"]["schemas"]
     assert sorted(CONSENT_FIELDS - set(schemas["ContactUpdate"]["properties"])) == []

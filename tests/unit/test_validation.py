@@ -15,7 +15,9 @@ from votel_airflow.validation import (
     invalid_email_addresses,
     invalid_phone_numbers,
     parse_instant,
+    plan_problem,
     require_choice,
+    require_dialable,
     require_e164,
     require_email,
     require_id,
@@ -58,6 +60,50 @@ def test_require_e164_lists_every_bad_number_and_the_fix() -> None:
     assert "'+14155552671'" in str(info.value)
     assert "on_invalid='skip'" in str(info.value)
     assert info.value.field == "to"
+
+
+#: E.164 in form, but no numbering plan allows them: a digit short or long, a calling code of nobody.
+UNPLANNED = {
+    "+1415555010": "too short for +1",
+    "+141555501011": "too long for +1",
+    "+44770090012345": "too long for +44",
+    "+99912345678": "no country has this calling code",
+}
+
+
+@pytest.mark.parametrize(
+    "value",
+    # The suite's own numbers: US 555-01xx fictional ones, UK drama ones, the seed's random ones
+    # (which is_valid_number would refuse: it wants assigned ranges).
+    ["+14155550101", "+12125550100", "+447700900123", "+16460123456", "+8613800138000"],
+)
+def test_numbers_some_plan_allows_pass_the_run_time_check(value: str) -> None:
+    assert plan_problem(value) is None
+    assert invalid_phone_numbers([value]) == []
+    assert require_dialable("to", value) == value
+
+
+@pytest.mark.parametrize(("value", "problem"), UNPLANNED.items())
+def test_a_number_no_plan_allows_is_found_with_the_reason(value: str, problem: str) -> None:
+    assert plan_problem(value) == problem
+    assert invalid_phone_numbers(["+14155550101", value]) == [value]
+    with pytest.raises(VotelInputError) as info:
+        require_dialable("from_number", value)
+    assert str(info.value).startswith(
+        f"from_number='{value}': no numbering plan allows this number ({problem})"
+    )
+    assert info.value.field == "from_number"
+
+
+def test_require_e164_names_every_number_no_plan_allows_with_its_reason() -> None:
+    with pytest.raises(VotelInputError) as info:
+        require_e164("phone", ["+14155550101", *UNPLANNED])
+    message = str(info.value)
+    assert message.startswith(
+        "phone: 4 number(s) no numbering plan allows: ['+1415555010 (too short for +1)'"
+    )
+    assert "'+99912345678 (no country has this calling code)'" in message
+    assert info.value.field == "phone"
 
 
 def test_require_e164_offers_on_invalid_only_to_callers_that_take_it() -> None:

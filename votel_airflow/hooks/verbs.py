@@ -37,6 +37,7 @@ from votel_airflow.validation import (
     fail,
     parse_instant,
     require_choice,
+    require_dialable,
     require_id,
     require_text,
     require_window,
@@ -93,9 +94,10 @@ def _key(verb: str, given: str | None, *parts: str) -> str:
 
 
 def _phone(field: str, value: Any) -> str:
+    # A verb runs only in a task: the numbering-plan check (phonenumbers) is affordable here.
     if not isinstance(value, str) or not e164_pattern().match(value.strip()):
         raise fail(field, value, "is not an E.164 phone number", "Use e.g. '+14155552671'.")
-    return value.strip()
+    return require_dialable(field, value)
 
 
 def _json_object(field: str, value: Any) -> dict[str, Any]:

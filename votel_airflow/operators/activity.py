@@ -23,6 +23,7 @@ CALL_STATUSES = frozenset(
     {"queued", "ringing", "in_progress", "completed", "failed", "no_answer", "busy", "canceled"}
 )
 MESSAGE_DIRECTIONS = frozenset({"inbound", "outbound"})
+MESSAGE_CHANNELS = frozenset({"sms", "email", "whatsapp"})
 REPORT_KINDS = frozenset({"phone", "widget", "workflow"})
 
 
@@ -73,15 +74,16 @@ class MessagingLogExtractOperator(VotelExtractOperator):
         accepts. Templated. A static destination is declared as an Asset.
     :param since: window start (inclusive); default the data interval start. Templated.
     :param until: window end (exclusive); default the data interval end. Templated.
-    :param filters: ``direction`` (``inbound`` or ``outbound``). Templated.
+    :param filters: ``direction`` (``inbound`` or ``outbound``), ``channel`` (``sms``, ``email``
+        or ``whatsapp``) and/or ``contact_id``. Templated.
     :param format: ``jsonl``, ``jsonl.gz`` or ``parquet`` (needs the ``parquet`` extra).
     :param page_size: records per request, 1 to 500.
     :param votel_conn_id: Airflow connection of type ``votel``.
     """
 
     endpoint = endpoints.MESSAGING_LOGS
-    filter_names = frozenset({"direction"})
-    filter_choices = {"direction": MESSAGE_DIRECTIONS}
+    filter_names = frozenset({"direction", "channel", "contact_id"})
+    filter_choices = {"direction": MESSAGE_DIRECTIONS, "channel": MESSAGE_CHANNELS}
 
 
 class ActivityReportOperator(VotelBaseOperator):

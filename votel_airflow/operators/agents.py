@@ -26,6 +26,7 @@ from votel_airflow.validation import (
     is_template,
     is_unset,
     require_choice,
+    require_dialable,
     require_id,
     require_phone,
     require_text,
@@ -158,7 +159,7 @@ class StartCallOperator(VotelBaseOperator):
         from votel_airflow.progress_stores import progress_store, require_durable_write_ahead
 
         self.started_call_id = None  # an operator object may run more than once (dag.test())
-        to = require_phone("to", self.to)
+        to = require_dialable("to", self.to)
         destination = optional_storage_path("results_destination", self.results_destination)
         store = progress_store(context, destination)
         trusted = ambiguity.log_mode(self.hook, f"call {to}")

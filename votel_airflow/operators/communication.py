@@ -19,7 +19,7 @@ from votel_airflow.validation import (
     fail,
     invalid_email_addresses,
     invalid_phone_numbers,
-    require_phone,
+    require_dialable,
     require_text,
     shown,
 )
@@ -67,7 +67,7 @@ class SendSmsOperator(BulkSendOperator):
         body = require_text("body", self.body, max_length=SMS_MAX_LENGTH)
         sender = self.from_number or None
         if sender is not None:
-            sender = require_phone("from_number", sender)
+            sender = require_dialable("from_number", sender)
         valid, invalid = split_valid(
             "to",
             numbers,

@@ -25,6 +25,7 @@ from votel_airflow.idempotency import idempotency_key
 from votel_airflow.links import VotelObjectLink, record_link
 from votel_airflow.operators.base import VotelBaseOperator
 from votel_airflow.validation import (
+    DND_CHANNELS,
     as_str_list,
     fail,
     is_unset,
@@ -32,9 +33,12 @@ from votel_airflow.validation import (
     require_choice,
     require_e164,
     require_email,
+    require_flag,
     require_id,
     require_int,
+    require_subset,
     require_text,
+    require_timezone,
 )
 from votel_airflow.xcom_results import capped_lists
 
@@ -48,7 +52,9 @@ _REEXPORTS = {
     "UpsertContactsOperator": "votel_airflow.operators.contact_imports",
 }
 
-CONTACT_FIELDS = frozenset({"first_name", "last_name", "phone", "email", "tags", "custom_fields"})
+CONTACT_FIELDS = frozenset(
+    {"first_name", "last_name", "phone", "email", "tags", "custom_fields", "dnd", "dnd_channels", "timezone"}
+)
 ON_CONFLICT = ("fail", "update")
 #: A search matching more contacts than this fails, so a typo cannot enroll the whole CRM.
 DEFAULT_MAX_RESULTS = 10_000
@@ -73,6 +79,17 @@ def contact_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
         checked["tags"] = as_str_list("tags", checked["tags"])
     if "custom_fields" in checked and not isinstance(checked["custom_fields"], Mapping):
         raise fail("custom_fields", checked["custom_fields"], "must be a dict", "Pass e.g. {'plan': 'pro'}.")
+    if "dnd" in checked:
+        checked["dnd"] = require_flag("dnd", checked["dnd"])
+    if "dnd_channels" in checked:
+        chosen = require_subset(
+            "dnd_channels", checked["dnd_channels"], DND_CHANNELS,
+            what="channels", fix="Pass e.g. ['sms', 'call'], or [] for none.",
+        )  # fmt: skip
+        # In the contract's order, as the API stores them: a retry then finds its own contact.
+        checked["dnd_channels"] = [channel for channel in DND_CHANNELS if channel in chosen]
+    if "timezone" in checked:
+        checked["timezone"] = require_timezone("timezone", checked["timezone"])
     return checked
 
 
@@ -89,12 +106,19 @@ class CreateContactOperator(VotelBaseOperator):
     :param email: Templated.
     :param tags: list of tags. Templated.
     :param custom_fields: dict of custom field values. Templated.
+    :param dnd: True: no outreach to this person on any channel. Templated.
+    :param dnd_channels: channels this person opted out of, from ``sms``, ``email``,
+        ``whatsapp``, ``call``. Templated.
+    :param timezone: the person's IANA time zone, e.g. ``America/Chicago``. Templated.
     :param on_conflict: when the phone or e-mail already belongs to a contact (409): ``"fail"``
         fails the task, ``"update"`` updates that contact with these fields and returns its id.
     :param votel_conn_id: Airflow connection of type ``votel``.
     """
 
-    template_fields: Sequence[str] = ("first_name", "last_name", "phone", "email", "tags", "custom_fields")
+    template_fields: Sequence[str] = (
+        "first_name", "last_name", "phone", "email", "tags", "custom_fields",
+        "dnd", "dnd_channels", "timezone",
+    )  # fmt: skip
     operator_extra_links = (VotelObjectLink(),)
 
     def __init__(
@@ -106,6 +130,9 @@ class CreateContactOperator(VotelBaseOperator):
         email: Any = None,
         tags: Any = None,
         custom_fields: Any = None,
+        dnd: Any = None,
+        dnd_channels: Any = None,
+        timezone: Any = None,
         on_conflict: str = "fail",
         **kwargs: Any,
     ) -> None:
@@ -116,6 +143,9 @@ class CreateContactOperator(VotelBaseOperator):
         self.email = email
         self.tags = tags
         self.custom_fields = custom_fields
+        self.dnd = dnd
+        self.dnd_channels = dnd_channels
+        self.timezone = timezone
         self.on_conflict = require_choice("on_conflict", on_conflict, ON_CONFLICT)
 
     def execute(self, context: Any) -> str:
@@ -182,7 +212,9 @@ class UpdateContactOperator(VotelBaseOperator):
 
     :param contact_id: the contact. Templated.
     :param fields: the fields to change: ``first_name``, ``last_name``, ``phone``, ``email``,
-        ``tags``, ``custom_fields``. Templated.
+        ``tags``, ``custom_fields``, and consent: ``dnd`` (bool), ``dnd_channels`` (a list from
+        ``sms``, ``email``, ``whatsapp``, ``call``; ``[]`` clears it), ``timezone`` (IANA name).
+        Templated.
     :param votel_conn_id: Airflow connection of type ``votel``.
     """
 
@@ -331,13 +363,15 @@ class ContactSearchOperator(VotelBaseOperator):
     :param search: text matched against name, phone and e-mail. Templated.
     :param tag: only contacts with this tag. Templated.
     :param updated_since: only contacts updated at or after this instant (ISO 8601). Templated.
+    :param dnd: True: only contacts that opted out of anything (``dnd`` or any ``dnd_channels``);
+        False: only the others. Templated.
     :param max_results: the most ids to return; more matches fail the task.
     :param batch_size: return lists of at most this many ids (for ``.expand()``) instead of one list.
     :param page_size: contacts per request, 1 to 500.
     :param votel_conn_id: Airflow connection of type ``votel``.
     """
 
-    template_fields: Sequence[str] = ("search", "tag", "updated_since")
+    template_fields: Sequence[str] = ("search", "tag", "updated_since", "dnd")
 
     def __init__(
         self,
@@ -345,6 +379,7 @@ class ContactSearchOperator(VotelBaseOperator):
         search: Any = None,
         tag: Any = None,
         updated_since: Any = None,
+        dnd: Any = None,
         max_results: int = DEFAULT_MAX_RESULTS,
         batch_size: int | None = None,
         page_size: int = MAX_PAGE_SIZE,
@@ -354,6 +389,7 @@ class ContactSearchOperator(VotelBaseOperator):
         self.search = search
         self.tag = tag
         self.updated_since = updated_since
+        self.dnd = dnd
         self.max_results = require_int("max_results", max_results, low=1, high=10**7)
         self.batch_size = (
             None if batch_size is None else require_int("batch_size", batch_size, low=1, high=10**6)
@@ -371,6 +407,8 @@ class ContactSearchOperator(VotelBaseOperator):
                 params[name] = value
         if not is_unset(self.updated_since):
             params["updated_since"] = parse_instant("updated_since", self.updated_since).isoformat()
+        if not is_unset(self.dnd):
+            params["dnd"] = "true" if require_flag("dnd", self.dnd) else "false"
         return params
 
     def execute(self, context: Any) -> list[str] | list[list[str]]:

@@ -11,6 +11,18 @@ from votel_airflow.sandbox.store import Tx, dumps
 Doc = dict[str, Any]
 
 
+def consent_defaults() -> Doc:
+    """Consent of a contact nobody said anything about (contract 2026-12-b): reachable, zone unknown.
+
+    A fresh value each time: contacts must not share one ``dnd_channels`` list.
+    """
+    return {"dnd": False, "dnd_channels": [], "timezone": None}
+
+
+#: A contact that opted out of something: everywhere, or on at least one channel.
+_OPTED_OUT = "(json_extract(doc, '$.dnd') = 1 OR json_array_length(doc, '$.dnd_channels') > 0)"
+
+
 class Duplicate(Exception):
     """Another contact of the account has this phone or e-mail; ``field`` says which."""
 
@@ -107,10 +119,14 @@ def page(
     search: str | None,
     tag: str | None,
     updated_since: str | None,
+    dnd: bool | None = None,
     limit: int,
     offset: int,
 ) -> list[str]:
-    """Stored JSON of the matching contacts, oldest first."""
+    """Stored JSON of the matching contacts, oldest first.
+
+    :param dnd: True for the contacts that opted out of anything, False for the others.
+    """
     sql = ["SELECT doc FROM contacts WHERE account_id = ?"]
     params: list[Any] = [account_id]
     if search:
@@ -122,6 +138,8 @@ def page(
     if updated_since:
         sql.append("AND updated_at >= ?")
         params.append(updated_since)
+    if dnd is not None:
+        sql.append(f"AND {_OPTED_OUT}" if dnd else f"AND NOT {_OPTED_OUT}")
     sql.append("ORDER BY seq LIMIT ? OFFSET ?")
     params += [limit, offset]
     return [row[0] for row in tx.conn.execute(" ".join(sql), params)]

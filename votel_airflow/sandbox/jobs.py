@@ -121,7 +121,8 @@ def _apply(tx: Tx, account_id: str, job: Doc) -> None:
             if existing is None:
                 doc = {
                     "id": new_id(), "first_name": "", "last_name": None, "phone": None,
-                    "email": None, "tags": [], "custom_fields": {}, "pipeline_id": None,
+                    "email": None, "tags": [], "custom_fields": {}, **contacts_db.consent_defaults(),
+                    "pipeline_id": None,
                     "stage_id": None, "created_at": stamp, "updated_at": stamp, **fields,
                 }  # fmt: skip
                 contacts_db.insert(tx, account_id, doc)

@@ -17,14 +17,21 @@ from typing import Any
 
 from votel_airflow.sandbox.store import Store, Tx
 
-FILTER_COLUMNS = frozenset({"k1", "k2", "contact_id"})
+#: What a filter may name, and the SQL it compares: indexed columns, or a field of the row
+#: (a messaging log's ``channel``, read from the document: filtered within the time window).
+FILTER_COLUMNS = {
+    "k1": "k1",
+    "k2": "k2",
+    "contact_id": "contact_id",
+    "channel": "json_extract(doc, '$.channel')",
+}
 
 
 @dataclass(frozen=True)
 class LogQuery:
     """One page of one kind of event for one account.
 
-    :param filters: ``(column, value)`` pairs; columns are ``k1``, ``k2`` or ``contact_id``.
+    :param filters: ``(column, value)`` pairs; columns are the keys of :data:`FILTER_COLUMNS`.
     """
 
     account_id: str
@@ -93,7 +100,7 @@ def page_events(tx: Tx, cache: KeysetCache, query: LogQuery, now: float) -> list
     for column, value in query.filters:
         if column not in FILTER_COLUMNS:
             raise ValueError(f"cannot filter events on {column!r}")
-        sql.append(f"AND {column} = ?")
+        sql.append(f"AND {FILTER_COLUMNS[column]} = ?")
         params.append(value)
     sql.append("ORDER BY created_at, id LIMIT ? OFFSET ?")
     params += [query.limit, 0 if seek is not None else query.offset]

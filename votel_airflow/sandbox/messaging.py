@@ -138,19 +138,36 @@ def send(tx: Tx, sandbox: Sandbox, account_id: str, message: Outbound) -> Doc:
     return lifecycle.message_view(doc, t0, stage, t0)
 
 
-def receive(tx: Tx, account_id: str, contact: Doc, channel: str, body: str, at: float | None = None) -> Doc:
-    """Store an inbound message from ``contact``, visible from ``at`` (default now)."""
+def receive(
+    tx: Tx,
+    account_id: str,
+    contact: Doc | None,
+    channel: str,
+    body: str,
+    at: float | None = None,
+    *,
+    sender: str | None = None,
+    visible_at: float | None = None,
+) -> Doc:
+    """Store an inbound message, dated ``at`` (default now) and visible from ``visible_at``
+    (default ``at``): an automatic reply arrives later, an injected past reply shows at once.
+
+    :param contact: who sent it (it joins their thread); None for an unknown sender.
+    :param sender: the address it came from; default the contact's phone or e-mail.
+    """
     when = clock.now() if at is None else at
-    conversation = conversation_for(tx, account_id, contact["id"], channel)
-    address = contact.get("email") if channel == "email" else contact.get("phone")
+    contact_id = contact["id"] if contact else None
+    conversation = conversation_for(tx, account_id, contact_id, channel) if contact_id else None
+    if sender is None and contact is not None:
+        sender = contact.get("email") if channel == "email" else contact.get("phone")
     ours = OUR_EMAIL if channel == "email" else our_number(tx, account_id)
     doc: Doc = {
         "id": new_id(),
         "channel": channel,
         "direction": "inbound",
-        "from": address,
+        "from": sender,
         "to": ours,
-        "contact_id": contact["id"],
+        "contact_id": contact_id,
         "conversation_id": conversation,
         "subject": None,
         "body": body,
@@ -166,8 +183,8 @@ def receive(tx: Tx, account_id: str, contact: Doc, channel: str, body: str, at: 
         doc["id"],
         doc["created_at"],
         doc,
-        visible_at=when,
-        contact_id=contact["id"],
+        visible_at=when if visible_at is None else visible_at,
+        contact_id=contact_id,
         k1=conversation,
         k2="inbound",
     )

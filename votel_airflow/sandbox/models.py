@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Annotated, Any, Literal
+from zoneinfo import available_timezones
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 E164 = r"^\+[1-9][0-9]{6,14}$"
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
@@ -17,6 +19,29 @@ Text = Annotated[str, Field(max_length=100_000)]
 Uuidish = Annotated[str, Field(min_length=1, max_length=100)]
 Tag = Annotated[str, Field(min_length=1, max_length=100)]
 Channel = Literal["sms", "email", "whatsapp"]
+#: The channels a contact can opt out of (contract 2026-12-b), in the order they are stored.
+DND_CHANNELS = ("sms", "email", "whatsapp", "call")
+DndChannel = Literal["sms", "email", "whatsapp", "call"]
+
+
+@lru_cache(maxsize=1)
+def _zone_names() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def _iana(name: str) -> str:
+    if name not in _zone_names():
+        raise ValueError(f"{name!r} is not an IANA time zone name, e.g. America/New_York")
+    return name
+
+
+def _channel_set(channels: list[str]) -> list[str]:
+    # A set by meaning: a repeat says nothing more, and one order makes equal sets compare equal.
+    return [channel for channel in DND_CHANNELS if channel in channels]
+
+
+TimeZone = Annotated[str, Field(max_length=64), AfterValidator(_iana)]
+DndChannels = Annotated[list[DndChannel], Field(max_length=16), AfterValidator(_channel_set)]
 
 
 class Body(BaseModel):
@@ -98,6 +123,9 @@ class ContactCreate(Body):
     email: Email | None = None
     tags: Annotated[list[Tag], Field(max_length=100)] = []
     custom_fields: dict[str, Any] = {}
+    dnd: bool = False
+    dnd_channels: DndChannels = []
+    timezone: TimeZone | None = None
 
 
 class ContactUpdate(Body):
@@ -107,6 +135,9 @@ class ContactUpdate(Body):
     email: Email | None = None
     tags: Annotated[list[Tag], Field(max_length=100)] | None = None
     custom_fields: dict[str, Any] | None = None
+    dnd: bool | None = None
+    dnd_channels: DndChannels | None = None
+    timezone: TimeZone | None = None
 
 
 class ContactImport(Body):

@@ -79,3 +79,9 @@ CREATE TABLE IF NOT EXISTS idempotency (
     PRIMARY KEY (account_id, method, path, key)
 );
 """
+#: Run after :data:`DDL` on every open. Contacts stored before the 2026-12-b consent fields (a
+#: database file of an older sandbox) get their defaults, so every contact read carries them.
+MIGRATIONS = (
+    "UPDATE contacts SET doc = json_set(doc, '$.dnd', json('false'), '$.dnd_channels', json('[]'),"
+    " '$.timezone', NULL) WHERE json_type(doc, '$.dnd') IS NULL",
+)

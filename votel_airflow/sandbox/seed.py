@@ -155,6 +155,7 @@ class _Seeder:
                     "company": rng.choice(data.COMPANIES),
                     "plan": rng.choice(data.PLANS),
                 },
+                **contacts_db.consent_defaults(),
                 "pipeline_id": None,
                 "stage_id": None,
                 "created_at": stamp,

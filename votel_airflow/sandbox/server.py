@@ -139,10 +139,31 @@ class SandboxAdmin:
         self._call("POST", "/call-logs", json=body)
 
     def inject_inbound(
-        self, api_key: str, contact_id: str, body: str, channel: str = "sms"
+        self,
+        api_key: str,
+        contact_id: str | None = None,
+        body: str = "",
+        channel: str = "sms",
+        *,
+        from_: str | None = None,
+        at: str | datetime | None = None,
     ) -> dict[str, Any]:
-        """A message from the contact, visible at once; returns the stored message."""
-        payload = {"api_key": api_key, "contact_id": contact_id, "body": body, "channel": channel}
+        """A message received by the account, visible at once; returns the stored message.
+
+        :param contact_id: the contact who sent it; or give ``from_`` instead.
+        :param from_: the sender's number (e-mail address for ``email``); the row is linked to
+            the contact with that phone or e-mail, ``contact_id`` null when there is none.
+        :param at: when it was received (default now), e.g. a STOP from last week.
+        """
+        if not body:
+            raise ValueError("inject_inbound needs a body")
+        payload: dict[str, Any] = {"api_key": api_key, "body": body, "channel": channel}
+        if contact_id is not None:
+            payload["contact_id"] = contact_id
+        if from_ is not None:
+            payload["from"] = from_
+        if at is not None:
+            payload["at"] = _iso(at)
         result: dict[str, Any] = self._call("POST", "/inbound", json=payload)
         return result
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from votel_airflow.sandbox import clock
 from votel_airflow.sandbox.ids import new_id
-from votel_airflow.sandbox.schema import DDL
+from votel_airflow.sandbox.schema import DDL, MIGRATIONS
 
 Doc = dict[str, Any]
 MICROS = 1_000_000
@@ -269,6 +269,8 @@ class Store:
             self._conn.execute("PRAGMA journal_mode = WAL")
             self._conn.execute("PRAGMA synchronous = NORMAL")
         self._conn.executescript(DDL)
+        for statement in MIGRATIONS:
+            self._conn.execute(statement)
         self._accounts: dict[str, Account] = {}
         #: bumped on every write to (account, kind) events, invalidating cached page keys
         self.versions: dict[tuple[str, str], int] = {}

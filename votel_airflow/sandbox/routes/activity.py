@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from votel_airflow.sandbox import clock, lifecycle
 from votel_airflow.sandbox.deps import Ctx, CtxDep, Page, PageDep, Window, WindowDep
 from votel_airflow.sandbox.logs import LogQuery, page_events
+from votel_airflow.sandbox.models import Channel
 from votel_airflow.sandbox.responses import Json, error, invalid, raw_list
 from votel_airflow.sandbox.routes.listing import log_list, not_found
 from votel_airflow.sandbox.store import dumps
@@ -107,13 +108,17 @@ def messaging_logs(
     page: PageDep,
     window: WindowDep,
     direction: Literal["inbound", "outbound"] | None = None,
+    channel: Channel | None = None,
+    contact_id: Annotated[str | None, Query(max_length=100)] = None,
 ) -> Response:
+    """Messages in and out, ordered by ``(created_at, id)``: every send the API accepted, every reply."""
+    filters = (("k2", direction), ("channel", channel), ("contact_id", contact_id))
     query = LogQuery(
         ctx.account_id,
         "message",
         window.since,
         window.until,
-        (("k2", direction),) if direction else (),
+        tuple((column, value) for column, value in filters if value is not None),
         page.limit,
         page.offset,
     )

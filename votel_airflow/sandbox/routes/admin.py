@@ -6,18 +6,19 @@ limits or faults these routes, and they are left out of the public OpenAPI docum
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import Response
-from pydantic import Field
+from pydantic import ConfigDict, Field, model_validator
 
 from votel_airflow.sandbox import accounts, bulk, clock, contacts_db, messaging
 from votel_airflow.sandbox.config import FaultConfig
 from votel_airflow.sandbox.deps import get_sandbox
-from votel_airflow.sandbox.models import Body, Channel
+from votel_airflow.sandbox.models import E164, EMAIL, Body, Channel
 from votel_airflow.sandbox.responses import Json, error, invalid
 from votel_airflow.sandbox.state import Sandbox
 from votel_airflow.sandbox.store import Account, from_micros
@@ -83,10 +84,28 @@ class CallLogsGenerate(Body):
 
 
 class InboundMessage(Body):
+    """A reply to inject: from a contact (``contact_id``) or from an address (``from``), which is
+    linked to the contact with that phone (e-mail for ``email``) when there is one."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
     api_key: str
-    contact_id: str
-    body: Annotated[str, Field(min_length=1)]
+    contact_id: str | None = None
+    from_: Annotated[str, Field(max_length=254)] | None = Field(default=None, alias="from")
+    body: Annotated[str, Field(min_length=1, max_length=10_000)]
     channel: Channel = "sms"
+    #: when it was received (default now); shown at once in the logs, even if dated later
+    at: datetime | None = None
+
+    @model_validator(mode="after")
+    def _sender(self) -> InboundMessage:
+        if (self.contact_id is None) == (self.from_ is None):
+            raise ValueError("give exactly one of contact_id or from")
+        pattern = EMAIL if self.channel == "email" else E164
+        if self.from_ is not None and not re.match(pattern, self.from_):
+            kind = "an e-mail address" if self.channel == "email" else "an E.164 number"
+            raise ValueError(f"from {self.from_!r} is not {kind} (channel {self.channel})")
+        return self
 
 
 @router.post("/accounts", status_code=201)
@@ -207,14 +226,26 @@ def generate_call_logs(body: CallLogsGenerate, sandbox: SandboxDep) -> Response:
 
 @router.post("/inbound", status_code=201)
 def inject_inbound(body: InboundMessage, sandbox: SandboxDep) -> Response:
-    """A message from the contact, visible at once in its thread and the messaging logs."""
+    """A message to the account, visible at once in the messaging logs (and the thread of its contact)."""
     account = _account(sandbox, body.api_key)
+    field = "email" if body.channel == "email" else "phone"
+    at = None
+    if body.at is not None:
+        try:
+            at = clock.parse(clock.iso_dt(body.at)).timestamp()
+        except (OverflowError, ValueError):
+            raise invalid(("body", "at"), "Timestamp out of range") from None
     with sandbox.store.tx() as tx:
-        contact = contacts_db.get(tx, account.id, body.contact_id)
-        if contact is None:
-            raise error(404, "Lead not found")
-        address = contact.get("email") if body.channel == "email" else contact.get("phone")
-        if not address:
-            raise error(400, "Contact has no address on this channel")
-        doc: dict[str, Any] = messaging.receive(tx, account.id, contact, body.channel, body.body)
+        if body.from_ is None:
+            contact = contacts_db.get(tx, account.id, str(body.contact_id))
+            if contact is None:
+                raise error(404, "Lead not found")
+            if not contact.get(field):
+                raise error(400, "Contact has no address on this channel")
+        else:
+            contact = contacts_db.find(tx, account.id, field, body.from_)
+        doc: dict[str, Any] = messaging.receive(
+            tx, account.id, contact, body.channel, body.body, at,
+            sender=body.from_, visible_at=min(at, clock.now()) if at is not None else None,
+        )  # fmt: skip
     return Json(doc, status_code=201)

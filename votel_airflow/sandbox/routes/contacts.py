@@ -27,6 +27,9 @@ router = APIRouter(tags=["contacts"])
 LEAD_NOT_FOUND = "Lead not found"
 EXPORT_FILTERS = frozenset({"search", "tag", "updated_since"})
 JSONL = "application/x-ndjson"
+#: Fields a PATCH may change but not clear: a name is required, and consent is a yes or a no
+#: (``timezone`` may be null: unknown).
+NOT_NULL = ("first_name", "dnd", "dnd_channels")
 
 
 def contact_or_404(tx: Tx, ctx: Ctx, contact_id: str) -> dict[str, Any]:
@@ -50,12 +53,16 @@ def list_contacts(
     search: Annotated[str | None, Query(max_length=200)] = None,
     tag: Annotated[str | None, Query(max_length=100)] = None,
     updated_since: Annotated[datetime | None, Query()] = None,
+    dnd: Annotated[
+        bool | None,
+        Query(description="true: only contacts with dnd or any dnd_channels; false: only the others."),
+    ] = None,
 ) -> Response:
     """Contacts, oldest first; ``search`` matches name, phone or e-mail (case-insensitive)."""
     since = stamp(updated_since, "updated_since")
     with ctx.sandbox.store.tx() as tx:
         docs = contacts_db.page(
-            tx, ctx.account_id, search=search, tag=tag, updated_since=since,
+            tx, ctx.account_id, search=search, tag=tag, updated_since=since, dnd=dnd,
             limit=page.limit, offset=page.offset,
         )  # fmt: skip
     return raw_list(docs)
@@ -125,7 +132,7 @@ def export_contacts(ctx: CtxDep, body: ContactExport | None = None) -> Response:
     with ctx.sandbox.store.tx() as tx:
         lines = contacts_db.page(
             tx, ctx.account_id, search=filters.get("search"), tag=filters.get("tag"),
-            updated_since=since, limit=-1, offset=0,
+            updated_since=since, dnd=None, limit=-1, offset=0,
         )  # fmt: skip
         doc = jobs.create_export(tx, ctx.account_id, lines)
     return Json(_export_view(ctx, doc), status_code=202)
@@ -169,8 +176,9 @@ def update_contact(contact_id: str, body: ContactUpdate, ctx: CtxDep) -> Respons
     with ctx.sandbox.store.tx() as tx:
         doc = contact_or_404(tx, ctx, contact_id)
         changes = body.model_dump(exclude_unset=True)
-        if changes.get("first_name", "") is None:
-            raise invalid(("body", "first_name"), "first_name cannot be null")
+        for name in NOT_NULL:
+            if name in changes and changes[name] is None:
+                raise invalid(("body", name), f"{name} cannot be null")
         doc.update(changes)
         doc["updated_at"] = clock.iso(clock.now())
         _save(tx, ctx, doc, new=False)
