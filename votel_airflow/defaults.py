@@ -32,3 +32,6 @@ EVENT_CURSOR_SETTLE_SECONDS = 5.0
 #: How far the triggerer's clock may be ahead of the API's: an event trigger reads this much
 #: further back than its own clock says it must, so no call created meanwhile is missed.
 EVENT_CLOCK_MARGIN_SECONDS = 300.0
+#: Inbound SMS keywords that opt a number out, and those that opt it back in (trimmed, any case).
+STOP_KEYWORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
+START_KEYWORDS = frozenset({"START", "UNSTOP"})
