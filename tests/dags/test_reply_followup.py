@@ -63,27 +63,6 @@ def test_the_dag_is_scheduled_on_an_asset_watched_for_inbound_sms() -> None:
     assert kwargs["filters"] == {"channel": "sms"}
 
 
-def test_a_stop_reply_adds_sms_to_dnd_channels_and_another_reply_creates_one_task(
-    votel_sandbox: SandboxServer, votel_api_key: str, votel_connection: str
-) -> None:
-    hook = VotelHook(votel_connection)
-    stopper = _contact(hook, 1, dnd_channels=["email"])
-    asker = _contact(hook, 2)
-    votel_sandbox.admin.inject_inbound(votel_api_key, stopper, "  stop ")
-    votel_sandbox.admin.inject_inbound(votel_api_key, asker, "Can you call me tomorrow?")
-    replies = _inbound(hook, stopper) + _inbound(hook, asker)
-
-    states = _run(replies)
-
-    assert sorted(hook.get_contact(stopper)["dnd_channels"]) == ["email", "sms"]
-    assert hook.get_contact(asker)["dnd_channels"] == []
-    (follow_up,) = _tasks_for(hook, replies[1]["id"])
-    assert follow_up["contact_id"] == asker
-    assert "Can you call me tomorrow?" in follow_up["title"]
-    assert not _tasks_for(hook, replies[0]["id"])
-    assert states["opt_out[0]"] == "success"
-
-
 def test_the_same_reply_delivered_twice_gets_one_task(
     votel_sandbox: SandboxServer, votel_api_key: str, votel_connection: str
 ) -> None:
