@@ -65,6 +65,9 @@ with DAG(
     schedule=[INBOUND_SMS],
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
+    # One run at a time: a reply delivered twice is then handled by two runs in turn, and the
+    # second sees the first one's task.
+    max_active_runs=1,
     tags=["votel", "example", "events", "sms"],
     default_args={
         # Safe to retry: the PATCH sets values, and CreateTaskOperator creates each task once.

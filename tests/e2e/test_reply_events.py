@@ -2,7 +2,8 @@
 
 The example ``votel_reply_followup`` is scheduled on an asset that ``VotelEventTrigger`` watches in
 the triggerer. Replies arrive before the triggerer is SIGKILLed and while it is down; each must
-become exactly one asset event, and each (not a keyword) exactly one CRM task.
+become an asset event, none lost, those sent while it was down exactly once; each reply (none is
+a keyword) gets exactly one CRM task, also when its event came twice.
 """
 
 from __future__ import annotations
@@ -47,6 +48,18 @@ def _wait_for_events(airflow: AirflowRest, count: int, timeout: float) -> list[d
         time.sleep(2)
 
 
+def _diagnosis(cluster: Cluster, airflow: AirflowRest) -> str:
+    api = f"{airflow.base_url}/api/v2"
+    assets = requests.get(f"{api}/assets", params={"name_pattern": ASSET}, timeout=30).text
+    lines = [
+        line
+        for line in cluster.log_of("triggerer").read_text().splitlines()
+        if "Votel" in line or "vent" in line
+    ]
+    errors = cluster.log_of("dag-processor").read_text()[-3000:]
+    return f"assets: {assets[:1500]}\ntriggerer: {lines[-30:]}\ndag-processor: {errors}"
+
+
 def _reply(cluster: Cluster, hook: VotelHook, n: int) -> str:
     assert cluster.sandbox is not None
     contact = hook.request(
@@ -70,11 +83,15 @@ def test_replies_sent_while_the_triggerer_is_lost_each_become_one_asset_event(
     hook = VotelHook("votel_e2e_replies")
     airflow.unpause(DAG_ID)
     started = len(_asset_events(airflow))
-    # The watcher starts from the moment it first runs: give the triggerer time to pick it up.
-    time.sleep(20)
+    # A new watcher delivers the events from the moment it first runs: wait for the triggerer to
+    # start it (it says where its cursor lives).
+    deadline = time.monotonic() + 180
+    while "delivering events from" not in cluster.log_of("triggerer").read_text():
+        assert time.monotonic() < deadline, _diagnosis(cluster, airflow)
+        time.sleep(2)
     sent = [_reply(cluster, hook, 7000 + n) for n in range(BEFORE)]
     first = _wait_for_events(airflow, started + BEFORE, 120)
-    assert len(first) == started + BEFORE, first
+    assert len(first) == started + BEFORE, _diagnosis(cluster, airflow)
 
     triggerer = cluster.service("triggerer")
     triggerer.kill()
@@ -86,14 +103,27 @@ def test_replies_sent_while_the_triggerer_is_lost_each_become_one_asset_event(
     events = _asset_events(airflow)[started:]
 
     delivered = [e["extra"]["payload"]["id"] for e in events]
-    assert sorted(delivered) == sorted(sent), (len(delivered), len(sent))
+    # None lost; the replies sent while no triggerer ran arrive exactly once. A reply delivered in
+    # the few seconds before the kill may arrive twice (its cursor was not recorded yet: see
+    # docs/guides/event-driven.md), which the DAG must absorb.
+    assert set(delivered) == set(sent), (len(delivered), len(sent))
+    assert all(delivered.count(reply) == 1 for reply in sent[BEFORE:]), delivered
+    duplicates = len(delivered) - len(sent)
     # Each reply reaches a person once (the runs of the follow-up DAG finish a little later).
-    deadline = time.monotonic() + 180
+    deadline = time.monotonic() + 600
     while True:
         tasks = [(t.get("custom_fields") or {}).get("votel_reply_id") for t in hook.paginate(endpoints.TASKS)]
         mine = [t for t in tasks if t in set(sent)]
         if len(set(mine)) == len(sent) or time.monotonic() > deadline:
             break
         time.sleep(3)
-    assert sorted(mine) == sorted(sent)
-    figure("reply events, triggerer lost", replies=len(sent), asset_events=len(delivered), tasks=len(mine))
+    runs = requests.get(f"{airflow.base_url}/api/v2/dags/{DAG_ID}/dagRuns", timeout=30).json()
+    states = [(r["run_id"], r["state"]) for r in runs.get("dag_runs", [])]
+    assert sorted(mine) == sorted(sent), states
+    figure(
+        "reply events, triggerer lost",
+        replies=len(sent),
+        asset_events=len(delivered),
+        delivered_twice=duplicates,
+        tasks=len(mine),
+    )
