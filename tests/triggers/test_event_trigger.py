@@ -363,3 +363,11 @@ def test_without_a_cursor_home_in_airflow_the_trigger_says_so(
     assert isinstance(store, event_cursor.MemoryCursor)
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert any("will not be delivered" in e for e in errors)
+
+
+def test_a_connection_given_as_json_is_judged_by_its_conn_type(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_CRM", '{"conn_type": "votel", "host": "https://api.example"}')
+    monkeypatch.setenv("AIRFLOW_CONN_WEB", '{"conn_type": "http", "host": "https://api.example"}')
+    VotelEventTrigger(event="booking.created", votel_conn_id="crm")
+    with pytest.raises(VotelInputError, match="is a connection of type 'http'"):
+        VotelEventTrigger(event="booking.created", votel_conn_id="web")
