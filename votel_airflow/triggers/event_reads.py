@@ -119,7 +119,8 @@ async def read_events(
         rows = await hook.get_all_pages(source.path, {**params, "updated_since": cursor["since"]})
     else:
         rows = await _read_window(hook, source.path, params, cursor["since"])
-    fresh = [r for r in rows if is_after(cursor, r, source.stamp) and row_matches(filters, r)]
+    wanted = {**source.fixed, **filters}
+    fresh = [r for r in rows if is_after(cursor, r, source.stamp) and row_matches(wanted, r)]
     fresh.sort(key=lambda r: _key(r.get(source.stamp), r.get("id")))
     if fresh and source.window != "calls":
         next_since = fresh[-1][source.stamp]
