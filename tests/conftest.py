@@ -31,6 +31,10 @@ os.environ.setdefault("AIRFLOW_HOME", str(AIRFLOW_HOME))
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(REPO / "dags_examples"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
+# A fixed key for the test DB, which outlives each pytest process: without one every process makes
+# its own, and the trigger rows an asset watcher (votel_reply_followup) left encrypted in the DB by an
+# earlier run cannot be read back when the next run syncs the DAG. A test value, guarding nothing.
+os.environ.setdefault("AIRFLOW__CORE__FERNET_KEY", "-r5ty-jrET7kQB8R7RT-ksjm8xMYRFTCliQdtyRrcqM=")
 # Set, not defaulted: the tests read SANDBOX_TODAY, so the sandboxes must not follow another day.
 os.environ[TODAY_ENV] = SANDBOX_TODAY.date().isoformat()
 # Quiet hours stay on in every test; the clock they are judged by is fixed instead (tests/support.py).

@@ -36,6 +36,8 @@ HOMES: dict[str, tuple[str, ...]] = {
     "conf": ("airflow.sdk", "airflow.configuration"),
     "mask_secret": ("airflow.sdk.log", "airflow.sdk.execution_time.secrets_masker"),
     "BaseTrigger": ("airflow.triggers.base",),
+    "BaseEventTrigger": ("airflow.triggers.base",),
+    "Variable": ("airflow.sdk",),
     "TriggerEvent": ("airflow.triggers.base",),
     "TaskSuccessEvent": ("airflow.triggers.base",),
     "AirflowException": ("airflow.sdk.exceptions", "airflow.exceptions"),
@@ -66,6 +68,7 @@ if TYPE_CHECKING:
     from airflow.sdk import CronDataIntervalTimetable as CronDataIntervalTimetable
     from airflow.sdk import ObjectStoragePath as ObjectStoragePath
     from airflow.sdk import PokeReturnValue as PokeReturnValue
+    from airflow.sdk import Variable as Variable
     from airflow.sdk import conf as conf
     from airflow.sdk.exceptions import AirflowException as AirflowException
     from airflow.sdk.exceptions import AirflowFailException as AirflowFailException
@@ -75,6 +78,7 @@ if TYPE_CHECKING:
     from airflow.sdk.exceptions import AirflowSkipException as AirflowSkipException
     from airflow.sdk.exceptions import TaskDeferred as TaskDeferred
     from airflow.sdk.log import mask_secret as mask_secret
+    from airflow.triggers.base import BaseEventTrigger as BaseEventTrigger
     from airflow.triggers.base import BaseTrigger as BaseTrigger
     from airflow.triggers.base import TaskSuccessEvent as TaskSuccessEvent
     from airflow.triggers.base import TriggerEvent as TriggerEvent

@@ -44,3 +44,12 @@ SKIP_REASONS = ("opted_out", "suppressed", "quiet_hours", "frequency_capped", "u
 POLICY_CLOCK_ENV = "VOTEL_POLICY_NOW"
 #: Rounds of the hook's retries an outreach read gets when the API keeps answering 429.
 RATE_LIMITED_READ_ROUNDS = 5
+#: The fewest seconds between two polls of an event trigger (``VotelEventTrigger``).
+MIN_EVENT_POLL_INTERVAL = 1.0
+#: Seconds an event trigger waits after yielding an event before it records the event as
+#: delivered: long enough for the triggerer to have stored the event (it syncs about every second),
+#: so a triggerer lost meanwhile makes the next one deliver it again rather than lose it.
+EVENT_CURSOR_SETTLE_SECONDS = 5.0
+#: How far the triggerer's clock may be ahead of the API's: an event trigger reads this much
+#: further back than its own clock says it must, so no call created meanwhile is missed.
+EVENT_CLOCK_MARGIN_SECONDS = 300.0

@@ -123,7 +123,7 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {
                 "integration-name": INTEGRATION,
-                "python-modules": ["votel_airflow.triggers.condition"],
+                "python-modules": ["votel_airflow.triggers.condition", "votel_airflow.triggers.events"],
             }
         ],
     }

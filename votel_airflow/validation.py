@@ -6,6 +6,8 @@ operator, sensor and notifier, so they cannot disagree about what a valid number
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
@@ -380,3 +382,39 @@ def require_max_per_recipient(field: str, value: Any) -> tuple[int, float]:
         field, value, "is not a (count, period) cap",
         "Give e.g. (1, '24h'): at most one send per person and channel a day; None for no cap.",
     )  # fmt: skip
+
+
+def known_conn_type(conn_id: str) -> str | None:
+    """The type of connection ``conn_id`` when it is known without a request, else None.
+
+    Only an ``AIRFLOW_CONN_<ID>`` environment variable (a URI or JSON) is read: a DAG file is parsed
+    often, and asking a secrets backend or the API server on every parse costs a request each.
+    """
+    raw = os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}")
+    if not raw:
+        return None
+    if raw.lstrip().startswith("{"):
+        try:
+            conn_type = json.loads(raw).get("conn_type")
+        except (ValueError, AttributeError):
+            return None
+        return conn_type if isinstance(conn_type, str) else None
+    scheme, sep, _ = raw.partition("://")
+    # Airflow reads a URI's scheme with dashes as underscores (google-cloud-platform).
+    return scheme.replace("-", "_") if sep else None
+
+
+def require_votel_connection(field: str, conn_id: Any) -> None:
+    """Refuse a connection id that is known (from the environment) to be of another type."""
+    if is_template(conn_id):
+        return
+    if not isinstance(conn_id, str) or not conn_id:
+        raise fail(field, conn_id, "must be a connection id", "Name an Airflow connection of type votel.")
+    conn_type = known_conn_type(conn_id)
+    if conn_type is not None and conn_type != "votel":
+        raise fail(
+            field,
+            conn_id,
+            f"is a connection of type {conn_type!r}, not 'votel'",
+            "Name a connection of type votel (host: the API's base URL, password: the API key).",
+        )

@@ -22,6 +22,7 @@ EXPECTED_DAGS = {
     "votel_click_report",
     "votel_emergency_stop",
     "votel_taskflow_outreach",
+    "votel_reply_followup",
 }
 DAG_FILES = sorted(EXAMPLES.glob("*.py"))
 #: What importing Airflow and the provider costs is paid once by the DAG processor; the budget is

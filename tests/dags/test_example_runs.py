@@ -257,3 +257,36 @@ def test_taskflow_outreach_texts_and_enrolls_each_caller_once_even_when_the_send
     assert sorted(r["contact_id"] for r in enrolled) == sorted(c["id"] for c in callers)
     workflow = VotelHook(votel_connection).find_workflow("Missed call follow-up")
     assert task_result(dagrun, "find_workflow") == workflow["id"]
+
+
+def test_reply_followup_opts_a_stop_reply_out_and_gives_another_reply_one_task(
+    votel_connection: str, votel_sandbox: SandboxServer, votel_api_key: str
+) -> None:
+    # dag.test() delivers no asset event: the run gets the replies (real rows) through its param.
+    hook = VotelHook(votel_connection)
+    stopper, asker = (
+        hook.request("POST", endpoints.CONTACTS, json={"first_name": name, "phone": phone, **consent})["id"]
+        for name, phone, consent in (
+            ("Stop", "+12025550301", {"dnd_channels": ["email"]}),
+            ("Ask", "+12025550302", {}),
+        )
+    )
+    votel_sandbox.admin.inject_inbound(votel_api_key, stopper, "  stop ")
+    votel_sandbox.admin.inject_inbound(votel_api_key, asker, "Can you call me tomorrow?")
+    replies = [
+        row
+        for contact in (stopper, asker)
+        for row in hook.paginate(
+            endpoints.MESSAGING_LOGS, params={"direction": "inbound", "contact_id": contact}
+        )
+    ]
+
+    states = _succeeded(run_dag(EXAMPLES, "votel_reply_followup", run_conf={"replies": replies}))
+
+    assert states["opt_out[0]"] == "success"
+    assert sorted(hook.get_contact(stopper)["dnd_channels"]) == ["email", "sms"]
+    assert hook.get_contact(asker)["dnd_channels"] == []
+    made = {(t.get("custom_fields") or {}).get("votel_reply_id"): t for t in hook.paginate(endpoints.TASKS)}
+    assert made[replies[1]["id"]]["contact_id"] == asker
+    assert "Can you call me tomorrow?" in made[replies[1]["id"]]["title"]
+    assert replies[0]["id"] not in made

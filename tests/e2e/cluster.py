@@ -483,6 +483,7 @@ class Cluster:
                 # The example DAGs' waits and retries, shortened for a test run.
                 "VOTEL_EXAMPLES_POKE_INTERVAL": "2",
                 "VOTEL_EXAMPLES_RETRY_DELAY": "5",
+                "VOTEL_EXAMPLES_EVENT_POLL_INTERVAL": "2",
                 "VOTEL_DATA_DIR": str(self.root / "data"),
                 "C_FORCE_ROOT": "true",
                 "PYTHONUNBUFFERED": "1",

@@ -1,0 +1,146 @@
+"""Votel activity as Airflow asset events: an event trigger for ``AssetWatcher``.
+
+``VotelEventTrigger`` polls one listing of the contract (:mod:`.event_catalogue`) and yields each
+new row once, as the payload of a ``TriggerEvent``; the triggerer turns it into an asset event whose
+``extra`` is ``{"from_trigger": True, "payload": <the row>}``.
+
+Exactly once across a lost triggerer, as far as Airflow lets a trigger go:
+
+* The trigger holds no state of its own. Its cursor (the last event delivered) lives in Airflow
+  (:mod:`.event_cursor`): read when the trigger starts, so a new triggerer resumes where the lost
+  one stopped and delivers what happened meanwhile.
+* A yielded event is only *recorded* as delivered :data:`~votel_airflow.defaults.EVENT_CURSOR_SETTLE_SECONDS`
+  later, once the triggerer has stored it (it hands events over about every second). A triggerer
+  lost before that delivers the event again on restart rather than lose it; lost in the few seconds
+  after, it may deliver that event twice. Airflow gives a trigger no way to learn that its event
+  was stored (3.3's acknowledgements exist only for shared broker streams), so that window cannot be
+  closed here: the DAG that handles the event should be idempotent on the payload's ``id`` (as the
+  example ``votel_reply_followup`` is).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from datetime import datetime, timezone
+from typing import Any
+
+from votel_airflow.compat import BaseEventTrigger, TriggerEvent
+from votel_airflow.defaults import DEFAULT_CONN_ID, EVENT_CURSOR_SETTLE_SECONDS, MIN_EVENT_POLL_INTERVAL
+from votel_airflow.exceptions import VotelRateLimitError, VotelServerError
+from votel_airflow.triggers import event_cursor, event_reads
+from votel_airflow.triggers.event_catalogue import require_event, require_filters
+from votel_airflow.validation import fail, require_votel_connection
+
+#: Failures of a poll that may clear by the next one: logged, never the end of the watcher.
+TRANSIENT = (VotelServerError, VotelRateLimitError, OSError)
+
+
+class VotelEventTrigger(BaseEventTrigger):
+    """Yield one event per new Votel object of a kind: inbound messages, ended calls, bookings, contacts.
+
+    Use it in ``AssetWatcher(name=..., trigger=VotelEventTrigger(...))``; a DAG scheduled on the
+    asset reads the object from ``triggering_asset_events[asset][-1].extra["payload"]``. A watcher
+    that starts with no cursor in Airflow delivers the events from that moment on.
+
+    :param event: ``message.inbound``, ``call.ended``, ``booking.created`` or ``contact.created``.
+    :param votel_conn_id: Airflow connection of type ``votel``.
+    :param filters: per event: ``channel`` for ``message.inbound``; ``agent_id`` and ``status``
+        (a final status or a list of them) for ``call.ended``; none for the others.
+    :param poll_interval: seconds between polls, at least 1.
+    """
+
+    def __init__(
+        self,
+        event: str,
+        votel_conn_id: str = DEFAULT_CONN_ID,
+        filters: dict[str, Any] | None = None,
+        poll_interval: float = 60.0,
+    ) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        require_event(event)
+        self.event = event
+        self.filters = require_filters(event, filters)
+        require_votel_connection("votel_conn_id", votel_conn_id)
+        self.votel_conn_id = votel_conn_id
+        if isinstance(poll_interval, bool) or not isinstance(poll_interval, int | float):
+            raise fail("poll_interval", poll_interval, "must be a number of seconds", "Give e.g. 60.")
+        if poll_interval < MIN_EVENT_POLL_INTERVAL:
+            raise fail(
+                "poll_interval",
+                poll_interval,
+                f"is under {MIN_EVENT_POLL_INTERVAL:g} s",
+                f"Poll every {MIN_EVENT_POLL_INTERVAL:g} s or more.",
+            )
+        self.poll_interval = float(poll_interval)
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        kwargs = {
+            "event": self.event,
+            "votel_conn_id": self.votel_conn_id,
+            "filters": self.filters,
+            "poll_interval": self.poll_interval,
+        }
+        return f"{type(self).__module__}.{type(self).__qualname__}", kwargs
+
+    @property
+    def cursor_key(self) -> str:
+        return event_cursor.cursor_key(self.event, self.votel_conn_id, self.filters)
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        from votel_airflow.hooks.votel import VotelAsyncHook
+
+        source = require_event(self.event)
+        accessors = getattr(self, "asset_state_store", None)
+        store, cursor = await event_cursor.open_store(accessors, self.cursor_key)
+        if cursor is None:
+            cursor = event_reads.fresh_cursor(source, datetime.now(timezone.utc))
+            self.log.info(
+                "No %s cursor in %s yet: delivering events from %s", self.event, store.where, cursor["stamp"]
+            )
+            await self._save(store, cursor)
+        else:
+            self.log.info(
+                "Resuming %s events after %s (cursor in %s)", self.event, cursor["stamp"], store.where
+            )
+        self._saved = cursor
+        # Cursors of rounds whose events were yielded, each with when: saved once settled.
+        self._unsettled: list[tuple[float, dict[str, Any]]] = []
+        async with VotelAsyncHook(self.votel_conn_id) as hook:
+            while True:
+                try:
+                    rows, since = await event_reads.read_events(
+                        hook, source, self.filters, cursor, datetime.now(timezone.utc)
+                    )
+                except TRANSIENT as exc:
+                    self.log.warning("Polling %s events failed, will poll again: %s", self.event, exc)
+                else:
+                    for row in rows:
+                        yield TriggerEvent(row)  # type: ignore[no-untyped-call]
+                        cursor = event_reads.advanced(cursor, row, source)
+                    cursor = {**cursor, "since": since}
+                    self._unsettled.append((time.monotonic(), cursor))
+                await self._pause(store)
+
+    async def _pause(self, store: event_cursor.CursorStore) -> None:
+        """Sleep one poll interval, saving each round's cursor as soon as it has settled."""
+        wake = time.monotonic() + self.poll_interval
+        while True:
+            now = time.monotonic()
+            settled = [c for t, c in self._unsettled if now - t >= EVENT_CURSOR_SETTLE_SECONDS]
+            if settled:
+                self._unsettled = self._unsettled[len(settled) :]
+                if settled[-1] != self._saved:
+                    self._saved = settled[-1]
+                    await self._save(store, self._saved)
+            if now >= wake:
+                return
+            due = [t + EVENT_CURSOR_SETTLE_SECONDS for t, _ in self._unsettled]
+            await asyncio.sleep(max(0.0, min([wake, *due]) - now))
+
+    async def _save(self, store: event_cursor.CursorStore, cursor: dict[str, Any]) -> None:
+        try:
+            await store.save(cursor)
+        except Exception as exc:
+            self.log.error("Cannot record the %s cursor in %s: %s", self.event, store.where, exc)
