@@ -30,6 +30,7 @@ from typing import IO, Any
 import requests
 
 from votel_airflow import endpoints
+from votel_airflow.defaults import POLICY_CLOCK_ENV
 from votel_airflow.sandbox.server import SandboxServer
 
 DAG_IDS = ("votel_nightly_crm_sync", "votel_outreach_campaign")
@@ -441,6 +442,10 @@ def run_demo(home: DemoHome, dags_folder: Path, out: IO[str] = sys.stdout) -> in
         until = datetime.fromisoformat(sandbox.admin.config()["today"]).replace(tzinfo=timezone.utc)
         since = until - timedelta(days=1)
         env = home.environment(sandbox, api_key, dags_folder)
+        # The outreach policy judges quiet hours by its clock: the demo's simulated day at 18:00 UTC
+        # (11:00 in San Francisco, 14:00 in New York), so the campaign's texts go out in the send
+        # window whatever hour the demo is run at, rather than waiting for the next morning.
+        env.setdefault(POLICY_CLOCK_ENV, (until + timedelta(hours=18)).isoformat())
         # This process reads the sandbox through the provider's hook for the cross-check.
         os.environ.update({k: env[k] for k in ("AIRFLOW_HOME", "AIRFLOW_CONN_VOTEL_DEFAULT")})
         airflow = [sys.executable, "-m", "airflow"]

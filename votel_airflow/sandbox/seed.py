@@ -140,7 +140,11 @@ class _Seeder:
             first, last = rng.choice(data.FIRST_NAMES), rng.choice(data.LAST_NAMES)
             phone = ""
             while not phone or phone in phones:
-                phone = f"+1{rng.choice((212, 312, 415, 617, 646))}{rng.randrange(10**7):07d}"
+                # A dialable North American number: its exchange starts with 2-9, so the number
+                # is in its area code's plan and its time zone is known (quiet hours need it).
+                # Mapped from the same draw, so the seed's later data stays as it was.
+                local = 2_000_000 + rng.randrange(10**7) * 8 // 10
+                phone = f"+1{rng.choice((212, 312, 415, 617, 646))}{local:07d}"
             phones.add(phone)
             domain = rng.choice(data.EMAIL_DOMAINS)
             stamp = clock.iso_dt(start + (end - start) * i / CONTACTS)
