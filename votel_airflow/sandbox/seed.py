@@ -142,8 +142,10 @@ class _Seeder:
             while not phone or phone in phones:
                 # A dialable North American number: its exchange starts with 2-9, so the number
                 # is in its area code's plan and its time zone is known (quiet hours need it).
-                # Mapped from the same draw, so the seed's later data stays as it was.
-                local = 2_000_000 + rng.randrange(10**7) * 8 // 10
+                # Only such numbers move (by 2,000,000, same last digits), from the same draw, so the
+                # rest of the seed stays as it was.
+                local = rng.randrange(10**7)
+                local += 2_000_000 if local < 2_000_000 else 0
                 phone = f"+1{rng.choice((212, 312, 415, 617, 646))}{local:07d}"
             phones.add(phone)
             domain = rng.choice(data.EMAIL_DOMAINS)
