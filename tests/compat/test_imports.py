@@ -17,7 +17,7 @@ MODULES = sorted(
     if not info.name.endswith("__main__")
 )
 #: Names only some minors have; ``compat.optional`` answers None elsewhere.
-OPTIONAL = {"NEVER_EXPIRE"}
+OPTIONAL = {"AsyncCallback", "NEVER_EXPIRE"}
 
 
 @pytest.mark.parametrize("module", MODULES)
@@ -30,6 +30,14 @@ def test_every_moved_name_resolves_from_one_of_its_homes(name: str) -> None:
     value = compat.resolve(name)
     homes = [importlib.import_module(home) for home in compat.HOMES[name] if _importable(home)]
     assert any(getattr(home, name, None) is value for home in homes)
+
+
+@pytest.mark.parametrize("name", sorted(OPTIONAL))
+def test_an_optional_name_is_none_or_the_object_of_one_of_its_homes(name: str) -> None:
+    value = compat.optional(name)
+    homes = [importlib.import_module(home) for home in compat.HOMES[name] if _importable(home)]
+    found = [getattr(home, name) for home in homes if hasattr(home, name)]
+    assert value is (found[0] if found else None)
 
 
 def test_the_newest_home_wins_where_a_name_lives_in_two() -> None:
