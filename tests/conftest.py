@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,6 +18,7 @@ import pytest
 
 from tests.support import POLICY_NOW, SANDBOX_TODAY
 from votel_airflow.defaults import POLICY_CLOCK_ENV
+from votel_airflow.hooks.pace_store import DIR_VARIABLE as PACING_DIR_ENV
 from votel_airflow.sandbox.config import TODAY_ENV
 from votel_airflow.testing import point_connection
 
@@ -39,6 +41,11 @@ os.environ.setdefault("AIRFLOW__CORE__FERNET_KEY", "-r5ty-jrET7kQB8R7RT-ksjm8xMY
 os.environ[TODAY_ENV] = SANDBOX_TODAY.date().isoformat()
 # Quiet hours stay on in every test; the clock they are judged by is fixed instead (tests/support.py).
 os.environ[POLICY_CLOCK_ENV] = POLICY_NOW.isoformat()
+# The machine's shared paces (one file per account, kept after a process ends) live in a folder of
+# this session's: sandboxes seeded alike hand out the same first key, a port comes free and is
+# reused, so a pace another test or another pytest process (CI's parallel compat lanes) left behind
+# would otherwise slow a test that happens to get the same address and key.
+os.environ.setdefault(PACING_DIR_ENV, tempfile.mkdtemp(prefix="votel-pacing-tests-"))
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
