@@ -221,6 +221,28 @@ class VotelVerbs:
         )  # fmt: skip
         return skipped
 
+    def _screened_post(
+        self,
+        channel: str,
+        to: str,
+        path: str,
+        payload: dict[str, Any],
+        key: str,
+        transactional: bool,
+        screen: bool,
+        by_contact: bool = False,
+    ) -> dict[str, Any]:
+        """POST one message unless the outreach policy keeps ``to`` out (then its skip).
+
+        The callers build ``key`` first: outside a task without one, that fails before the
+        policy's reads.
+        """
+        if screen:
+            skipped = self.screened_out(channel, to, transactional, by_contact=by_contact)
+            if skipped is not None:
+                return skipped
+        return dict(self.request("POST", path, json=payload, idempotency_key=key))
+
     def send_sms(
         self,
         to: str,
@@ -248,13 +270,8 @@ class VotelVerbs:
         :param screen: False only when the caller applied the policy already (the operators do).
         """
         path, payload = sms_request(to, body, from_number)
-        # The key first: outside a task without one, fail before the policy's reads.
         key = _key("send_sms", idempotency_key, "sms", payload["to"])
-        if screen:
-            skipped = self.screened_out("sms", payload["to"], transactional)
-            if skipped is not None:
-                return skipped
-        return dict(self.request("POST", path, json=payload, idempotency_key=key))
+        return self._screened_post("sms", payload["to"], path, payload, key, transactional, screen)
 
     def send_email(
         self,
@@ -287,13 +304,8 @@ class VotelVerbs:
         :param screen: False only when the caller applied the policy already (the operators do).
         """
         path, payload = email_request(to, subject, text, html, template_id, variables)
-        # The key first: outside a task without one, fail before the policy's reads.
         key = _key("send_email", idempotency_key, "email", payload["to"])
-        if screen:
-            skipped = self.screened_out("email", payload["to"], transactional)
-            if skipped is not None:
-                return skipped
-        return dict(self.request("POST", path, json=payload, idempotency_key=key))
+        return self._screened_post("email", payload["to"], path, payload, key, transactional, screen)
 
     def send_message(
         self,
@@ -321,13 +333,10 @@ class VotelVerbs:
         :param screen: False only when the caller applied the policy already (the operators do).
         """
         path, payload = message_request(contact_id, channel, body, subject)
-        # The key first: outside a task without one, fail before the policy's reads.
         key = _key("send_message", idempotency_key, f"message_{channel}", payload["contact_id"])
-        if screen:
-            skipped = self.screened_out(channel, payload["contact_id"], transactional, by_contact=True)
-            if skipped is not None:
-                return skipped
-        return dict(self.request("POST", path, json=payload, idempotency_key=key))
+        return self._screened_post(
+            channel, payload["contact_id"], path, payload, key, transactional, screen, by_contact=True
+        )
 
     def start_call(
         self,
