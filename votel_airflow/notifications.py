@@ -31,6 +31,8 @@ from votel_airflow.defaults import DEFAULT_CONN_ID
 if TYPE_CHECKING:
     from airflow.sdk.definitions.callback import AsyncCallback
 
+    from votel_airflow.hooks.votel import VotelHook
+
 from votel_airflow.validation import (
     fail,
     is_template,
@@ -262,10 +264,9 @@ class _VotelNotifier(BaseNotifier):
         request = self.request()
         hook = VotelHook(self.votel_conn_id)
         try:
-            if request.channel is not None:
-                skipped = hook.screened_out(request.channel, request.payload["to"], transactional=True)
-                if skipped is not None:
-                    return skipped
+            skipped = self._policy_skip(request, hook)
+            if skipped is not None:
+                return skipped
             return hook.request(
                 "POST",
                 request.path,
@@ -279,17 +280,21 @@ class _VotelNotifier(BaseNotifier):
         """The notification's request, from the rendered arguments, checked."""
         raise NotImplementedError
 
-    def _policy_skip(self, request: _Send) -> dict[str, Any] | None:
-        """What the outreach policy says of this notification: None when it may go."""
+    def _policy_skip(self, request: _Send, hook: VotelHook | None = None) -> dict[str, Any] | None:
+        """What the outreach policy says of this notification: None when it may go.
+
+        :param hook: the sync hook to read with; None: one of its own (the async path's thread).
+        """
         from votel_airflow.hooks.votel import VotelHook
 
         if request.channel is None:
             return None
-        hook = VotelHook(self.votel_conn_id)
+        reader = hook or VotelHook(self.votel_conn_id)
         try:
-            return hook.screened_out(request.channel, request.payload["to"], transactional=True)
+            return reader.screened_out(request.channel, request.payload["to"], transactional=True)
         finally:
-            hook.close()
+            if hook is None:
+                reader.close()
 
     def _log_sent(self, sent: Any) -> None:
         if isinstance(sent, Mapping) and sent.get("status") == "skipped":
