@@ -251,3 +251,25 @@ def test_the_stored_form_of_a_default_trigger_is_unchanged() -> None:
         "condition_class", "condition_kwargs", "votel_conn_id", "poke_interval", "deadline"
     }  # fmt: skip
     assert trigger("c_1", share=False).serialize()[1]["share_polls"] is False
+
+
+def test_a_wait_cancelled_as_its_answer_arrives_ends_cancelled_instead_of_polling_on() -> None:
+    # The triggerer cancels a wait whose task was cleared or killed. An answer delivered in the
+    # same loop turn once won (asyncio.wait_for before Python 3.12): the wait polled on until its
+    # call ended, minutes later.
+    waiting = trigger("c_1")
+    condition = CallCompletedCondition(call_id="c_1", fail_on=["failed"])
+    subscription = shared_poll.Subscription("c_1", interval=0.05)
+
+    async def main() -> bool:
+        task = asyncio.create_task(waiting._await_shared(condition, subscription))
+        for _ in range(3):
+            await asyncio.sleep(0)  # the wait now awaits its next answer
+        subscription.deliver({"id": "c_1", "status": "queued"})
+        task.cancel()
+        # A bound, not a timing: the broken wait would wait for answers forever.
+        await asyncio.wait({task}, timeout=30)
+        # Read now: leaving ``asyncio.run`` cancels whatever still runs.
+        return task.cancelled()
+
+    assert run(main)

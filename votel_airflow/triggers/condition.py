@@ -203,7 +203,7 @@ class VotelConditionTrigger(BaseTrigger):
             try:
                 if left is not None and left <= 0:
                     raise asyncio.TimeoutError
-                answer = await asyncio.wait_for(subscription.next_answer(), left)
+                answer = await subscription.next_answer(within=left)
                 verdict = condition.evaluate([answer])
             except asyncio.TimeoutError:
                 message = f"{condition!r} not met before the wait's timeout"

@@ -52,9 +52,24 @@ class Subscription:
         self._answer = answer
         self._fresh.set()
 
-    async def next_answer(self) -> Any:
-        """The answer of the next round that read this object; raises what that read raised."""
-        await self._fresh.wait()
+    async def next_answer(self, within: float | None = None) -> Any:
+        """The answer of the next round that read this object; raises what that read raised.
+
+        :param within: seconds to wait at most, then ``asyncio.TimeoutError``; None waits on.
+        """
+        if within is None:
+            await self._fresh.wait()
+        else:
+            # Not ``asyncio.wait_for``: before Python 3.12 it returns an answer that arrives in the
+            # same loop turn as a cancellation and drops the cancellation, so a wait the triggerer
+            # cancelled went on polling until its object ended.
+            fresh = asyncio.ensure_future(self._fresh.wait())
+            try:
+                done, _ = await asyncio.wait({fresh}, timeout=within)
+            finally:
+                fresh.cancel()
+            if not done:
+                raise asyncio.TimeoutError
         self._fresh.clear()
         answer, self._answer = self._answer, None
         if isinstance(answer, BaseException):
