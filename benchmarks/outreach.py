@@ -37,7 +37,7 @@ FEW = 3
 
 def _seed(server: Any, contacts: int, log_rows: int) -> str:
     admin = server.admin
-    key = admin.create_account(balance=1_000_000.0, seed=False)
+    key: str = admin.create_account(balance=1_000_000.0, seed=False)
     admin.generate_contacts(key, contacts)
     now = datetime.now(timezone.utc)  # the policy reads its log windows on the wall clock
     admin.generate_messages(key, log_rows, now - timedelta(hours=23), now - timedelta(minutes=1))
@@ -70,7 +70,7 @@ def run_outreach(contacts: int, log_rows: int, sample: int, runs: int) -> list[F
         out = Path(tmp)
         for run in range(runs):
             sender = server.admin.create_account(balance=1_000_000.0, seed=False)
-            plan = {
+            plan: dict[str, tuple[str, str, dict[str, Any]]] = {
                 "policy": (key, "policy", {"first": 0, "count": contacts}),
                 "send": (sender, "send", {"count": sample, "rate_limit": SERVER_RATE,
                                           "max_concurrency": MAX_CONCURRENCY}),
