@@ -45,6 +45,8 @@ class Scale:
     trigger_large: int | None = None
     # The shared limit again at a tighter limit and smaller pages: rows per day, R, P.
     shared_tight: tuple[int, float, int] = (3_750, 10.0, 50)
+    # The outreach policy: contacts (= recipients), 24 h log rows, SMS in the send's sample.
+    outreach: tuple[int, int, int] = (100_000, 200_000, 5_000)
 
 
 FULL = Scale(
@@ -53,12 +55,12 @@ FULL = Scale(
 QUICK = Scale(
     (20_000, 100_000), 5_000, 20_000, 20.0, 100, 500, 5, 200, 2.0, 1.0, 3, 1,
     progress_sizes=(1_000, 10_000), progress_today_sizes=(1_000, 10_000), progress_kill_size=10_000,
-    shared_tight=(1_250, 10.0, 50),
+    shared_tight=(1_250, 10.0, 50), outreach=(20_000, 40_000, 1_000),
 )  # fmt: skip
 TOY = Scale(
     (300, 1_200), 400, 600, 20.0, 50, 20, 1, 5, 0.2, 0.2, 1, 1,
     progress_sizes=(100, 400), progress_today_sizes=(100,), progress_kill_size=400,
-    shared_tight=(100, 10.0, 50),
+    shared_tight=(100, 10.0, 50), outreach=(500, 1_000, 50),
 )  # fmt: skip
 
 
@@ -66,6 +68,7 @@ def _benchmarks(scale: Scale, runs: int) -> dict[str, Callable[[], list[Figure]]
     from benchmarks import (
         bulk_send,
         extraction,
+        outreach,
         parquet_extract,
         parse_cost,
         progress_scale,
@@ -90,6 +93,7 @@ def _benchmarks(scale: Scale, runs: int) -> dict[str, Callable[[], list[Figure]]
             scale.progress_sizes, runs, scale.progress_today_sizes, scale.progress_kill_size
         ),
         "parse_cost": lambda: parse_cost.run_parse_cost(scale.parse_samples),
+        "outreach": lambda: outreach.run_outreach(*scale.outreach, runs),
         "triggers": lambda: trigger_scale.run_trigger_scale(
             scale.triggers,
             runs,

@@ -41,6 +41,16 @@ def test_extraction_benchmark_measures_all_three_variants_at_both_sizes() -> Non
     assert f"ours/floor rows/s @ {large:,}" in figures
 
 
+def test_outreach_benchmark_measures_the_policy_the_send_and_a_few_recipients() -> None:
+    contacts = run.TOY.outreach[0]
+    figures = _by_name(_toy("outreach"))
+    assert figures[f"policy wall time, {contacts:,} recipients"].value > 0  # type: ignore[operator]
+    assert figures["policy peak RSS"].value > 0  # type: ignore[operator]
+    assert figures["policy / send"].ok is not None
+    # 3 searches, the STOP replies, 3 reads of the cap's day: whatever the CRM's size.
+    assert figures["3 recipients, looked up: requests"].value == 7
+
+
 def test_rate_limited_benchmark_reports_no_failed_request() -> None:
     figures = _by_name(_toy("rate_limited"))
     assert figures["failed requests (non-200, non-429)"].value == 0

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 import requests
 
 from tests.sandbox.conftest import Api
+from votel_airflow.sandbox.server import SandboxError
 
 
 def test_admin_refuses_a_missing_token(sandbox):
@@ -88,6 +90,54 @@ def test_generated_call_logs_are_deterministic_and_windowed(sandbox, make_api):
     assert len(set(keys)) == 1200
     statuses = {r["status"] for r in rows}
     assert statuses <= {"completed", "no_answer", "busy", "failed"}
+
+
+def test_generated_contacts_carry_a_mix_of_consent_and_zones(sandbox, make_api):
+    key = sandbox.admin.create_account(seed=False)
+    sandbox.admin.generate_contacts(key, 200)
+    sandbox.admin.generate_contacts(key, 100, start=200)
+
+    contacts = make_api(key=key).ok("GET", "/contacts", params={"limit": 500})
+
+    assert len(contacts) == 300
+    assert contacts[7]["phone"] == "+14152000007"
+    assert contacts[250]["email"] == "lead250@example.com"
+    assert [c["last_name"] for c in contacts if c["dnd"]] == ["0", "97", "194", "291"]
+    assert sum(c["dnd_channels"] == ["sms"] for c in contacts) == 4  # 0, 89, 178, 267
+    zones = {c["timezone"] for c in contacts}
+    assert zones == {None, "America/New_York", "Europe/Paris", "America/Los_Angeles"}
+
+
+def test_generated_contacts_refuse_numbers_already_taken(sandbox):
+    key = sandbox.admin.create_account(seed=False)
+    sandbox.admin.generate_contacts(key, 10)
+
+    with pytest.raises(SandboxError, match="409"):
+        sandbox.admin.generate_contacts(key, 10, start=5)
+
+
+def test_generated_messages_are_windowed_linked_to_contacts_and_filterable(sandbox, make_api):
+    key = sandbox.admin.create_account(seed=False)
+    api = make_api(key=key)
+    sandbox.admin.generate_contacts(key, 50)
+    since, until = "2026-06-14T00:00:00+00:00", "2026-06-15T00:00:00+00:00"
+    sandbox.admin.generate_messages(key, 400, since, until)
+    sandbox.admin.generate_messages(key, 30, since, until, direction="inbound", body="STOP")
+    window = {"since": since, "until": until, "limit": 500}
+
+    out = api.ok("GET", "/activity/messaging-logs", params={**window, "direction": "outbound"})
+    replies = api.ok("GET", "/activity/messaging-logs", params={**window, "direction": "inbound"})
+    phones = {c["id"]: c["phone"] for c in api.ok("GET", "/contacts", params={"limit": 500})}
+    one = out[0]["contact_id"]
+    theirs = api.ok("GET", "/activity/messaging-logs", params={**window, "contact_id": one})
+
+    assert len(out) == 400
+    assert len(replies) == 30
+    assert all(since <= r["created_at"] < until for r in out)
+    assert all(r["to"] == phones[r["contact_id"]] and r["channel"] == "sms" for r in out)
+    assert all(r["from"] == phones[r["contact_id"]] and r["body"] == "STOP" for r in replies)
+    assert theirs
+    assert all(r["contact_id"] == one for r in theirs)
 
 
 def test_inject_inbound_for_unknown_contact_is_an_error(sandbox, api: Api):

@@ -1,21 +1,31 @@
 """What the policy reads from Votel: consent flags on contacts, STOP replies, recent sends.
 
-Each read is one listing paged at the contract's largest page size, so its cost grows with the
-contacts and log rows read, never with the number of recipients. The log windows are read on the
-wall clock, since that is the clock the API stamps rows with (the policy's own clock, fixed in
-tests, decides only the time of day; :func:`votel_airflow.delivery.local_time.policy_now`).
+A large send reads each as one listing paged at the contract's largest page size, so its cost
+grows with the contacts and log rows read, never with the number of recipients. A send to a few
+(at most :data:`~votel_airflow.defaults.MAX_RECIPIENTS_LOOKED_UP`) looks each recipient up
+instead, so its cost grows with the recipients, not with the CRM: one contact search each and,
+for a frequency cap, one read of each one's messages (``contact_id``). The STOP replies are
+always listed: a reply from a number that was no contact yet carries no ``contact_id``, and an
+opt-out is never traded for a request. The log windows are read on the wall clock, since that
+is the clock the API stamps rows with (the policy's own clock, fixed in tests, decides only the
+time of day; :func:`votel_airflow.delivery.local_time.policy_now`).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol, TypeVar
 
 from votel_airflow import endpoints
-from votel_airflow.defaults import RATE_LIMITED_READ_ROUNDS, START_KEYWORDS, STOP_KEYWORDS
+from votel_airflow.defaults import (
+    MAX_RECIPIENTS_LOOKED_UP,
+    RATE_LIMITED_READ_ROUNDS,
+    START_KEYWORDS,
+    STOP_KEYWORDS,
+)
 from votel_airflow.exceptions import VotelRateLimitError
 from votel_airflow.validation import api_instant
 
@@ -61,11 +71,34 @@ class ContactFacts:
         the channel in ``dnd_channels``.
     :param zones: identity -> the contact's IANA ``timezone``, where set.
     :param addresses: contact id -> ``(phone, e-mail)``, for recipients named by contact id.
+    :param looked_up: recipient identity -> its contact's id, when each recipient was looked up
+        rather than listed (a recipient without a contact is absent); None after a listing.
     """
 
     opted_out: set[str] = field(default_factory=set)
     zones: dict[str, str] = field(default_factory=dict)
     addresses: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
+    looked_up: dict[str, str] | None = None
+
+    def note(self, contact: Mapping[str, Any], channel: str, *, with_zones: bool) -> None:
+        """Record one contact's flags (and zone and addresses)."""
+        phone, email = addresses_of(contact)
+        ids = [v for v in (phone, email) if v]
+        if contact.get("id"):
+            ids.append(str(contact["id"]))
+            if with_zones:
+                self.addresses[str(contact["id"])] = (phone, email)
+        if contact.get("dnd") is True or channel in (contact.get("dnd_channels") or ()):
+            self.opted_out.update(ids)
+        zone = contact.get("timezone")
+        if with_zones and isinstance(zone, str) and zone:
+            self.zones.update(dict.fromkeys(ids, zone))
+
+
+def addresses_of(contact: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """A contact's phone and e-mail as identities (None where unset)."""
+    phone, email = contact.get("phone"), contact.get("email")
+    return (identity(str(phone)) if phone else None, identity(str(email)) if email else None)
 
 
 def read_contacts(reader: Reader, channel: str, *, with_zones: bool) -> ContactFacts:
@@ -78,18 +111,35 @@ def read_contacts(reader: Reader, channel: str, *, with_zones: bool) -> ContactF
     facts = ContactFacts()
     params = None if with_zones else {"dnd": "true"}
     for contact in reader.paginate(endpoints.CONTACTS, params=params):
-        phone, email = (identity(str(v)) if v else None for v in (contact.get("phone"), contact.get("email")))
-        ids = [v for v in (phone, email) if v]
-        if contact.get("id"):
-            ids.append(str(contact["id"]))
-            if with_zones:
-                facts.addresses[str(contact["id"])] = (phone, email)
-        if contact.get("dnd") is True or channel in (contact.get("dnd_channels") or ()):
-            facts.opted_out.update(ids)
-        zone = contact.get("timezone")
-        if with_zones and isinstance(zone, str) and zone:
-            facts.zones.update(dict.fromkeys(ids, zone))
+        facts.note(contact, channel, with_zones=with_zones)
     return facts
+
+
+def look_up_contacts(reader: Reader, recipients: Iterable[str], channel: str) -> ContactFacts:
+    """Consent flags, zones and addresses of these recipients (numbers or e-mail addresses) only:
+    one contact search each (``search``), keeping the contact whose phone or e-mail is the
+    recipient (a search also matches names and parts of numbers)."""
+    found: dict[str, str] = {}
+    facts = ContactFacts(looked_up=found)
+    for recipient in dict.fromkeys(identity(r) for r in recipients):
+        for contact in reader.paginate(endpoints.CONTACTS, params={"search": recipient}):
+            if recipient in addresses_of(contact) and contact.get("id"):
+                facts.note(contact, channel, with_zones=True)
+                found[recipient] = str(contact["id"])
+    return facts
+
+
+def contact_facts(
+    reader: Reader, recipients: Sequence[str], channel: str, *, with_zones: bool, by_contact: bool
+) -> ContactFacts:
+    """What the contacts say about ``recipients``: each looked up when they are few and named by
+    number or address (:func:`look_up_contacts`), else one listing (:func:`read_contacts`).
+
+    :param by_contact: the recipients are contact ids, which a search does not match: listed.
+    """
+    if not by_contact and len(recipients) <= MAX_RECIPIENTS_LOOKED_UP:
+        return look_up_contacts(reader, recipients, channel)
+    return read_contacts(reader, channel, with_zones=with_zones or by_contact)
 
 
 def _window(seconds: float) -> dict[str, str]:
@@ -125,8 +175,42 @@ def sends_per_recipient(reader: Reader, channel: str, period: float) -> Counter[
     """Outbound messages on ``channel`` per recipient over the last ``period`` seconds, from every
     DAG and the Votel app alike (the messaging log holds them all)."""
     params = {**_window(period), "direction": "outbound", "channel": channel}
+    return _count_sends(reader.paginate(endpoints.MESSAGING_LOGS, params=params))
+
+
+def sends_to_contacts(
+    reader: Reader, contact_ids: Iterable[str], channel: str, period: float
+) -> Counter[str]:
+    """:func:`sends_per_recipient`, reading only the messages of these contacts (``contact_id``):
+    one read each."""
+    window = {**_window(period), "direction": "outbound", "channel": channel}
     counts: Counter[str] = Counter()
-    for row in reader.paginate(endpoints.MESSAGING_LOGS, params=params):
+    for contact_id in dict.fromkeys(contact_ids):
+        params = {**window, "contact_id": contact_id}
+        counts += _count_sends(reader.paginate(endpoints.MESSAGING_LOGS, params=params))
+    return counts
+
+
+def recent_sends(
+    reader: Reader, recipients: Sequence[str], facts: ContactFacts, channel: str, period: float
+) -> Counter[str]:
+    """Outbound messages per recipient over ``period``: read contact by contact when every
+    recipient was looked up and is a contact (:func:`sends_to_contacts`), else one listing.
+
+    A recipient without a contact cannot be read by ``contact_id`` (its messages carry none), so
+    one such recipient makes the whole read a listing. A message logged to a number before it was
+    a contact's is not counted by the contact read; the cap is a courtesy limit, and reading the
+    whole log for a few recipients is what this spares.
+    """
+    looked_up = facts.looked_up
+    if looked_up is not None and all(identity(r) in looked_up for r in recipients):
+        return sends_to_contacts(reader, [looked_up[identity(r)] for r in recipients], channel, period)
+    return sends_per_recipient(reader, channel, period)
+
+
+def _count_sends(rows: Iterator[dict[str, Any]]) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for row in rows:
         if row.get("to"):
             counts[identity(str(row["to"]))] += 1
         if row.get("contact_id"):

@@ -12,7 +12,8 @@ rules, in the order they are judged (the first that applies is the reason report
    the next opening unless the window never opens in all their zones at once (then skipped).
 
 A transactional policy has no quiet hours and no cap; rules 1 and 2 always hold. The reads cost
-requests in proportion to contacts and log rows read (:mod:`.reads`), never one per recipient.
+requests in proportion to contacts and log rows read (:mod:`.reads`), or, for a send to a few,
+to its recipients (each looked up), whichever is fewer for a large CRM.
 """
 
 from __future__ import annotations
@@ -26,10 +27,10 @@ from votel_airflow.delivery.local_time import next_opening, policy_now, quiet_an
 from votel_airflow.delivery.policy import OutreachPolicy
 from votel_airflow.delivery.reads import (
     Reader,
+    contact_facts,
     identity,
     patiently,
-    read_contacts,
-    sends_per_recipient,
+    recent_sends,
     stopped_numbers,
 )
 from votel_airflow.delivery.suppression import read_suppression_list
@@ -84,15 +85,17 @@ def screen(
     result = Screening()
     if not unique:
         return result
-    listed = window is not None or by_contact
-    facts = patiently(lambda: read_contacts(reader, policy.channel, with_zones=listed))
+    zoned = window is not None
+    facts = patiently(
+        lambda: contact_facts(reader, unique, policy.channel, with_zones=zoned, by_contact=by_contact)
+    )
     opted_out = set(facts.opted_out)
     if policy.channel == "sms":
         opted_out |= patiently(lambda: stopped_numbers(reader, policy.opt_out_lookback))
     counts = None
     cap = policy.max_per_recipient
     if cap is not None:
-        counts = patiently(lambda: sends_per_recipient(reader, policy.channel, cap[1]))
+        counts = patiently(lambda: recent_sends(reader, unique, facts, policy.channel, cap[1]))
     for recipient in unique:
         key = identity(recipient)
         address: str | None = key

@@ -30,6 +30,7 @@ CREATE TABLE IF NOT EXISTS contacts (
     doc TEXT NOT NULL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS contacts_id ON contacts (account_id, id);
+CREATE INDEX IF NOT EXISTS contacts_order ON contacts (account_id, seq);
 CREATE UNIQUE INDEX IF NOT EXISTS contacts_phone ON contacts (account_id, phone)
     WHERE phone IS NOT NULL;
 CREATE UNIQUE INDEX IF NOT EXISTS contacts_email ON contacts (account_id, email)

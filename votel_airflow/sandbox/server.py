@@ -138,6 +138,31 @@ class SandboxAdmin:
         body = {"api_key": api_key, "count": count, "since": _iso(since), "until": _iso(until)}
         self._call("POST", "/call-logs", json=body)
 
+    def generate_contacts(self, api_key: str, count: int, *, start: int = 0) -> None:
+        """Insert ``count`` contacts, numbered from ``start``: phone ``+1415`` then ``2000000 + n``,
+        e-mail ``lead{n}@example.com``, some with ``dnd``, SMS in ``dnd_channels`` or a zone
+        (``votel_airflow.sandbox.bulk_outreach``). Deterministic and fast."""
+        self._call("POST", "/contacts", json={"api_key": api_key, "count": count, "start": start})
+
+    def generate_messages(
+        self,
+        api_key: str,
+        count: int,
+        since: str | datetime,
+        until: str | datetime,
+        *,
+        channel: str = "sms",
+        direction: str = "outbound",
+        body: str = "Hello",
+    ) -> None:
+        """Insert ``count`` messaging-log rows in ``[since, until)``, each to (inbound: from) one of
+        the account's contacts drawn at random, linked to it. Deterministic and fast."""
+        payload = {
+            "api_key": api_key, "count": count, "since": _iso(since), "until": _iso(until),
+            "channel": channel, "direction": direction, "body": body,
+        }  # fmt: skip
+        self._call("POST", "/messages", json=payload)
+
     def inject_inbound(
         self,
         api_key: str,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import sqlite3
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -15,7 +16,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import Response
 from pydantic import ConfigDict, Field, model_validator
 
-from votel_airflow.sandbox import accounts, bulk, clock, contacts_db, messaging
+from votel_airflow.sandbox import accounts, bulk, bulk_outreach, clock, contacts_db, messaging
 from votel_airflow.sandbox.config import FaultConfig
 from votel_airflow.sandbox.deps import get_sandbox
 from votel_airflow.sandbox.models import E164, EMAIL, Body, Channel
@@ -81,6 +82,23 @@ class CallLogsGenerate(Body):
     count: Annotated[int, Field(ge=0, le=MAX_GENERATED)]
     since: datetime
     until: datetime
+
+
+class ContactsGenerate(Body):
+    api_key: str
+    count: Annotated[int, Field(ge=0, le=MAX_GENERATED)]
+    #: the first contact's index (numbers and e-mails follow from it): a second call adds more
+    start: Annotated[int, Field(ge=0, le=MAX_GENERATED)] = 0
+
+
+class MessagesGenerate(Body):
+    api_key: str
+    count: Annotated[int, Field(ge=0, le=MAX_GENERATED)]
+    since: datetime
+    until: datetime
+    channel: Channel = "sms"
+    direction: Literal["inbound", "outbound"] = "outbound"
+    body: Annotated[str, Field(min_length=1, max_length=1600)] = "Hello"
 
 
 class InboundMessage(Body):
@@ -221,6 +239,45 @@ def generate_call_logs(body: CallLogsGenerate, sandbox: SandboxDep) -> Response:
     with sandbox.store.tx() as tx:
         number = messaging.our_number(tx, account.id)
         bulk.insert_call_logs(tx, account.id, seed, body.count, since.timestamp(), until.timestamp(), number)
+    return Json({"inserted": body.count}, status_code=201)
+
+
+def _window(since: datetime, until: datetime) -> tuple[datetime, datetime]:
+    try:
+        start, end = clock.parse(clock.iso_dt(since)), clock.parse(clock.iso_dt(until))
+    except (OverflowError, ValueError):
+        raise invalid(("body", "since"), "Timestamp out of range") from None
+    if end <= start:
+        raise invalid(("body", "until"), "until must be after since")
+    return start, end
+
+
+@router.post("/contacts", status_code=201)
+def generate_contacts(body: ContactsGenerate, sandbox: SandboxDep) -> Response:
+    """Insert ``count`` contacts with a mix of consent flags and zones (``bulk_outreach``); 409 when
+    one of their numbers is taken."""
+    account = _account(sandbox, body.api_key)
+    try:
+        with sandbox.store.tx() as tx:
+            bulk_outreach.insert_contacts(tx, account.id, body.start, body.count, clock.iso(clock.now()))
+    except sqlite3.IntegrityError:
+        raise error(409, "Some of these contacts exist already; give another start") from None
+    return Json({"inserted": body.count}, status_code=201)
+
+
+@router.post("/messages", status_code=201)
+def generate_messages(body: MessagesGenerate, sandbox: SandboxDep) -> Response:
+    """Insert ``count`` messaging-log rows in ``[since, until)`` to (or from) the account's
+    contacts; same request, same rows."""
+    account = _account(sandbox, body.api_key)
+    since, until = _window(body.since, body.until)
+    seed = f"messages:{account.ordinal}:{body.model_dump_json(exclude={'api_key'})}"
+    spec = body.model_dump(exclude={"api_key"}) | {"since": since.timestamp(), "until": until.timestamp()}
+    with sandbox.store.tx() as tx:
+        try:
+            bulk_outreach.insert_messages(tx, account.id, seed, spec, messaging.our_number(tx, account.id))
+        except ValueError as exc:
+            raise error(400, str(exc)) from None
     return Json({"inserted": body.count}, status_code=201)
 
 
