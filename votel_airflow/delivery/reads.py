@@ -15,7 +15,12 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol, TypeVar
 
 from votel_airflow import endpoints
-from votel_airflow.defaults import RATE_LIMITED_READ_ROUNDS, START_KEYWORDS, STOP_KEYWORDS
+from votel_airflow.defaults import (
+    IN_FLIGHT_CALL_STATUSES,
+    RATE_LIMITED_READ_ROUNDS,
+    START_KEYWORDS,
+    STOP_KEYWORDS,
+)
 from votel_airflow.exceptions import VotelRateLimitError
 from votel_airflow.validation import api_instant
 
@@ -123,7 +128,9 @@ def stopped_numbers(reader: Reader, lookback: float) -> set[str]:
 
 def sends_per_recipient(reader: Reader, channel: str, period: float) -> Counter[str]:
     """Outbound messages on ``channel`` per recipient over the last ``period`` seconds, from every
-    DAG and the Votel app alike (the messaging log holds them all)."""
+    DAG and the Votel app alike (the messaging log holds them all; calls: the call log)."""
+    if channel == "call":
+        return calls_per_recipient(reader, period)
     params = {**_window(period), "direction": "outbound", "channel": channel}
     counts: Counter[str] = Counter()
     for row in reader.paginate(endpoints.MESSAGING_LOGS, params=params):
@@ -132,4 +139,29 @@ def sends_per_recipient(reader: Reader, channel: str, period: float) -> Counter[
         if row.get("contact_id"):
             # Also under the contact, for thread messages, which name their recipients by id.
             counts[str(row["contact_id"])] += 1
+    return counts
+
+
+def calls_per_recipient(reader: Reader, period: float) -> Counter[str]:
+    """Outbound calls per number (and per contact) started over the last ``period`` seconds.
+
+    The messaging log holds SMS, e-mail and WhatsApp only; calls are in the call log, which lists a
+    call once it has ended. The calls still going are listed too, one listing per in-flight status
+    (as the kill switch reads them), so a call ringing now counts against the cap; a call seen in
+    two listings (it ended between them) counts once.
+    """
+    window = _window(period)
+    listings = [window, *({**window, "status": status} for status in IN_FLIGHT_CALL_STATUSES)]
+    seen: set[str] = set()
+    counts: Counter[str] = Counter()
+    for params in listings:
+        for row in reader.paginate(endpoints.CALL_LOGS, params=params):
+            call_id = str(row.get("id") or "")
+            if (call_id and call_id in seen) or row.get("direction", "outbound") != "outbound":
+                continue
+            seen.add(call_id)
+            if row.get("to"):
+                counts[identity(str(row["to"]))] += 1
+            if row.get("contact_id"):
+                counts[str(row["contact_id"])] += 1
     return counts
