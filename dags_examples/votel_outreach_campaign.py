@@ -6,6 +6,12 @@ click-tracking short link (both mapped over the batches with ``.expand()``), wai
 the triggerer (a deferrable sensor per batch), then open a CRM follow-up task for every contact
 whose SMS failed. Every send and enrollment carries an idempotency key of its task instance, so a
 retry never texts anyone twice.
+
+Responsible by default: before any request the outreach policy keeps out whoever should not be
+reached now. A contact with ``dnd`` (or ``sms`` in ``dnd_channels``, or a STOP reply) is neither
+enrolled nor texted; one inside the quiet hours of their own time zone (21:00-08:00 there) is
+enrolled but not texted tonight. Each task's summary counts them by reason (``skipped``) and its
+last log line says how many of each (docs/guides/responsible-outreach.md).
 """
 
 from __future__ import annotations
@@ -76,6 +82,10 @@ The Votel connection is the `votel_conn_id` param (default `votel_default`, or `
 `send_sms` and `wait_for_delivery` are mapped over the batches of `find_contacts`; each
 `wait_for_delivery` instance waits deferred (in the triggerer), and `create_followup_tasks` opens
 one CRM task per failed or undelivered SMS.
+
+The outreach policy: `enroll_in_workflow` and `send_sms` list who they kept out in their summary
+(`skipped`: `opted_out`, `suppressed`, `quiet_hours`, ...) and log it in their last line, e.g.
+`skipped 2 opted_out, 0 suppressed, 1 quiet_hours, 0 frequency_capped, 0 unknown_timezone`.
 """,
 ) as dag:
     # --8<-- [start:preflight]
@@ -107,6 +117,9 @@ one CRM task per failed or undelivered SMS.
         task_id="enroll_in_workflow",
         votel_conn_id=VOTEL_CONN_ID,
         workflow_name="{{ params.workflow_name }}",  # found by name when the task runs
+        # The nurture workflow texts: a contact who opted out of SMS (or of everything, `dnd`) is
+        # not enrolled. Its quiet hours are the workflow's to keep, as it sends later.
+        channels=["sms"],
     ).expand(contact_ids=find_contacts.output)
 
     send_sms = SendMessageOperator.partial(
@@ -116,6 +129,12 @@ one CRM task per failed or undelivered SMS.
         body=SMS_BODY,
         # A contact without a phone number is listed in the summary rather than failing the batch.
         on_invalid="skip",
+        # The default window, spelled out: no campaign text between 21:00 and 08:00 in the
+        # person's own zone (the contact's timezone, else their number's). A promotion is not worth
+        # holding the run into tomorrow: those inside it are skipped and counted as quiet_hours
+        # ("defer" would text them when their morning comes).
+        quiet_hours="21:00-08:00",
+        on_quiet_hours="skip",
     ).expand(contact_ids=find_contacts.output)
 
     wait_for_delivery = MessageDeliverySensor.partial(

@@ -30,7 +30,7 @@ from typing import IO, Any
 import requests
 
 from votel_airflow import endpoints
-from votel_airflow.defaults import POLICY_CLOCK_ENV
+from votel_airflow.defaults import POLICY_CLOCK_ENV, SKIP_REASONS
 from votel_airflow.sandbox.server import SandboxServer
 
 DAG_IDS = ("votel_nightly_crm_sync", "votel_outreach_campaign")
@@ -41,6 +41,17 @@ UI_LOGIN_TIMEOUT = 120.0
 API_START_TIMEOUT = 180.0
 STOP_TIMEOUT = 15.0
 REPO = Path(__file__).resolve().parents[1]
+
+
+#: Contacts the demo adds to the campaign's tag, each of whom the outreach policy must keep out of
+#: the texts, and the reason it must give: ``(first name, phone, consent fields, reason)``. At the
+#: demo's policy clock (18:00 UTC) it is 03:00 in Tokyo.
+KEPT_OUT = (
+    ("Dana", "+14155550901", {"dnd": True}, "opted_out"),
+    ("Sami", "+14155550902", {"dnd_channels": ["sms"]}, "opted_out"),
+    ("Kenji", "+819012345678", {"timezone": "Asia/Tokyo"}, "quiet_hours"),
+)
+CAMPAIGN_TAG = "vip"
 
 
 class DemoError(RuntimeError):
@@ -315,6 +326,45 @@ class Summary:
         return {"checks": self.checks, "files": self.files, "ok": not self.mismatches}
 
 
+def add_kept_out_contacts() -> dict[str, str]:
+    """Add :data:`KEPT_OUT` to the campaign's tag; return ``{contact id: reason expected}``."""
+    from votel_airflow.hooks.votel import VotelHook
+
+    hook = VotelHook()
+    expected = {}
+    try:
+        for name, phone, consent, reason in KEPT_OUT:
+            made = hook.request(
+                "POST", endpoints.CONTACTS, json={"first_name": name, "phone": phone, "tags": [CAMPAIGN_TAG]}
+            )
+            hook.request("PATCH", endpoints.path(endpoints.CONTACT, contact_id=made["id"]), json=consent)
+            expected[str(made["id"])] = reason
+    finally:
+        hook.close()
+    return expected
+
+
+def policy_lines(
+    summary: Summary, kind: str, results: Sequence[Mapping[str, Any]], expected: Mapping[str, str]
+) -> None:
+    """Add the skip counts of ``results`` (the mapped sends or enrollments) to ``summary``, and check
+    that each contact in ``expected`` was kept out for its reason."""
+    counts = {
+        reason: sum(int((r.get("skipped") or {}).get(reason, 0)) for r in results) for reason in SKIP_REASONS
+    }
+    listed = {
+        contact: reason
+        for r in results
+        for reason, contacts in (r.get("skipped_recipients") or {}).items()
+        for contact in contacts
+    }
+    summary.check(
+        f"{kind} kept out as seeded", sum(listed.get(c) == why for c, why in expected.items()), len(expected)
+    )
+    shown = ", ".join(f"{n} {reason}" for reason, n in counts.items() if n) or "nobody"
+    summary.lines.append(f"  {kind + ' kept out':<26}{sum(counts.values()):>6}       ({shown})")
+
+
 def _first(xcoms: Mapping[str, list[Any]], task_id: str) -> Any:
     values = xcoms.get(task_id)
     if not values:
@@ -333,8 +383,12 @@ def summarize(
     api_key: str,
     since: datetime,
     until: datetime,
+    kept_out: Mapping[str, str],
 ) -> Summary:
-    """Read both runs' results through the REST API and cross-check them with the sandbox."""
+    """Read both runs' results through the REST API and cross-check them with the sandbox.
+
+    :param kept_out: contact id -> the reason the policy must give for not texting them.
+    """
     summary = Summary()
     admin = sandbox.admin
     sync_run, sync_state = airflow.latest_run(DAG_IDS[0])
@@ -400,6 +454,11 @@ def summarize(
     summary.lines.append(f"  {'delivered':<26}{delivered:>6}")
     summary.lines.append(f"  {'failed or undelivered':<26}{bounced:>6}")
     summary.lines.append(f"  {'follow-up tasks created':<26}{followups:>6}")
+    # The outreach policy, before any request: who was not enrolled or texted, and why.
+    policy_lines(summary, "enrollments", camp.get("enroll_in_workflow", []), {
+        c: why for c, why in kept_out.items() if why == "opted_out"
+    })  # fmt: skip
+    policy_lines(summary, "texts", sends, kept_out)
     return summary
 
 
@@ -411,6 +470,7 @@ def read_and_check(
     api_key: str,
     since: datetime,
     until: datetime,
+    kept_out: Mapping[str, str],
 ) -> Summary:
     """Start the REST API on the demo's home, read both runs through it, then stop it."""
     started = time.monotonic()
@@ -421,7 +481,7 @@ def read_and_check(
         airflow = AirflowApi(env, log)
         try:
             console.say(f"  ok  airflow api-server ({time.monotonic() - started:.1f}s)")
-            return summarize(airflow, home, sandbox, api_key, since, until)
+            return summarize(airflow, home, sandbox, api_key, since, until, kept_out)
         finally:
             airflow.stop()
 
@@ -450,6 +510,8 @@ def run_demo(home: DemoHome, dags_folder: Path, out: IO[str] = sys.stdout) -> in
         os.environ.update({k: env[k] for k in ("AIRFLOW_HOME", "AIRFLOW_CONN_VOTEL_DEFAULT")})
         airflow = [sys.executable, "-m", "airflow"]
         try:
+            # People the campaign must not reach tonight: opted out, or asleep where they live.
+            kept_out = add_kept_out_contacts()
             console.run("airflow db migrate", [*airflow, "db", "migrate"], env, DAG_TEST_TIMEOUT)
             for dag_id in DAG_IDS:
                 console.run(
@@ -458,7 +520,7 @@ def run_demo(home: DemoHome, dags_folder: Path, out: IO[str] = sys.stdout) -> in
                     env,
                     DAG_TEST_TIMEOUT,
                 )
-            summary = read_and_check(console, home, env, sandbox, api_key, since, until)
+            summary = read_and_check(console, home, env, sandbox, api_key, since, until, kept_out)
         except (DemoError, OSError, sqlite3.Error, KeyError, requests.RequestException) as exc:
             console.say(f"\nFAILED: {exc}\n--- last {LOG_TAIL_LINES} lines of {home.log_file} ---")
             console.say(console.tail())

@@ -40,6 +40,13 @@ STOP_KEYWORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "Q
 START_KEYWORDS = frozenset({"START", "UNSTOP"})
 #: Why a recipient was not sent to, as the summary names it.
 SKIP_REASONS = ("opted_out", "suppressed", "quiet_hours", "frequency_capped", "unknown_timezone")
+#: Call statuses of a call not yet ended: the call log lists such calls only when filtered on one.
+IN_FLIGHT_CALL_STATUSES = ("queued", "ringing", "in_progress")
+#: The channels a contact can opt out of one by one (``dnd_channels``).
+OUTREACH_CHANNELS = ("sms", "email", "whatsapp", "call")
+#: The policy's channel for a workflow enrollment, which reaches a person on channels the workflow
+#: picks: only ``dnd`` (every channel) opts a contact out of it, unless the channels are named.
+ANY_CHANNEL = "any"
 #: Environment variable fixing the policy's clock (an ISO 8601 instant): for tests and previews only.
 POLICY_CLOCK_ENV = "VOTEL_POLICY_NOW"
 #: Recipients up to which the outreach policy looks each one up (a contact search, and with a cap

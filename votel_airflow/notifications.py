@@ -361,6 +361,10 @@ class VotelCallNotifier(_VotelNotifier):
     :param variables: values for the agent's prompt variables. Templated.
     :param votel_conn_id: Airflow connection of type ``votel``. Templated.
     :param context: set by Airflow when it runs the notifier as a deadline callback; leave unset.
+
+    The call is transactional under the outreach policy (docs/guides/responsible-outreach.md): it
+    goes at any hour and past frequency caps, but never to a number that opted out of calls
+    (``dnd``, ``call`` in ``dnd_channels``) or is on the suppression list.
     """
 
     template_fields: Sequence[str] = ("agent_id", "to", "variables", "votel_conn_id")
@@ -389,7 +393,7 @@ class VotelCallNotifier(_VotelNotifier):
         checked = self._checked()
         agent_id = checked["agent_id"]
         path, payload = call_request(agent_id, checked["to"], checked.get("variables") or None)
-        return _Send("notify-call", (agent_id, payload["to"]), path, payload)
+        return _Send("notify-call", (agent_id, payload["to"]), path, payload, channel="call")
 
 
 __all__ = ["VotelCallNotifier", "VotelSmsNotifier"]

@@ -17,7 +17,7 @@ from typing import Any
 
 import pendulum
 
-from votel_airflow.defaults import POOL_SIZE
+from votel_airflow.defaults import OUTREACH_CHANNELS, POOL_SIZE
 from votel_airflow.exceptions import VotelInputError
 
 #: Values quoted in an error are cut here, so a pasted document cannot flood the log.
@@ -251,6 +251,14 @@ def require_choice(field: str, value: Any, choices: Iterable[str]) -> str:
     if value not in allowed:
         raise fail(field, value, f"is not one of {allowed}", f"Use one of {allowed}.")
     return str(value)
+
+
+def require_outreach_channels(field: str, value: Any) -> tuple[str, ...]:
+    """One channel or a list of them, each ``sms``, ``email``, ``whatsapp`` or ``call``; at least one."""
+    channels = tuple(dict.fromkeys(as_str_list(field, value)))
+    if not channels:
+        raise fail(field, value, "names no channel", f"Give some of {list(OUTREACH_CHANNELS)}, or None.")
+    return tuple(require_choice(field, channel, OUTREACH_CHANNELS) for channel in channels)
 
 
 def require_int(field: str, value: Any, *, low: int, high: int) -> int:

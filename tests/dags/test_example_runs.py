@@ -119,6 +119,48 @@ def test_outreach_campaign_texts_and_enrolls_each_tagged_contact_once_and_follow
     assert sorted(t["contact_id"] for t in tasks) == sorted([ids["+12025550413"], ids["+12025550466"]])
 
 
+def test_outreach_campaign_keeps_out_opted_out_contacts_and_those_in_their_quiet_hours(
+    votel_connection: str, votel_sandbox: SandboxServer, votel_api_key: str
+) -> None:
+    hook = VotelHook(votel_connection)
+    # The suite's clock: 14:00 in Washington, 03:00 the next day in Tokyo.
+    ids = _add_contacts(
+        hook, "spring-test", ["+12025550421", "+12025550432", "+12025550445", "+819012345678"]
+    )
+    no_contact = ids["+12025550432"]
+    no_texts = ids["+12025550445"]
+    asleep = ids["+819012345678"]
+    hook.request("PATCH", f"{endpoints.CONTACTS}/{no_contact}", json={"dnd": True})
+    hook.request("PATCH", f"{endpoints.CONTACTS}/{no_texts}", json={"dnd_channels": ["sms"]})
+
+    dagrun = run_dag(EXAMPLES, "votel_outreach_campaign", run_conf={"tag": "spring-test"})
+    _succeeded(dagrun)
+
+    admin = votel_sandbox.admin
+    assert [m["recipient"] for m in admin.records(votel_api_key, "message")] == ["+12025550421"]
+    enrolled = sorted(e["contact_id"] for e in admin.records(votel_api_key, "enrollment"))
+    assert enrolled == sorted([ids["+12025550421"], asleep])
+    sent = task_result_of_map(dagrun, "send_sms")
+    assert sent["skipped"]["opted_out"] == 2
+    assert sent["skipped_recipients"]["quiet_hours"] == [asleep]
+    enrollment = task_result_of_map(dagrun, "enroll_in_workflow")
+    assert sorted(enrollment["skipped_recipients"]["opted_out"]) == sorted([no_contact, no_texts])
+
+
+def task_result_of_map(dagrun: Any, task_id: str) -> Any:
+    """The ``return_value`` of the one mapped instance of ``task_id`` (a single batch)."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        (row,) = (
+            session.query(XComModel)
+            .filter_by(dag_id=dagrun.dag_id, run_id=dagrun.run_id, task_id=task_id, key="return_value")
+            .all()
+        )
+        return XComModel.deserialize_value(row)
+
+
 # --8<-- [start:wallet_too_low_test]
 def test_outreach_campaign_sends_nothing_when_the_wallet_is_too_low(
     votel_connection: str, votel_sandbox: SandboxServer, votel_api_key: str

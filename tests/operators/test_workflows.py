@@ -12,6 +12,7 @@ import pytest
 
 from tests.support import FakeStateStore, dagrun_task_states, link_of, make_context, run_dag, write_dag
 from votel_airflow import endpoints
+from votel_airflow.defaults import SKIP_REASONS
 from votel_airflow.exceptions import VotelInputError
 from votel_airflow.hooks.votel import VotelHook
 from votel_airflow.idempotency import stored_progress
@@ -80,6 +81,11 @@ def test_enrolling_1234_ids_with_unknown_and_already_enrolled_ones_gives_the_exa
         "not_found_count": len(unknown),
         "truncated": False,
         "results_uri": None,
+        # The outreach policy's fields: every input counted, nobody kept out.
+        "requested": len(given),
+        "duplicates": 10,
+        "skipped": dict.fromkeys(SKIP_REASONS, 0),
+        "skipped_recipients": {"opted_out": [], "suppressed": []},
     }
     records = votel_sandbox.admin.records(votel_api_key, "enrollment")
     assert sorted(r["contact_id"] for r in records) == sorted(known)

@@ -255,15 +255,20 @@ def calls_to(server: SandboxServer, key: str, number: str) -> int:
 
 @pytest.mark.parametrize("account", [True], ids=["seeded"], indirect=True)
 def test_an_ambiguous_call_start_is_never_made_again_by_a_retry(
-    careless_server: SandboxServer, account: Any
+    careless_server: SandboxServer, account: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     key = account(server_idempotency=False)
     agent = first_agent()
     context = make_context(state_store=FakeStateStore())
-    careless_server.admin.set_faults(error_after_rate=1.0)
+    from votel_airflow.delivery import screening
+
+    unarmed = screening.screen
+    # After the outreach policy's reads, which would otherwise stop the call before its start.
+    arm_faults_after_screening(monkeypatch, careless_server.admin, error_after_rate=1.0)
 
     with pytest.raises(ambiguity.VotelAmbiguousRecipientsError, match=r"\+14156669999"):
         call_task(agent).execute(context)
+    monkeypatch.setattr(screening, "screen", unarmed)
     careless_server.admin.clear_faults()
     with pytest.raises(ambiguity.VotelAmbiguousRecipientsError):
         call_task(agent).execute(context)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from votel_airflow.defaults import (
+    ANY_CHANNEL,
     DEFAULT_OPT_OUT_LOOKBACK,
     DEFAULT_QUIET_HOURS,
     ON_QUIET_HOURS,
@@ -21,6 +22,7 @@ from votel_airflow.validation import (
     require_choice,
     require_duration,
     require_max_per_recipient,
+    require_outreach_channels,
     require_quiet_hours,
     require_timezone,
 )
@@ -126,3 +128,28 @@ def resolve_policy(
         default_timezone=zone,
         transactional=bool(transactional),
     )
+
+
+def enrollment_policies(
+    extras: Mapping[str, Any],
+    channels: Any = None,
+    *,
+    suppression_list: Any = FROM_CONNECTION,
+) -> list[OutreachPolicy]:
+    """The policies an enrollment is screened with: opt-outs and the suppression list only.
+
+    Quiet hours and caps are left to when the workflow sends (an enrollment reaches nobody at
+    once, and its channels and times are the workflow's). One policy per channel in ``channels``
+    (their ``dnd_channels``, and STOP replies for ``sms``), else one that honours ``dnd`` alone.
+
+    :param extras: the connection's outreach extras.
+    :param channels: the channels the workflow reaches people on; None: not known.
+    :param suppression_list: the argument, else the connection extra.
+    """
+    named = require_outreach_channels("channels", channels) if channels is not None else ()
+    return [
+        resolve_policy(
+            channel, extras, quiet_hours=None, max_per_recipient=None, suppression_list=suppression_list
+        )
+        for channel in (named or (ANY_CHANNEL,))
+    ]

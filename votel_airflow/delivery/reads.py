@@ -21,6 +21,7 @@ from typing import Any, Protocol, TypeVar
 
 from votel_airflow import endpoints
 from votel_airflow.defaults import (
+    IN_FLIGHT_CALL_STATUSES,
     MAX_RECIPIENTS_LOOKED_UP,
     RATE_LIMITED_READ_ROUNDS,
     START_KEYWORDS,
@@ -173,7 +174,9 @@ def stopped_numbers(reader: Reader, lookback: float) -> set[str]:
 
 def sends_per_recipient(reader: Reader, channel: str, period: float) -> Counter[str]:
     """Outbound messages on ``channel`` per recipient over the last ``period`` seconds, from every
-    DAG and the Votel app alike (the messaging log holds them all)."""
+    DAG and the Votel app alike (the messaging log holds them all; calls: the call log)."""
+    if channel == "call":
+        return calls_per_recipient(reader, period)
     params = {**_window(period), "direction": "outbound", "channel": channel}
     return _count_sends(reader.paginate(endpoints.MESSAGING_LOGS, params=params))
 
@@ -203,7 +206,8 @@ def recent_sends(
     whole log for a few recipients is what this spares.
     """
     looked_up = facts.looked_up
-    if looked_up is not None and all(identity(r) in looked_up for r in recipients):
+    # Calls are counted from the call log, which has no per-contact read.
+    if channel != "call" and looked_up is not None and all(identity(r) in looked_up for r in recipients):
         return sends_to_contacts(reader, [looked_up[identity(r)] for r in recipients], channel, period)
     return sends_per_recipient(reader, channel, period)
 
@@ -216,4 +220,29 @@ def _count_sends(rows: Iterator[dict[str, Any]]) -> Counter[str]:
         if row.get("contact_id"):
             # Also under the contact, for thread messages, which name their recipients by id.
             counts[str(row["contact_id"])] += 1
+    return counts
+
+
+def calls_per_recipient(reader: Reader, period: float) -> Counter[str]:
+    """Outbound calls per number (and per contact) started over the last ``period`` seconds.
+
+    The messaging log holds SMS, e-mail and WhatsApp only; calls are in the call log, which lists a
+    call once it has ended. The calls still going are listed too, one listing per in-flight status
+    (as the kill switch reads them), so a call ringing now counts against the cap; a call seen in
+    two listings (it ended between them) counts once.
+    """
+    window = _window(period)
+    listings = [window, *({**window, "status": status} for status in IN_FLIGHT_CALL_STATUSES)]
+    seen: set[str] = set()
+    counts: Counter[str] = Counter()
+    for params in listings:
+        for row in reader.paginate(endpoints.CALL_LOGS, params=params):
+            call_id = str(row.get("id") or "")
+            if (call_id and call_id in seen) or row.get("direction", "outbound") != "outbound":
+                continue
+            seen.add(call_id)
+            if row.get("to"):
+                counts[identity(str(row["to"]))] += 1
+            if row.get("contact_id"):
+                counts[str(row["contact_id"])] += 1
     return counts

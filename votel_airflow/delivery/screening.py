@@ -11,7 +11,11 @@ rules, in the order they are judged (the first that applies is the reason report
 5. ``quiet_hours``: inside the quiet window in (one of) the recipient's zone(s). These wait for
    the next opening unless the window never opens in all their zones at once (then skipped).
 
-A transactional policy has no quiet hours and no cap; rules 1 and 2 always hold. The reads cost
+STOP replies are SMS keywords: they opt a number out of texts, not of calls or e-mail (the contract
+puts them in the messaging log as SMS; a person who wants no calls has ``call`` in ``dnd_channels``).
+A transactional policy has no quiet hours and no cap; rules 1 and 2 always hold. On the channel
+:data:`~votel_airflow.defaults.ANY_CHANNEL` (a workflow enrollment) only ``dnd`` opts a contact
+out, and the suppression list is matched on both the contact's phone and e-mail. The reads cost
 requests in proportion to contacts and log rows read (:mod:`.reads`), or, for a send to a few,
 to its recipients (each looked up), whichever is fewer for a large CRM.
 """
@@ -22,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from votel_airflow.defaults import SKIP_REASONS
+from votel_airflow.defaults import ANY_CHANNEL, SKIP_REASONS
 from votel_airflow.delivery.local_time import next_opening, policy_now, quiet_anywhere, recipient_zones
 from votel_airflow.delivery.policy import OutreachPolicy
 from votel_airflow.delivery.reads import (
@@ -99,6 +103,7 @@ def screen(
     for recipient in unique:
         key = identity(recipient)
         address: str | None = key
+        others: tuple[str | None, ...] = ()
         if by_contact:
             if key not in facts.addresses:
                 # No such contact: nothing to judge it by, and the API refuses it (404), which the
@@ -107,7 +112,10 @@ def screen(
                 continue
             phone, email = facts.addresses[key]
             address = phone if by_phone else email
-        names = {n for n in (key, address) if n}
+            if policy.channel == ANY_CHANNEL:
+                # The workflow may reach them either way: a listed phone or e-mail keeps them out.
+                others = (phone, email)
+        names = {n for n in (key, address, *others) if n}
         if names & opted_out:
             result.skipped["opted_out"].append(recipient)
         elif names & suppressed:
@@ -129,4 +137,27 @@ def screen(
                     result.skipped["quiet_hours"].append(recipient)
                 else:
                     result.waiting[recipient] = opening
+    return result
+
+
+def screen_enrollment(
+    reader: Reader, contact_ids: Sequence[str], policies: Sequence[OutreachPolicy]
+) -> Screening:
+    """Which contacts may be enrolled in a workflow: those no policy of ``policies`` keeps out.
+
+    Enrolling someone lets Votel reach them later, on the workflow's channels and schedule, so only
+    the rules that hold whenever they are reached apply: opt-outs and the suppression list (each
+    policy carries no quiet hours and no cap). One policy per channel the workflow uses (a contact
+    who opted out of any of them stays out), or one on
+    :data:`~votel_airflow.defaults.ANY_CHANNEL` when the channels are not known (``dnd`` only).
+    A contact is reported under the first reason that keeps it out.
+    """
+    result = Screening()
+    remaining = list(dict.fromkeys(contact_ids))
+    for policy in policies:
+        verdict = screen(reader, remaining, policy, by_contact=True)
+        for reason, who in verdict.skipped.items():
+            result.skipped[reason].extend(who)
+        remaining = verdict.send_now
+    result.send_now = remaining
     return result

@@ -346,8 +346,15 @@ class VotelVerbs:
         variables: Mapping[str, Any] | None = None,
         contact_id: str | None = None,
         idempotency_key: str | None = None,
+        transactional: bool = False,
+        screen: bool = True,
     ) -> dict[str, Any]:
         """Start an outbound AI call, exactly once; return ``{id, status: "queued"}``.
+
+        The outreach policy of the connection applies first, on the channel ``call`` (``dnd``,
+        ``call`` in ``dnd_channels``, the suppression list, quiet hours in the person's zone,
+        frequency caps counted from the call log): a person it keeps out is not called and the verb
+        returns ``{"id": None, "status": "skipped", "reason": ..., "to": ...}``, as :meth:`send_sms`.
 
         :param agent_id: the agent that calls.
         :param to: the number to call, E.164.
@@ -355,10 +362,13 @@ class VotelVerbs:
         :param contact_id: the contact called, when known.
         :param idempotency_key: names this one call; default (inside a task) the task instance,
             agent and number, the key ``StartCallOperator`` uses.
+        :param transactional: a page to the person on call: at any hour and past frequency caps,
+            never past an opt-out or the suppression list.
+        :param screen: False only when the caller applied the policy already (the operator does).
         """
         path, payload = call_request(agent_id, to, variables, contact_id)
         key = _key("start_call", idempotency_key, "call", agent_id.strip(), payload["to"])
-        return dict(self.request("POST", path, json=payload, idempotency_key=key))
+        return self._screened_post("call", payload["to"], path, payload, key, transactional, screen)
 
     def cancel_call(self, call_id: str) -> dict[str, Any] | None:
         """Hang up or drop a call; return it (``status: "canceled"``), or None if it had ended.
@@ -382,16 +392,31 @@ class VotelVerbs:
         return dict(answer) if isinstance(answer, Mapping) else {}
 
     def enroll_contacts(
-        self, workflow_id: str, contact_ids: Sequence[str], *, idempotency_key: str | None = None
-    ) -> dict[str, list[str]]:
+        self,
+        workflow_id: str,
+        contact_ids: Sequence[str],
+        *,
+        idempotency_key: str | None = None,
+        channels: Sequence[str] | None = None,
+        screen: bool = True,
+    ) -> dict[str, Any]:
         """Enroll up to 500 contacts in a workflow, exactly once.
 
-        Returns ``{"enrolled": [...], "already_enrolled": [...], "not_found": [...]}`` (contact ids).
+        Returns ``{"enrolled": [...], "already_enrolled": [...], "not_found": [...]}`` (contact ids)
+        and ``skipped`` (reason -> contact ids the outreach policy kept out). Enrolling lets the
+        workflow reach the person, so opt-outs apply first: a contact with ``dnd`` (or one of
+        ``channels`` in its ``dnd_channels``), or whose phone or e-mail is on the connection's
+        suppression list, is not enrolled; quiet hours and caps are the workflow's to keep
+        (docs/guides/responsible-outreach.md).
 
         :param workflow_id: the workflow (:meth:`find_workflow` finds one by name).
         :param contact_ids: the contacts, 1 to 500 ids.
         :param idempotency_key: names this one enrollment; default (inside a task) the task
-            instance, workflow and the set of ids, the key ``EnrollContactOperator`` gives the batch.
+            instance, workflow and the set of ids enrolled, the key ``EnrollContactOperator`` gives
+            the batch.
+        :param channels: the channels the workflow reaches people on (``sms``, ``email``,
+            ``whatsapp``, ``call``); None: only ``dnd`` opts a contact out.
+        :param screen: False only when the caller applied the policy already (the operator does).
         """
         workflow_id = require_id("workflow_id", workflow_id)
         if isinstance(contact_ids, str) or not isinstance(contact_ids, Sequence):
@@ -402,12 +427,28 @@ class VotelVerbs:
                 "contact_ids", len(ids), f"must hold 1 to {MAX_ENROLL_BATCH} ids",
                 "Split the list, or use EnrollContactOperator, which batches.",
             )  # fmt: skip
+        outcomes = ("enrolled", "already_enrolled", "not_found")
+        skipped: dict[str, list[str]] = {}
+        if screen:
+            from votel_airflow.delivery.policy import enrollment_policies
+            from votel_airflow.delivery.screening import screen_enrollment
+
+            policies = enrollment_policies(dict(self.settings.outreach), channels)
+            verdict = screen_enrollment(self, ids, policies)
+            skipped = {reason: who for reason, who in verdict.skipped.items() if who}
+            ids = verdict.send_now
+            if skipped:
+                log.warning("Not enrolling %s (the outreach policy)", skipped)
+            if not ids:
+                return {**{outcome: [] for outcome in outcomes}, "skipped": skipped}
         key = _key("enroll_contacts", idempotency_key, "enroll", workflow_id, batch_digest(ids))
         path = endpoints.path(endpoints.WORKFLOW_ENROLLMENTS, workflow_id=workflow_id)
         answer = self.request("POST", path, json={"contact_ids": ids}, idempotency_key=key)
         answer = answer if isinstance(answer, Mapping) else {}
-        outcomes = ("enrolled", "already_enrolled", "not_found")
-        return {outcome: [str(i) for i in answer.get(outcome) or []] for outcome in outcomes}
+        result: dict[str, Any] = {o: [str(i) for i in answer.get(o) or []] for o in outcomes}
+        if screen:
+            result["skipped"] = skipped
+        return result
 
     def upsert_contacts(
         self,

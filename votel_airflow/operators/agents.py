@@ -21,6 +21,7 @@ from votel_airflow.idempotency import TaskProgress, idempotency_key
 from votel_airflow.links import VotelObjectLink, record_link
 from votel_airflow.names import require_one, resolve
 from votel_airflow.operators.base import VotelBaseOperator
+from votel_airflow.operators.bulk_send import FROM_CONNECTION, WAITING_XCOM_KEY, check_outreach_arguments
 from votel_airflow.validation import (
     fail,
     is_template,
@@ -34,6 +35,7 @@ from votel_airflow.validation import (
 from votel_airflow.waiting import result_from_event, wait_for
 
 if TYPE_CHECKING:
+    from votel_airflow.delivery.screening import Screening
     from votel_airflow.operators.agent_knowledge import SyncKnowledgeBaseOperator
     from votel_airflow.progress_stores import ProgressStore
 
@@ -99,7 +101,28 @@ class StartCallOperator(VotelBaseOperator):
         JSON. Templated. On a connection with ``server_idempotency`` false and an Airflow without a
         task state store (3.0 to 3.2) it is required: the record written before the call starts,
         which keeps a retry from ringing again, is kept in files beside it.
+    :param quiet_hours: local hours nobody is called, ``"HH:MM-HH:MM"`` (may cross midnight);
+        default the connection extra ``quiet_hours``, else ``"21:00-08:00"``; None: no quiet hours
+        (docs/guides/responsible-outreach.md explains every outreach setting).
+    :param on_quiet_hours: a person inside their quiet hours: ``"defer"`` (default: wait without a
+        worker slot until their window opens, then call once), ``"skip"`` (return the skip, call
+        nobody) or ``"fail"`` (fail before calling).
+    :param max_per_recipient: ``(count, period)``, e.g. ``(1, "24h")``: at most ``count`` calls per
+        person in ``period``, counted from the call log (every DAG and the app, calls still going
+        included); default the connection extra, else none.
+    :param suppression_list: a file (local path or object-storage URL) of numbers never called, one
+        per line; default the connection extra. Templated.
+    :param default_timezone: the zone of a number whose zone cannot be known (default the extra,
+        else none: the call is skipped as ``unknown_timezone``).
+    :param transactional: a page to the person on call: at any hour and past frequency caps, never
+        past an opt-out or the suppression list. Default False.
     :param votel_conn_id: Airflow connection of type ``votel``.
+
+    Before the call, the outreach policy judges the number on the channel ``call``: a contact with
+    ``dnd`` or ``call`` in ``dnd_channels``, a number on the suppression list, a capped person or one
+    inside their quiet hours is not called. The task then returns ``{"id": None, "status":
+    "skipped", "reason", "to"}`` with the senders' skip fields (``skipped``, ``skipped_recipients``,
+    ``waiting``, ``next_opening``). STOP replies are SMS keywords and do not stop calls.
 
     Killing the task (marked failed while it runs, or past its ``execution_timeout``) cancels the
     call it started (:meth:`on_kill`); a call that had already ended is left as it is.
@@ -107,6 +130,7 @@ class StartCallOperator(VotelBaseOperator):
 
     template_fields: Sequence[str] = (
         "agent_id", "agent_name", "to", "contact_id", "variables", "results_destination",
+        "suppression_list",
     )  # fmt: skip
     operator_extra_links = (VotelObjectLink(),)
     ui_color = "#fff3e0"
@@ -127,10 +151,24 @@ class StartCallOperator(VotelBaseOperator):
         cancel_on_timeout: bool = True,
         on_ambiguous: str = "fail",
         results_destination: Any = None,
+        quiet_hours: str | None = FROM_CONNECTION,
+        on_quiet_hours: str = FROM_CONNECTION,
+        max_per_recipient: Any = FROM_CONNECTION,
+        suppression_list: Any = FROM_CONNECTION,
+        default_timezone: str | None = FROM_CONNECTION,
+        transactional: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         require_one("agent", agent_id, agent_name)
+        self.outreach = {
+            "quiet_hours": quiet_hours, "on_quiet_hours": on_quiet_hours,
+            "max_per_recipient": max_per_recipient, "default_timezone": default_timezone,
+        }  # fmt: skip
+        # Checked when the DAG is parsed; the templated suppression list when the task runs.
+        check_outreach_arguments(self.outreach)
+        self.suppression_list = suppression_list
+        self.transactional = bool(transactional)
         self.results_destination = results_destination
         self.on_ambiguous = require_choice("on_ambiguous", on_ambiguous, ON_AMBIGUOUS)
         if isinstance(to, str) and not is_template(to):
@@ -160,6 +198,9 @@ class StartCallOperator(VotelBaseOperator):
 
         self.started_call_id = None  # an operator object may run more than once (dag.test())
         to = require_dialable("to", self.to)
+        skipped = self._screen(context, to)
+        if skipped is not None:
+            return skipped
         destination = optional_storage_path("results_destination", self.results_destination)
         store = progress_store(context, destination)
         trusted = ambiguity.log_mode(self.hook, f"call {to}")
@@ -196,6 +237,71 @@ class StartCallOperator(VotelBaseOperator):
         )
         return result
 
+    #: The ISO instant a quiet-hours deferral waited for, while resuming from it.
+    _waited_until: str | None = None
+
+    def _screen(self, context: Any, to: str) -> dict[str, Any] | None:
+        """The outreach policy's verdict on calling ``to`` now: None to call, else the skip to
+        return; defers (no worker slot) when ``to`` waits for their quiet hours to end."""
+        from datetime import datetime
+
+        from votel_airflow.delivery.local_time import policy_now
+        from votel_airflow.delivery.outcome import skip_line, with_screening
+        from votel_airflow.delivery.policy import resolve_policy
+        from votel_airflow.delivery.screening import screen
+
+        policy = resolve_policy(
+            "call", dict(self.hook.settings.outreach), **self.outreach,
+            suppression_list=self.suppression_list, transactional=self.transactional,
+        )  # fmt: skip
+        now = None
+        if self._waited_until:
+            # The trigger fired at or after the opening it waited for: judge no earlier than that,
+            # even on a lagging (or fixed) clock, or the task would wait again for the same opening.
+            now = max(policy_now(), datetime.fromisoformat(self._waited_until))
+        screening = screen(self.hook, [to], policy, now=now)
+        if screening.send_now:
+            return None
+        if screening.waiting and policy.on_quiet_hours == "defer":
+            self._defer_until_open(context, screening)
+        if screening.waiting and policy.on_quiet_hours == "fail":
+            from votel_airflow.exceptions import VotelQuietHoursError
+
+            opening = screening.next_opening
+            raise VotelQuietHoursError(
+                f"{to} is inside their quiet hours; their window opens at "
+                f"{opening.isoformat() if opening else '?'}. Nothing was called (on_quiet_hours='fail'). "
+                "Run the task after that, or pass on_quiet_hours='defer' to call when it opens."
+            )
+        screening.skipped["quiet_hours"].extend(screening.waiting)
+        screening.waiting.clear()
+        reason = next(reason for reason, who in screening.skipped.items() if who)
+        skip = {"id": None, "status": "skipped", "reason": reason, "to": to}
+        summary = with_screening(skip, screening, 1, 0)
+        self.log.warning(
+            "Not calling %s: %s (the outreach policy; docs/guides/responsible-outreach.md); skipped %s",
+            to, reason, skip_line(summary),
+        )  # fmt: skip
+        return summary
+
+    def _defer_until_open(self, context: Any, screening: Screening) -> None:
+        """Wait, without a worker slot, until the person's quiet hours end everywhere they may be."""
+        from airflow.providers.standard.triggers.temporal import DateTimeTrigger
+
+        opening = screening.next_opening
+        assert opening is not None
+        # In XCom, not the deferral's kwargs: dag.test() drops those on resume.
+        context["ti"].xcom_push(key=WAITING_XCOM_KEY, value={"until": opening.isoformat()})
+        self.log.info("Inside their quiet hours: deferring the call until %s", opening.isoformat())
+        self.defer(trigger=DateTimeTrigger(moment=opening), method_name="resume_after_quiet_hours")
+
+    def resume_after_quiet_hours(self, context: Any, event: Any = None) -> dict[str, Any]:
+        """Call the person whose quiet hours kept the call waiting, judging them again first (an
+        opt-out may have come overnight); the call carries the key the first part would have used."""
+        state = context["ti"].xcom_pull(task_ids=self.task_id, key=WAITING_XCOM_KEY) or {}
+        self._waited_until = state.get("until")
+        return self.execute(context)
+
     def _start(
         self, context: Any, agent_id: str, to: str, body: dict[str, Any], store: ProgressStore | None
     ) -> Any:
@@ -211,7 +317,7 @@ class StartCallOperator(VotelBaseOperator):
 
         key = idempotency_key(context, "call", agent_id, to)
         if store is None:
-            return self.hook.start_call(agent_id, **body, idempotency_key=key)
+            return self.hook.start_call(agent_id, **body, idempotency_key=key, screen=False)
         progress = TaskProgress(context, CALL_PROGRESS, store)
         earlier = progress.done().get(key)
         if isinstance(earlier, str):
@@ -221,7 +327,7 @@ class StartCallOperator(VotelBaseOperator):
             progress.record(key, ambiguity.pending(time.time()))
             progress.flush()
             try:
-                call = self.hook.start_call(agent_id, **body, idempotency_key=key)
+                call = self.hook.start_call(agent_id, **body, idempotency_key=key, screen=False)
             except VotelOutcomeUnknownError as exc:
                 progress.record(key, ambiguity.ambiguous(str(exc), time.time()))
                 progress.flush()

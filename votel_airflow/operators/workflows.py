@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from votel_airflow import endpoints
 from votel_airflow.compat import conf
 from votel_airflow.conditions.workflows import CampaignCondition, campaign_summary
-from votel_airflow.defaults import MAX_ENROLL_BATCH, ON_AMBIGUOUS
+from votel_airflow.defaults import MAX_ENROLL_BATCH, ON_AMBIGUOUS, SKIP_REASONS
 from votel_airflow.exceptions import (
     VotelBadRequestError,
     VotelContactsNotFoundError,
@@ -27,7 +27,16 @@ from votel_airflow.idempotency import TaskProgress, idempotency_key
 from votel_airflow.links import VotelObjectLink, record_link
 from votel_airflow.names import require_one, resolve
 from votel_airflow.operators.base import VotelBaseOperator
-from votel_airflow.validation import as_str_list, fail, require_choice, require_id, require_int
+from votel_airflow.operators.bulk_send import FROM_CONNECTION
+from votel_airflow.validation import (
+    as_str_list,
+    fail,
+    is_template,
+    require_choice,
+    require_id,
+    require_int,
+    require_outreach_channels,
+)
 from votel_airflow.waiting import result_from_event, wait_for
 from votel_airflow.xcom_results import capped_lists
 
@@ -35,6 +44,8 @@ if TYPE_CHECKING:
     from votel_airflow.hooks.votel import VotelHook
 
 ENROLL_OUTCOMES = ("enrolled", "already_enrolled", "not_found")
+#: The policy's reasons that can keep a contact out of a workflow (no quiet hours, no caps here).
+ENROLLMENT_SKIP_REASONS = ("opted_out", "suppressed")
 #: Campaign statuses that mean "started": a 409 on start with one of these is our earlier try.
 STARTED_CAMPAIGN_STATUSES = frozenset({"running", "completed", "paused"})
 
@@ -72,10 +83,24 @@ class EnrollContactOperator(VotelBaseOperator):
         object; the XCom result keeps the first 1,000 ids of each. Templated. Where Airflow has no
         task state store (3.0 to 3.2) the batches' progress is kept in files beside it, so a retry
         resumes; on a connection with ``server_idempotency`` false it is then required.
+    :param channels: the channels the workflow reaches people on (``sms``, ``email``, ``whatsapp``,
+        ``call``): a contact with one of them in ``dnd_channels`` (or, for ``sms``, a STOP reply from
+        its phone) is not enrolled. Default None: only ``dnd`` keeps a contact out.
+    :param suppression_list: a file (local path or object-storage URL) of numbers and addresses never
+        reached, one per line: a contact whose phone or e-mail is on it is not enrolled. Default the
+        connection extra. Templated.
     :param votel_conn_id: Airflow connection of type ``votel``.
+
+    Enrolling someone lets the workflow reach them, so the outreach policy screens the contacts
+    first (docs/guides/responsible-outreach.md): a contact it keeps out is not enrolled and the
+    result counts it under ``skipped`` (reason -> count: ``opted_out``, ``suppressed``) with the ids
+    in ``skipped_recipients`` (at most 100 per reason). Quiet hours and frequency caps are not
+    applied here: the workflow sends later, on its own schedule.
     """
 
-    template_fields: Sequence[str] = ("workflow_id", "workflow_name", "contact_ids", "results_destination")
+    template_fields: Sequence[str] = (
+        "workflow_id", "workflow_name", "contact_ids", "results_destination", "suppression_list",
+    )  # fmt: skip
     operator_extra_links = (VotelObjectLink(),)
     ui_color = "#fdf3e6"
 
@@ -89,10 +114,16 @@ class EnrollContactOperator(VotelBaseOperator):
         batch_size: int = MAX_ENROLL_BATCH,
         on_ambiguous: str = "fail",
         results_destination: Any = None,
+        channels: Sequence[str] | None = None,
+        suppression_list: Any = FROM_CONNECTION,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         require_one("workflow", workflow_id, workflow_name)
+        self.channels = channels
+        if channels is not None and not is_template(channels):
+            require_outreach_channels("channels", channels)
+        self.suppression_list = suppression_list
         self.results_destination = results_destination
         self.on_ambiguous = require_choice("on_ambiguous", on_ambiguous, ON_AMBIGUOUS)
         self.workflow_id = workflow_id
@@ -110,7 +141,8 @@ class EnrollContactOperator(VotelBaseOperator):
             require_durable_write_ahead,
         )
 
-        ids = sorted(set(as_str_list("contact_ids", self.contact_ids)))
+        given = as_str_list("contact_ids", self.contact_ids)
+        ids = sorted(set(given))
         destination = optional_storage_path("results_destination", self.results_destination)
         what = f"enroll {self.workflow_id or self.workflow_name}"
         trusted = ambiguity.log_mode(self.hook, what)
@@ -120,13 +152,19 @@ class EnrollContactOperator(VotelBaseOperator):
         workflow_id = resolve(self.hook, "workflow", self.workflow_id, self.workflow_name)
         merged: dict[str, list[str]] = {outcome: [] for outcome in ENROLL_OUTCOMES}
         record_link(context, self.hook.settings.base_url, "workflow", workflow_id)
+        skipped: dict[str, list[str]] = {reason: [] for reason in SKIP_REASONS}
         if not ids:
             self.log.warning("No contacts to enroll in workflow %s", workflow_id)
-            return capped_lists(merged, destination)
+            return self._with_skips(capped_lists(merged, destination), skipped, given)
         path = endpoints.path(endpoints.WORKFLOW_ENROLLMENTS, workflow_id=workflow_id)
         progress = TaskProgress(context, f"votel_enroll_{workflow_id}", store)
+        # Batched over every id, kept out or not, so a batch (its key, its record) is the same
+        # whatever the policy says on a retry; only the contacts it clears are sent.
         batches = [ids[i : i + self.batch_size] for i in range(0, len(ids), self.batch_size)]
         finished = progress.done()
+        unsent = [b for b in batches if finished.get(batch_digest(b)) is None or _unsent(finished, b)]
+        # One screening for the batches still to send: none when an earlier try finished them all.
+        kept_out = self._screen([i for batch in unsent for i in batch]) if unsent else {}
         doubtful: list[str] = []
         try:
             for number, batch in enumerate(batches, start=1):
@@ -138,14 +176,23 @@ class EnrollContactOperator(VotelBaseOperator):
                     doubtful.extend(batch)
                     continue
                 if result is None or mark == ambiguity.UNSENT:
-                    result = self._enroll_batch(context, path, workflow_id, digest, batch, progress, trusted)
+                    cleared = [i for i in batch if i not in kept_out]
+                    batch_skips = {r: [i for i in batch if kept_out.get(i) == r] for r in SKIP_REASONS}
+                    result = self._enroll_batch(
+                        context, path, workflow_id, digest, cleared, progress, trusted, batch_skips
+                    )
                     if result is None:
-                        doubtful.extend(batch)
+                        doubtful.extend(cleared)
+                        for reason in SKIP_REASONS:
+                            skipped[reason].extend(batch_skips[reason])
                         continue
                 else:
                     self.log.info("Batch %d/%d was enrolled by an earlier try", number, len(batches))
                 for outcome in ENROLL_OUTCOMES:
                     merged[outcome].extend(result.get(outcome) or [])
+                earlier_skips = result.get("skipped") or {}
+                for reason in SKIP_REASONS:
+                    skipped[reason].extend(earlier_skips.get(reason) or [])
         finally:
             progress.flush()
         unresolved = self._reconcile(path, doubtful, merged) if doubtful else []
@@ -154,7 +201,7 @@ class EnrollContactOperator(VotelBaseOperator):
             workflow_id, len(merged["enrolled"]), len(merged["already_enrolled"]),
             len(merged["not_found"]), len(batches),
         )  # fmt: skip
-        report = capped_lists(merged, destination)
+        report = self._with_skips(capped_lists(merged, destination), skipped, given)
         if not trusted or unresolved:
             report["ambiguous"] = len(unresolved)
             report["ambiguous_recipients"] = unresolved[: ambiguity.MAX_AMBIGUOUS_LISTED]
@@ -177,6 +224,36 @@ class EnrollContactOperator(VotelBaseOperator):
             store.discard()
         return report
 
+    def _screen(self, ids: list[str]) -> dict[str, str]:
+        """The contacts of ``ids`` the outreach policy keeps out of the workflow, with the reason
+        (opt-outs and the suppression list only: the workflow sends later, on its own schedule)."""
+        from votel_airflow.delivery.policy import enrollment_policies
+        from votel_airflow.delivery.screening import screen_enrollment
+
+        policies = enrollment_policies(
+            dict(self.hook.settings.outreach), self.channels, suppression_list=self.suppression_list
+        )
+        verdict = screen_enrollment(self.hook, ids, policies)
+        return {contact: reason for reason, who in verdict.skipped.items() for contact in who}
+
+    def _with_skips(
+        self, report: dict[str, Any], skipped: dict[str, list[str]], given: list[str]
+    ) -> dict[str, Any]:
+        """``report`` with the policy's skips (as the senders give them) and its log line."""
+        from votel_airflow.delivery.outcome import skip_line, with_screening
+        from votel_airflow.delivery.screening import Screening
+
+        report = with_screening(report, Screening(skipped=skipped), len(given), len(given) - len(set(given)))
+        # An enrollment never waits for quiet hours, and only opt-outs and suppression apply: the
+        # counts stay whole, the lists name only what can happen here (XCom stays small).
+        for field in ("waiting", "next_opening"):
+            report.pop(field, None)
+        report["skipped_recipients"] = {
+            reason: report["skipped_recipients"][reason] for reason in ENROLLMENT_SKIP_REASONS
+        }
+        self.log.info("Enrollment outreach policy: skipped %s", skip_line(report))
+        return report
+
     def _enroll_batch(
         self,
         context: Any,
@@ -186,9 +263,18 @@ class EnrollContactOperator(VotelBaseOperator):
         batch: list[str],
         progress: TaskProgress,
         trusted: bool,
-    ) -> dict[str, list[str]] | None:
-        """One batch's request and its record; None when its outcome is unknown (never resent)."""
+        skipped: dict[str, list[str]],
+    ) -> dict[str, Any] | None:
+        """One batch's request (``batch``: the contacts the policy cleared) and its record, with the
+        contacts ``skipped`` by the policy; None when its outcome is unknown (never resent)."""
         from votel_airflow import ambiguity
+
+        if not batch:
+            # Everyone kept out: nothing to send, and the record says so for a retry.
+            kept_out: dict[str, Any] = {**_batch_result({}), "skipped": skipped}
+            progress.record(digest, kept_out)
+            progress.flush()
+            return kept_out
 
         if not trusted:
             # Write-ahead: a worker killed mid-request leaves the batch ambiguous, not sent twice.
@@ -196,7 +282,10 @@ class EnrollContactOperator(VotelBaseOperator):
             progress.flush()
         try:
             answer = self.hook.enroll_contacts(
-                workflow_id, batch, idempotency_key=idempotency_key(context, "enroll", workflow_id, digest)
+                workflow_id,
+                batch,
+                idempotency_key=idempotency_key(context, "enroll", workflow_id, digest),
+                screen=False,
             )
         except VotelOutcomeUnknownError as exc:
             progress.record(digest, ambiguity.ambiguous(str(exc), time.time()))
@@ -207,7 +296,7 @@ class EnrollContactOperator(VotelBaseOperator):
                 progress.record(digest, ambiguity.unsent(type(exc).__name__))
                 progress.flush()
             raise
-        result = _batch_result(answer)
+        result: dict[str, Any] = {**_batch_result(answer), "skipped": skipped}
         # Flushed per batch: a batch is a large unit of work worth a store write.
         progress.record(digest, result)
         progress.flush()
@@ -232,6 +321,13 @@ class EnrollContactOperator(VotelBaseOperator):
             len(unresolved),
         )
         return unresolved
+
+
+def _unsent(finished: Mapping[str, Any], batch: list[str]) -> bool:
+    """Whether an earlier try recorded ``batch`` as never sent (refused, or its connection failed)."""
+    from votel_airflow import ambiguity
+
+    return ambiguity.marker(finished.get(batch_digest(batch))) == ambiguity.UNSENT
 
 
 def _batch_result(answer: Any) -> dict[str, list[str]]:
