@@ -15,6 +15,7 @@ twenty names are cheaper to own than that dependency (CHANGELOG.md, 0.2.0).
 from __future__ import annotations
 
 import importlib
+import re
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,7 @@ HOMES: dict[str, tuple[str, ...]] = {
     "CronDataIntervalTimetable": ("airflow.sdk", "airflow.timetables.interval"),
     "conf": ("airflow.sdk", "airflow.configuration"),
     "mask_secret": ("airflow.sdk.log", "airflow.sdk.execution_time.secrets_masker"),
+    "redact": ("airflow.sdk.log", "airflow.sdk.execution_time.secrets_masker"),
     "BaseTrigger": ("airflow.triggers.base",),
     "BaseEventTrigger": ("airflow.triggers.base",),
     "Variable": ("airflow.sdk",),
@@ -78,6 +80,7 @@ if TYPE_CHECKING:
     from airflow.sdk.exceptions import AirflowSkipException as AirflowSkipException
     from airflow.sdk.exceptions import TaskDeferred as TaskDeferred
     from airflow.sdk.log import mask_secret as mask_secret
+    from airflow.sdk.log import redact as redact
     from airflow.triggers.base import BaseEventTrigger as BaseEventTrigger
     from airflow.triggers.base import BaseTrigger as BaseTrigger
     from airflow.triggers.base import TaskSuccessEvent as TaskSuccessEvent
@@ -106,6 +109,19 @@ def require_supported_airflow() -> None:
             f"airflow-provider-votel needs Apache Airflow {SUPPORTED_AIRFLOW}, but Airflow {version} is "
             "installed: upgrade Airflow to 3.0 or later, or install this provider where Airflow 3 runs."
         )
+
+
+#: The first Airflow with human-in-the-loop operators (``ApprovalOperator``, standard provider).
+HUMAN_IN_THE_LOOP_SINCE = (3, 1)
+
+
+def has_human_in_the_loop() -> bool:
+    """Whether the installed Airflow has the human-in-the-loop operators (3.1+); no Airflow import."""
+    version = airflow_version()
+    if version is None:
+        return False
+    parts = tuple(int(p) for p in re.findall(r"\d+", version)[:2])
+    return parts >= HUMAN_IN_THE_LOOP_SINCE
 
 
 def resolve(name: str) -> Any:

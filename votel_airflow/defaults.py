@@ -40,6 +40,12 @@ STOP_KEYWORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "Q
 START_KEYWORDS = frozenset({"START", "UNSTOP"})
 #: Why a recipient was not sent to, as the summary names it.
 SKIP_REASONS = ("opted_out", "suppressed", "quiet_hours", "frequency_capped", "unknown_timezone")
+#: The preview's price estimate, per SMS/WhatsApp segment, per e-mail and per call started. The
+#: contract names no prices (an SMS answer carries its ``segments`` and ``cost``): these are the
+#: sandbox's, which mirror the account's default plan; the preview says "estimated".
+ESTIMATED_PRICES = {"sms": "0.01", "whatsapp": "0.005", "email": "0.001", "call": "0.10"}
+#: Preview rows shown in the task log when no ``results_destination`` is given (the rest counted).
+PREVIEW_LOG_ROWS = 50
 #: Environment variable fixing the policy's clock (an ISO 8601 instant): for tests and previews only.
 POLICY_CLOCK_ENV = "VOTEL_POLICY_NOW"
 #: Rounds of the hook's retries an outreach read gets when the API keeps answering 429.
