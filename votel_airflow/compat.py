@@ -36,7 +36,11 @@ HOMES: dict[str, tuple[str, ...]] = {
     "CronDataIntervalTimetable": ("airflow.sdk", "airflow.timetables.interval"),
     "conf": ("airflow.sdk", "airflow.configuration"),
     "mask_secret": ("airflow.sdk.log", "airflow.sdk.execution_time.secrets_masker"),
-    "redact": ("airflow.sdk.log", "airflow.sdk.execution_time.secrets_masker"),
+    "redact": (
+        "airflow.sdk.log",
+        "airflow.sdk._shared.secrets_masker",
+        "airflow.sdk.execution_time.secrets_masker",
+    ),
     "BaseTrigger": ("airflow.triggers.base",),
     "BaseEventTrigger": ("airflow.triggers.base",),
     "Variable": ("airflow.sdk",),
@@ -80,7 +84,7 @@ if TYPE_CHECKING:
     from airflow.sdk.exceptions import AirflowSkipException as AirflowSkipException
     from airflow.sdk.exceptions import TaskDeferred as TaskDeferred
     from airflow.sdk.log import mask_secret as mask_secret
-    from airflow.sdk.log import redact as redact
+    from airflow.sdk._shared.secrets_masker import redact as redact
     from airflow.triggers.base import BaseEventTrigger as BaseEventTrigger
     from airflow.triggers.base import BaseTrigger as BaseTrigger
     from airflow.triggers.base import TaskSuccessEvent as TaskSuccessEvent

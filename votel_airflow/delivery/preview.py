@@ -134,7 +134,7 @@ def redacted(row: dict[str, Any]) -> dict[str, Any]:
     """``row`` with every secret the task knows masked, as Airflow masks its logs."""
     from votel_airflow.compat import redact
 
-    return dict(redact(row))
+    return {name: redact(value) for name, value in row.items()}
 
 
 class Totals:

@@ -124,7 +124,8 @@ class BulkSendOperator(VotelBaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.dry_run = require_flag("dry_run", dry_run)
+        # Not self.dry_run: BaseOperator.dry_run() renders the templates (``airflow tasks test``).
+        self.preview_only = require_flag("dry_run", dry_run)
         self.require_approval_above = require_approval_threshold(
             "require_approval_above", require_approval_above
         )
@@ -189,7 +190,7 @@ class BulkSendOperator(VotelBaseOperator):
             # even on a clock that lags (or is fixed, as in tests), or the task would wait forever.
             now = max(policy_now(), datetime.fromisoformat(waited_until)) if waited_until else None
         policy = self._policy(channel)
-        if self.dry_run:
+        if self.preview_only:
             return self._preview(recipients, invalid, build, policy, channel=channel, by_contact=by_contact)
         settled = settled_recipients(context, name, self.results_destination)
         screening = screen(
@@ -278,7 +279,7 @@ class BulkSendOperator(VotelBaseOperator):
 
         if self.approved_by:
             approvals = [self.approved_by]
-        elif self.has_dag():
+        elif self.has_dag():  # type: ignore[no-untyped-call]
             approvals = sorted(
                 t.task_id for t in self.get_flat_relatives(upstream=True) if isinstance(t, ApprovalOperator)
             )

@@ -92,7 +92,7 @@ class SendSmsOperator(BulkSendOperator):
             invalid=invalid,
             channel="sms",
         )
-        if self.dry_run:
+        if self.preview_only:
             return summary
         self.log.info(
             "SMS: %d sent, %d resumed, %d invalid skipped, %d refused, %d skipped by the outreach policy",

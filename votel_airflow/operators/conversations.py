@@ -115,7 +115,7 @@ class SendMessageOperator(BulkSendOperator):
             channel=channel,
             by_contact=True,
         )
-        if self.dry_run:
+        if self.preview_only:
             return summary
         # A link names one object: a send to many has no single message to show.
         if len(summary["message_ids"]) == 1:
