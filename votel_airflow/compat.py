@@ -76,6 +76,7 @@ if TYPE_CHECKING:
     from airflow.sdk import PokeReturnValue as PokeReturnValue
     from airflow.sdk import Variable as Variable
     from airflow.sdk import conf as conf
+    from airflow.sdk._shared.secrets_masker import redact as redact
     from airflow.sdk.exceptions import AirflowException as AirflowException
     from airflow.sdk.exceptions import AirflowFailException as AirflowFailException
     from airflow.sdk.exceptions import AirflowNotFoundException as AirflowNotFoundException
@@ -84,7 +85,6 @@ if TYPE_CHECKING:
     from airflow.sdk.exceptions import AirflowSkipException as AirflowSkipException
     from airflow.sdk.exceptions import TaskDeferred as TaskDeferred
     from airflow.sdk.log import mask_secret as mask_secret
-    from airflow.sdk._shared.secrets_masker import redact as redact
     from airflow.triggers.base import BaseEventTrigger as BaseEventTrigger
     from airflow.triggers.base import BaseTrigger as BaseTrigger
     from airflow.triggers.base import TaskSuccessEvent as TaskSuccessEvent
