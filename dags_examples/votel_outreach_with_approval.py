@@ -40,8 +40,8 @@ QUESTION = (
 )
 DETAILS = (
     "Estimated cost: {{ " + PREVIEW + "['estimated_cost'] }} ({{ " + PREVIEW + "['segments'] }} "
-    "segments).\n\nSkipped: {{ " + PREVIEW + "['skipped'] }}; invalid: {{ " + PREVIEW + "['skipped_invalid'] }}."
-    "\n\nEvery row: {{ " + PREVIEW + "['preview_uri'] }}"
+    "segments).\n\nSkipped: {{ " + PREVIEW + "['skipped'] }}; "
+    "invalid: {{ " + PREVIEW + "['skipped_invalid'] }}.\n\nEvery row: {{ " + PREVIEW + "['preview_uri'] }}"
 )
 
 if has_human_in_the_loop():
