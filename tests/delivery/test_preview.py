@@ -226,3 +226,20 @@ def test_require_approval_above_on_airflow_3_0_fails_when_the_dag_is_parsed(
         VotelConfigurationError, match=r"require_approval_above=10: needs Airflow 3.1 .* 3\.0\.6"
     ):
         SendSmsOperator(task_id="sms", to=[A], body="Hi", require_approval_above=10)
+
+
+def test_a_secret_the_task_knows_is_masked_in_the_preview_rows(
+    votel_sandbox: Any, votel_api_key: str, votel_connection: str, tmp_path: Path
+) -> None:
+    from votel_airflow.compat import mask_secret
+
+    mask_secret("pw-8d1f0c2e77")
+    out = tmp_path / "preview.jsonl"
+
+    SendSmsOperator(
+        task_id="sms", to=[PARIS], body="Your code pw-8d1f0c2e77", results_destination=str(out),
+        dry_run=True, quiet_hours=None,
+    ).execute(make_context())  # fmt: skip
+
+    assert "pw-8d1f0c2e77" not in out.read_text()
+    assert rows_of(out)[PARIS]["message"] == "Your code ***"
