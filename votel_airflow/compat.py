@@ -15,6 +15,7 @@ twenty names are cheaper to own than that dependency (CHANGELOG.md, 0.2.0).
 from __future__ import annotations
 
 import importlib
+import re
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,11 @@ HOMES: dict[str, tuple[str, ...]] = {
     "CronDataIntervalTimetable": ("airflow.sdk", "airflow.timetables.interval"),
     "conf": ("airflow.sdk", "airflow.configuration"),
     "mask_secret": ("airflow.sdk.log", "airflow.sdk.execution_time.secrets_masker"),
+    "redact": (
+        "airflow.sdk.log",
+        "airflow.sdk._shared.secrets_masker",
+        "airflow.sdk.execution_time.secrets_masker",
+    ),
     "BaseTrigger": ("airflow.triggers.base",),
     "BaseEventTrigger": ("airflow.triggers.base",),
     "Variable": ("airflow.sdk",),
@@ -70,6 +76,7 @@ if TYPE_CHECKING:
     from airflow.sdk import PokeReturnValue as PokeReturnValue
     from airflow.sdk import Variable as Variable
     from airflow.sdk import conf as conf
+    from airflow.sdk._shared.secrets_masker import redact as redact
     from airflow.sdk.exceptions import AirflowException as AirflowException
     from airflow.sdk.exceptions import AirflowFailException as AirflowFailException
     from airflow.sdk.exceptions import AirflowNotFoundException as AirflowNotFoundException
@@ -106,6 +113,19 @@ def require_supported_airflow() -> None:
             f"airflow-provider-votel needs Apache Airflow {SUPPORTED_AIRFLOW}, but Airflow {version} is "
             "installed: upgrade Airflow to 3.0 or later, or install this provider where Airflow 3 runs."
         )
+
+
+#: The first Airflow with human-in-the-loop operators (``ApprovalOperator``, standard provider).
+HUMAN_IN_THE_LOOP_SINCE = (3, 1)
+
+
+def has_human_in_the_loop() -> bool:
+    """Whether the installed Airflow has the human-in-the-loop operators (3.1+); no Airflow import."""
+    version = airflow_version()
+    if version is None:
+        return False
+    parts = tuple(int(p) for p in re.findall(r"\d+", version)[:2])
+    return parts >= HUMAN_IN_THE_LOOP_SINCE
 
 
 def resolve(name: str) -> Any:

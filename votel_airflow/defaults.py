@@ -47,6 +47,12 @@ OUTREACH_CHANNELS = ("sms", "email", "whatsapp", "call")
 #: The policy's channel for a workflow enrollment, which reaches a person on channels the workflow
 #: picks: only ``dnd`` (every channel) opts a contact out of it, unless the channels are named.
 ANY_CHANNEL = "any"
+#: The preview's price estimate, per SMS/WhatsApp segment, per e-mail and per call started. The
+#: contract names no prices (an SMS answer carries its ``segments`` and ``cost``): these are the
+#: sandbox's, which mirror the account's default plan; the preview says "estimated".
+ESTIMATED_PRICES = {"sms": "0.01", "whatsapp": "0.005", "email": "0.001", "call": "0.10"}
+#: Preview rows shown in the task log when no ``results_destination`` is given (the rest counted).
+PREVIEW_LOG_ROWS = 50
 #: Environment variable fixing the policy's clock (an ISO 8601 instant): for tests and previews only.
 POLICY_CLOCK_ENV = "VOTEL_POLICY_NOW"
 #: Recipients up to which the outreach policy looks each one up (a contact search, and with a cap

@@ -285,6 +285,7 @@ __all__ = [
     "SlotTakenError",
     "TooManyFailedRowsError",
     "VotelAmbiguousRecipientsError",
+    "VotelApprovalRequiredError",
     "VotelAuthError",
     "VotelBadRequestError",
     "VotelConfigurationError",
@@ -313,3 +314,8 @@ __all__ = [
 class VotelQuietHoursError(VotelError, AirflowFailException):
     """Recipients are inside their quiet hours and the send was told to fail (``on_quiet_hours="fail"``)
     before reaching anyone; a retry in the same hour would fail again."""
+
+
+class VotelApprovalRequiredError(VotelError, AirflowFailException):
+    """A send over ``require_approval_above`` recipients had no approval in its run; nothing was
+    sent, and a retry would be refused again (so the task fails without retries)."""

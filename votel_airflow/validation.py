@@ -18,7 +18,7 @@ from typing import Any
 import pendulum
 
 from votel_airflow.defaults import OUTREACH_CHANNELS, POOL_SIZE
-from votel_airflow.exceptions import VotelInputError
+from votel_airflow.exceptions import VotelConfigurationError, VotelInputError
 
 #: Values quoted in an error are cut here, so a pasted document cannot flood the log.
 _SHOWN = 80
@@ -265,6 +265,27 @@ def require_int(field: str, value: Any, *, low: int, high: int) -> int:
     """A whole number in ``[low, high]`` (bools refused: ``True`` is not a batch size)."""
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise fail(field, value, f"must be a whole number from {low} to {high}", "Change the argument.")
+    return value
+
+
+def require_approval_threshold(field: str, value: Any) -> int | None:
+    """``require_approval_above``: None, or a whole number of recipients from 0 up; refused on an
+    Airflow without human-in-the-loop operators (3.0), where no approval could ever be given."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise fail(
+            field, value, "must be a whole number of recipients, 0 or more",
+            "Pass e.g. 500 (a send to more than 500 people then needs an approval), or None.",
+        )  # fmt: skip
+    from votel_airflow.compat import airflow_version, has_human_in_the_loop
+
+    if not has_human_in_the_loop():
+        raise VotelConfigurationError(
+            f"{field}={value}: needs Airflow 3.1 or later (its human-in-the-loop ApprovalOperator), "
+            f"but Airflow {airflow_version()} is installed, where no approval can be given. Upgrade "
+            f"Airflow to 3.1+, or drop {field} and review the dry_run=True preview before the send."
+        )
     return value
 
 

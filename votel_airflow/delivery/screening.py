@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from votel_airflow.defaults import ANY_CHANNEL, SKIP_REASONS
 from votel_airflow.delivery.local_time import next_opening, policy_now, quiet_anywhere, recipient_zones
@@ -51,11 +52,14 @@ class Screening:
     :param waiting: recipient -> the instant (UTC) their quiet hours end everywhere they may be.
     :param skipped: reason -> recipients not reached for it (every reason of
         :data:`~votel_airflow.defaults.SKIP_REASONS` present, possibly empty).
+    :param zones: recipient -> their zones, for each recipient when asked (``local_times``), else
+        for none: the preview shows each person's local time.
     """
 
     send_now: list[str] = field(default_factory=list)
     waiting: dict[str, datetime] = field(default_factory=dict)
     skipped: dict[str, list[str]] = field(default_factory=lambda: {r: [] for r in SKIP_REASONS})
+    zones: dict[str, tuple[ZoneInfo, ...]] = field(default_factory=dict)
 
     @property
     def next_opening(self) -> datetime | None:
@@ -70,6 +74,7 @@ def screen(
     *,
     now: datetime | None = None,
     by_contact: bool = False,
+    local_times: bool = False,
 ) -> Screening:
     """Judge each recipient (numbers or addresses, as the channel takes) against ``policy``.
 
@@ -79,6 +84,8 @@ def screen(
     :param now: the instant quiet hours are judged at; default :func:`.local_time.policy_now`.
     :param by_contact: the recipients are contact ids (thread messages): every contact is listed,
         and each is judged by its id and by its phone or e-mail for the channel.
+    :param local_times: record every recipient's zones in ``zones`` (the preview), at the cost of
+        listing the contacts even when no rule needs their zones.
     """
     moment = now or policy_now()
     unique = list(dict.fromkeys(recipients))
@@ -89,7 +96,7 @@ def screen(
     result = Screening()
     if not unique:
         return result
-    zoned = window is not None
+    zoned = window is not None or local_times
     facts = patiently(
         lambda: contact_facts(reader, unique, policy.channel, with_zones=zoned, by_contact=by_contact)
     )
@@ -116,6 +123,9 @@ def screen(
                 # The workflow may reach them either way: a listed phone or e-mail keeps them out.
                 others = (phone, email)
         names = {n for n in (key, address, *others) if n}
+        if local_times:
+            number = address if by_phone else None
+            result.zones[recipient] = recipient_zones(facts.zones.get(key), number, policy.default_timezone)
         if names & opted_out:
             result.skipped["opted_out"].append(recipient)
         elif names & suppressed:

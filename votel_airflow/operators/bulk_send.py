@@ -10,10 +10,18 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from votel_airflow.defaults import ON_AMBIGUOUS
-from votel_airflow.exceptions import VotelInputError, VotelQuietHoursError
+from votel_airflow.exceptions import VotelApprovalRequiredError, VotelInputError, VotelQuietHoursError
 from votel_airflow.links import VotelObjectLink, record_link
 from votel_airflow.operators.base import VotelBaseOperator
-from votel_airflow.validation import check_max_concurrency, check_rate_limit, is_template, require_choice
+from votel_airflow.validation import (
+    check_max_concurrency,
+    check_rate_limit,
+    fail,
+    is_template,
+    require_approval_threshold,
+    require_choice,
+    require_flag,
+)
 
 if TYPE_CHECKING:
     # The engine (threads, dataclasses) and the outreach policy are loaded when a send runs, not
@@ -80,6 +88,14 @@ class BulkSendOperator(VotelBaseOperator):
         else none: they are skipped as ``unknown_timezone``).
     :param transactional: a one-time code, a receipt, a page: sent at any hour and past frequency
         caps, never past an opt-out or the suppression list. Default False.
+    :param dry_run: preview only (default False): screen and render exactly as a send would, send
+        nothing, and write one row per recipient (message, local time, channel, estimated cost,
+        skip reason) to ``results_destination`` (``.jsonl``, ``.jsonl.gz`` or ``.parquet``), or to
+        the task log when unset; return the totals (see :mod:`votel_airflow.delivery.preview`).
+    :param require_approval_above: refuse to send to more than this many people (those the policy
+        lets through now or after their quiet hours) unless an Airflow ``ApprovalOperator`` upstream
+        in the same run was approved. Airflow 3.1+; None (default): no approval needed.
+    :param approved_by: the task id of that approval; default every ``ApprovalOperator`` upstream.
     :param votel_conn_id: Airflow connection of type ``votel``.
     """
 
@@ -102,9 +118,22 @@ class BulkSendOperator(VotelBaseOperator):
         suppression_list: Any = FROM_CONNECTION,
         default_timezone: str | None = FROM_CONNECTION,
         transactional: bool = False,
+        dry_run: bool = False,
+        require_approval_above: int | None = None,
+        approved_by: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        # Not self.dry_run: BaseOperator.dry_run() renders the templates (``airflow tasks test``).
+        self.preview_only = require_flag("dry_run", dry_run)
+        self.require_approval_above = require_approval_threshold(
+            "require_approval_above", require_approval_above
+        )
+        if approved_by is not None and not (isinstance(approved_by, str) and approved_by.strip()):
+            raise fail(
+                "approved_by", approved_by, "must be a task id", "Pass the ApprovalOperator's task_id."
+            )
+        self.approved_by = approved_by
         self.outreach = {
             "quiet_hours": quiet_hours, "on_quiet_hours": on_quiet_hours,
             "max_per_recipient": max_per_recipient, "opt_out_lookback": opt_out_lookback,
@@ -161,6 +190,8 @@ class BulkSendOperator(VotelBaseOperator):
             # even on a clock that lags (or is fixed, as in tests), or the task would wait forever.
             now = max(policy_now(), datetime.fromisoformat(waited_until)) if waited_until else None
         policy = self._policy(channel)
+        if self.preview_only:
+            return self._preview(recipients, invalid, build, policy, channel=channel, by_contact=by_contact)
         settled = settled_recipients(context, name, self.results_destination)
         screening = screen(
             self.hook,
@@ -174,6 +205,9 @@ class BulkSendOperator(VotelBaseOperator):
         if screening.waiting and policy.on_quiet_hours == "skip":
             screening.skipped["quiet_hours"].extend(screening.waiting)
             screening.waiting.clear()
+        if earlier is None:
+            # Once, before the first part: the part after quiet hours sends to fewer, never more.
+            self._require_approval(context, len(screening.send_now) + len(screening.waiting))
         cleared = set(screening.send_now)
         # In input order; those an earlier try settled go too: the engine counts them as resumed.
         going = [r for r in dict.fromkeys(recipients) if r in cleared or recipient_key(r) in settled]
@@ -188,6 +222,87 @@ class BulkSendOperator(VotelBaseOperator):
         if screening.waiting:
             self._defer_waiting(context, screening, summary)
         return summary
+
+    def _preview(
+        self,
+        recipients: Sequence[Any],
+        invalid: Sequence[str],
+        build: Callable[[Any], SendRequest],
+        policy: OutreachPolicy,
+        *,
+        channel: str,
+        by_contact: bool,
+    ) -> dict[str, Any]:
+        """Screen and render as the send would, send nothing, write the rows, return the totals."""
+        from votel_airflow.delivery.local_time import policy_now
+        from votel_airflow.delivery.preview import Totals, log_table, preview_rows, write_preview
+        from votel_airflow.delivery.screening import screen
+
+        moment = policy_now()
+        screening = screen(self.hook, recipients, policy, now=moment, by_contact=by_contact, local_times=True)
+        if screening.waiting and policy.on_quiet_hours != "defer":
+            if policy.on_quiet_hours == "fail":
+                self.log.warning(
+                    "Preview: a real send would fail now (%s)", self._quiet_hours_error(screening)
+                )
+            screening.skipped["quiet_hours"].extend(screening.waiting)
+            screening.waiting.clear()
+        rows = preview_rows(recipients, invalid, screening, build, channel=channel, moment=moment)
+        totals = Totals(channel)
+        uri = None
+        if self.results_destination:
+            uri = write_preview(self.results_destination, rows, totals)
+        else:
+            self.log.info("Preview (dry_run, nothing sent):\n%s", "\n".join(log_table(rows, totals)))
+        unique = len(dict.fromkeys(recipients))
+        summary = totals.summary(len(recipients) + len(invalid), len(recipients) - unique, screening, uri)
+        if self.require_approval_above is not None:
+            reached = summary["would_send"] + summary["waiting"]
+            summary["approval_required"] = reached > self.require_approval_above
+        self.log.info(
+            "Preview of %s, nothing sent: %d would be sent now, %d after their quiet hours, %d invalid; "
+            "skipped %s; %s segment(s), estimated cost %s%s",
+            channel, summary["would_send"], summary["waiting"], summary["skipped_invalid"],
+            ", ".join(f"{n} {reason}" for reason, n in summary["skipped"].items()),
+            summary["segments"] if summary["segments"] is not None else "-", summary["estimated_cost"],
+            f"; rows in {uri}" if uri else "",
+        )  # fmt: skip
+        return summary
+
+    def _require_approval(self, context: Mapping[str, Any], reached: int) -> None:
+        """Refuse, before any request, a send to more than ``require_approval_above`` people that no
+        approval in this run allowed."""
+        limit = self.require_approval_above
+        if limit is None or reached <= limit:
+            return
+        from airflow.providers.standard.operators.hitl import ApprovalOperator
+
+        if self.approved_by:
+            approvals = [self.approved_by]
+        elif self.has_dag():  # type: ignore[no-untyped-call]
+            approvals = sorted(
+                t.task_id for t in self.get_flat_relatives(upstream=True) if isinstance(t, ApprovalOperator)
+            )
+        else:
+            approvals = []
+        problem = None
+        if not approvals:
+            problem = "no ApprovalOperator is upstream of this task"
+        for task_id in approvals:
+            answer = context["ti"].xcom_pull(task_ids=task_id) or {}
+            chosen = list(answer.get("chosen_options") or []) if isinstance(answer, Mapping) else []
+            if chosen != [ApprovalOperator.APPROVE]:
+                problem = f"approval task {task_id!r} gave {chosen or 'no answer'} in this run"
+                break
+        if problem is None:
+            self.log.info("Sending to %d people, approved by %s", reached, ", ".join(approvals))
+            return
+        raise VotelApprovalRequiredError(
+            f"{reached} people would be reached, more than require_approval_above={limit}, and {problem}; "
+            "nothing was sent. Put an ApprovalOperator (Airflow 3.1+) between a dry_run=True preview "
+            "and this task and approve it (dags_examples/votel_outreach_with_approval.py), name it with "
+            "approved_by=, or raise require_approval_above."
+        )
 
     def _send_now(
         self,

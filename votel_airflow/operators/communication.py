@@ -92,6 +92,8 @@ class SendSmsOperator(BulkSendOperator):
             invalid=invalid,
             channel="sms",
         )
+        if self.preview_only:
+            return summary
         self.log.info(
             "SMS: %d sent, %d resumed, %d invalid skipped, %d refused, %d skipped by the outreach policy",
             summary["sent"], summary["resumed"], summary["skipped_invalid"], summary["failed"],

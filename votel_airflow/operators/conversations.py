@@ -115,6 +115,8 @@ class SendMessageOperator(BulkSendOperator):
             channel=channel,
             by_contact=True,
         )
+        if self.preview_only:
+            return summary
         # A link names one object: a send to many has no single message to show.
         if len(summary["message_ids"]) == 1:
             record_link(context, self.hook.settings.base_url, "message", summary["message_ids"][0])
