@@ -22,15 +22,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Hashable
 from datetime import datetime, timezone
 from typing import Any
 
 from votel_airflow.compat import BaseEventTrigger, TriggerEvent
 from votel_airflow.defaults import DEFAULT_CONN_ID, EVENT_CURSOR_SETTLE_SECONDS, MIN_EVENT_POLL_INTERVAL
 from votel_airflow.exceptions import VotelRateLimitError, VotelServerError
-from votel_airflow.triggers import event_cursor, event_reads
-from votel_airflow.triggers.event_catalogue import require_event, require_filters
+from votel_airflow.triggers import event_cursor, event_reads, event_stream
+from votel_airflow.triggers.event_catalogue import require_event, require_filters, row_matches
 from votel_airflow.validation import fail, require_votel_connection
 
 #: Failures of a poll that may clear by the next one: logged, never the end of the watcher.
@@ -88,10 +88,38 @@ class VotelEventTrigger(BaseEventTrigger):
     def cursor_key(self) -> str:
         return event_cursor.cursor_key(self.event, self.votel_conn_id, self.filters)
 
+    # --- Airflow 3.3: one shared poll per connection, event and interval (ack mode) -------------
+    # Earlier triggerers never call these and run :meth:`run` instead.
+
+    def shared_stream_key(self) -> Hashable | None:
+        return event_stream.group_key(self.event, self.votel_conn_id, self.poll_interval)
+
+    @classmethod
+    def create_shared_stream_producer(cls, kwargs: dict[str, Any]) -> Any:
+        return event_stream.EventStreamProducer(kwargs)
+
+    async def filter_shared_stream(self, shared_stream: AsyncIterator[Any]) -> AsyncIterator[TriggerEvent]:
+        """This watcher's events from the group's rows: those its filters want, each yielded once."""
+        wanted = {**require_event(self.event).fixed, **self.filters}
+        async for raw in shared_stream:
+            if event_stream.is_round_end(raw) or not row_matches(wanted, raw):
+                continue
+            # Yielded before the next row is pulled: Airflow ties the stored event to this row.
+            yield TriggerEvent(raw)  # type: ignore[no-untyped-call]
+
+    # --- Airflow 3.0 to 3.2 (and a 3.3 triggerer's trigger run alone) ------------------------------
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
         from votel_airflow.hooks.votel import VotelAsyncHook
 
         source = require_event(self.event)
+        self.log.info(
+            "Polling %s events alone: each is recorded as delivered %g s after it is yielded, so a "
+            "triggerer lost in that window delivers it again (at least once; exactly once needs "
+            "Airflow 3.3's shared streams)",
+            self.event,
+            EVENT_CURSOR_SETTLE_SECONDS,
+        )
         accessors = getattr(self, "asset_state_store", None)
         store, cursor = await event_cursor.open_store(accessors, self.cursor_key)
         if cursor is None:
