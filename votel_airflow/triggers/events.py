@@ -92,7 +92,7 @@ class VotelEventTrigger(BaseEventTrigger):
     # Earlier triggerers never call these and run :meth:`run` instead.
 
     def shared_stream_key(self) -> Hashable | None:
-        return event_stream.group_key(self.event, self.votel_conn_id, self.poll_interval)
+        return None
 
     @classmethod
     def create_shared_stream_producer(cls, kwargs: dict[str, Any]) -> Any:
