@@ -4,17 +4,21 @@
 new row once, as the payload of a ``TriggerEvent``; the triggerer turns it into an asset event whose
 ``extra`` is ``{"from_trigger": True, "payload": <the row>}``.
 
-Exactly once across a lost triggerer, as far as Airflow lets a trigger go:
+Each event once across a lost triggerer, as far as each Airflow lets a trigger go (the per-minor
+table is in docs/guides/event-driven.md):
 
-* The trigger holds no state of its own. Its cursor (the last event delivered) lives in Airflow
-  (:mod:`.event_cursor`): read when the trigger starts, so a new triggerer resumes where the lost
-  one stopped and delivers what happened meanwhile.
-* A yielded event is only *recorded* as delivered :data:`~votel_airflow.defaults.EVENT_CURSOR_SETTLE_SECONDS`
-  later, once the triggerer has stored it (it hands events over about every second). A triggerer
-  lost before that delivers the event again on restart rather than lose it; lost in the few seconds
-  after, it may deliver that event twice. Airflow gives a trigger no way to learn that its event
-  was stored (3.3's acknowledgements exist only for shared broker streams), so that window cannot be
-  closed here: the DAG that handles the event should be idempotent on the payload's ``id`` (as the
+* The trigger holds no state of its own. Its cursor lives in Airflow (:mod:`.event_cursor`): read
+  when it starts, so a new triggerer resumes where the lost one stopped.
+* **Airflow 3.3**: watchers of one connection, event and interval share one poll
+  (:mod:`.event_stream`, a shared stream in ack mode); the group's cursor is saved only once Airflow
+  has stored every watcher's asset event for a row, so it is never ahead of the database. A
+  triggerer lost in the second between that store and the save delivers those rows again.
+* **Airflow 3.0 to 3.2**: each watcher polls alone (:meth:`VotelEventTrigger.run`) and records a
+  yielded event as delivered :data:`~votel_airflow.defaults.EVENT_CURSOR_SETTLE_SECONDS` later,
+  once the triggerer has stored it (it hands events over about every second): a triggerer lost in
+  that window delivers the event again rather than lose it (at least once). Airflow before 3.3
+  never tells a trigger that its event was stored, and no Airflow lets it read the asset events
+  back, so the DAG that handles the event should be idempotent on the payload's ``id`` (as the
   example ``votel_reply_followup`` is).
 """
 
@@ -92,7 +96,7 @@ class VotelEventTrigger(BaseEventTrigger):
     # Earlier triggerers never call these and run :meth:`run` instead.
 
     def shared_stream_key(self) -> Hashable | None:
-        return None
+        return event_stream.group_key(self.event, self.votel_conn_id, self.poll_interval)
 
     @classmethod
     def create_shared_stream_producer(cls, kwargs: dict[str, Any]) -> Any:
