@@ -41,6 +41,24 @@ from votel_airflow.validation import fail, require_votel_connection
 TRANSIENT = (VotelServerError, VotelRateLimitError, OSError)
 
 
+#: The keys of a dict argument that reaches the trigger still in Airflow's serialized form.
+_ENCODED = (("Encoding.TYPE", "Encoding.VAR"), ("__type", "__var"))
+
+
+def _decoded(value: Any) -> Any:
+    """A dict argument as given, also when the triggerer hands it over still encoded.
+
+    Airflow 3.2's triggerer builds a watcher from kwargs in which an empty dict is left in its
+    serialized form (``{"Encoding.TYPE": "dict", "Encoding.VAR": {}}``): refused as unknown
+    filters, that killed the triggerer's trigger process
+    (tests/compat/test_event_watcher_deployment.py).
+    """
+    for type_key, var_key in _ENCODED:
+        if isinstance(value, dict) and set(value) == {type_key, var_key} and value[type_key] == "dict":
+            return _decoded(value[var_key])
+    return value
+
+
 class VotelEventTrigger(BaseEventTrigger):
     """Yield one event per new Votel object of a kind: inbound messages, ended calls, bookings, contacts.
 
@@ -65,7 +83,7 @@ class VotelEventTrigger(BaseEventTrigger):
         super().__init__()  # type: ignore[no-untyped-call]
         require_event(event)
         self.event = event
-        self.filters = require_filters(event, filters)
+        self.filters = require_filters(event, _decoded(filters))
         require_votel_connection("votel_conn_id", votel_conn_id)
         self.votel_conn_id = votel_conn_id
         if isinstance(poll_interval, bool) or not isinstance(poll_interval, int | float):
