@@ -82,22 +82,37 @@ with DAG(
     + """
 ### What to look at
 `read_replies` lists the replies of the run (one asset event each: several replies that arrive
-between two runs start one run). `opt_out` has one instance per keyword reply from a known contact;
-`create_follow_up_tasks` makes one task per other reply, titled with the sender and the text.
+between two runs start one run), and those stored since its first event that Airflow gave no run.
+`opt_out` has one instance per keyword reply from a known contact; `create_follow_up_tasks` makes
+one task per other reply, titled with the sender and the text.
 
 The watcher's connection is `$VOTEL_CONN_ID` (default `votel_default`), read when the DAG is
 parsed: a trigger's arguments are not templated.
 """,
 ) as dag:
 
-    @task
+    @task(inlets=[INBOUND_SMS])
     def read_replies(
-        triggering_asset_events: Any = None, params: dict[str, Any] | None = None
+        triggering_asset_events: Any = None, inlet_events: Any = None, params: dict[str, Any] | None = None
     ) -> list[dict[str, Any]]:
         """The replies this run handles: its asset events' payloads, else the ``replies`` param."""
-        events = triggering_asset_events[INBOUND_SMS] if triggering_asset_events else []
-        replies = [e.extra["payload"] for e in events if isinstance(e.extra.get("payload"), dict)]
-        return replies or list((params or {}).get("replies") or [])
+        events = list(triggering_asset_events[INBOUND_SMS]) if triggering_asset_events else []
+        if events and inlet_events is not None:
+            # Airflow gives a run the events stored up to the moment its run was queued; those
+            # stored between then and the run's creation belong to no run until a later event
+            # queues one. So read the asset's events since this run's first one too: a reply
+            # handled by an earlier run gets no second task (follow_up_tasks checks).
+            first = min(e.timestamp for e in events)
+            stored = inlet_events[INBOUND_SMS]
+            if hasattr(stored, "after"):  # 3.2+: only those events are fetched
+                stored = stored.after(first.isoformat())
+            events += [e for e in stored if e.timestamp >= first]
+        replies: dict[str, dict[str, Any]] = {}
+        for event in events:
+            payload = (event.extra or {}).get("payload")
+            if isinstance(payload, dict):
+                replies.setdefault(str(payload.get("id")), payload)
+        return list(replies.values()) or list((params or {}).get("replies") or [])
 
     @task
     def consent_changes(

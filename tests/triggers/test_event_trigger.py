@@ -371,3 +371,19 @@ def test_a_connection_given_as_json_is_judged_by_its_conn_type(monkeypatch: pyte
     VotelEventTrigger(event="booking.created", votel_conn_id="crm")
     with pytest.raises(VotelInputError, match="is a connection of type 'http'"):
         VotelEventTrigger(event="booking.created", votel_conn_id="web")
+
+
+@pytest.mark.parametrize(
+    ("encoded", "filters"),
+    [
+        ({"Encoding.TYPE": "dict", "Encoding.VAR": {}}, {}),
+        ({"__type": "dict", "__var": {"channel": "sms"}}, {"channel": "sms"}),
+    ],
+)
+def test_filters_the_triggerer_hands_over_still_encoded_are_decoded(
+    encoded: dict[str, Any], filters: dict[str, Any]
+) -> None:
+    # Airflow 3.2's triggerer gave a watcher with no filters {"Encoding.TYPE": "dict", ...}: refused,
+    # it killed the trigger process (tests/compat/test_event_watcher_deployment.py found it).
+    trigger = VotelEventTrigger(event="message.inbound", filters=encoded, poll_interval=1)
+    assert trigger.filters == filters

@@ -4,9 +4,12 @@ Airflow keeps no trigger state across a triggerer restart: the new triggerer reb
 from its serialized arguments. So the last event delivered is written to Airflow, under a key
 derived from what the watcher watches (event, connection, filters; not the poll interval):
 
-* **Airflow 3.3**: the watched asset's state store (``BaseEventTrigger.asset_state_store``, which
-  the triggerer hands to a watcher before it runs). A trigger that several assets watch has no
-  single store to use, and falls back to the next home, saying so.
+* **Airflow 3.3**, a group of watchers sharing one poll (:mod:`.event_stream`): a Variable named
+  after the group, saved only once Airflow has stored the group's events.
+* **Airflow 3.3**, a watcher run alone: the watched asset's state store
+  (``BaseEventTrigger.asset_state_store``, which the triggerer hands to a watcher before it
+  runs). A trigger that several assets watch has no single store to use, and falls back to the
+  next home, saying so.
 * **Airflow 3.0 to 3.2** (and the case above): an Airflow Variable named ``votel_event_cursor.<key>``,
   which the triggerer reads and writes through its API server like any Variable.
 

@@ -4,17 +4,21 @@
 new row once, as the payload of a ``TriggerEvent``; the triggerer turns it into an asset event whose
 ``extra`` is ``{"from_trigger": True, "payload": <the row>}``.
 
-Exactly once across a lost triggerer, as far as Airflow lets a trigger go:
+Each event once across a lost triggerer, as far as each Airflow lets a trigger go (the per-minor
+table is in docs/guides/event-driven.md):
 
-* The trigger holds no state of its own. Its cursor (the last event delivered) lives in Airflow
-  (:mod:`.event_cursor`): read when the trigger starts, so a new triggerer resumes where the lost
-  one stopped and delivers what happened meanwhile.
-* A yielded event is only *recorded* as delivered :data:`~votel_airflow.defaults.EVENT_CURSOR_SETTLE_SECONDS`
-  later, once the triggerer has stored it (it hands events over about every second). A triggerer
-  lost before that delivers the event again on restart rather than lose it; lost in the few seconds
-  after, it may deliver that event twice. Airflow gives a trigger no way to learn that its event
-  was stored (3.3's acknowledgements exist only for shared broker streams), so that window cannot be
-  closed here: the DAG that handles the event should be idempotent on the payload's ``id`` (as the
+* The trigger holds no state of its own. Its cursor lives in Airflow (:mod:`.event_cursor`): read
+  when it starts, so a new triggerer resumes where the lost one stopped.
+* **Airflow 3.3**: watchers of one connection, event and interval share one poll
+  (:mod:`.event_stream`, a shared stream in ack mode); the group's cursor is saved only once Airflow
+  has stored every watcher's asset event for a row, so it is never ahead of the database. A
+  triggerer lost in the second between that store and the save delivers those rows again.
+* **Airflow 3.0 to 3.2**: each watcher polls alone (:meth:`VotelEventTrigger.run`) and records a
+  yielded event as delivered :data:`~votel_airflow.defaults.EVENT_CURSOR_SETTLE_SECONDS` later,
+  once the triggerer has stored it (it hands events over about every second): a triggerer lost in
+  that window delivers the event again rather than lose it (at least once). Airflow before 3.3
+  never tells a trigger that its event was stored, and no Airflow lets it read the asset events
+  back, so the DAG that handles the event should be idempotent on the payload's ``id`` (as the
   example ``votel_reply_followup`` is).
 """
 
@@ -22,19 +26,37 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Hashable
 from datetime import datetime, timezone
 from typing import Any
 
 from votel_airflow.compat import BaseEventTrigger, TriggerEvent
 from votel_airflow.defaults import DEFAULT_CONN_ID, EVENT_CURSOR_SETTLE_SECONDS, MIN_EVENT_POLL_INTERVAL
 from votel_airflow.exceptions import VotelRateLimitError, VotelServerError
-from votel_airflow.triggers import event_cursor, event_reads
-from votel_airflow.triggers.event_catalogue import require_event, require_filters
+from votel_airflow.triggers import event_cursor, event_reads, event_stream
+from votel_airflow.triggers.event_catalogue import require_event, require_filters, row_matches
 from votel_airflow.validation import fail, require_votel_connection
 
 #: Failures of a poll that may clear by the next one: logged, never the end of the watcher.
 TRANSIENT = (VotelServerError, VotelRateLimitError, OSError)
+
+
+#: The keys of a dict argument that reaches the trigger still in Airflow's serialized form.
+_ENCODED = (("Encoding.TYPE", "Encoding.VAR"), ("__type", "__var"))
+
+
+def _decoded(value: Any) -> Any:
+    """A dict argument as given, also when the triggerer hands it over still encoded.
+
+    Airflow 3.2's triggerer builds a watcher from kwargs in which an empty dict is left in its
+    serialized form (``{"Encoding.TYPE": "dict", "Encoding.VAR": {}}``): refused as unknown
+    filters, that killed the triggerer's trigger process
+    (tests/compat/test_event_watcher_deployment.py).
+    """
+    for type_key, var_key in _ENCODED:
+        if isinstance(value, dict) and set(value) == {type_key, var_key} and value[type_key] == "dict":
+            return _decoded(value[var_key])
+    return value
 
 
 class VotelEventTrigger(BaseEventTrigger):
@@ -61,7 +83,7 @@ class VotelEventTrigger(BaseEventTrigger):
         super().__init__()  # type: ignore[no-untyped-call]
         require_event(event)
         self.event = event
-        self.filters = require_filters(event, filters)
+        self.filters = require_filters(event, _decoded(filters))
         require_votel_connection("votel_conn_id", votel_conn_id)
         self.votel_conn_id = votel_conn_id
         if isinstance(poll_interval, bool) or not isinstance(poll_interval, int | float):
@@ -88,10 +110,38 @@ class VotelEventTrigger(BaseEventTrigger):
     def cursor_key(self) -> str:
         return event_cursor.cursor_key(self.event, self.votel_conn_id, self.filters)
 
+    # --- Airflow 3.3: one shared poll per connection, event and interval (ack mode) -------------
+    # Earlier triggerers never call these and run :meth:`run` instead.
+
+    def shared_stream_key(self) -> Hashable | None:
+        return event_stream.group_key(self.event, self.votel_conn_id, self.poll_interval)
+
+    @classmethod
+    def create_shared_stream_producer(cls, kwargs: dict[str, Any]) -> Any:
+        return event_stream.EventStreamProducer(kwargs)
+
+    async def filter_shared_stream(self, shared_stream: AsyncIterator[Any]) -> AsyncIterator[TriggerEvent]:
+        """This watcher's events from the group's rows: those its filters want, each yielded once."""
+        wanted = {**require_event(self.event).fixed, **self.filters}
+        async for raw in shared_stream:
+            if event_stream.is_round_end(raw) or not row_matches(wanted, raw):
+                continue
+            # Yielded before the next row is pulled: Airflow ties the stored event to this row.
+            yield TriggerEvent(raw)  # type: ignore[no-untyped-call]
+
+    # --- Airflow 3.0 to 3.2 (and a 3.3 triggerer's trigger run alone) ------------------------------
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
         from votel_airflow.hooks.votel import VotelAsyncHook
 
         source = require_event(self.event)
+        self.log.info(
+            "Polling %s events alone: each is recorded as delivered %g s after it is yielded, so a "
+            "triggerer lost in that window delivers it again (at least once; exactly once needs "
+            "Airflow 3.3's shared streams)",
+            self.event,
+            EVENT_CURSOR_SETTLE_SECONDS,
+        )
         accessors = getattr(self, "asset_state_store", None)
         store, cursor = await event_cursor.open_store(accessors, self.cursor_key)
         if cursor is None:
