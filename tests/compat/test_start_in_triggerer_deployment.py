@@ -135,4 +135,4 @@ def test_waits_start_and_end_in_the_triggerer_and_a_failed_one_fails_on_a_worker
     marks = sorted(p.name for p in (dags_folder / "marks").iterdir())
     assert marks == ["wait_fails-execute_complete"]
     task_logs = "".join(p.read_text(errors="replace") for p in (deployment.root / "logs").rglob("*.log"))
-    assert "completed (fail_on=['completed'])" in task_logs
+    assert "ended completed, outcome booked (fail_on=['completed'])" in task_logs
