@@ -19,8 +19,7 @@ def test_one_triggerer_carries_a_thousand_waits(cluster: Cluster, airflow: Airfl
     with PeakRss(lambda: cluster.pids_under("triggerer")) as rss, calls_on_demand(airflow) as calls:
         run, deferred_s = deferred_waits(airflow, WAITS, timeout=900)
         ended_at = calls.end_all_calls()
-        # The waits start and end in the triggerer (start_from_trigger, end_from_trigger): no
-        # worker takes part, so 1,000 of them defer and finish in seconds, not minutes.
+        # A met wait ends in the triggerer (end_from_trigger): no worker resumes it.
         assert airflow.wait_for_run(DAG_ID, run, 900) == "success", airflow.state_counts(DAG_ID, run)
     waits = airflow.task_instances(DAG_ID, run, WAIT_TASK)
     assert len(waits) == WAITS
