@@ -46,6 +46,10 @@ HOMES: dict[str, tuple[str, ...]] = {
     "Variable": ("airflow.sdk",),
     "TriggerEvent": ("airflow.triggers.base",),
     "TaskSuccessEvent": ("airflow.triggers.base",),
+    "StartTriggerArgs": ("airflow.triggers.base",),
+    # Parse time only, for a mapped sensor that starts in the triggerer (3.3).
+    "OperatorPartial": ("airflow.sdk.definitions.mappedoperator",),
+    "XComArg": ("airflow.sdk",),
     "AirflowException": ("airflow.sdk.exceptions", "airflow.exceptions"),
     "AirflowFailException": ("airflow.sdk.exceptions", "airflow.exceptions"),
     "AirflowSkipException": ("airflow.sdk.exceptions", "airflow.exceptions"),
@@ -75,8 +79,10 @@ if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath as ObjectStoragePath
     from airflow.sdk import PokeReturnValue as PokeReturnValue
     from airflow.sdk import Variable as Variable
+    from airflow.sdk import XComArg as XComArg
     from airflow.sdk import conf as conf
     from airflow.sdk._shared.secrets_masker import redact as redact
+    from airflow.sdk.definitions.mappedoperator import OperatorPartial as OperatorPartial
     from airflow.sdk.exceptions import AirflowException as AirflowException
     from airflow.sdk.exceptions import AirflowFailException as AirflowFailException
     from airflow.sdk.exceptions import AirflowNotFoundException as AirflowNotFoundException
@@ -87,6 +93,7 @@ if TYPE_CHECKING:
     from airflow.sdk.log import mask_secret as mask_secret
     from airflow.triggers.base import BaseEventTrigger as BaseEventTrigger
     from airflow.triggers.base import BaseTrigger as BaseTrigger
+    from airflow.triggers.base import StartTriggerArgs as StartTriggerArgs
     from airflow.triggers.base import TaskSuccessEvent as TaskSuccessEvent
     from airflow.triggers.base import TriggerEvent as TriggerEvent
 

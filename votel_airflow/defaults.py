@@ -9,6 +9,8 @@ from __future__ import annotations
 #: The connection every hook, operator, sensor, trigger and notifier uses unless told otherwise;
 #: ``VotelHook.default_conn_name`` is this (tests/test_import_cost.py pins that they agree).
 DEFAULT_CONN_ID = "votel_default"
+#: The first Airflow minor whose triggerer renders a started trigger's templated arguments.
+START_FROM_TRIGGER_AIRFLOW = (3, 3)
 #: The contract's largest ``limit`` on a list endpoint.
 MAX_PAGE_SIZE = 500
 #: Pooled HTTP connections per sync hook, and so the most sends a task runs at once.

@@ -17,7 +17,7 @@ from typing import Any
 
 import pendulum
 
-from votel_airflow.defaults import OUTREACH_CHANNELS, POOL_SIZE
+from votel_airflow.defaults import OUTREACH_CHANNELS, POOL_SIZE, START_FROM_TRIGGER_AIRFLOW
 from votel_airflow.exceptions import VotelConfigurationError, VotelInputError
 
 #: Values quoted in an error are cut here, so a pasted document cannot flood the log.
@@ -447,3 +447,46 @@ def require_votel_connection(field: str, conn_id: Any) -> None:
             f"is a connection of type {conn_type!r}, not 'votel'",
             "Name a connection of type votel (host: the API's base URL, password: the API key).",
         )
+
+
+def require_start_from_trigger(task: str, airflow: str | None) -> None:
+    """Refuse ``start_from_trigger`` before Airflow 3.3, whose scheduler and triggerer cannot start it.
+
+    Before 3.3 a started trigger gets the arguments the DAG file fixed, unrendered, so a templated
+    ``call_id`` (the usual case: the id an upstream task returned) would reach the API as a
+    template. ``airflow`` is the installed Airflow's version (None: unknown, allowed).
+    """
+    if airflow is None:
+        return
+    try:
+        minor = tuple(int(part) for part in airflow.split(".")[:2])
+    except ValueError:
+        return
+    if minor < START_FROM_TRIGGER_AIRFLOW:
+        raise fail(
+            "start_from_trigger",
+            True,
+            f"{task} can start its wait in the triggerer only on Airflow 3.3 or later (this is Airflow "
+            f"{airflow}, whose triggerer does not render the templated call_id)",
+            "Upgrade to Airflow 3.3, or drop start_from_trigger and use deferrable=True with "
+            "end_from_trigger=True: the wait then starts on a worker and still ends in the triggerer",
+        )
+
+
+def require_triggerer_template(field: str, value: Any) -> Any:
+    """A template the 3.3 triggerer can render: an ``xcom_pull`` in it names its ``map_indexes``.
+
+    ``xcom_pull`` without ``map_indexes`` asks for every map index of the task, a request Airflow
+    3.3's triggerer does not serve (its supervisor rejects ``GetXComSequenceSlice``), so the wait
+    would fail when it starts; ``map_indexes=-1`` asks for the one value of an unmapped task.
+    """
+    if is_template(value) and "xcom_pull" in value and "map_indexes" not in value:
+        raise fail(
+            field,
+            value,
+            "with start_from_trigger the triggerer renders this template, and Airflow 3.3's triggerer "
+            "cannot serve an xcom_pull without map_indexes",
+            "Pull the unmapped task's value with map_indexes=-1, e.g. "
+            "\"{{ ti.xcom_pull('start_call', map_indexes=-1)['id'] }}\"",
+        )
+    return value

@@ -79,6 +79,29 @@ def defer_until(
     )
 
 
+def start_in_triggerer(
+    trigger: tuple[str, dict[str, Any]], *, timeout: float | None, method_name: str = "execute_complete"
+) -> Any:
+    """``StartTriggerArgs`` for a task the scheduler defers straight to the triggerer (Airflow 3.3+).
+
+    The deferral's own timeout is the wait's plus :data:`DEFER_SLACK_SECONDS`, as in
+    :func:`defer_until`, so the trigger's timeout event (``AirflowSensorTimeout``) comes first.
+
+    :param trigger: the trigger's ``serialize()``: class path and JSON arguments.
+    :param timeout: seconds the wait may take (None: no limit).
+    :param method_name: the task's method a worker resumes with an event the trigger does not end.
+    """
+    from votel_airflow.compat import StartTriggerArgs
+
+    return StartTriggerArgs(
+        trigger_cls=trigger[0],
+        trigger_kwargs=trigger[1],
+        next_method=method_name,
+        next_kwargs=None,
+        timeout=None if timeout is None else timedelta(seconds=float(timeout) + DEFER_SLACK_SECONDS),
+    )
+
+
 def result_from_event(
     task_id: str, event: Mapping[str, Any], on_timeout: Callable[[Mapping[str, Any]], None] | None = None
 ) -> Any:
