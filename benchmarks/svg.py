@@ -16,7 +16,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 WIDTH = 640
 HEIGHT = 360
-LEFT, RIGHT, TOP, BOTTOM = 78, 20, 44, 80
+LEFT, RIGHT, TOP, BOTTOM = 78, 32, 44, 80
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif"
 #: Line colour, dash and marker per series, in order: colour-blind-safe (Okabe-Ito), and told
 #: apart by dash and marker too, for print and for readers who do not see the colours.
@@ -71,10 +71,7 @@ class _Scale:
         if log:
             if min(values) <= 0:
                 raise ValueError(f"a log axis needs positive values, got {min(values)}")
-            low, high = 10 ** math.floor(math.log10(min(values))), 10 ** math.ceil(math.log10(max(values)))
-            if low == high:
-                high = low * 10
-            self.ticks = _log_ticks(low, high)
+            self.ticks = _log_ticks(min(values), max(values))
         else:
             self.ticks = _linear_ticks(min(0.0, min(values)), max(values))
         self.low, self.high = self.ticks[0], self.ticks[-1]
@@ -89,11 +86,18 @@ class _Scale:
 
 
 def _log_ticks(low: float, high: float) -> list[float]:
-    decades = [10.0**e for e in range(round(math.log10(low)), round(math.log10(high)) + 1)]
-    if len(decades) > 3:
+    """Powers of ten around ``low`` to ``high``; 1-2-5 steps, trimmed to the data, over few decades."""
+    first, last = math.floor(math.log10(low)), math.ceil(math.log10(high))
+    decades = [10.0**e for e in range(first, max(last, first + 1) + 1)]
+    if len(decades) > 4:
         return decades
-    # One or two decades: powers of ten alone would leave the axis bare.
-    return [d * m for d in decades for m in (1, 2, 5) if d * m <= high]
+    # A decade or two: powers of ten alone would leave the axis bare, or mostly empty.
+    steps = [d * m for d in decades for m in (1, 2, 5)]
+    start = max(i for i, t in enumerate(steps) if t <= low * (1 + 1e-9))
+    end = min(i for i, t in enumerate(steps) if t >= high * (1 - 1e-9))
+    if start == end:
+        end += 1
+    return steps[start : end + 1]
 
 
 def _linear_ticks(low: float, high: float) -> list[float]:
@@ -108,11 +112,10 @@ def _linear_ticks(low: float, high: float) -> list[float]:
 
 
 def tick_label(value: float) -> str:
-    """``1,000``, ``10k``, ``1M``, ``0.5``: short, and exact for the ticks the axes draw."""
-    for size, suffix in ((1e6, "M"), (1e4, "k")):
+    """``10,000``, ``200k``, ``1M``, ``0.5``: short, and exact for the ticks the axes draw."""
+    for size, scale, suffix in ((1e6, 1e6, "M"), (1e5, 1e3, "k")):
         if abs(value) >= size:
-            scaled = value / (size if suffix == "M" else 1e3)
-            return f"{scaled:g}{suffix}"
+            return f"{value / scale:g}{suffix}"
     if value == int(value):
         return f"{int(value):,}"
     return f"{value:g}"
