@@ -197,13 +197,17 @@ def test_charts_only_redraws_from_the_saved_results(tmp_path: Path, monkeypatch:
 
 
 LINK = re.compile(r"!\[[^\]]*\]\(([^)]+\.svg)\)")
+PAGES = [charts.README, *sorted((REPO / "docs").rglob("*.md"))]
 
 
 @pytest.mark.parametrize("page", [charts.README, charts.DOCS_PAGE], ids=lambda p: p.name)
-def test_every_chart_linked_from_the_pages_exists(page: Path) -> None:
-    links = LINK.findall(page.read_text())
-    assert {Path(link).stem for link in links} == set(charts.CHARTS)
-    for link in links:
+def test_the_readme_and_the_benchmarks_page_show_every_chart(page: Path) -> None:
+    assert {Path(link).stem for link in LINK.findall(page.read_text())} == set(charts.CHARTS)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(REPO)))
+def test_every_svg_a_page_links_exists(page: Path) -> None:
+    for link in LINK.findall(page.read_text()):
         target = (page.parent / link).resolve()
         assert target.is_file(), f"{page.relative_to(REPO)} links {link}, which does not exist"
         _parse(target.read_text())
