@@ -15,8 +15,11 @@ from dataclasses import dataclass
 from xml.sax.saxutils import escape, quoteattr
 
 WIDTH = 640
-HEIGHT = 360
-LEFT, RIGHT, TOP, BOTTOM = 78, 32, 44, 80
+LEFT, RIGHT, TOP = 78, 32, 44
+#: Where the plot ends; the axis label, then the legend's rows (as many as its labels need) follow.
+PLOT_BOTTOM = 280
+LEGEND_TOP = PLOT_BOTTOM + 62
+LEGEND_ROW = 20
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif"
 #: Line colour, dash and marker per series, in order: colour-blind-safe (Okabe-Ito), and told
 #: apart by dash and marker too, for print and for readers who do not see the colours.
@@ -127,29 +130,31 @@ def render(chart: Chart) -> str:
     if not points:
         raise ValueError(f"chart {chart.key!r} has no data")
     xs = _Scale([p[0] for p in points], chart.x.log, LEFT, WIDTH - RIGHT)
-    ys = _Scale([p[1] for p in points], chart.y.log, HEIGHT - BOTTOM, TOP)
+    ys = _Scale([p[1] for p in points], chart.y.log, PLOT_BOTTOM, TOP)
+    legend, rows = _legend(chart.series)
+    height = LEGEND_TOP + (rows - 1) * LEGEND_ROW + 16
     key = chart.key
     out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
-        f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-labelledby="{key}-title {key}-desc" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
+        f'viewBox="0 0 {WIDTH} {height}" role="img" aria-labelledby="{key}-title {key}-desc" '
         f'font-family={quoteattr(FONT)} font-size="12">',
         f'<title id="{key}-title">{escape(chart.title)}</title>',
         f'<desc id="{key}-desc">{escape(_describe(chart))}</desc>',
         # Opaque: the docs site has a dark scheme, and a transparent chart would vanish on it.
-        f'<rect width="{WIDTH}" height="{HEIGHT}" fill="#ffffff"/>',
+        f'<rect width="{WIDTH}" height="{height}" fill="#ffffff"/>',
         f'<text x="{WIDTH / 2:g}" y="24" text-anchor="middle" font-size="15" font-weight="600" '
         f'fill="#1a1a1a">{escape(chart.title)}</text>',
     ]
     out += _axes(chart, xs, ys)
     for index, series in enumerate(chart.series):
         out += _line(series, index, xs, ys)
-    out += _legend(chart.series)
+    out += legend
     out.append("</svg>")
     return "\n".join(out) + "\n"
 
 
 def _axes(chart: Chart, xs: _Scale, ys: _Scale) -> list[str]:
-    bottom, top, left, right = HEIGHT - BOTTOM, TOP, LEFT, WIDTH - RIGHT
+    bottom, top, left, right = PLOT_BOTTOM, TOP, LEFT, WIDTH - RIGHT
     out = ['<g class="grid" stroke="#e3e3e3" stroke-width="1">']
     out += [f'<line x1="{left}" x2="{right}" y1="{ys(t):.1f}" y2="{ys(t):.1f}"/>' for t in ys.ticks]
     out += [f'<line x1="{xs(t):.1f}" x2="{xs(t):.1f}" y1="{top}" y2="{bottom}"/>' for t in xs.ticks]
@@ -201,12 +206,17 @@ def _marker(shape: str, x: float, y: float, colour: str) -> str:
     return f'<polygon points="{corners}" fill="{colour}"/>'
 
 
-def _legend(series: tuple[Series, ...]) -> list[str]:
+def _legend(series: tuple[Series, ...]) -> tuple[list[str], int]:
+    """The legend's elements and its number of rows: a label that would cross the right edge
+    starts a new row."""
     out = ['<g class="legend" fill="#1a1a1a">']
-    y = HEIGHT - 18
-    x = LEFT
+    x, y, rows = LEFT, LEGEND_TOP, 1
     for index, s in enumerate(series):
         colour, dash, marker = STYLES[index % len(STYLES)]
+        # No text measuring in plain SVG: an estimate of the label's width at 12 px.
+        width = 34 + int(len(s.label) * 6.6)
+        if x > LEFT and x + width > WIDTH - RIGHT:
+            x, y, rows = LEFT, y + LEGEND_ROW, rows + 1
         dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
         out.append(
             f'<line x1="{x}" x2="{x + 28}" y1="{y - 4}" y2="{y - 4}" stroke="{colour}" '
@@ -214,10 +224,9 @@ def _legend(series: tuple[Series, ...]) -> list[str]:
         )
         out.append(_marker(marker, x + 14, y - 4, colour))
         out.append(f'<text x="{x + 34}" y="{y}">{escape(s.label)}</text>')
-        # No text measuring in plain SVG: an estimate of the label's width at 12 px.
-        x += 34 + int(len(s.label) * 6.6) + 24
+        x += width + 24
     out.append("</g>")
-    return out
+    return out, rows
 
 
 def _describe(chart: Chart) -> str:

@@ -113,6 +113,21 @@ def test_legend_names_every_series() -> None:
     assert _texts(_parse(render(chart)), "legend") == ["ours (shared polls)", "baseline"]
 
 
+def test_a_legend_too_wide_for_one_row_wraps_inside_the_chart() -> None:
+    labels = ["ours (CallLogExtractOperator)", "baseline (HttpOperator)", "floor (requests loop)"]
+    root = _parse(render(_chart(*(Series(label, ((1.0, 1.0),)) for label in labels))))
+    legend = root.find(f"{SVG}g[@class='legend']")
+    assert legend is not None
+    texts = list(legend.iter(f"{SVG}text"))
+    assert len({t.get("y") for t in texts}) == 2
+    height = float(root.get("height", "0"))
+    assert all(float(t.get("y", "0")) < height for t in texts)
+    # Rightmost label start plus its estimated width stays inside.
+    assert all(
+        float(t.get("x", "0")) + len(t.text or "") * 6.6 <= float(root.get("width", "0")) for t in texts
+    )
+
+
 def test_labels_are_escaped() -> None:
     label = 'ours <shared> & "fast"'
     chart = Chart("demo", "A & B < C", Axis("x <n>"), Axis("y & z"), (Series(label, ((1.0, 2.0),)),))
