@@ -5,6 +5,9 @@ seconds, counting failed sends and duplicates (several SMS to one recipient, fro
 records). The baseline is a PythonOperator-style loop with naive retries, under the same limit
 plus injected 500s, half of them after the SMS was already sent: each of those becomes a
 duplicate when retried without an idempotency key. Ours also runs under those same faults.
+
+At ``chart_sizes`` (smaller counts), ours and the naive loop under faults run once more each, so
+the chart of time per recipient against recipients has more than one point per line.
 """
 
 from __future__ import annotations
@@ -50,9 +53,16 @@ def _one(server: Any, variant: str, count: int, faults: bool, max_concurrency: i
     return result
 
 
-def run_bulk_send(count: int, runs: int, baseline_runs: int, max_concurrency: int = 8) -> list[Figure]:
+def run_bulk_send(
+    count: int,
+    runs: int,
+    baseline_runs: int,
+    max_concurrency: int = 8,
+    chart_sizes: tuple[int, ...] = (),
+) -> list[Figure]:
     """Ours ``runs`` times without faults (the headline); ours and the naive loop under faults
-    ``baseline_runs`` times (the naive loop is sequential and slow at full scale)."""
+    ``baseline_runs`` times (the naive loop is sequential and slow at full scale); both once at
+    each of ``chart_sizes``."""
     ideal = count / SERVER_RATE
     plan = (("ours", False), ("ours", True), ("naive", True))
     results: dict[tuple[str, bool], list[dict[str, Any]]] = {p: [] for p in plan}
@@ -68,6 +78,21 @@ def run_bulk_send(count: int, runs: int, baseline_runs: int, max_concurrency: in
                     f"missing={result['missing']} duplicates={result['duplicates']} "
                     f"statuses={result['statuses']} {result['error'][:120]}",
                     flush=True,
+                )
+        # {size: {variant: seconds}}; the headline size's medians are its point.
+        per_size: dict[int, dict[str, list[float]]] = {
+            count: {
+                "ours": [r["seconds"] for r in results[("ours", False)]],
+                "naive": [r["seconds"] for r in results[("naive", True)]],
+            }
+        }
+        for size in sorted(set(chart_sizes) - {count}):
+            per_size[size] = {}
+            for variant, faults in (("ours", False), ("naive", True)):
+                result = _one(server, variant, size, faults, max_concurrency)
+                per_size[size][variant] = [result["seconds"]]
+                print(
+                    f"  {size:,} SMS  {variant:<5} faults={faults!s:<5} {result['seconds']:.1f}s", flush=True
                 )
     figures: list[Figure] = []
     for (variant, faults), rs in results.items():
@@ -123,4 +148,18 @@ def run_bulk_send(count: int, runs: int, baseline_runs: int, max_concurrency: in
                 note=(rs[-1]["error"][:160] or "task succeeded") if variant == "ours" else "",
             ),
         ]
+    for size, by_variant in sorted(per_size.items()):
+        for variant, seconds in by_variant.items():
+            label = f"{variant}{' +faults' if variant == 'naive' else ''}"
+            figures.append(
+                Figure(
+                    NAME,
+                    f"{label} ms per recipient @ {size:,}",
+                    median(seconds) / size * 1000,
+                    "ms",
+                    chart="bulk_send_time_per_recipient",
+                    series=variant,
+                    x=size,
+                )
+            )
     return figures

@@ -35,6 +35,9 @@ class Figure:
     :param ok: whether the target is met (None when there is no target).
     :param samples: the individual runs behind a median.
     :param note: anything needed to read the figure.
+    :param chart: the chart that plots it (a key of ``benchmarks.charts.CHARTS``), if any.
+    :param series: the chart's line it is a point of (``ours``, ``baseline``...).
+    :param x: its position along the chart's horizontal axis (rows, waits, recipients).
     """
 
     benchmark: str
@@ -45,6 +48,9 @@ class Figure:
     ok: bool | None = None
     samples: list[Any] = field(default_factory=list)
     note: str = ""
+    chart: str = ""
+    series: str = ""
+    x: float | None = None
 
     def line(self) -> str:
         """The figure as one printed line."""

@@ -102,7 +102,18 @@ def run_extraction(sizes: tuple[int, int], runs: int, page_size: int = 500) -> l
         for name in VARIANTS:
             rates = [size / r["seconds"] for r in results[name]]
             rss = [r["maxrss_mb"] for r in results[name]]
-            figures.append(Figure(NAME, f"{name} rows/s @ {size:,}", median(rates), "rows/s", samples=rates))
+            figures.append(
+                Figure(
+                    NAME,
+                    f"{name} rows/s @ {size:,}",
+                    median(rates),
+                    "rows/s",
+                    samples=rates,
+                    chart="extraction_rows_per_second",
+                    series=name,
+                    x=size,
+                )
+            )
             figures.append(
                 Figure(
                     NAME,

@@ -1,7 +1,9 @@
 """Run the benchmarks: ``python -m benchmarks.run [--quick] [--only NAME] [--runs N]``.
 
-Prints one line per figure, writes ``benchmarks/results/latest.json`` and the results table of
-``benchmarks/README.md``. Every comparison is made within one invocation, as a median of runs.
+Prints one line per figure, writes ``benchmarks/results/latest.json``, the results table of
+``benchmarks/README.md`` and the charts (``benchmarks/charts.py``); ``--charts-only`` redraws the
+charts from the saved results without running anything. Every comparison is made within one
+invocation, as a median of runs.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from benchmarks.charts import redraw
 from benchmarks.common import REPO, Figure
 from benchmarks.report import machine, write_readme
 
@@ -47,20 +50,23 @@ class Scale:
     shared_tight: tuple[int, float, int] = (3_750, 10.0, 50)
     # The outreach policy: contacts (= recipients), 24 h log rows, SMS in the send's sample.
     outreach: tuple[int, int, int] = (100_000, 200_000, 5_000)
+    # Smaller bulk sends, once each, for the chart of time per recipient against recipients.
+    sms_chart_sizes: tuple[int, ...] = ()
 
 
 FULL = Scale(
-    (100_000, 1_000_000), 15_000, 60_000, 20.0, 200, 5_000, 20, 1_000, 8.0, 5.0, 3, 1, trigger_large=10_000
-)
+    (100_000, 1_000_000), 15_000, 60_000, 20.0, 200, 5_000, 20, 1_000, 8.0, 5.0, 3, 1, trigger_large=10_000,
+    sms_chart_sizes=(500, 1_000, 2_000),
+)  # fmt: skip
 QUICK = Scale(
     (20_000, 100_000), 5_000, 20_000, 20.0, 100, 500, 5, 200, 2.0, 1.0, 3, 1,
     progress_sizes=(1_000, 10_000), progress_today_sizes=(1_000, 10_000), progress_kill_size=10_000,
-    shared_tight=(1_250, 10.0, 50), outreach=(20_000, 40_000, 1_000),
+    shared_tight=(1_250, 10.0, 50), outreach=(20_000, 40_000, 1_000), sms_chart_sizes=(100, 250),
 )  # fmt: skip
 TOY = Scale(
     (300, 1_200), 400, 600, 20.0, 50, 20, 1, 5, 0.2, 0.2, 1, 1,
     progress_sizes=(100, 400), progress_today_sizes=(100,), progress_kill_size=400,
-    shared_tight=(100, 10.0, 50), outreach=(500, 1_000, 50),
+    shared_tight=(100, 10.0, 50), outreach=(500, 1_000, 50), sms_chart_sizes=(10,),
 )  # fmt: skip
 
 
@@ -88,7 +94,9 @@ def _benchmarks(scale: Scale, runs: int) -> dict[str, Callable[[], list[Figure]]
         "shared_limit_tight": lambda: shared_limit.run_shared_limit(
             *scale.shared_tight, runs, name="shared_limit_tight"
         ),
-        "bulk_send": lambda: bulk_send.run_bulk_send(scale.sms, runs, min(runs, scale.baseline_runs)),
+        "bulk_send": lambda: bulk_send.run_bulk_send(
+            scale.sms, runs, min(runs, scale.baseline_runs), chart_sizes=scale.sms_chart_sizes
+        ),
         "progress": lambda: progress_scale.run_progress(
             scale.progress_sizes, runs, scale.progress_today_sizes, scale.progress_kill_size
         ),
@@ -111,7 +119,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", default=[], help="run only this benchmark (repeatable)")
     parser.add_argument("--runs", type=int, default=None, help="runs per variant (median quoted)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave results and README alone")
+    parser.add_argument(
+        "--charts-only", action="store_true", help="redraw the charts from the saved results; run nothing"
+    )
     args = parser.parse_args(argv)
+    if args.charts_only:
+        if not RESULTS.exists():
+            parser.error(f"{RESULTS} does not exist yet: run the benchmarks first")
+        for path in redraw(json.loads(RESULTS.read_text())["benchmarks"]):
+            print(path.relative_to(REPO), flush=True)
+        return 0
     scale = TOY if args.toy else QUICK if args.quick else FULL
     runs = args.runs or scale.runs
     benchmarks = _benchmarks(scale, runs)
@@ -155,6 +172,7 @@ def _merge_write(report: dict[str, Any], selected: list[str]) -> None:
         } | {"figures": [f for f in report["figures"] if _benchmark_of(f) == name]}
     RESULTS.write_text(json.dumps({"benchmarks": runs}, indent=2) + "\n")
     write_readme(runs)
+    redraw(runs)
 
 
 def _benchmark_of(figure: dict[str, Any]) -> str:

@@ -12,13 +12,19 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import run
+from benchmarks import charts, run
 from benchmarks.common import Figure
 from benchmarks.report import BEGIN, END, write_readme
 
 
 def _by_name(figures: list[Figure]) -> dict[str, Figure]:
     return {f.name: f for f in figures}
+
+
+def _charted(figures: list[Figure]) -> dict[str, list[str]]:
+    """``{chart: [its series' labels]}`` that the figures draw."""
+    drawn = charts.charts({"toy": {"figures": [f.as_dict() for f in figures]}})
+    return {c.key: [s.label for s in c.series] for c in drawn}
 
 
 def _toy(name: str) -> list[Figure]:
@@ -39,6 +45,9 @@ def test_extraction_benchmark_measures_all_three_variants_at_both_sizes() -> Non
             assert figures[f"{variant} rows/s @ {size:,}"].value > 0  # type: ignore[operator]
             assert figures[f"{variant} peak RSS @ {size:,}"].value > 0  # type: ignore[operator]
     assert f"ours/floor rows/s @ {large:,}" in figures
+    drawn = _charted(list(figures.values()))
+    assert list(drawn) == ["extraction_rows_per_second"]
+    assert len(drawn["extraction_rows_per_second"]) == 3
 
 
 def test_outreach_benchmark_measures_the_policy_the_send_and_a_few_recipients() -> None:
@@ -81,6 +90,11 @@ def test_bulk_send_benchmark_counts_every_recipient_reached_once_by_ours() -> No
     assert figures["ours failed sends (recipients never reached)"].value == 0
     assert figures["ours duplicate SMS"].value == 0
     assert figures[f"naive +faults wall time ({count:,} SMS @ 100/s)"].value > 0  # type: ignore[operator]
+    # Time per recipient at each charted size, ours against the naive loop.
+    for size in (*run.TOY.sms_chart_sizes, count):
+        assert figures[f"ours ms per recipient @ {size:,}"].x == size
+        assert figures[f"naive +faults ms per recipient @ {size:,}"].value > 0  # type: ignore[operator]
+    assert list(_charted(list(figures.values()))) == ["bulk_send_time_per_recipient"]
 
 
 def test_progress_benchmark_measures_both_variants_and_a_kill_with_a_retry() -> None:
@@ -107,6 +121,9 @@ def test_parse_cost_benchmark_times_ours_http_and_the_control() -> None:
 def test_trigger_benchmark_sees_every_trigger_fire() -> None:
     figures = _by_name(_toy("triggers"))
     assert figures["triggers that fired success"].value == run.TOY.triggers
+    drawn = _charted(list(figures.values()))
+    assert list(drawn) == ["trigger_requests_per_interval", "trigger_peak_rss"]
+    assert all(len(labels) == 2 for labels in drawn.values())  # ours against the baseline
 
 
 def test_run_rejects_an_unknown_benchmark_name() -> None:
