@@ -20,9 +20,9 @@ Guarantees
     * **Exactly once.** Each request carries ``idempotency_key(context, name, key(recipient))``:
       a retry of the task (or the hook's own retry of a 5xx or a broken connection) asks the
       server for the same effect again, and the server answers with the first response.
-    * **Resume.** Each finished recipient is recorded in :class:`~votel_airflow.idempotency.TaskProgress`
+    * **Resume.** Each finished recipient is recorded in :class:`~votel_airflow.delivery.idempotency.TaskProgress`
       (the task state store on Airflow 3.3+; on 3.0-3.2 a progress file beside
-      ``results_destination``, see :mod:`votel_airflow.progress_stores`); a retried task skips them
+      ``results_destination``, see :mod:`votel_airflow.delivery.progress_stores`); a retried task skips them
       without a request and counts them as ``resumed``.
     * **Pace.** At most ``max_concurrency`` requests are in flight, all on the hook's one pooled
       session. With ``rate_limit`` no two recipients' requests start closer than
@@ -55,7 +55,7 @@ Server without idempotency (``server_idempotency`` false on the connection)
       previous one (so about ``N / max_concurrency`` writes in all): a worker killed mid-request
       leaves the batch in flight and the one written ahead (at most ``2 * max_concurrency``
       recipients) ambiguous, never sent twice. Requests that surely had no effect (429, refused
-      connection, 402) are sent again by the retry. See :mod:`votel_airflow.ambiguity`.
+      connection, 402) are sent again by the retry. See :mod:`votel_airflow.delivery.ambiguity`.
 
 Result (JSON-safe, small)
     ``{"requested", "duplicates", "sent", "resumed", "skipped_invalid", "failed", "message_ids",
@@ -85,7 +85,17 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from votel_airflow import ambiguity
+from votel_airflow.delivery import ambiguity
+from votel_airflow.delivery.idempotency import TaskProgress, idempotency_key
+from votel_airflow.delivery.progress_stores import (
+    ResultsFileProgressStore,
+    progress_store,
+    require_durable_write_ahead,
+)
+
+# Message ids kept in the XCom summary, the same cap as every bulk operator's; the rest go to
+# ``results_destination``.
+from votel_airflow.delivery.xcom_results import MAX_IDS_IN_XCOM
 from votel_airflow.destinations import optional_storage_path
 from votel_airflow.exceptions import (
     VotelAuthError,
@@ -99,20 +109,10 @@ from votel_airflow.exceptions import (
     VotelRecipientsRefusedError,  # also importable from here, as before (deprecated)
     render_detail,
 )
-from votel_airflow.idempotency import TaskProgress, idempotency_key
-from votel_airflow.progress_stores import (
-    ResultsFileProgressStore,
-    progress_store,
-    require_durable_write_ahead,
-)
 from votel_airflow.stream_to_file import write_document
 
 # The argument checks live in validation: the senders run them at DAG parse time, without this engine.
 from votel_airflow.validation import check_max_concurrency, check_rate_limit, require_choice
-
-# Message ids kept in the XCom summary, the same cap as every bulk operator's; the rest go to
-# ``results_destination``.
-from votel_airflow.xcom_results import MAX_IDS_IN_XCOM
 
 if TYPE_CHECKING:
     from votel_airflow.hooks.votel import VotelHook

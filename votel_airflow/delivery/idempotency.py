@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from votel_airflow.compat import optional
 
 if TYPE_CHECKING:
-    from votel_airflow.progress_stores import ProgressStore
+    from votel_airflow.delivery.progress_stores import ProgressStore
 
 KEY_PREFIX = "af-"
 # Progress is flushed in batches: one supervisor round-trip per item would dominate a bulk send.
@@ -59,12 +59,12 @@ class TaskProgress:
     the writer before it, so the chain stops at the first chunk that is missing, unreadable (a write
     cut short) or left over from an older try: what lies beyond was never confirmed as written, and
     its items are done again (under the same idempotency key) or, on a server that ignores the key,
-    remain in the earlier state a write-ahead put them in (see :mod:`votel_airflow.ambiguity`).
+    remain in the earlier state a write-ahead put them in (see :mod:`votel_airflow.delivery.ambiguity`).
     Progress that an earlier release wrote as one ``{item: result}`` value under ``name`` is read
     first, so a task retried across the upgrade resumes.
 
     ``store`` replaces the task state store where Airflow has none (before 3.3):
-    :func:`~votel_airflow.progress_stores.progress_store` picks one. Without either, progress is
+    :func:`~votel_airflow.delivery.progress_stores.progress_store` picks one. Without either, progress is
     kept in memory only; the idempotency keys still prevent a second effect there.
 
     :param context: the task's execution context.

@@ -1,6 +1,6 @@
 """Where a bulk send's progress survives a retry: the task state store, or files beside the results.
 
-:class:`~votel_airflow.idempotency.TaskProgress` talks to one small interface,
+:class:`~votel_airflow.delivery.idempotency.TaskProgress` talks to one small interface,
 :class:`ProgressStore` (``get`` and ``set``, the task state store's own shape), and appends one
 small chunk per flush under a key of its own. Airflow 3.3 and later hand every task a task state
 store in its context; Airflow 3.0 to 3.2 have none, so there the send keeps its progress in
@@ -25,8 +25,8 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
+from votel_airflow.delivery.idempotency import task_instance_identity
 from votel_airflow.exceptions import VotelConfigurationError
-from votel_airflow.idempotency import task_instance_identity
 
 if TYPE_CHECKING:
     from votel_airflow.compat import ObjectStoragePath

@@ -4,7 +4,7 @@ XCom lives in Airflow's metadata database and is read back by every downstream t
 so a result must stay small whatever the input: an operator that handles one id per input
 returns, per outcome, the first :data:`MAX_IDS_IN_XCOM` ids and the exact count, says when a list
 was cut, and writes the full lists as one JSON object to ``results_destination`` when one is
-given (``results_uri`` names it). The senders (:mod:`votel_airflow.sending`) do the same with
+given (``results_uri`` names it). The senders (:mod:`votel_airflow.delivery.engine`) do the same with
 their message ids.
 """
 

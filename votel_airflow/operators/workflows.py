@@ -16,6 +16,8 @@ from votel_airflow import endpoints
 from votel_airflow.compat import conf
 from votel_airflow.conditions.workflows import CampaignCondition, campaign_summary
 from votel_airflow.defaults import MAX_ENROLL_BATCH, ON_AMBIGUOUS
+from votel_airflow.delivery.idempotency import TaskProgress, idempotency_key
+from votel_airflow.delivery.xcom_results import capped_lists
 from votel_airflow.exceptions import (
     VotelBadRequestError,
     VotelContactsNotFoundError,
@@ -23,13 +25,11 @@ from votel_airflow.exceptions import (
     VotelOutcomeUnknownError,
 )
 from votel_airflow.hooks.verbs import batch_digest
-from votel_airflow.idempotency import TaskProgress, idempotency_key
 from votel_airflow.links import VotelObjectLink, record_link
 from votel_airflow.names import require_one, resolve
 from votel_airflow.operators.base import VotelBaseOperator
 from votel_airflow.validation import as_str_list, fail, require_choice, require_id, require_int
 from votel_airflow.waiting import result_from_event, wait_for
-from votel_airflow.xcom_results import capped_lists
 
 if TYPE_CHECKING:
     from votel_airflow.hooks.votel import VotelHook
@@ -46,7 +46,7 @@ class EnrollContactOperator(VotelBaseOperator):
     ready for ``WorkflowEnrollmentSensor(contact_ids=...)``), each list cut to its first 1,000 ids
     with its exact count beside it (``enrolled_count``, ...), ``truncated`` when any list was cut,
     and ``results_uri``: the file ``results_destination`` names, which holds every list in full
-    (see :mod:`votel_airflow.xcom_results`). Ids are de-duplicated and sorted before batching,
+    (see :mod:`votel_airflow.delivery.xcom_results`). Ids are de-duplicated and sorted before batching,
     so the batches (and their idempotency keys) depend only on the set of ids: a retry, even with
     the ids in another order, re-sends identical batches.
 
@@ -102,13 +102,13 @@ class EnrollContactOperator(VotelBaseOperator):
         self.batch_size = require_int("batch_size", batch_size, low=1, high=MAX_ENROLL_BATCH)
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from votel_airflow import ambiguity
-        from votel_airflow.destinations import optional_storage_path  # fsspec: not at DAG parse time
-        from votel_airflow.progress_stores import (
+        from votel_airflow.delivery import ambiguity
+        from votel_airflow.delivery.progress_stores import (
             ResultsFileProgressStore,
             progress_store,
             require_durable_write_ahead,
         )
+        from votel_airflow.destinations import optional_storage_path  # fsspec: not at DAG parse time
 
         ids = sorted(set(as_str_list("contact_ids", self.contact_ids)))
         destination = optional_storage_path("results_destination", self.results_destination)
@@ -188,7 +188,7 @@ class EnrollContactOperator(VotelBaseOperator):
         trusted: bool,
     ) -> dict[str, list[str]] | None:
         """One batch's request and its record; None when its outcome is unknown (never resent)."""
-        from votel_airflow import ambiguity
+        from votel_airflow.delivery import ambiguity
 
         if not trusted:
             # Write-ahead: a worker killed mid-request leaves the batch ambiguous, not sent twice.
@@ -412,7 +412,7 @@ class StartCampaignOperator(VotelBaseOperator):
 
     def _pause_after_timeout(self, campaign_id: str) -> None:
         if self.cancel_on_timeout:
-            from votel_airflow.kill_switch import stop
+            from votel_airflow.delivery.kill_switch import stop
 
             what = f"campaign {campaign_id} (its wait timed out)"
             stop(self, what, endpoints.CAMPAIGN_PAUSE, campaign_id=campaign_id)
@@ -423,7 +423,7 @@ class StartCampaignOperator(VotelBaseOperator):
         super().on_kill()
         campaign_id = self.started_campaign_id
         if campaign_id is not None:
-            from votel_airflow.kill_switch import stop
+            from votel_airflow.delivery.kill_switch import stop
 
             stop(self, f"campaign {campaign_id}", endpoints.CAMPAIGN_PAUSE, campaign_id=campaign_id)
 
