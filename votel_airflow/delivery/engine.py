@@ -20,10 +20,11 @@ Guarantees
     * **Exactly once.** Each request carries ``idempotency_key(context, name, key(recipient))``:
       a retry of the task (or the hook's own retry of a 5xx or a broken connection) asks the
       server for the same effect again, and the server answers with the first response.
-    * **Resume.** Each finished recipient is recorded in :class:`~votel_airflow.delivery.idempotency.TaskProgress`
-      (the task state store on Airflow 3.3+; on 3.0-3.2 a progress file beside
-      ``results_destination``, see :mod:`votel_airflow.delivery.progress_stores`); a retried task skips them
-      without a request and counts them as ``resumed``.
+    * **Resume.** Each finished recipient is recorded in
+      :class:`~votel_airflow.delivery.idempotency.TaskProgress` (the task state store on Airflow
+      3.3+; on 3.0-3.2 a progress file beside ``results_destination``, see
+      :mod:`votel_airflow.delivery.progress_stores`); a retried task skips them without a request
+      and counts them as ``resumed``.
     * **Pace.** At most ``max_concurrency`` requests are in flight, all on the hook's one pooled
       session. With ``rate_limit`` no two recipients' requests start closer than
       ``1 / rate_limit`` seconds apart (a token bucket of capacity one, shared by the threads), so

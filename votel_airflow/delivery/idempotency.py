@@ -14,12 +14,9 @@ import time
 import uuid
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from votel_airflow.compat import optional
-
-if TYPE_CHECKING:
-    from votel_airflow.delivery.progress_stores import ProgressStore
 
 KEY_PREFIX = "af-"
 # Progress is flushed in batches: one supervisor round-trip per item would dominate a bulk send.
@@ -28,6 +25,19 @@ FLUSH_EVERY_SECONDS = 2.0
 #: Between a progress name and a chunk number in a chunk's key (``votel_send_sms.part-0``).
 CHUNK_SEPARATOR = ".part-"
 log = logging.getLogger(__name__)
+
+
+class ProgressStore(Protocol):
+    """The calls progress needs: the task state store's ``get`` and ``set``.
+
+    Declared here, beside :class:`TaskProgress` that calls it, so the stores in
+    :mod:`~votel_airflow.delivery.progress_stores` (which take the task instance's identity from
+    here) implement it without the two modules importing each other.
+    """
+
+    def get(self, key: str, default: Any = None) -> Any: ...
+
+    def set(self, key: str, value: Any, *, retention: timedelta | None = None) -> None: ...
 
 
 def task_instance_identity(context: Mapping[str, Any]) -> str:
@@ -47,6 +57,16 @@ def idempotency_key(context: Mapping[str, Any], *parts: str) -> str:
     """
     material = "\x1f".join((task_instance_identity(context), *parts))
     return KEY_PREFIX + hashlib.sha256(material.encode()).hexdigest()[:40]
+
+
+def stop_key() -> str:
+    """An idempotency key for one stop (a cancel, a pause): it lets the hook retry this request, and
+    only this one.
+
+    Never derived from the path alone: a campaign paused, resumed and paused again within a day
+    would find its second pause answered from the first one's cached response, and keep sending.
+    """
+    return f"votel-stop-{uuid.uuid4().hex}"
 
 
 class TaskProgress:

@@ -1,9 +1,10 @@
 """Where a bulk send's progress survives a retry: the task state store, or files beside the results.
 
 :class:`~votel_airflow.delivery.idempotency.TaskProgress` talks to one small interface,
-:class:`ProgressStore` (``get`` and ``set``, the task state store's own shape), and appends one
-small chunk per flush under a key of its own. Airflow 3.3 and later hand every task a task state
-store in its context; Airflow 3.0 to 3.2 have none, so there the send keeps its progress in
+:class:`~votel_airflow.delivery.idempotency.ProgressStore` (``get`` and ``set``, the task state
+store's own shape), and appends one small chunk per flush under a key of its own. Airflow 3.3
+and later hand every task a task state store in its context; Airflow 3.0 to 3.2 have none, so
+there the send keeps its progress in
 :class:`ResultsFileProgressStore`: one small file per key, in a hidden folder beside
 ``results_destination`` (the same storage the user already chose for the send's results, so it is
 as durable and as private as they are), removed once the send succeeds. Without either, a retry
@@ -23,23 +24,15 @@ import os
 import uuid
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-from votel_airflow.delivery.idempotency import task_instance_identity
+from votel_airflow.delivery.idempotency import ProgressStore, task_instance_identity
 from votel_airflow.exceptions import VotelConfigurationError
 
 if TYPE_CHECKING:
     from votel_airflow.compat import ObjectStoragePath
 
 log = logging.getLogger(__name__)
-
-
-class ProgressStore(Protocol):
-    """The calls progress needs: the task state store's ``get`` and ``set``."""
-
-    def get(self, key: str, default: Any = None) -> Any: ...
-
-    def set(self, key: str, value: Any, *, retention: timedelta | None = None) -> None: ...
 
 
 def progress_path(destination: ObjectStoragePath) -> ObjectStoragePath:

@@ -367,7 +367,7 @@ class VotelVerbs:
 
         :param call_id: the call.
         """
-        from votel_airflow.delivery.kill_switch import stop_key
+        from votel_airflow.delivery.idempotency import stop_key
         from votel_airflow.exceptions import VotelBadRequestError
 
         path = endpoints.path(endpoints.CALL_CANCEL, call_id=require_id("call_id", call_id))
