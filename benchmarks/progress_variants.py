@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.bulk_send_variants import BODY, recipients
-from votel_airflow.idempotency import TaskProgress
+from votel_airflow.delivery.idempotency import TaskProgress
 
 LOGICAL_DATE = "2026-10-05T00:00:00+00:00"
 PROGRESS_NAME = "votel_send_sms"
@@ -51,11 +51,11 @@ with DAG(
 class WholeMapProgress(TaskProgress):
     """The progress of before (kept here to measure it): every flush rewrites the whole map.
 
-    Only the flush differs from :class:`~votel_airflow.idempotency.TaskProgress` (which reads a
+    Only the flush differs from :class:`~votel_airflow.delivery.idempotency.TaskProgress` (which reads a
     whole map written this way first, so loading needs no override)."""
 
     def flush(self) -> None:
-        from votel_airflow.idempotency import _never_expire
+        from votel_airflow.delivery.idempotency import _never_expire
 
         if self._store is not None and self._unflushed:
             self._store.set(self._name, dict(self._done), retention=_never_expire())
@@ -77,8 +77,8 @@ def prepare_send() -> None:
     from airflow.sdk.execution_time.context import TaskStateStoreAccessor  # noqa: F401
 
     from votel_airflow.compat import DagBag  # noqa: F401
+    from votel_airflow.delivery.engine import send_each  # noqa: F401
     from votel_airflow.operators.communication import SendSmsOperator  # noqa: F401
-    from votel_airflow.sending import send_each  # noqa: F401
 
 
 def send(folder: str, dag_id: str, variant: str, retry: bool = False) -> dict[str, Any]:
@@ -91,11 +91,11 @@ def send(folder: str, dag_id: str, variant: str, retry: bool = False) -> dict[st
     from airflow import settings
     from airflow.sdk.execution_time.context import TaskStateStoreAccessor
 
-    from votel_airflow import sending
     from votel_airflow.compat import DagBag
+    from votel_airflow.delivery import engine
 
     if variant == "today":
-        sending.TaskProgress = WholeMapProgress  # type: ignore[misc,assignment]
+        engine.TaskProgress = WholeMapProgress  # type: ignore[misc,assignment]
     writes = {"calls": 0, "bytes": 0}
     original_set = TaskStateStoreAccessor.set
 
@@ -186,7 +186,7 @@ def stored(dag_id: str) -> dict[str, Any]:
     from airflow.models.task_state_store import TaskStateStoreModel
     from airflow.utils.session import create_session
 
-    from votel_airflow.idempotency import stored_progress
+    from votel_airflow.delivery.idempotency import stored_progress
 
     with create_session() as session:
         rows = {

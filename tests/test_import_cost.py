@@ -28,7 +28,7 @@ from votel_airflow.operators.base import DEFAULT_CONN_ID
 #: task runs).
 RUNTIME_ONLY = (
     "httpx", "fastapi", "uvicorn", "pyarrow", "airflow.triggers.base", "votel_airflow.hooks.votel",
-    "votel_airflow.sending", "votel_airflow.conditions.values", "openlineage",
+    "votel_airflow.delivery.engine", "votel_airflow.conditions.values", "openlineage",
     "airflow.providers.openlineage", "airflow.providers.common.compat.openlineage",
     # the numbering-plan check of a number runs when a task sends (validation.plan_problem)
     "phonenumbers", "votel_airflow.delivery.screening",

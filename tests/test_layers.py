@@ -1,5 +1,6 @@
-"""Imports point down only: operators and sensors never import each other, and nothing below them
-imports either (docs/conventions.md draws the layers).
+"""Imports point down only: operators and sensors never import each other, nothing below them
+imports either, delivery sits between them and the hooks, and no modules import each other in a
+circle (docs/conventions.md draws the layers).
 
 Every import counts, at module level, inside functions and under ``TYPE_CHECKING``: a lazy import
 is still an arrow, and it is the kind that hid a cycle before (sensors imported operators at
@@ -19,6 +20,13 @@ import votel_airflow
 PACKAGE_DIR = Path(votel_airflow.__file__).parent
 OPERATORS = "votel_airflow.operators"
 SENSORS = "votel_airflow.sensors"
+NOTIFICATIONS = "votel_airflow.notifications"
+DELIVERY = "votel_airflow.delivery"
+HOOKS = "votel_airflow.hooks"
+#: The one hook module that reaches into delivery: the verbs ``@task`` code calls apply the
+#: outreach policy and take idempotency keys (issue 22, item 7), and they are methods of
+#: ``VotelHook`` itself, so they live with it.
+VERBS = "votel_airflow.hooks.verbs"
 #: Tooling shipped in the package for tests (the sandbox and its pytest plugin), not a layer of
 #: the provider. The demo lives outside the package, in dev/.
 TOOLING = ("votel_airflow.sandbox", "votel_airflow.testing")
@@ -107,14 +115,83 @@ def test_nothing_in_the_provider_imports_the_check_command() -> None:
     assert offenders == [], f"only the command imports itself: {offenders}"
 
 
-def test_the_outreach_policy_imports_no_hook_operator_or_sensor() -> None:
-    # The hook verbs apply the policy (a lazy import of delivery): delivery importing a hook back
-    # would close a circle, so its reads take anything with ``paginate`` instead.
-    delivery = "votel_airflow.delivery"
-    assert ("votel_airflow.hooks.verbs", "votel_airflow.delivery.screening") in ARROWS
-    offenders = sorted(
-        (a, b)
-        for a, b in ARROWS
-        if _in(a, delivery) and any(_in(b, up) for up in ("votel_airflow.hooks", OPERATORS, SENSORS))
-    )
-    assert offenders == [], f"the outreach policy imports upward: {offenders}"
+def import_cycles(arrows: set[tuple[str, str]]) -> list[list[str]]:
+    """Every group of modules that import each other in a circle (strongly connected components
+    of more than one module), each sorted, found with Tarjan's algorithm."""
+    graph: dict[str, set[str]] = {}
+    for importer, imported in arrows:
+        if importer != imported:
+            graph.setdefault(importer, set()).add(imported)
+            graph.setdefault(imported, set())
+    index: dict[str, int] = {}
+    lowest: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(module: str) -> None:
+        index[module] = lowest[module] = len(index)
+        stack.append(module)
+        on_stack.add(module)
+        for imported in sorted(graph[module]):
+            if imported not in index:
+                visit(imported)
+                lowest[module] = min(lowest[module], lowest[imported])
+            elif imported in on_stack:
+                lowest[module] = min(lowest[module], index[imported])
+        if lowest[module] == index[module]:
+            group = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                group.append(member)
+                if member == module:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    return sorted(found)
+
+
+def test_the_cycle_finder_finds_a_circle_and_nothing_else() -> None:
+    # Guards the finder: a finder that found nothing would make the check below pass vacuously.
+    circle = {("a", "b"), ("b", "c"), ("c", "a"), ("c", "d"), ("d", "d")}
+    assert import_cycles(circle) == [["a", "b", "c"]]
+    assert import_cycles({("a", "b"), ("b", "c")}) == []
+
+
+def test_no_modules_import_each_other_in_a_circle() -> None:
+    # A circle works until someone moves an import to module level or imports the modules in
+    # another order; then it is an ImportError on a user's worker. TYPE_CHECKING and lazy
+    # imports count: each is the arrow that becomes the module-level one later.
+    assert import_cycles(ARROWS) == []
+
+
+def test_delivery_sits_below_operators_sensors_and_notifiers() -> None:
+    above = (OPERATORS, SENSORS, NOTIFICATIONS)
+    assert ("votel_airflow.operators.bulk_send", "votel_airflow.delivery.engine") in ARROWS
+    offenders = sorted((a, b) for a, b in ARROWS if _in(a, DELIVERY) and any(_in(b, up) for up in above))
+    assert offenders == [], f"delivery imports upward: {offenders}"
+
+
+def test_hooks_reach_delivery_only_through_the_verbs() -> None:
+    offenders = sorted((a, b) for a, b in ARROWS if _in(a, HOOKS) and _in(b, DELIVERY) and a != VERBS)
+    assert offenders == [], f"only the hook verbs may use delivery: {offenders}"
+
+
+def test_what_the_verbs_use_of_delivery_imports_no_hook() -> None:
+    # The engine, the kill switch and the ambiguity checks use the hook; the policy and the keys
+    # the verbs apply must not, or the hook would import itself through them.
+    used = {b for a, b in ARROWS if a == VERBS and _in(b, DELIVERY)}
+    assert "votel_airflow.delivery.screening" in used
+    reached, todo = set(), list(used)
+    while todo:
+        module = todo.pop()
+        if module not in reached:
+            reached.add(module)
+            todo.extend(b for a, b in ARROWS if a == module and _in(b, DELIVERY))
+    offenders = sorted((a, b) for a, b in ARROWS if a in reached and _in(b, HOOKS))
+    assert offenders == [], f"delivery modules the verbs use import a hook: {offenders}"

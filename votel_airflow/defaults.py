@@ -23,7 +23,7 @@ EMAIL_CONTENT_MAX_LENGTH = 100_000
 MAX_ENROLL_BATCH = 500
 #: The fields an upsert of contacts can match existing contacts on.
 MATCH_ON = ("phone", "email")
-#: What a send whose outcome is unknown does to the task (see :mod:`votel_airflow.ambiguity`).
+#: What a send whose outcome is unknown does to the task (see :mod:`votel_airflow.delivery.ambiguity`).
 ON_AMBIGUOUS = ("fail", "skip")
 #: The connection extras the outreach policy reads (see :mod:`votel_airflow.delivery.policy`).
 OUTREACH_EXTRAS = (

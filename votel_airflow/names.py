@@ -9,13 +9,11 @@ fails naming what exists, or the ids that share the name.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator, Mapping
+from typing import Any, Protocol
 
 from votel_airflow import endpoints
 from votel_airflow.validation import fail, is_unset, require_id
-
-if TYPE_CHECKING:
-    from votel_airflow.hooks.votel import VotelHook
 
 #: The list endpoint holding each kind of named object.
 LISTS = {
@@ -26,6 +24,21 @@ LISTS = {
 }
 #: How many existing names a "no such name" error lists.
 NAMES_SHOWN = 30
+
+
+class Lister(Protocol):
+    """What naming needs of a hook (:class:`~votel_airflow.hooks.votel.VotelHook` has it).
+
+    Typed here, not imported: the hook's verbs call :func:`find`, so importing the hook back
+    would close a circle of imports.
+    """
+
+    @property
+    def log(self) -> Any: ...
+
+    def paginate(self, path: str, *, params: Mapping[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+        """Yield every record of a list endpoint."""
+        ...  # pragma: no cover
 
 
 def require_one(kind: str, object_id: Any, name: Any) -> None:
@@ -44,7 +57,7 @@ def require_one(kind: str, object_id: Any, name: Any) -> None:
         )
 
 
-def resolve(hook: VotelHook, kind: str, object_id: Any, name: Any) -> str:
+def resolve(hook: Lister, kind: str, object_id: Any, name: Any) -> str:
     """The id to use: ``object_id`` as given, or the id of the one object called ``name``.
 
     Reads the list of that kind of object (a GET, nothing is sent); a name that matches none or
@@ -66,7 +79,7 @@ def resolve(hook: VotelHook, kind: str, object_id: Any, name: Any) -> str:
     return str(find(hook, kind, name)["id"])
 
 
-def find(hook: VotelHook, kind: str, name: Any) -> dict[str, Any]:
+def find(hook: Lister, kind: str, name: Any) -> dict[str, Any]:
     """The one object of ``kind`` called ``name``; none or several fail naming what exists or the
     clashing ids (:class:`~votel_airflow.exceptions.VotelInputError`, before anything is sent).
 

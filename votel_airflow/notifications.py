@@ -66,7 +66,7 @@ class _Send(NamedTuple):
 
 def _event_key(context: Mapping[str, Any], kind: str, *parts: str) -> str:
     """The idempotency key of one notification: this task instance (or DAG run, or deadline), this event."""
-    from votel_airflow.idempotency import idempotency_key
+    from votel_airflow.delivery.idempotency import idempotency_key
 
     if DEADLINE_MARK in context and "ti" not in context:
         return _deadline_event_key(context, kind, *parts)
@@ -104,7 +104,7 @@ def _hashed_key(*material: str, unique: bool = False) -> str:
     import hashlib
     import uuid
 
-    from votel_airflow.idempotency import KEY_PREFIX
+    from votel_airflow.delivery.idempotency import KEY_PREFIX
 
     if unique:
         return KEY_PREFIX + uuid.uuid4().hex

@@ -33,7 +33,7 @@ def test_a_verb_is_traced_to_the_operators_and_notifiers_calling_it() -> None:
 
 def test_a_function_called_as_a_module_attribute_is_traced() -> None:
     # The bulk send settles an ambiguous send by reading the messaging logs in
-    # votel_airflow.ambiguity, which it calls as `ambiguity.<function>(...)`.
+    # votel_airflow.delivery.ambiguity, which it calls as `ambiguity.<function>(...)`.
     users = endpoint_users()
 
     assert "BulkSendOperator" in users[endpoints.MESSAGING_LOGS]

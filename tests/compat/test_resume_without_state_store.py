@@ -18,8 +18,8 @@ import pytest
 
 from tests.reliability.crash_dag import DAG_ID, LOGICAL_DATE, dag_source
 from tests.support import dagrun_task_states, make_context, run_dag, task_result, write_dag
+from votel_airflow.delivery.progress_stores import progress_path
 from votel_airflow.operators.communication import SendSmsOperator
-from votel_airflow.progress_stores import progress_path
 from votel_airflow.sandbox.server import SandboxServer
 
 pytestmark = pytest.mark.slow
@@ -80,7 +80,7 @@ def test_without_a_durable_store_the_send_says_a_retry_relies_on_idempotency_key
     votel_sandbox: SandboxServer, votel_connection: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     operator = SendSmsOperator(task_id="sms", to=_numbers()[:2], body="hi")
-    with caplog.at_level(logging.WARNING, logger="votel_airflow.sending"):
+    with caplog.at_level(logging.WARNING, logger="votel_airflow.delivery.engine"):
         summary = operator.execute(make_context())
     assert summary["sent"] == 2
     assert "relies on idempotency keys alone" in caplog.text

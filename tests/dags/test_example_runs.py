@@ -23,8 +23,8 @@ from tests.support import (
     task_result,
 )
 from votel_airflow import endpoints
+from votel_airflow.delivery.idempotency import idempotency_key
 from votel_airflow.hooks.votel import VotelHook
-from votel_airflow.idempotency import idempotency_key
 from votel_airflow.sandbox.server import SandboxServer
 
 pytestmark = pytest.mark.usefixtures("airflow_db")

@@ -13,9 +13,9 @@ import pytest
 from tests.support import FakeStateStore, FakeTaskInstance, arm_commit_then_500, link_of, make_context
 from votel_airflow import endpoints
 from votel_airflow.compat import TaskDeferred
+from votel_airflow.delivery.idempotency import idempotency_key, stored_progress
 from votel_airflow.exceptions import VotelInputError, VotelPaymentRequiredError, VotelServerError
 from votel_airflow.hooks.votel import VotelHook
-from votel_airflow.idempotency import idempotency_key, stored_progress
 from votel_airflow.links import VotelObjectLink
 from votel_airflow.operators.agents import (
     CreateAgentOperator,

@@ -14,6 +14,14 @@ import pytest
 from tests.support import FakeStateStore, FakeTaskInstance, make_context
 from votel_airflow import endpoints
 from votel_airflow.compat import AirflowFailException
+from votel_airflow.delivery.engine import (
+    MAX_IDS_IN_XCOM,
+    RateLimiter,
+    SendRequest,
+    recipient_key,
+    send_each,
+)
+from votel_airflow.delivery.idempotency import idempotency_key, stored_progress
 from votel_airflow.exceptions import (
     VotelBadRequestError,
     VotelInputError,
@@ -21,14 +29,6 @@ from votel_airflow.exceptions import (
     VotelPaymentRequiredError,
 )
 from votel_airflow.hooks.votel import VotelHook
-from votel_airflow.idempotency import idempotency_key, stored_progress
-from votel_airflow.sending import (
-    MAX_IDS_IN_XCOM,
-    RateLimiter,
-    SendRequest,
-    recipient_key,
-    send_each,
-)
 
 
 def numbers(count: int, start: int = 0) -> list[str]:

@@ -13,6 +13,7 @@ import pytest
 
 from tests.support import make_context, stale_temp_file
 from votel_airflow import endpoints
+from votel_airflow.delivery.engine import SendRequest, send_each
 from votel_airflow.destinations import as_storage_path
 from votel_airflow.hooks.votel import VotelHook
 from votel_airflow.operators.activity import CallLogExtractOperator
@@ -21,7 +22,6 @@ from votel_airflow.operators.click_tracking import ClickExtractOperator
 from votel_airflow.operators.conversations import ConversationExtractOperator
 from votel_airflow.operators.generic import VotelApiOperator
 from votel_airflow.operators.settings import VotelListOperator
-from votel_airflow.sending import SendRequest, send_each
 from votel_airflow.stream_to_file import write_document, write_pages
 
 #: The window of the seeded data the extracts below read (the sandbox seeds around "now").

@@ -13,9 +13,10 @@ import pytest
 from tests.support import FakeStateStore, dagrun_task_states, link_of, make_context, run_dag, write_dag
 from votel_airflow import endpoints
 from votel_airflow.defaults import SKIP_REASONS
+from votel_airflow.delivery.idempotency import stored_progress
+from votel_airflow.delivery.xcom_results import MAX_IDS_IN_XCOM
 from votel_airflow.exceptions import VotelInputError
 from votel_airflow.hooks.votel import VotelHook
-from votel_airflow.idempotency import stored_progress
 from votel_airflow.operators.workflows import (
     EnrollContactOperator,
     SetWorkflowVariableOperator,
@@ -24,7 +25,6 @@ from votel_airflow.operators.workflows import (
     VotelContactsNotFoundError,
     batch_digest,
 )
-from votel_airflow.xcom_results import MAX_IDS_IN_XCOM
 
 
 @pytest.fixture

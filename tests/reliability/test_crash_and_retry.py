@@ -29,8 +29,8 @@ from tests.reliability.leaks import leaks
 from tests.reliability.retry_in_place import retry_the_killed_run, try_numbers
 from tests.support import FakeStateStore, dagrun_task_states, make_context, run_dag, task_result, write_dag
 from votel_airflow import endpoints
+from votel_airflow.delivery.idempotency import FLUSH_EVERY_ITEMS, stored_progress
 from votel_airflow.hooks.votel import READ_AHEAD_PAGES, VotelHook
-from votel_airflow.idempotency import FLUSH_EVERY_ITEMS, stored_progress
 from votel_airflow.operators.communication import SendSmsOperator
 from votel_airflow.sandbox.server import SandboxServer
 

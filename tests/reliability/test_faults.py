@@ -23,12 +23,12 @@ from tests.reliability.conftest import MAX_RETRIES, connection_json
 from tests.reliability.figures import Figure, record
 from tests.support import FakeTaskInstance, make_context
 from votel_airflow import endpoints
+from votel_airflow.delivery.xcom_results import MAX_IDS_IN_XCOM
 from votel_airflow.hooks.votel import VotelHook
 from votel_airflow.operators.activity import CallLogExtractOperator
 from votel_airflow.operators.communication import SendSmsOperator
 from votel_airflow.operators.workflows import EnrollContactOperator
 from votel_airflow.sandbox.server import SandboxServer
-from votel_airflow.xcom_results import MAX_IDS_IN_XCOM
 
 pytestmark = pytest.mark.slow
 

@@ -21,16 +21,17 @@ from tests.support import (
     arm_faults_after_screening,
     make_context,
 )
-from votel_airflow import ambiguity, endpoints, idempotency
+from votel_airflow import endpoints
+from votel_airflow.delivery import ambiguity, idempotency
+from votel_airflow.delivery.engine import SendRequest, send_each
+from votel_airflow.delivery.idempotency import TaskProgress, chunk_key, stored_progress
 from votel_airflow.exceptions import VotelOutcomeUnknownError, VotelPaymentRequiredError, VotelServerError
 from votel_airflow.hooks.votel import VotelHook
-from votel_airflow.idempotency import TaskProgress, chunk_key, stored_progress
 from votel_airflow.operators.agents import StartCallOperator
 from votel_airflow.operators.calendars import CreateBookingOperator
 from votel_airflow.operators.communication import SendSmsOperator
 from votel_airflow.operators.workflows import EnrollContactOperator
 from votel_airflow.sandbox.server import SandboxServer
-from votel_airflow.sending import SendRequest, send_each
 
 pytestmark = pytest.mark.slow
 

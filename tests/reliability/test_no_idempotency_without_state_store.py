@@ -18,13 +18,13 @@ import pytest
 
 from tests.support import FakeTaskInstance, arm_faults_after_screening, make_context
 from votel_airflow import endpoints
+from votel_airflow.delivery.engine import UNKNOWN_EARLIER
 from votel_airflow.exceptions import VotelConfigurationError, VotelError, VotelPaymentRequiredError
 from votel_airflow.hooks.votel import VotelHook
 from votel_airflow.operators.agents import StartCallOperator
 from votel_airflow.operators.communication import SendSmsOperator
 from votel_airflow.operators.workflows import EnrollContactOperator
 from votel_airflow.sandbox.server import SandboxServer
-from votel_airflow.sending import UNKNOWN_EARLIER
 
 pytestmark = pytest.mark.slow
 
@@ -171,7 +171,7 @@ def test_a_trusted_connection_without_a_store_says_retries_rely_on_the_servers_k
     careless_server: SandboxServer, account: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     account(server_idempotency=True)
-    with caplog.at_level("WARNING", logger="votel_airflow.sending"):
+    with caplog.at_level("WARNING", logger="votel_airflow.delivery.engine"):
         SendSmsOperator(task_id="text", to=numbers(2), body="hi").execute(try_context(1))
 
     assert "relies on idempotency keys alone" in caplog.text

@@ -1,6 +1,6 @@
 """The bulk-send engine checked against a model: random stories of faults, kills and retries.
 
-A Hypothesis state machine drives :func:`votel_airflow.sending.send_each` in-process against a
+A Hypothesis state machine drives :func:`votel_airflow.delivery.engine.send_each` in-process against a
 sandbox over real HTTP. Each example is one task instance sending one SMS to 1 to 12 recipients
 (a few of which the API refuses), in one of six worlds: ``server_idempotency`` true (against a
 sandbox that honours the key) or false (against one that ignores it, ``--no-idempotency``), times
@@ -44,7 +44,11 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule, run_state_machine_as_test
 
 from tests.support import FakeStateStore, FakeTaskInstance, make_context
-from votel_airflow import ambiguity, endpoints
+from votel_airflow import endpoints
+from votel_airflow.delivery import ambiguity
+from votel_airflow.delivery.engine import UNKNOWN_EARLIER, SendRequest, send_each
+from votel_airflow.delivery.idempotency import stored_progress
+from votel_airflow.delivery.progress_stores import ResultsFileProgressStore
 from votel_airflow.exceptions import (
     VotelAmbiguousRecipientsError,
     VotelConfigurationError,
@@ -54,10 +58,7 @@ from votel_airflow.exceptions import (
 )
 from votel_airflow.hooks.retry import RetryPolicy
 from votel_airflow.hooks.votel import VotelHook
-from votel_airflow.idempotency import stored_progress
-from votel_airflow.progress_stores import ResultsFileProgressStore
 from votel_airflow.sandbox.server import SandboxServer
-from votel_airflow.sending import UNKNOWN_EARLIER, SendRequest, send_each
 
 pytestmark = pytest.mark.slow
 

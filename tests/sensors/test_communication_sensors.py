@@ -12,8 +12,8 @@ import pytest
 
 from tests.support import FakeStateStore, dagrun_task_states, make_context, run_dag, task_result, write_dag
 from votel_airflow.conditions import Condition, Fetch
+from votel_airflow.delivery.idempotency import stored_progress
 from votel_airflow.exceptions import VotelInputError
-from votel_airflow.idempotency import stored_progress
 from votel_airflow.operators.communication import SendSmsOperator
 from votel_airflow.sandbox.server import SandboxServer
 from votel_airflow.sensors.base import VotelWaitFailed

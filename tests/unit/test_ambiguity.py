@@ -8,7 +8,7 @@ import pendulum
 import pytest
 
 from votel_airflow import endpoints
-from votel_airflow.ambiguity import reconcile_messages
+from votel_airflow.delivery.ambiguity import reconcile_messages
 from votel_airflow.hooks.votel import VotelHook
 
 ADDRESS = "ana@example.com"

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from tests.support import FakeStateStore, FakeTaskInstance, make_context
-from votel_airflow import idempotency
-from votel_airflow.idempotency import (
+from votel_airflow.delivery import idempotency
+from votel_airflow.delivery.idempotency import (
     TaskProgress,
     chunk_key,
     idempotency_key,

@@ -8,16 +8,16 @@ from pathlib import Path
 import pytest
 
 from tests.support import FakeStateStore, FakeTaskInstance, make_context
-from votel_airflow import idempotency
 from votel_airflow.compat import ObjectStoragePath
-from votel_airflow.destinations import as_storage_path
-from votel_airflow.idempotency import TaskProgress
-from votel_airflow.progress_stores import (
+from votel_airflow.delivery import idempotency
+from votel_airflow.delivery.idempotency import TaskProgress
+from votel_airflow.delivery.progress_stores import (
     ResultsFileProgressStore,
     progress_folder,
     progress_path,
     progress_store,
 )
+from votel_airflow.destinations import as_storage_path
 
 
 def _destination(tmp_path: Path) -> ObjectStoragePath:

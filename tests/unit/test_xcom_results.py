@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from votel_airflow.delivery.xcom_results import MAX_IDS_IN_XCOM, capped_lists
 from votel_airflow.destinations import as_storage_path
 from votel_airflow.exceptions import VotelInputError
 from votel_airflow.sensors.workflows import contact_ids_from
-from votel_airflow.xcom_results import MAX_IDS_IN_XCOM, capped_lists
 
 
 def _ids(prefix: str, count: int) -> list[str]:

@@ -1,7 +1,10 @@
-"""Delivery: whether, when and how each person is reached.
+"""Delivery: whether, when and how each person is reached, and reached only once.
 
-Today it holds the outreach policy (who may be reached now, who waits for their quiet hours to
-end, who is skipped and why). The bulk-send engine and its exactly-once bookkeeping
-(:mod:`votel_airflow.sending`, :mod:`votel_airflow.idempotency`, ...) move here later (issue 22,
-item 8). Nothing here is imported while a DAG is parsed: a send loads it when it runs.
+The outreach policy (who may be reached now, who waits for their quiet hours to end, who is
+skipped and why: ``policy``, ``local_time``, ``reads``, ``suppression``, ``screening``,
+``outcome``), the bulk-send engine (``engine``) and its exactly-once bookkeeping
+(``idempotency``, ``progress_stores``, ``ambiguity``, ``xcom_results``), and the kill switch that
+stops what a task started (``kill_switch``). This package imports nothing itself: operators
+import ``idempotency`` and ``xcom_results`` at parse time (both small), everything else loads
+when a task runs.
 """

@@ -49,7 +49,7 @@ def merge_resumed(earlier: Mapping[str, Any], later: dict[str, Any]) -> dict[str
     merged["message_ids_truncated"] = bool(earlier.get("message_ids_truncated")) or bool(
         later.get("message_ids_truncated")
     )
-    from votel_airflow.xcom_results import MAX_IDS_IN_XCOM
+    from votel_airflow.delivery.xcom_results import MAX_IDS_IN_XCOM
 
     if len(merged["message_ids"]) > MAX_IDS_IN_XCOM:
         merged["message_ids"] = merged["message_ids"][:MAX_IDS_IN_XCOM]

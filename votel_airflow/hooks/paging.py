@@ -12,18 +12,47 @@ import json
 import threading
 from collections import deque
 from collections.abc import Callable, Generator, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from votel_airflow.exceptions import VotelServerError
 from votel_airflow.hooks.pages import RecordPage
 from votel_airflow.limits import MAX_PAGE_SIZE
 
 if TYPE_CHECKING:
-    from votel_airflow.hooks.votel import VotelHook
+    from votel_airflow.hooks.base import _Prepared
 
 #: Requests in flight beyond the page being handed out, with ``read_ahead``: enough to hide a
 #: round trip, and memory stays bounded at a few pages whatever the row count.
 READ_AHEAD_PAGES = 1
+
+
+class PagedHook(Protocol):
+    """What paging needs of the sync hook (:class:`~votel_airflow.hooks.votel.VotelHook` has it).
+
+    Typed here, not imported: the hook imports this module, and an import back would close a
+    circle of imports.
+    """
+
+    throttled: bool
+
+    @property
+    def session(self) -> Any: ...
+
+    def request(self, method: str, path: str, *, params: Mapping[str, Any] | None = None) -> Any: ...
+
+    def _prepare(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        json: Any,
+        headers: Mapping[str, str] | None,
+        idempotency_key: str | None,
+    ) -> _Prepared: ...
+
+    def _send(
+        self, call: _Prepared, parse: Callable[[bytes], Any] = ..., abandoned: threading.Event | None = None
+    ) -> Any: ...
 
 
 def page_params(params: Mapping[str, Any] | None, page_size: int) -> dict[str, Any]:
@@ -34,7 +63,7 @@ def page_params(params: Mapping[str, Any] | None, page_size: int) -> dict[str, A
 
 
 def iter_pages(
-    hook: VotelHook,
+    hook: PagedHook,
     path: str,
     params: Mapping[str, Any] | None,
     page_size: int,
@@ -84,7 +113,7 @@ def _fetch_in_turn(fetch: Callable[[int], Any], page_size: int) -> Generator[Any
         offset += page_size
 
 
-def _fetch_ahead(hook: VotelHook, fetch: Callable[..., Any], page_size: int) -> Generator[Any, None, None]:
+def _fetch_ahead(hook: PagedHook, fetch: Callable[..., Any], page_size: int) -> Generator[Any, None, None]:
     """Pages with :data:`READ_AHEAD_PAGES` more requests in flight in worker threads (one request
     at a time, still ahead of the consumer, once the API has answered 429)."""
     from concurrent.futures import Future, ThreadPoolExecutor

@@ -9,7 +9,7 @@ false, a send that failed ambiguously is never repeated and raises
 
 Without an explicit ``idempotency_key`` the key derives from the running task instance (dag,
 task, run, map index) and the verb's target, exactly as the operators derive theirs
-(:func:`votel_airflow.idempotency.idempotency_key`); outside a running task there is no
+(:func:`votel_airflow.delivery.idempotency.idempotency_key`); outside a running task there is no
 instance to derive from, and the verb refuses to send without a key.
 
 Arguments are checked before any request; the operators check theirs when a DAG is parsed and
@@ -64,7 +64,7 @@ def running_task_key(verb: str, *parts: str) -> str:
     :param verb: the verb's name, for the error outside a task.
     :param parts: the kind of effect and its target, as the operators name them.
     """
-    from votel_airflow.idempotency import idempotency_key
+    from votel_airflow.delivery.idempotency import idempotency_key
 
     try:
         from airflow.sdk import get_current_context
@@ -377,8 +377,8 @@ class VotelVerbs:
 
         :param call_id: the call.
         """
+        from votel_airflow.delivery.idempotency import stop_key
         from votel_airflow.exceptions import VotelBadRequestError
-        from votel_airflow.kill_switch import stop_key
 
         path = endpoints.path(endpoints.CALL_CANCEL, call_id=require_id("call_id", call_id))
         try:

@@ -8,8 +8,8 @@ from typing import Any
 
 from votel_airflow import endpoints
 from votel_airflow.compat import ObjectStoragePath
+from votel_airflow.delivery.idempotency import idempotency_key
 from votel_airflow.exceptions import VotelNotFoundError
-from votel_airflow.idempotency import idempotency_key
 from votel_airflow.links import VotelObjectLink, record_link
 from votel_airflow.names import require_one, resolve
 from votel_airflow.operators.base import VotelBaseOperator

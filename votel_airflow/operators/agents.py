@@ -15,9 +15,9 @@ from votel_airflow.conditions.calls import (
     require_fail_on,
 )
 from votel_airflow.defaults import ON_AMBIGUOUS
+from votel_airflow.delivery.idempotency import TaskProgress, idempotency_key
 from votel_airflow.earlier_creations import find_created, instant_of, run_started_after
 from votel_airflow.exceptions import VotelOutcomeUnknownError, VotelServerError
-from votel_airflow.idempotency import TaskProgress, idempotency_key
 from votel_airflow.links import VotelObjectLink, record_link
 from votel_airflow.names import require_one, resolve
 from votel_airflow.operators.base import VotelBaseOperator
@@ -36,8 +36,8 @@ from votel_airflow.waiting import result_from_event, wait_for
 
 if TYPE_CHECKING:
     from votel_airflow.delivery.screening import Screening
+    from votel_airflow.delivery.idempotency import ProgressStore
     from votel_airflow.operators.agent_knowledge import SyncKnowledgeBaseOperator
-    from votel_airflow.progress_stores import ProgressStore
 
 NAME_MAX = 200
 PROMPT_MAX = 100_000
@@ -192,9 +192,9 @@ class StartCallOperator(VotelBaseOperator):
         self.started_call_id: str | None = None
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from votel_airflow import ambiguity
+        from votel_airflow.delivery import ambiguity
+        from votel_airflow.delivery.progress_stores import progress_store, require_durable_write_ahead
         from votel_airflow.destinations import optional_storage_path  # fsspec: not at DAG parse time
-        from votel_airflow.progress_stores import progress_store, require_durable_write_ahead
 
         self.started_call_id = None  # an operator object may run more than once (dag.test())
         to = require_dialable("to", self.to)
@@ -313,7 +313,7 @@ class StartCallOperator(VotelBaseOperator):
         retry re-reads the call it started, and never starts one whose start may have happened.
         Returns None for an ambiguous start with ``"skip"``.
         """
-        from votel_airflow import ambiguity
+        from votel_airflow.delivery import ambiguity
 
         key = idempotency_key(context, "call", agent_id, to)
         if store is None:
@@ -359,7 +359,7 @@ class StartCallOperator(VotelBaseOperator):
 
     def _cancel_after_timeout(self, call_id: str) -> None:
         if self.cancel_on_timeout:
-            from votel_airflow.kill_switch import cancel_call
+            from votel_airflow.delivery.kill_switch import cancel_call
 
             cancel_call(self, call_id, " (its wait timed out)")
 
@@ -369,7 +369,7 @@ class StartCallOperator(VotelBaseOperator):
         super().on_kill()
         call_id = self.started_call_id
         if call_id is not None:
-            from votel_airflow.kill_switch import cancel_call
+            from votel_airflow.delivery.kill_switch import cancel_call
 
             cancel_call(self, call_id)
 

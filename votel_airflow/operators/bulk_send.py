@@ -1,7 +1,7 @@
 """The base of the operators that reach many people, each exactly once: SMS, e-mail, thread messages.
 
 It owns the arguments every such send shares and the one call into the bulk-send engine
-(:mod:`votel_airflow.sending`), so the three senders differ only in what they validate and post.
+(:mod:`votel_airflow.delivery.engine`), so the three senders differ only in what they validate and post.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from votel_airflow.validation import (
 if TYPE_CHECKING:
     # The engine (threads, dataclasses) and the outreach policy are loaded when a send runs, not
     # when a DAG is parsed.
+    from votel_airflow.delivery.engine import SendRequest
     from votel_airflow.delivery.policy import OutreachPolicy
     from votel_airflow.delivery.screening import Screening
-    from votel_airflow.sending import SendRequest
 
 ON_INVALID = ("fail", "skip")
 DEFAULT_MAX_CONCURRENCY = 8
@@ -176,10 +176,10 @@ class BulkSendOperator(VotelBaseOperator):
             return self._send_now(context, recipients, build, name=name, invalid=invalid)
         from datetime import datetime
 
+        from votel_airflow.delivery.engine import recipient_key, settled_recipients
         from votel_airflow.delivery.local_time import policy_now
         from votel_airflow.delivery.outcome import merge_resumed, skip_line, with_screening
         from votel_airflow.delivery.screening import screen
-        from votel_airflow.sending import recipient_key, settled_recipients
 
         earlier, now = None, None
         if self._resuming is not None:
@@ -313,7 +313,7 @@ class BulkSendOperator(VotelBaseOperator):
         name: str,
         invalid: Sequence[str],
     ) -> dict[str, Any]:
-        from votel_airflow.sending import send_each
+        from votel_airflow.delivery.engine import send_each
 
         summary = send_each(
             self.hook,

@@ -10,10 +10,10 @@ import pendulum
 
 from votel_airflow import endpoints
 from votel_airflow.conditions.calendars import BOOKING_STATUSES
+from votel_airflow.delivery.idempotency import TaskProgress, idempotency_key
 from votel_airflow.earlier_creations import find_created, run_started_after
 from votel_airflow.exceptions import SlotTakenError as SlotTakenError  # old home, kept one release
 from votel_airflow.exceptions import VotelBadRequestError, VotelInputError, VotelSlotTakenError, render_detail
-from votel_airflow.idempotency import TaskProgress, idempotency_key
 from votel_airflow.links import VotelObjectLink, record_link
 from votel_airflow.names import require_one, resolve
 from votel_airflow.operators.base import VotelBaseOperator

@@ -1,6 +1,6 @@
 """Communication: send SMS and e-mail to many recipients exactly once, and manage e-mail templates.
 
-The sends run on the bulk-send engine (:mod:`votel_airflow.sending`): every input is validated
+The sends run on the bulk-send engine (:mod:`votel_airflow.delivery.engine`): every input is validated
 before the first request, each recipient's request carries its own idempotency key, progress
 survives a retry, and a 402 stops the task with the count sent so far.
 """
@@ -28,7 +28,7 @@ from votel_airflow.validation import (
 class SendSmsOperator(BulkSendOperator):
     """Send an SMS to one number or many, each exactly once, concurrently and within a rate.
 
-    Returns the send summary (see :mod:`votel_airflow.sending`): counts by outcome and the
+    Returns the send summary (see :mod:`votel_airflow.delivery.engine`): counts by outcome and the
     message ids, ready for ``MessageDeliverySensor(message_ids=...)``.
 
     :param to: one E.164 number or a list of them. Templated; an XComArg is accepted.
@@ -61,7 +61,7 @@ class SendSmsOperator(BulkSendOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         # The bulk-send engine is loaded when a send runs, not when a DAG is parsed.
-        from votel_airflow.sending import SendRequest
+        from votel_airflow.delivery.engine import SendRequest
 
         numbers = as_str_list("to", self.to)
         body = require_text("body", self.body, max_length=SMS_MAX_LENGTH)
@@ -106,7 +106,7 @@ class SendEmailOperator(BulkSendOperator):
     """Send an e-mail to one address or many, each exactly once, concurrently and within a rate.
 
     Give the content as ``text``, ``html`` or a ``template_id`` (whose ``{{name}}`` placeholders
-    the API fills from ``variables``). Returns the send summary (see :mod:`votel_airflow.sending`).
+    the API fills from ``variables``). Returns the send summary (see :mod:`votel_airflow.delivery.engine`).
 
     :param to: one e-mail address or a list of them. Templated; an XComArg is accepted.
     :param subject: the subject line, 1 to 998 characters. Templated.
@@ -169,7 +169,7 @@ class SendEmailOperator(BulkSendOperator):
         return payload
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from votel_airflow.sending import SendRequest
+        from votel_airflow.delivery.engine import SendRequest
 
         addresses = as_str_list("to", self.to)
         shared = self._payload()

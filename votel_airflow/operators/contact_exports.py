@@ -14,9 +14,9 @@ from votel_airflow import endpoints
 from votel_airflow.compat import ObjectStoragePath, conf
 from votel_airflow.conditions.contacts import ContactExportCondition
 from votel_airflow.defaults import MAX_PAGE_SIZE
+from votel_airflow.delivery.idempotency import idempotency_key
 from votel_airflow.destinations import FORMATS, as_storage_path, with_destination_asset
 from votel_airflow.exceptions import VotelServerError
-from votel_airflow.idempotency import idempotency_key
 from votel_airflow.lineage import CONTACTS_DATASET, LineageMixin
 from votel_airflow.operators.base import VotelBaseOperator
 from votel_airflow.stream_to_file import write_pages

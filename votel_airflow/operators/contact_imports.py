@@ -17,11 +17,11 @@ from votel_airflow import endpoints
 from votel_airflow.compat import AirflowException, conf
 from votel_airflow.conditions.contacts import MAX_FAILED_ROWS_SHOWN, ContactImportsCondition
 from votel_airflow.defaults import MATCH_ON
+from votel_airflow.delivery.idempotency import TaskProgress, idempotency_key
 from votel_airflow.exceptions import (
     TooManyFailedRowsError as TooManyFailedRowsError,  # old home, kept one release
 )
 from votel_airflow.exceptions import VotelServerError, VotelTooManyFailedRowsError
-from votel_airflow.idempotency import TaskProgress, idempotency_key
 from votel_airflow.lineage import CONTACTS_DATASET, Lineage, LineageMixin, api_dataset, storage_dataset
 from votel_airflow.links import VotelObjectLink, record_link
 from votel_airflow.operators.base import VotelBaseOperator
@@ -270,7 +270,7 @@ class UpsertContactsOperator(LineageMixin, VotelBaseOperator):
             self._cancel(import_ids, " (the wait timed out)")
 
     def _cancel(self, import_ids: list[str], why: str = "") -> None:
-        from votel_airflow.kill_switch import stop
+        from votel_airflow.delivery.kill_switch import stop
 
         for import_id in import_ids:
             stop(self, f"import job {import_id}{why}", endpoints.CONTACT_IMPORT_CANCEL, import_id=import_id)

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from votel_airflow import endpoints
 from votel_airflow.defaults import MAX_PAGE_SIZE
+from votel_airflow.delivery.idempotency import idempotency_key
+from votel_airflow.delivery.xcom_results import capped_lists
 from votel_airflow.earlier_creations import find_created, run_started_after
 from votel_airflow.exceptions import (
     DuplicateContactError,  # deprecated here: the error lives in votel_airflow.exceptions
@@ -21,7 +23,6 @@ from votel_airflow.exceptions import (
     VotelNotFoundError,
     render_detail,
 )
-from votel_airflow.idempotency import idempotency_key
 from votel_airflow.links import VotelObjectLink, record_link
 from votel_airflow.operators.base import VotelBaseOperator
 from votel_airflow.validation import (
@@ -40,7 +41,6 @@ from votel_airflow.validation import (
     require_text,
     require_timezone,
 )
-from votel_airflow.xcom_results import capped_lists
 
 if TYPE_CHECKING:
     from votel_airflow.operators.contact_exports import ContactExportOperator
@@ -265,7 +265,7 @@ class MoveContactStageOperator(VotelBaseOperator):
     The pipeline and the stage are checked against ``GET /pipelines`` before any contact moves.
     Returns ``{"moved": [...], "not_found": [...], "pipeline_id", "stage_id"}``, each list cut to
     its first 1,000 ids with its count beside it (``moved_count``, ``not_found_count``),
-    ``truncated`` and ``results_uri`` (see :mod:`votel_airflow.xcom_results`). Moving is
+    ``truncated`` and ``results_uri`` (see :mod:`votel_airflow.delivery.xcom_results`). Moving is
     idempotent (``PUT``), so a retry simply moves again.
 
     :param contact_ids: one contact id or a list; an XComArg works. Templated.

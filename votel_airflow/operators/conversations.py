@@ -34,7 +34,7 @@ class SendMessageOperator(BulkSendOperator):
 
     The API picks each contact's phone number or e-mail address and files the message in the
     contact's thread for the channel, so replies land in the same conversation. Runs on the bulk-send
-    engine (:mod:`votel_airflow.sending`): every input is checked before the first request, each
+    engine (:mod:`votel_airflow.delivery.engine`): every input is checked before the first request, each
     contact's request carries its own idempotency key, progress survives a retry, and a 402 stops
     the task with the count sent so far. The outreach policy applies first, by contact (its ``dnd``
     and ``dnd_channels``, a STOP from its phone for ``sms``, quiet hours in its zone, caps); see
@@ -97,7 +97,7 @@ class SendMessageOperator(BulkSendOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         # The bulk-send engine is loaded when a send runs, not when a DAG is parsed.
-        from votel_airflow.sending import SendRequest
+        from votel_airflow.delivery.engine import SendRequest
 
         contact_ids = as_str_list("contact_ids", self.contact_ids)
         channel = require_channel(self.channel)

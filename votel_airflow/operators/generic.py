@@ -12,8 +12,8 @@ from typing import Any
 
 from votel_airflow import endpoints
 from votel_airflow.defaults import MAX_PAGE_SIZE
+from votel_airflow.delivery.idempotency import idempotency_key
 from votel_airflow.destinations import FORMATS, as_storage_path
-from votel_airflow.idempotency import idempotency_key
 from votel_airflow.operators.base import VotelBaseOperator
 from votel_airflow.stream_to_file import write_endpoint
 from votel_airflow.validation import fail, is_template, is_unset, require_choice, require_int

@@ -9,9 +9,10 @@ from typing import Any
 
 from votel_airflow import endpoints
 from votel_airflow.defaults import MAX_PAGE_SIZE
+from votel_airflow.delivery.idempotency import TaskProgress, idempotency_key
+from votel_airflow.delivery.xcom_results import capped_lists
 from votel_airflow.earlier_creations import instant_of, run_started_after
 from votel_airflow.exceptions import VotelError, VotelNotFoundError
-from votel_airflow.idempotency import TaskProgress, idempotency_key
 from votel_airflow.links import VotelObjectLink, record_link
 from votel_airflow.operators.base import VotelBaseOperator
 from votel_airflow.operators.extract import VotelExtractOperator
@@ -23,7 +24,6 @@ from votel_airflow.validation import (
     require_id,
     require_text,
 )
-from votel_airflow.xcom_results import capped_lists
 
 TASK_FIELDS = frozenset({"title", "contact_id", "assignee_id", "due_at", "custom_fields"})
 TASK_STATUSES = frozenset({"open", "in_progress", "done"})
@@ -193,7 +193,7 @@ class CompleteTaskOperator(VotelBaseOperator):
 
     Each list is cut to its first 1,000 ids with its count beside it (``completed_count``,
     ``not_found_count``), with ``truncated`` and ``results_uri`` (see
-    :mod:`votel_airflow.xcom_results`).
+    :mod:`votel_airflow.delivery.xcom_results`).
 
     :param task_ids: one task id or a list; an XComArg works (e.g. ``CreateTaskOperator``'s output).
         Templated.

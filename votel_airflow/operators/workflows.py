@@ -16,6 +16,8 @@ from votel_airflow import endpoints
 from votel_airflow.compat import conf
 from votel_airflow.conditions.workflows import CampaignCondition, campaign_summary
 from votel_airflow.defaults import MAX_ENROLL_BATCH, ON_AMBIGUOUS, SKIP_REASONS
+from votel_airflow.delivery.idempotency import TaskProgress, idempotency_key
+from votel_airflow.delivery.xcom_results import capped_lists
 from votel_airflow.exceptions import (
     VotelBadRequestError,
     VotelContactsNotFoundError,
@@ -23,7 +25,6 @@ from votel_airflow.exceptions import (
     VotelOutcomeUnknownError,
 )
 from votel_airflow.hooks.verbs import batch_digest
-from votel_airflow.idempotency import TaskProgress, idempotency_key
 from votel_airflow.links import VotelObjectLink, record_link
 from votel_airflow.names import require_one, resolve
 from votel_airflow.operators.base import VotelBaseOperator
@@ -38,7 +39,6 @@ from votel_airflow.validation import (
     require_outreach_channels,
 )
 from votel_airflow.waiting import result_from_event, wait_for
-from votel_airflow.xcom_results import capped_lists
 
 if TYPE_CHECKING:
     from votel_airflow.hooks.votel import VotelHook
@@ -57,7 +57,7 @@ class EnrollContactOperator(VotelBaseOperator):
     ready for ``WorkflowEnrollmentSensor(contact_ids=...)``), each list cut to its first 1,000 ids
     with its exact count beside it (``enrolled_count``, ...), ``truncated`` when any list was cut,
     and ``results_uri``: the file ``results_destination`` names, which holds every list in full
-    (see :mod:`votel_airflow.xcom_results`). Ids are de-duplicated and sorted before batching,
+    (see :mod:`votel_airflow.delivery.xcom_results`). Ids are de-duplicated and sorted before batching,
     so the batches (and their idempotency keys) depend only on the set of ids: a retry, even with
     the ids in another order, re-sends identical batches.
 
@@ -133,13 +133,13 @@ class EnrollContactOperator(VotelBaseOperator):
         self.batch_size = require_int("batch_size", batch_size, low=1, high=MAX_ENROLL_BATCH)
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from votel_airflow import ambiguity
-        from votel_airflow.destinations import optional_storage_path  # fsspec: not at DAG parse time
-        from votel_airflow.progress_stores import (
+        from votel_airflow.delivery import ambiguity
+        from votel_airflow.delivery.progress_stores import (
             ResultsFileProgressStore,
             progress_store,
             require_durable_write_ahead,
         )
+        from votel_airflow.destinations import optional_storage_path  # fsspec: not at DAG parse time
 
         given = as_str_list("contact_ids", self.contact_ids)
         ids = sorted(set(given))
@@ -267,7 +267,7 @@ class EnrollContactOperator(VotelBaseOperator):
     ) -> dict[str, Any] | None:
         """One batch's request (``batch``: the contacts the policy cleared) and its record, with the
         contacts ``skipped`` by the policy; None when its outcome is unknown (never resent)."""
-        from votel_airflow import ambiguity
+        from votel_airflow.delivery import ambiguity
 
         if not batch:
             # Everyone kept out: nothing to send, and the record says so for a retry.
@@ -325,7 +325,7 @@ class EnrollContactOperator(VotelBaseOperator):
 
 def _unsent(finished: Mapping[str, Any], batch: list[str]) -> bool:
     """Whether an earlier try recorded ``batch`` as never sent (refused, or its connection failed)."""
-    from votel_airflow import ambiguity
+    from votel_airflow.delivery import ambiguity
 
     return ambiguity.marker(finished.get(batch_digest(batch))) == ambiguity.UNSENT
 
@@ -508,7 +508,7 @@ class StartCampaignOperator(VotelBaseOperator):
 
     def _pause_after_timeout(self, campaign_id: str) -> None:
         if self.cancel_on_timeout:
-            from votel_airflow.kill_switch import stop
+            from votel_airflow.delivery.kill_switch import stop
 
             what = f"campaign {campaign_id} (its wait timed out)"
             stop(self, what, endpoints.CAMPAIGN_PAUSE, campaign_id=campaign_id)
@@ -519,7 +519,7 @@ class StartCampaignOperator(VotelBaseOperator):
         super().on_kill()
         campaign_id = self.started_campaign_id
         if campaign_id is not None:
-            from votel_airflow.kill_switch import stop
+            from votel_airflow.delivery.kill_switch import stop
 
             stop(self, f"campaign {campaign_id}", endpoints.CAMPAIGN_PAUSE, campaign_id=campaign_id)
 

@@ -19,7 +19,7 @@ from votel_airflow.conditions.communication import (
     message_ids_from,
     require_max_failed,
 )
-from votel_airflow.idempotency import TaskProgress
+from votel_airflow.delivery.idempotency import TaskProgress
 from votel_airflow.sensors.base import VotelSensor
 from votel_airflow.validation import require_int
 

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from votel_airflow import endpoints
+from votel_airflow.delivery.idempotency import stop_key
 
 if TYPE_CHECKING:
     from votel_airflow.hooks.votel import VotelHook
@@ -35,17 +36,6 @@ class _Stoppable(Protocol):
 
     @property
     def log(self) -> Any: ...
-
-
-def stop_key() -> str:
-    """An idempotency key for one stop: it lets the hook retry this request, and only this one.
-
-    Never derived from the path alone: a campaign paused, resumed and paused again within a day
-    would find its second pause answered from the first one's cached response, and keep sending.
-    """
-    import uuid
-
-    return f"votel-stop-{uuid.uuid4().hex}"
 
 
 def cancel_call(task: _Stoppable, call_id: str, why: str = "") -> Mapping[str, Any] | None:
