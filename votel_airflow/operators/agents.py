@@ -35,8 +35,8 @@ from votel_airflow.validation import (
 from votel_airflow.waiting import result_from_event, wait_for
 
 if TYPE_CHECKING:
-    from votel_airflow.delivery.screening import Screening
     from votel_airflow.delivery.idempotency import ProgressStore
+    from votel_airflow.delivery.screening import Screening
     from votel_airflow.operators.agent_knowledge import SyncKnowledgeBaseOperator
 
 NAME_MAX = 200
