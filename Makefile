@@ -83,8 +83,10 @@ $(COMPAT_VENV)/.installed: pyproject.toml $(COMPAT_CONSTRAINTS)
 	$(COMPAT_VENV)/bin/python -m pip install --quiet -c $(COMPAT_CONSTRAINTS) -e '.[test]'
 	touch $@
 
+# COMPAT_ARGS: extra pytest arguments after a `--`, e.g. COMPAT_ARGS="-- --ignore=tests/compat/x.py".
+COMPAT_ARGS ?=
 compat: $(COMPAT_VENV)/.installed
-	$(COMPAT_VENV)/bin/python -m tests.compat.run --airflow $(AIRFLOW)
+	$(COMPAT_VENV)/bin/python -m tests.compat.run --airflow $(AIRFLOW) $(COMPAT_ARGS)
 
 # Also every operator and sensor test and the reliability scenarios: longer than CI can afford per minor.
 compat-full: $(COMPAT_VENV)/.installed
