@@ -24,16 +24,18 @@ pytestmark = pytest.mark.slow
 
 DAG_ID = "votel_wait_ends_in_triggerer"
 DAG_SOURCE = """
+import json
 import os
 from pathlib import Path
 
 import pendulum
-from airflow.sdk import DAG
+from airflow.sdk import DAG, task
 
 from votel_airflow.operators.agents import StartCallOperator
 from votel_airflow.sensors.calls import CallCompletedSensor
 
 MARK = Path(__file__).parent / "resumed-on-a-worker"
+READ = Path(__file__).parent / "read-downstream"
 
 
 class MarkingSensor(CallCompletedSensor):
@@ -44,10 +46,18 @@ class MarkingSensor(CallCompletedSensor):
 
 with DAG("__DAG_ID__", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")):
     start = StartCallOperator(task_id="start", agent_id="__AGENT__", to="+14155550101")
-    start >> MarkingSensor(
+    wait = MarkingSensor(
         task_id="wait", call_id="{{ ti.xcom_pull('start')['id'] }}",
         deferrable=True, end_from_trigger=True, poke_interval=1, timeout=120,
     )
+
+    @task
+    def read_result(ti=None):
+        # What a user's downstream task sees of the result the triggerer pushed.
+        result = ti.xcom_pull(task_ids="wait")
+        READ.write_text(json.dumps({"type": type(result).__name__, "value": result}))
+
+    start >> wait >> read_result()
 """
 
 
@@ -63,7 +73,7 @@ def dags_folder(tmp_path: Path, sandbox: SandboxServer, monkeypatch: pytest.Monk
     return folder
 
 
-def test_a_met_wait_ends_in_the_triggerer_with_its_xcom_and_no_worker_resume(
+def test_a_met_wait_ends_in_the_triggerer_with_its_xcom_for_the_next_task_and_no_worker_resume(
     deployment: Deployment, dags_folder: Path
 ) -> None:
     deployment.wait_for(
@@ -94,3 +104,7 @@ def test_a_met_wait_ends_in_the_triggerer_with_its_xcom_and_no_worker_resume(
     task_logs = "".join(p.read_text(errors="replace") for p in (deployment.root / "logs").rglob("*.log"))
     assert "ending the task from the triggerer" in task_logs + deployment.log("triggerer")
     assert not (dags_folder / "resumed-on-a-worker").exists()  # no worker slot to finish the wait
+    # A task downstream reads the result as the dict the sensor returns (once it got its JSON text).
+    read = json.loads((dags_folder / "read-downstream").read_text())
+    assert read["type"] == "dict", read
+    assert (read["value"]["status"], read["value"]["outcome"]) == ("completed", "booked")

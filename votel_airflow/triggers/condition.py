@@ -30,6 +30,7 @@ from votel_airflow.defaults import DEFAULT_CONN_ID
 from votel_airflow.exceptions import VotelRateLimitError, VotelServerError
 from votel_airflow.hooks.votel import VotelAsyncHook
 from votel_airflow.triggers import shared_poll
+from votel_airflow.triggers.task_result import push_result
 
 LOG_EVERY_POLLS = 10
 #: The XCom key of a task's result.
@@ -148,7 +149,7 @@ class VotelConditionTrigger(BaseTrigger):
                     return
                 else:
                     if verdict.done:
-                        yield self._ended(verdict.failed, verdict.message, verdict.value)
+                        yield await self._ended(verdict.failed, verdict.message, verdict.value)
                         return
                     # A triggerer holds thousands of waits: one INFO line per poll each would
                     # drown its log and cost the shared event loop; every tenth poll is enough.
@@ -169,13 +170,16 @@ class VotelConditionTrigger(BaseTrigger):
                     pause = min(pause, left)
                 await asyncio.sleep(pause)
 
-    def _ended(self, failed: bool, message: str, value: Any) -> TriggerEvent:
+    async def _ended(self, failed: bool, message: str, value: Any) -> TriggerEvent:
         """The event of a condition that is done: the task's end itself, or a resume of it."""
         if failed or not self.end_from_trigger:
             return _event("failed" if failed else "success", message, value)
         self.log.info("Condition met, ending the task from the triggerer: %s", message)
-        xcoms = None if self.xcom_key is None else {self.xcom_key: value}
-        return TaskSuccessEvent(xcoms=xcoms)
+        if self.xcom_key is None:
+            return TaskSuccessEvent(xcoms=None)
+        if await push_result(getattr(self, "task_instance", None), self.xcom_key, value):
+            return TaskSuccessEvent(xcoms=None)
+        return TaskSuccessEvent(xcoms={self.xcom_key: value})
 
     async def _run_shared(
         self, hook: VotelAsyncHook, condition: Condition, kind: str, object_id: str
@@ -215,7 +219,7 @@ class VotelConditionTrigger(BaseTrigger):
             except Exception as exc:
                 return _event("error", str(exc))
             if verdict.done:
-                return self._ended(verdict.failed, verdict.message, verdict.value)
+                return await self._ended(verdict.failed, verdict.message, verdict.value)
             level = logging.INFO if poll % LOG_EVERY_POLLS == 0 else logging.DEBUG
             self.log.log(level, "Waiting: %s", verdict.message or condition)
         raise AssertionError("unreachable")
