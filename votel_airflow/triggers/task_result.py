@@ -15,6 +15,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from votel_airflow.triggers.loop_log import log_aside
+
 log = logging.getLogger(__name__)
 
 
@@ -38,6 +40,11 @@ async def push_result(task_instance: Any, key: str, value: Any) -> bool:
             map_index=getattr(task_instance, "map_index", -1),
         )
     except Exception as exc:
-        log.warning("Could not push the result as the task would (%r); it goes with the event", exc)
+        await log_aside(
+            log,
+            logging.WARNING,
+            "Could not push the result as the task would (%r); it goes with the event",
+            exc,
+        )
         return False
     return True
