@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from tests.e2e.cluster import Cluster
@@ -11,7 +13,7 @@ from tests.e2e.watch import PeakRss, figure
 
 pytestmark = pytest.mark.e2e
 
-WAITS = 1000
+WAITS = int(os.environ.get("VOTEL_E2E_WAITS", 1000))
 POKE_INTERVAL_S = 20
 
 
@@ -19,8 +21,7 @@ def test_one_triggerer_carries_a_thousand_waits(cluster: Cluster, airflow: Airfl
     with PeakRss(lambda: cluster.pids_under("triggerer")) as rss, calls_on_demand(airflow) as calls:
         run, deferred_s = deferred_waits(airflow, WAITS, timeout=900)
         ended_at = calls.end_all_calls()
-        # Each fired wait resumes on a worker (a task start again): minutes for 1,000 on two cores.
-        assert airflow.wait_for_run(DAG_ID, run, 900) == "success", airflow.state_counts(DAG_ID, run)
+        assert airflow.wait_for_run(DAG_ID, run, 900) == "success", airflow.failures(DAG_ID, run)
     waits = airflow.task_instances(DAG_ID, run, WAIT_TASK)
     assert len(waits) == WAITS
     assert {state_name(ti.state) for ti in waits} == {"success"}

@@ -158,6 +158,26 @@ def test_the_started_trigger_ends_a_met_wait_with_the_call_as_its_result(votel_c
     assert (result["id"], result["status"], result["outcome"]) == (call_id, "completed", "booked")
 
 
+def test_the_started_trigger_pushes_the_result_for_its_own_task_instance(
+    votel_connection: str, mocker: Any
+) -> None:
+    # Through the Task SDK, as the task would: the event's own XComs reach the next task encoded
+    # once more (tests/compat/test_end_in_triggerer_deployment.py).
+    pushed = mocker.patch("airflow.sdk.execution_time.xcom.XCom.set")
+    call_id = start_call("+14155550102")
+    trigger = CallStartTrigger(call_id, poke_interval=0.05, timeout=20, end_from_trigger=True)
+    trigger.task_instance = SimpleNamespace(dag_id="d", task_id="wait", run_id="r", map_index=7)
+
+    (event,) = events_of(trigger)
+
+    assert isinstance(event, TaskSuccessEvent)
+    assert event.xcoms is None
+    (call,) = pushed.call_args_list
+    assert call.args[0] == "return_value"
+    assert (call.args[1]["id"], call.args[1]["status"]) == (call_id, "completed")
+    assert call.kwargs == {"dag_id": "d", "task_id": "wait", "run_id": "r", "map_index": 7}
+
+
 def test_the_started_trigger_reports_a_fail_on_status_for_the_worker_to_fail(votel_connection: str) -> None:
     call_id = start_call("+14155550102")
 

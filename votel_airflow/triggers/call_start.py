@@ -95,5 +95,7 @@ class CallStartTrigger(BaseTrigger):
             # A call id that renders empty or wrong fails the task (in the worker, without retry).
             yield _event("error", f"cannot start the wait for call {self.call_id!r}: {exc}")
             return
+        # The triggerer gave this trigger its task instance: the wait pushes the result for it.
+        wait.task_instance = getattr(self, "task_instance", None)
         async for event in wait.run():
             yield event
