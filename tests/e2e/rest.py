@@ -109,7 +109,7 @@ class AirflowRest:
         return state
 
     def failures(self, dag_id: str, run_id: str, limit: int = 3) -> str:
-        """The run's task states and the end of the logs of its first few failed tries: an assertion's message."""
+        """The run's task states and the end of its first failed tries' logs: an assertion's message."""
         failed = [ti for ti in self.task_instances(dag_id, run_id) if state_name(ti.state) == "failed"]
         tails = [
             f"--- {ti.task_id}[{ti.map_index}] try {ti.try_number}:\n"
