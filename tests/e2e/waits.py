@@ -72,3 +72,13 @@ def deferred_waits(airflow: AirflowRest, calls: int, timeout: float) -> tuple[st
 
     wait_until(f"{calls} deferred waits", all_deferred, timeout, 2.0)
     return run, time.monotonic() - began
+
+
+def waits_polling(airflow_home: Path, run_id: str) -> int:
+    """How many of the run's waits have had their first answer in the triggerer.
+
+    A deferred task's trigger may not be running yet: the triggerer starts the waits it is handed
+    over a while. Each wait logs its first answer (``Waiting: ...``, at INFO) in its trigger log.
+    """
+    task = airflow_home / "logs" / f"dag_id={DAG_ID}" / f"run_id={run_id}" / f"task_id={WAIT_TASK}"
+    return sum("Waiting: " in log.read_text(errors="replace") for log in task.glob("*/*.trigger.*.log"))
