@@ -30,8 +30,11 @@ async def push_result(task_instance: Any, key: str, value: Any) -> bool:
     except ImportError:
         return False
     try:
-        # A synchronous round trip to the supervisor: Airflow asks triggers to make it off the loop.
-        await sync_to_async(XCom.set)(
+        # A synchronous round trip to the supervisor: Airflow asks triggers to make it off the loop,
+        # through asgiref (3.0-3.1 route it back to the loop with async_to_sync). Not on asgiref's
+        # one shared thread: a thousand waits ending in one poll round would push one at a time,
+        # each waiting for its answer (half a minute in the e2e tier); 3.2+ answers them side by side.
+        await sync_to_async(XCom.set, thread_sensitive=False)(
             key,
             value,
             dag_id=task_instance.dag_id,
