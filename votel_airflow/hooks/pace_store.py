@@ -85,8 +85,11 @@ class LocalPace:
         self._state = PaceState()
 
     @contextlib.contextmanager
-    def session(self) -> Iterator[PaceState]:
-        """The state, for this thread alone until the block ends."""
+    def session(self, *, save: bool = True) -> Iterator[PaceState]:
+        """The state, for this thread alone until the block ends.
+
+        :param save: False for a caller that only reads the state (nothing to save here).
+        """
         with self._lock:
             yield self._state
 
@@ -108,8 +111,13 @@ class SharedPace:
         self._fallback: LocalPace | None = None
 
     @contextlib.contextmanager
-    def session(self) -> Iterator[PaceState]:
-        """The state, for this thread and process alone until the block ends, then saved."""
+    def session(self, *, save: bool = True) -> Iterator[PaceState]:
+        """The state, for this thread and process alone until the block ends, then saved.
+
+        :param save: False for a caller that only reads the state: the file is left as it was.
+            Half the sessions of a request only read (the hook's episode checks), and each write
+            is two more system calls, each a chance for another thread to take the GIL.
+        """
         if self._fallback is not None:
             with self._fallback.session() as state:
                 yield state
@@ -128,8 +136,9 @@ class SharedPace:
                     yield from self._degrade(exc)
                     return
                 yield state
-                with contextlib.suppress(OSError):  # a lost write costs one relearned pace
-                    self._save(handle, state)
+                if save:
+                    with contextlib.suppress(OSError):  # a lost write costs one relearned pace
+                        self._save(handle, state)
             finally:
                 os.close(handle)  # also releases the lock
 
