@@ -45,8 +45,7 @@ CLOCK_TOLERANCE = 30.0
 # The file is read and written four times per request (every slot, answer and episode check), and
 # ``accepted`` holds a stamp per request of the last two seconds: a few hundred floats for an
 # extract that is never refused. dataclasses.asdict (a deep copy) with the json module took 1-1.5 ms
-# per pass there, which halved an extract's rows/s; msgspec reads and writes the same JSON in tens
-# of microseconds.
+# per pass there on a loaded machine; msgspec reads and writes the same JSON in tens of microseconds.
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
 
