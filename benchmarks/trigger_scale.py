@@ -31,6 +31,22 @@ RSS_SHARED_TARGET_MB = 1024.0
 LARGE_STAGE_FACTOR = 2.5
 
 
+#: Calls one run can start to numbers of their own (:func:`call_number`).
+MAX_CALLS = 100_000
+
+
+def call_number(n: int) -> str:
+    """The number call ``n`` of a run dials: distinct for every ``n`` below :data:`MAX_CALLS`, a
+    valid San Francisco number, ending in 1-6 so the sandbox ends the call ``completed``.
+
+    ``n`` fills the five digits before the last one whole (below 10,000 the number is the one the
+    benchmark always dialled), so no two waits share a number and none is cut short.
+    """
+    if not 0 <= n < MAX_CALLS:
+        raise ValueError(f"call {n}: a run starts at most {MAX_CALLS} calls to distinct numbers")
+    return f"+14157{n:05d}{n % 6 + 1}"
+
+
 def _start_calls(server: Any, key: str, count: int) -> list[str]:
     session = requests.Session()
     headers = {"X-API-Key": key}
@@ -38,9 +54,7 @@ def _start_calls(server: Any, key: str, count: int) -> list[str]:
     url = f"{server.base_url}/agents/{agents[0]['id']}/calls"
 
     def start(n: int) -> str:
-        # Last digits 1-6 end "completed", so every wait succeeds.
-        to = f"+1415700{n // 6:04d}{n % 6 + 1}"[:12] if n >= 6000 else f"+141570{n:04d}{n % 6 + 1}"
-        response = session.post(url, json={"to": to}, headers=headers, timeout=60)
+        response = session.post(url, json={"to": call_number(n)}, headers=headers, timeout=60)
         response.raise_for_status()
         return str(response.json()["id"])
 

@@ -7,7 +7,7 @@ for ``tests.compat.report`` to turn into docs/supported-versions.md. The exit co
 except that a run that collected nothing fails.
 
 What each minor runs in CI (the default scope): the compatibility tests (every module imports,
-every moved name resolves, resume without a task state store, the real-deployment smoke run), the
+every moved name resolves, resume without a task state store, the real-deployment runs), the
 unit and trigger tests, the notifiers (failure callbacks under ``dag.test()``), the completeness
 check, DAG integrity and every example DAG with ``dag.test()``. ``--full`` adds every operator and
 sensor test module and the reliability scenarios (faults, crashes and SIGKILL, secrets, the send
@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -50,10 +51,17 @@ FULL_ONLY = ["tests/operators", "tests/sensors", "tests/reliability"]
 #: stories (the same seed, so the same first 100), to keep the tier within CI's budget.
 FULL_ENGINE_EXAMPLES = "100"
 MINORS = ("3.0", "3.1", "3.2", "3.3")
+#: The real-deployment tests (tests/compat/test_*deployment.py) are a suite of their own: a lane
+#: may leave them out (CI's 3.3 lane does, ``make test`` having run them), and the page must show
+#: which minors ran them.
+DEPLOYMENT_MODULE = re.compile(r"tests\.compat\.test_\w*deployment")
 
 
 def suite_of(classname: str) -> str:
-    """``tests.operators.test_agents`` -> ``operators``; top-level test modules -> their name."""
+    """``tests.operators.test_agents`` -> ``operators``; top-level test modules -> their name;
+    the real-deployment modules of tests/compat -> ``deployment``."""
+    if DEPLOYMENT_MODULE.fullmatch(classname):
+        return "deployment"
     parts = classname.split(".")
     if len(parts) > 2 and not parts[1].startswith("test_"):
         return parts[1]

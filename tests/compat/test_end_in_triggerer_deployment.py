@@ -9,16 +9,12 @@ from __future__ import annotations
 
 import json
 import textwrap
-from pathlib import Path
 
 import pytest
 
-from tests.compat.test_deployment import RUN_TIMEOUT, START_TIMEOUT, Deployment, deployment, sandbox
+from tests.compat.deployment import Deployment, DeploymentTenant
 from votel_airflow import endpoints
 from votel_airflow.hooks.votel import VotelHook
-from votel_airflow.sandbox.server import SandboxServer
-
-__all__ = ["deployment", "sandbox"]  # the fixtures, shared with the deployment test
 
 pytestmark = pytest.mark.slow
 
@@ -45,9 +41,11 @@ class MarkingSensor(CallCompletedSensor):
 
 
 with DAG("__DAG_ID__", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")):
-    start = StartCallOperator(task_id="start", agent_id="__AGENT__", to="+14155550101")
+    start = StartCallOperator(
+        task_id="start", votel_conn_id="__CONN__", agent_id="__AGENT__", to="+14155550101"
+    )
     wait = MarkingSensor(
-        task_id="wait", call_id="{{ ti.xcom_pull('start')['id'] }}",
+        task_id="wait", votel_conn_id="__CONN__", call_id="{{ ti.xcom_pull('start')['id'] }}",
         deferrable=True, end_from_trigger=True, poke_interval=1, timeout=120,
     )
 
@@ -61,47 +59,21 @@ with DAG("__DAG_ID__", schedule=None, start_date=pendulum.datetime(2026, 1, 1, t
 """
 
 
-@pytest.fixture
-def dags_folder(tmp_path: Path, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> Path:
-    conn = {"conn_type": "votel", "host": sandbox.base_url, "password": sandbox.api_keys[0]}
-    monkeypatch.setenv("AIRFLOW_CONN_VOTEL_DEFAULT", json.dumps(conn))
-    agent = str(VotelHook().get(endpoints.AGENTS)[0]["id"])
-    folder = tmp_path / "dags"
-    folder.mkdir()
-    source = DAG_SOURCE.replace("__DAG_ID__", DAG_ID).replace("__AGENT__", agent)
-    (folder / f"{DAG_ID}.py").write_text(textwrap.dedent(source))
-    return folder
-
-
 def test_a_met_wait_ends_in_the_triggerer_with_its_xcom_for_the_next_task_and_no_worker_resume(
-    deployment: Deployment, dags_folder: Path
+    shared_deployment: Deployment, deployment_tenant: DeploymentTenant
 ) -> None:
-    deployment.wait_for(
-        "the DAG processor parsed the DAG",
-        lambda: deployment.api("GET", f"/api/v2/dags/{DAG_ID}").status_code == 200,
-        START_TIMEOUT,
-    )
-    deployment.api("PATCH", f"/api/v2/dags/{DAG_ID}", json={"is_paused": False}).raise_for_status()
-    started = deployment.api("POST", f"/api/v2/dags/{DAG_ID}/dagRuns", json={"logical_date": None})
-    assert started.status_code in (200, 201), started.text
-    run_id = started.json()["dag_run_id"]
+    deployment, conn_id = shared_deployment, deployment_tenant.conn_id
+    agent = str(VotelHook(conn_id).get(endpoints.AGENTS)[0]["id"])
+    source = DAG_SOURCE.replace("__DAG_ID__", DAG_ID).replace("__AGENT__", agent).replace("__CONN__", conn_id)
+    dags_folder = deployment.add_dag(DAG_ID, textwrap.dedent(source))
 
-    def finished() -> str | None:
-        state = deployment.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}").json()["state"]
-        return state if state in ("success", "failed") else None
+    run_id, state = deployment.run_dag(DAG_ID)
 
-    assert deployment.wait_for("the run finished", finished, RUN_TIMEOUT) == "success", deployment.tails()
-    xcom = deployment.api(
-        "GET",
-        f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/wait/xcomEntries/return_value",
-        params={"stringify": "false"},  # the stored JSON (deserializing is off by default on 3.0)
-    )
-    assert xcom.status_code == 200, xcom.text
-    value = xcom.json()["value"]
-    call = json.loads(value) if isinstance(value, str) else value
+    assert state == "success", deployment.tails()
+    call = deployment.xcom(DAG_ID, run_id, "wait")
     assert (call["status"], call["outcome"]) == ("completed", "booked")
     # The trigger's own lines go to the task's log (3.x), the triggerer's to its process log.
-    task_logs = "".join(p.read_text(errors="replace") for p in (deployment.root / "logs").rglob("*.log"))
+    task_logs = deployment.task_logs(DAG_ID)
     assert "ending the task from the triggerer" in task_logs + deployment.log("triggerer")
     assert not (dags_folder / "resumed-on-a-worker").exists()  # no worker slot to finish the wait
     # A task downstream reads the result as the dict the sensor returns (once it got its JSON text).

@@ -15,17 +15,16 @@ import os
 import signal
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.compat.test_deployment import START_TIMEOUT, Deployment, deployment, sandbox
+from tests.compat.deployment import START_TIMEOUT, Deployment, running_deployment
 from votel_airflow import endpoints
 from votel_airflow.hooks.votel import VotelHook
 from votel_airflow.sandbox.server import SandboxServer
-
-__all__ = ["deployment", "sandbox"]  # the fixtures, shared with the deployment test
 
 pytestmark = pytest.mark.slow
 
@@ -53,14 +52,20 @@ SETTLE = 7.0
 
 
 @pytest.fixture
-def dags_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def sandbox() -> Iterator[SandboxServer]:
+    with SandboxServer() as server:
+        yield server
+
+
+@pytest.fixture
+def own_deployment(sandbox: SandboxServer, tmp_path: Path) -> Iterator[Deployment]:
+    """A deployment of this test's own: it kills the triggerer, which no other test may see."""
     # A new triggerer takes over the lost one's triggers once it is this many seconds silent.
-    monkeypatch.setenv("AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD", "5")
-    folder = tmp_path / "dags"
-    folder.mkdir()
-    source = DAG_SOURCE.replace("__DAG_ID__", DAG_ID).replace("__ASSET__", ASSET)
-    (folder / f"{DAG_ID}.py").write_text(textwrap.dedent(source))
-    return folder
+    health = {"AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "5"}
+    with running_deployment(tmp_path, sandbox, tmp_path / "dags", extra_env=health) as deployment:
+        source = DAG_SOURCE.replace("__DAG_ID__", DAG_ID).replace("__ASSET__", ASSET)
+        deployment.add_dag(DAG_ID, textwrap.dedent(source))
+        yield deployment
 
 
 def _asset_events(deployment: Deployment) -> list[dict[str, Any]] | None:
@@ -91,17 +96,13 @@ def _reply(sandbox: SandboxServer, hook: VotelHook, n: int) -> str:
 
 
 def test_replies_sent_while_the_triggerer_is_lost_come_once_from_the_next(
-    deployment: Deployment, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
+    own_deployment: Deployment, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    deployment = own_deployment
     conn = {"conn_type": "votel", "host": sandbox.base_url, "password": sandbox.api_keys[0]}
     monkeypatch.setenv("AIRFLOW_CONN_VOTEL_DEFAULT", json.dumps(conn))
     hook = VotelHook()
-    deployment.wait_for(
-        "the DAG processor parsed the DAG",
-        lambda: deployment.api("GET", f"/api/v2/dags/{DAG_ID}").status_code == 200,
-        START_TIMEOUT,
-    )
-    deployment.api("PATCH", f"/api/v2/dags/{DAG_ID}", json={"is_paused": False}).raise_for_status()
+    deployment.unpause(DAG_ID)
     deployment.wait_for(
         "the watcher started", lambda: "delivering events from" in deployment.log("triggerer"), START_TIMEOUT
     )

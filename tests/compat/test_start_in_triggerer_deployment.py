@@ -9,18 +9,13 @@ worker, which fails it with the clear message. The DAG's sensor leaves a mark fo
 
 from __future__ import annotations
 
-import json
 import textwrap
-from pathlib import Path
 
 import pytest
 
-from tests.compat.test_deployment import RUN_TIMEOUT, START_TIMEOUT, Deployment, deployment, sandbox
+from tests.compat.deployment import Deployment, DeploymentTenant
 from votel_airflow import compat, endpoints
 from votel_airflow.hooks.votel import VotelHook
-from votel_airflow.sandbox.server import SandboxServer
-
-__all__ = ["deployment", "sandbox"]  # the fixtures, shared with the deployment test
 
 pytestmark = [
     pytest.mark.slow,
@@ -54,13 +49,17 @@ class MarkingSensor(CallCompletedSensor):
 
 
 with DAG("__DAG_ID__", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")):
-    start = StartCallOperator(task_id="start", agent_id="__AGENT__", to="+14155550101")
+    start = StartCallOperator(
+        task_id="start", votel_conn_id="__CONN__", agent_id="__AGENT__", to="+14155550101"
+    )
     start >> MarkingSensor(
-        task_id="wait", call_id="{{ ti.xcom_pull('start', map_indexes=-1)['id'] }}",
+        task_id="wait", votel_conn_id="__CONN__",
+        call_id="{{ ti.xcom_pull('start', map_indexes=-1)['id'] }}",
         start_from_trigger=True, end_from_trigger=True, poke_interval=1, timeout=120,
     )
     start >> MarkingSensor(
-        task_id="wait_fails", call_id="{{ ti.xcom_pull('start', map_indexes=-1)['id'] }}",
+        task_id="wait_fails", votel_conn_id="__CONN__",
+        call_id="{{ ti.xcom_pull('start', map_indexes=-1)['id'] }}",
         fail_on=["completed"], start_from_trigger=True, end_from_trigger=True, poke_interval=1, timeout=120,
     )
 
@@ -69,45 +68,24 @@ with DAG("__DAG_ID__", schedule=None, start_date=pendulum.datetime(2026, 1, 1, t
         return [call["id"], call["id"]]
 
     MarkingSensor.partial(
-        task_id="mapped", start_from_trigger=True, end_from_trigger=True, poke_interval=1, timeout=120,
+        task_id="mapped", votel_conn_id="__CONN__", start_from_trigger=True, end_from_trigger=True,
+        poke_interval=1, timeout=120,
     ).expand(call_id=ids(start.output))
 """
 
 
-@pytest.fixture
-def dags_folder(tmp_path: Path, sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> Path:
-    conn = {"conn_type": "votel", "host": sandbox.base_url, "password": sandbox.api_keys[0]}
-    monkeypatch.setenv("AIRFLOW_CONN_VOTEL_DEFAULT", json.dumps(conn))
-    agent = str(VotelHook().get(endpoints.AGENTS)[0]["id"])
-    folder = tmp_path / "dags"
-    (folder / "marks").mkdir(parents=True)
-    source = DAG_SOURCE.replace("__DAG_ID__", DAG_ID).replace("__AGENT__", agent)
-    (folder / f"{DAG_ID}.py").write_text(textwrap.dedent(source))
-    return folder
-
-
 def test_waits_start_and_end_in_the_triggerer_and_a_failed_one_fails_on_a_worker(
-    deployment: Deployment, dags_folder: Path
+    shared_deployment: Deployment, deployment_tenant: DeploymentTenant
 ) -> None:
-    deployment.wait_for(
-        "the DAG processor parsed the DAG",
-        lambda: deployment.api("GET", f"/api/v2/dags/{DAG_ID}").status_code == 200,
-        START_TIMEOUT,
-    )
-    deployment.api("PATCH", f"/api/v2/dags/{DAG_ID}", json={"is_paused": False}).raise_for_status()
-    started = deployment.api("POST", f"/api/v2/dags/{DAG_ID}/dagRuns", json={"logical_date": None})
-    assert started.status_code in (200, 201), started.text
-    run_id = started.json()["dag_run_id"]
-    run = f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}"
-
-    def finished() -> str | None:
-        state = deployment.api("GET", run).json()["state"]
-        return state if state in ("success", "failed") else None
+    deployment, conn_id = shared_deployment, deployment_tenant.conn_id
+    agent = str(VotelHook(conn_id).get(endpoints.AGENTS)[0]["id"])
+    source = DAG_SOURCE.replace("__DAG_ID__", DAG_ID).replace("__AGENT__", agent).replace("__CONN__", conn_id)
+    dags_folder = deployment.add_dag(DAG_ID, textwrap.dedent(source))
+    (dags_folder / "marks").mkdir(exist_ok=True)
 
     # wait_fails fails the run; every other wait must succeed.
-    deployment.wait_for("the run finished", finished, RUN_TIMEOUT)
-    tis = deployment.api("GET", f"{run}/taskInstances").json()["task_instances"]
-    states = {(ti["task_id"], ti["map_index"]): ti["state"] for ti in tis}
+    run_id, _ = deployment.run_dag(DAG_ID)
+    states = deployment.task_states(DAG_ID, run_id)
     assert states == {
         ("start", -1): "success",
         ("ids", -1): "success",
@@ -117,22 +95,12 @@ def test_waits_start_and_end_in_the_triggerer_and_a_failed_one_fails_on_a_worker
         ("mapped", 1): "success",
     }, (states, deployment.tails())
 
-    def result(task_id: str, map_index: int = -1) -> dict[str, object]:
-        xcom = deployment.api(
-            "GET",
-            f"{run}/taskInstances/{task_id}/xcomEntries/return_value",
-            params={"stringify": "false", "map_index": map_index},
-        )
-        assert xcom.status_code == 200, xcom.text
-        value = xcom.json()["value"]
-        return json.loads(value) if isinstance(value, str) else value  # type: ignore[no-any-return]
-
-    call_id = result("start")["id"]
+    call_id = deployment.xcom(DAG_ID, run_id, "start")["id"]
     for task_id, map_index in (("wait", -1), ("mapped", 0), ("mapped", 1)):
-        call = result(task_id, map_index)
+        call = deployment.xcom(DAG_ID, run_id, task_id, map_index)
         assert (call["id"], call["status"]) == (call_id, "completed")
     # No worker started or finished the met waits; the failed one resumed on a worker to fail.
     marks = sorted(p.name for p in (dags_folder / "marks").iterdir())
     assert marks == ["wait_fails-execute_complete"]
-    task_logs = "".join(p.read_text(errors="replace") for p in (deployment.root / "logs").rglob("*.log"))
+    task_logs = deployment.task_logs(DAG_ID)
     assert "ended completed, outcome booked (fail_on=['completed'])" in task_logs

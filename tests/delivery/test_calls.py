@@ -200,6 +200,64 @@ def test_a_call_cap_counts_the_call_log_across_dags(
     assert called(votel_sandbox.admin, votel_api_key) == Counter([A, B])
 
 
+@pytest.mark.parametrize("kept_in", ["task_state_store", "results_destination"])
+def test_a_retry_returns_the_call_its_first_try_started_instead_of_counting_it_against_the_cap(
+    votel_sandbox: Any, votel_api_key: str, agent_id: str, tmp_path: Path, kept_in: str
+) -> None:
+    from tests.support import FakeStateStore
+
+    # Airflow 3.3 keeps the started call in the task state store; 3.0-3.2 beside results_destination.
+    store = FakeStateStore() if kept_in == "task_state_store" else None
+    results = str(tmp_path / "call.json") if kept_in == "results_destination" else None
+    operator = StartCallOperator(
+        task_id="call", agent_id=agent_id, to=A, max_per_recipient=(1, "24h"), results_destination=results
+    )
+    first = operator.execute(make_context(state_store=store))
+
+    # The same task instance again (a retry after a later step failed): the same idempotency key.
+    retry = operator.execute(make_context(state_store=store))
+
+    assert (retry["id"], retry.get("reason")) == (first["id"], None)
+    assert called(votel_sandbox.admin, votel_api_key) == Counter([A])
+
+
+def test_a_retried_call_is_still_capped_by_another_tasks_call_to_the_same_person(
+    votel_sandbox: Any, votel_api_key: str, agent_id: str
+) -> None:
+    from tests.support import FakeStateStore
+
+    cap = {"max_per_recipient": (1, "24h")}
+    StartCallOperator(task_id="first", agent_id=agent_id, to=A, **cap).execute(make_context())
+    # A try of another task that started nothing: its progress holds no call, so it is judged.
+    store = FakeStateStore()
+    second = StartCallOperator(task_id="second", agent_id=agent_id, to=A, **cap)
+    capped = second.execute(make_context(state_store=store))
+    retried = second.execute(make_context(state_store=store))
+
+    assert (capped["reason"], retried["reason"]) == ("frequency_capped", "frequency_capped")
+    assert called(votel_sandbox.admin, votel_api_key) == Counter([A])
+
+
+def test_a_retry_of_a_call_deferred_past_quiet_hours_returns_the_call_its_resume_started(
+    votel_sandbox: Any, votel_api_key: str, agent_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.support import FakeStateStore
+
+    monkeypatch.setenv(POLICY_CLOCK_ENV, AFTER_MIDNIGHT_IN_CALIFORNIA)
+    store = FakeStateStore()
+    operator = StartCallOperator(task_id="call", agent_id=agent_id, to=A, max_per_recipient=(1, "24h"))
+    context = make_context(state_store=store)
+    with pytest.raises(TaskDeferred) as info:
+        operator.execute(context)
+    resumed = getattr(operator, info.value.method_name)(context, None)
+
+    # The resumed part failed after starting the call; its retry resumes again, same key.
+    retry = getattr(operator, info.value.method_name)(make_context(ti=context["ti"], state_store=store), None)
+
+    assert (retry["id"], retry.get("reason")) == (resumed["id"], None)
+    assert called(votel_sandbox.admin, votel_api_key) == Counter([A])
+
+
 def test_start_call_verb_skips_an_opted_out_number_even_when_transactional(
     votel_sandbox: Any, votel_api_key: str, agent_id: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -250,4 +308,32 @@ def test_the_call_notifiers_deadline_path_never_calls_a_number_that_opted_out(
         # What the triggerer awaits for a DeadlineAlert callback (3.1+); the same on every minor.
         asyncio.run(notifier.async_notify({"dag_run": run, "deadline": deadline}))
 
+    assert called(votel_sandbox.admin, votel_api_key) == Counter([A])
+
+
+def test_the_call_notifier_run_again_for_one_event_returns_its_call_past_a_cap(
+    votel_sandbox: Any,
+    votel_api_key: str,
+    votel_connection: str,
+    agent_id: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import json
+    import os
+
+    from votel_airflow.notifications import VotelCallNotifier
+
+    conn = json.loads(os.environ["AIRFLOW_CONN_VOTEL_DEFAULT"])
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_VOTEL_DEFAULT", json.dumps({**conn, "extra": {"max_per_recipient": [1, "1d"]}})
+    )
+    context = make_context()
+    context["ti"].state = "failed"
+    notifier = VotelCallNotifier(agent_id=agent_id, to=A)
+
+    # A page is transactional: its own earlier call, like any other, does not cap it.
+    first = notifier.send(dict(context))
+    again = notifier.send(dict(context))
+
+    assert (again["id"], again["status"]) == (first["id"], "queued")
     assert called(votel_sandbox.admin, votel_api_key) == Counter([A])

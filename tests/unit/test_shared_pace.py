@@ -7,13 +7,15 @@ import json
 import os
 import subprocess
 import sys
+import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from votel_airflow.hooks import pacing
-from votel_airflow.hooks.pace_store import DIR_VARIABLE, SharedPace
+from votel_airflow.hooks.pace_store import DIR_VARIABLE, PaceState, SharedPace
 from votel_airflow.hooks.pacing import AdaptivePacer, pacer_for
 from votel_airflow.hooks.votel import VotelHook
 
@@ -218,6 +220,82 @@ def test_a_pace_file_written_before_a_reboot_or_cut_short_is_learned_afresh(tmp_
     path.write_text('{"rate": 3.0, "nex')  # a write cut short
     assert pacer.rate is None
     assert pacer.reserve() == 0.0
+
+
+def test_a_pace_whose_state_shrinks_is_read_back_whole(tmp_path: Path) -> None:
+    clock = Clock()
+    path = tmp_path / "account.json"
+    pacer = AdaptivePacer(clock, SharedPace(path, clock))
+    _accept(pacer, clock, 50, 0.01)  # fifty stamps of accepted requests in the file
+    longest = path.stat().st_size
+    clock.now += pacing.GOODPUT_WINDOW + 1.0
+    pacer.on_success()  # the old stamps leave the window: a shorter state over a longer one
+    pacer.on_throttled(1.0)
+
+    assert path.stat().st_size < longest
+    assert pacer.rate is not None
+    assert pacer.hold() == pytest.approx(1.0)
+
+
+def test_the_pace_file_is_rewritten_in_place_never_truncated_to_zero(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # ext4 flushes a file truncated to zero and written again when it is closed: milliseconds
+    # of disk per pass, four passes per request.
+    clock = Clock()
+    pacer = AdaptivePacer(clock, SharedPace(tmp_path / "account.json", clock))
+    sizes: list[int] = []
+    truncate = os.ftruncate
+
+    def recording_truncate(handle: int, length: int) -> None:
+        sizes.append(length)
+        truncate(handle, length)
+
+    monkeypatch.setattr(os, "ftruncate", recording_truncate)
+
+    _accept(pacer, clock, 5, 0.1)
+    pacer.on_throttled(1.0)
+
+    assert sizes
+    assert 0 not in sizes
+
+
+def test_reading_the_pace_does_not_write_the_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    clock = Clock()
+    pacer = AdaptivePacer(clock, SharedPace(tmp_path / "account.json", clock))
+    _accept(pacer, clock, 5, 0.1)
+    pacer.on_throttled(1.0)
+    writes: list[int] = []
+    pwrite = os.pwrite
+
+    def recording_pwrite(handle: int, data: bytes, offset: int) -> int:
+        writes.append(len(data))
+        return pwrite(handle, data, offset)
+
+    monkeypatch.setattr(os, "pwrite", recording_pwrite)
+
+    readings = (pacer.episode, pacer.rate, pacer.ceiling, pacer.throttles, pacer.hold())
+
+    assert readings[1] is not None
+    assert writes == []
+    pacer.reserve()
+    assert len(writes) == 1  # a slot taken is a change, and is saved
+
+
+def test_a_pace_file_of_the_previous_release_is_read_and_stays_readable_to_it(tmp_path: Path) -> None:
+    # Both releases may run on one machine during an upgrade: they share the file's flat object.
+    clock = Clock()
+    path = tmp_path / "account.json"
+    boot = time.time() - clock.now
+    earlier = PaceState(rate=3.0, ceiling=4.0, throttles=2, last=clock.now)
+    path.write_text(json.dumps({**asdict(earlier), "boot": boot}))
+    pacer = AdaptivePacer(clock, SharedPace(path, clock))
+
+    assert (pacer.rate, pacer.ceiling, pacer.throttles) == (3.0, 4.0, 2)
+    pacer.reserve()
+    stored = json.loads(path.read_text())
+    assert stored.pop("boot") == pytest.approx(boot, abs=1.0)
+    assert PaceState(**stored).rate == 3.0
 
 
 def test_the_next_slot_after_a_429_is_the_end_of_the_pause_at_the_new_pace() -> None:

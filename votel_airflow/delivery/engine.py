@@ -365,7 +365,17 @@ def settled_recipients(context: Mapping[str, Any], name: str, results_destinatio
     :param results_destination: the send's ``results_destination``, where progress may live.
     """
     destination = optional_storage_path("results_destination", results_destination)
-    done = TaskProgress(context, f"votel_send_{name}", progress_store(context, destination)).done()
+    return settled(TaskProgress(context, f"votel_send_{name}", progress_store(context, destination)))
+
+
+def settled(progress: TaskProgress) -> set[str]:
+    """Keys of ``progress`` an earlier try settled (sent, refused, or possibly sent): the outreach
+    policy does not judge them again, since a try never repeats them (nor counts its own sends
+    against a cap).
+
+    :param progress: the progress of one kind of effect of this task instance.
+    """
+    done = progress.done()
     return {k for k in done if _fate(done, k) != UNSENT}
 
 

@@ -90,19 +90,19 @@ class AdaptivePacer:
     @property
     def rate(self) -> float | None:
         """Requests/s, or None while unlimited."""
-        with self._pace.session() as state:
+        with self._pace.session(save=False) as state:
             return state.rate
 
     @property
     def ceiling(self) -> float | None:
         """The pace when the last 429 came: what recovery aims at."""
-        with self._pace.session() as state:
+        with self._pace.session(save=False) as state:
             return state.ceiling
 
     @property
     def throttles(self) -> int:
         """429s met by the account's callers sharing this pace."""
-        with self._pace.session() as state:
+        with self._pace.session(save=False) as state:
             return state.throttles
 
     @property
@@ -110,7 +110,7 @@ class AdaptivePacer:
         """The 429 episodes so far. A caller that took a slot, waited for it and finds this
         changed takes a new one: its slot was spaced for a pace that just failed, and sent now it
         would only meet the refusal that put the account on hold."""
-        with self._pace.session() as state:
+        with self._pace.session(save=False) as state:
             return state.episodes
 
     def _now(self) -> float:
@@ -143,7 +143,7 @@ class AdaptivePacer:
 
     def hold(self) -> float:
         """Seconds until the last ``Retry-After`` has passed (0 when none holds the account)."""
-        with self._pace.session() as state:
+        with self._pace.session(save=False) as state:
             return max(0.0, state.resumed - self._now())
 
     def on_success(self) -> None:

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from votel_airflow import endpoints
+from votel_airflow.defaults import IN_FLIGHT_CALL_STATUSES
 from votel_airflow.destinations import FORMATS, as_storage_path
 from votel_airflow.exceptions import VotelServerError
 from votel_airflow.names import require_one, resolve
@@ -150,10 +151,6 @@ class ActivityReportOperator(VotelBaseOperator):
         return written.manifest(
             since=since.isoformat(), until=until.isoformat(), format=self.format, kind=kind
         )
-
-
-#: Call statuses of a call still going: what :class:`CancelCallOperator` looks for with an agent.
-IN_FLIGHT_CALL_STATUSES = ("queued", "ringing", "in_progress")
 
 
 class CancelCallOperator(VotelBaseOperator):

@@ -35,7 +35,6 @@ from votel_airflow.validation import (
 from votel_airflow.waiting import result_from_event, wait_for
 
 if TYPE_CHECKING:
-    from votel_airflow.delivery.idempotency import ProgressStore
     from votel_airflow.delivery.screening import Screening
     from votel_airflow.operators.agent_knowledge import SyncKnowledgeBaseOperator
 
@@ -64,6 +63,12 @@ def _require_json_object(field: str, value: Any) -> dict[str, Any] | None:
             field, value, "is not JSON-serializable", "Use strings, numbers, lists and dicts."
         ) from None
     return dict(value)
+
+
+def _call_key(context: Any, agent_id: str, to: str) -> str:
+    """The idempotency key of this task instance's call from ``agent_id`` to ``to``, which also
+    names the call in the task's progress."""
+    return idempotency_key(context, "call", agent_id, to)
 
 
 class StartCallOperator(VotelBaseOperator):
@@ -98,9 +103,10 @@ class StartCallOperator(VotelBaseOperator):
         returns ``{"id": None, "status": "ambiguous", "ambiguous": 1, "ambiguous_recipients":
         [to]}``. (A call appears in the call log only once it ends, so it is not reconciled.)
     :param results_destination: file (absolute path or URL) for the started call's summary, as
-        JSON. Templated. On a connection with ``server_idempotency`` false and an Airflow without a
-        task state store (3.0 to 3.2) it is required: the record written before the call starts,
-        which keeps a retry from ringing again, is kept in files beside it.
+        JSON. Templated. On an Airflow without a task state store (3.0 to 3.2) the id of the call
+        started is kept in files beside it, for a retry to return; on a connection with
+        ``server_idempotency`` false it is required there: the record written before the call
+        starts, which keeps a retry from ringing again, is kept there too.
     :param quiet_hours: local hours nobody is called, ``"HH:MM-HH:MM"`` (may cross midnight);
         default the connection extra ``quiet_hours``, else ``"21:00-08:00"``; None: no quiet hours
         (docs/guides/responsible-outreach.md explains every outreach setting).
@@ -109,7 +115,8 @@ class StartCallOperator(VotelBaseOperator):
         nobody) or ``"fail"`` (fail before calling).
     :param max_per_recipient: ``(count, period)``, e.g. ``(1, "24h")``: at most ``count`` calls per
         person in ``period``, counted from the call log (every DAG and the app, calls still going
-        included); default the connection extra, else none.
+        included); default the connection extra, else none. A retry does not count the call its
+        earlier try started: it returns that call (on Airflow 3.0-3.2 given ``results_destination``).
     :param suppression_list: a file (local path or object-storage URL) of numbers never called, one
         per line; default the connection extra. Templated.
     :param default_timezone: the zone of a number whose zone cannot be known (default the extra,
@@ -193,16 +200,25 @@ class StartCallOperator(VotelBaseOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         from votel_airflow.delivery import ambiguity
+        from votel_airflow.delivery.engine import settled
         from votel_airflow.delivery.progress_stores import progress_store, require_durable_write_ahead
         from votel_airflow.destinations import optional_storage_path  # fsspec: not at DAG parse time
 
         self.started_call_id = None  # an operator object may run more than once (dag.test())
         to = require_dialable("to", self.to)
-        skipped = self._screen(context, to)
-        if skipped is not None:
-            return skipped
         destination = optional_storage_path("results_destination", self.results_destination)
         store = progress_store(context, destination)
+        progress = TaskProgress(context, CALL_PROGRESS, store)
+        agent_id = None
+        if progress.done():
+            # An earlier try of this task instance started (or may have started) a call. If it is
+            # this one, it is not judged again, as the engine resumes texts: its own call must not
+            # count against a cap, and it is never started twice whatever the policy says now.
+            agent_id = resolve(self.hook, "agent", self.agent_id, self.agent_name)
+        if agent_id is None or _call_key(context, agent_id, to) not in settled(progress):
+            skipped = self._screen(context, to)
+            if skipped is not None:
+                return skipped
         trusted = ambiguity.log_mode(self.hook, f"call {to}")
         if not trusted:
             require_durable_write_ahead(store, f"call {to}", "results_destination")
@@ -210,10 +226,11 @@ class StartCallOperator(VotelBaseOperator):
         if not is_unset(self.contact_id):
             body["contact_id"] = require_id("contact_id", self.contact_id)
         variables = _require_json_object("variables", self.variables)
-        agent_id = resolve(self.hook, "agent", self.agent_id, self.agent_name)
+        if agent_id is None:
+            agent_id = resolve(self.hook, "agent", self.agent_id, self.agent_name)
         if variables:
             body["variables"] = variables
-        call = self._start(context, agent_id, to, body, None if trusted else store)
+        call = self._start(context, agent_id, to, body, progress, trusted)
         if call is None:
             return {"id": None, "status": "ambiguous", "ambiguous": 1, "ambiguous_recipients": [to]}
         if not isinstance(call, Mapping) or not isinstance(call.get("id"), str):
@@ -303,26 +320,38 @@ class StartCallOperator(VotelBaseOperator):
         return self.execute(context)
 
     def _start(
-        self, context: Any, agent_id: str, to: str, body: dict[str, Any], store: ProgressStore | None
+        self,
+        context: Any,
+        agent_id: str,
+        to: str,
+        body: dict[str, Any],
+        progress: TaskProgress,
+        trusted: bool,
     ) -> Any:
-        """``POST`` the call; on a server without idempotency (``store`` given), at most once per
-        task instance.
+        """``POST`` the call, at most once per task instance.
 
-        There the call's fate is kept in ``store`` (the task state store, or files beside
-        ``results_destination``) around the request (pending, then the call's id, or ambiguous): a
-        retry re-reads the call it started, and never starts one whose start may have happened.
-        Returns None for an ambiguous start with ``"skip"``.
+        The call's id is kept in ``progress`` (the task state store, or files beside
+        ``results_destination``; else memory): a retry re-reads the call its earlier try started
+        instead of asking again, so no second call follows even once the server has forgotten the
+        key. On a server without idempotency (``trusted`` false) the call's fate is also written
+        ahead of the request (pending, then the call's id, or ambiguous), so a retry never starts
+        a call whose start may have happened. Returns None for an ambiguous start with ``"skip"``.
         """
         from votel_airflow.delivery import ambiguity
 
-        key = idempotency_key(context, "call", agent_id, to)
-        if store is None:
-            return self.hook.start_call(agent_id, **body, idempotency_key=key, screen=False)
-        progress = TaskProgress(context, CALL_PROGRESS, store)
+        key = _call_key(context, agent_id, to)
         earlier = progress.done().get(key)
         if isinstance(earlier, str):
             self.log.info("Call %s was started by an earlier try", earlier)
             return self.hook.get(endpoints.path(endpoints.CALL, call_id=earlier))
+        if trusted:
+            # The key makes a repeat harmless here: nothing to write ahead, only the id to keep.
+            call = self.hook.start_call(agent_id, **body, idempotency_key=key, screen=False)
+            call_id = call.get("id") if isinstance(call, Mapping) else None
+            if isinstance(call_id, str):
+                progress.record(key, call_id)
+                progress.flush()
+            return call
         if earlier is None or ambiguity.marker(earlier) == ambiguity.UNSENT:
             progress.record(key, ambiguity.pending(time.time()))
             progress.flush()

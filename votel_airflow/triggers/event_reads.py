@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from votel_airflow.defaults import EVENT_CLOCK_MARGIN_SECONDS, MAX_PAGE_SIZE
+from votel_airflow.defaults import EVENT_CLOCK_MARGIN_SECONDS, IN_FLIGHT_CALL_STATUSES, MAX_PAGE_SIZE
 from votel_airflow.hooks import paging
 from votel_airflow.triggers.event_catalogue import EventSource, row_matches
 from votel_airflow.validation import api_instant
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from votel_airflow.hooks.votel import VotelAsyncHook
 
 Cursor = dict[str, Any]
-IN_FLIGHT_CALL_STATUSES = ("queued", "ringing", "in_progress")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 

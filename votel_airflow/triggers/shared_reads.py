@@ -23,7 +23,7 @@ from datetime import timedelta
 from typing import Any
 
 from votel_airflow import endpoints
-from votel_airflow.defaults import MAX_PAGE_SIZE
+from votel_airflow.defaults import IN_FLIGHT_CALL_STATUSES, MAX_PAGE_SIZE
 from votel_airflow.exceptions import VotelError, VotelRateLimitError, VotelServerError
 from votel_airflow.hooks import paging
 from votel_airflow.hooks.votel import VotelAsyncHook
@@ -35,7 +35,6 @@ Answers = dict[str, Any]
 Memo = MutableMapping[str, str]
 Reader = Callable[[VotelAsyncHook, Collection[str], Memo], Awaitable[Answers]]
 
-IN_FLIGHT_CALL_STATUSES = ("queued", "ringing", "in_progress")
 #: Failures of a shared read that must reach every wait (and slow the shared poll), never be
 #: turned into one request per wait.
 TRANSIENT = (VotelServerError, VotelRateLimitError)
