@@ -6,6 +6,7 @@ limits or faults these routes, and they are left out of the public OpenAPI docum
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import secrets
 import sqlite3
@@ -75,6 +76,10 @@ class Faults(Body):
 
 class RateLimitSet(Body):
     per_second: Annotated[float, Field(gt=0)] | None = None
+
+
+class CallStageSet(Body):
+    seconds: Annotated[float, Field(gt=0)]
 
 
 class CallLogsGenerate(Body):
@@ -182,6 +187,15 @@ async def set_rate_limit(body: RateLimitSet, sandbox: SandboxDep) -> Response:
     """Requests per second per API key; ``null`` turns the limit off. Buckets start full."""
     sandbox.limiter.configure(body.per_second)
     return Json({"per_second": body.per_second})
+
+
+@router.put("/call-stage")
+async def set_call_stage(body: CallStageSet, sandbox: SandboxDep) -> Response:
+    """Seconds a call spends in each stage, from now on, for every call: a call's status follows
+    from its start time and this length, so shortening it ends the calls that outlast it at once
+    (a test decides when calls end without restarting the server their waits poll)."""
+    sandbox.config = dataclasses.replace(sandbox.config, call_stage_seconds=body.seconds)
+    return Json({"call_stage_seconds": body.seconds})
 
 
 @router.get("/records")
