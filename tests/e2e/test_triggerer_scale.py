@@ -45,6 +45,7 @@ def test_one_triggerer_carries_a_thousand_waits(cluster: Cluster, airflow: Airfl
         all_polling_after_s=polling_s,
         triggerer_peak_rss_mb=rss.peak_bytes / 2**20,
         rss_samples=rss.samples,
+        first_wait_done_after_calls_ended_s=after_end[0],
         last_wait_done_after_calls_ended_s=after_end[-1],
         median_wait_done_after_calls_ended_s=after_end[len(after_end) // 2],
     )
