@@ -190,5 +190,10 @@ def test_shortening_the_call_stage_through_the_admin_api_ends_calls_in_flight_at
         ended = _final(api, call["id"])  # within three stages of 10 ms, not of ten minutes
         assert (ended["status"], ended["outcome"]) == ("completed", "booked")
         assert server.admin.config()["call_stage_seconds"] == 0.01
+        # As the API does for a call that ended: in the call logs at once, its times in the past.
+        logged = api.ok("GET", "/activity/call-logs", params={"since": call["created_at"]})
+        assert [r["id"] for r in logged] == [call["id"]]
+        started, finished = (pendulum.parse(ended[k]) for k in ("started_at", "ended_at"))
+        assert pendulum.parse(call["created_at"]) < started < finished <= pendulum.now("UTC")
     finally:
         server.stop()
