@@ -7,6 +7,7 @@ them, and each ends there (``end_from_trigger``), pushing its call for ``count_e
 from __future__ import annotations
 
 import os
+import re
 import time
 
 import pytest
@@ -36,6 +37,15 @@ def test_one_triggerer_carries_a_thousand_waits(cluster: Cluster, airflow: Airfl
     assert len(waits) == WAITS
     assert {state_name(ti.state) for ti in waits} == {"success"}
     assert airflow.xcom(DAG_ID, run, "count_endings") == {"reported": WAITS, "distinct": WAITS}
+    # No worker ran a wait: the workers executed the run's two other tasks and nothing else.
+    worked = [
+        line
+        for name in cluster.services
+        if name.startswith("worker")
+        for line in cluster.log_of(name).read_text(errors="replace").splitlines()
+        if "Executing workload in Celery" in line and run in line
+    ]
+    assert sorted(re.findall(r"task_id='(\w+)'", "\n".join(worked))) == ["count_endings", "start_calls"]
     after_end = sorted(ti.end_date.timestamp() - ended_at for ti in waits)
     figure(
         "6 thousand waits",
