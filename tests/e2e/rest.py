@@ -108,6 +108,16 @@ class AirflowRest:
             time.sleep(2)
         return state
 
+    def failures(self, dag_id: str, run_id: str, limit: int = 3) -> str:
+        """The run's task states and the end of its first failed tries' logs: an assertion's message."""
+        failed = [ti for ti in self.task_instances(dag_id, run_id) if state_name(ti.state) == "failed"]
+        tails = [
+            f"--- {ti.task_id}[{ti.map_index}] try {ti.try_number}:\n"
+            + self.log(dag_id, run_id, ti.task_id, ti.try_number, ti.map_index)[-3000:]
+            for ti in failed[:limit]
+        ]
+        return "\n".join([str(self.state_counts(dag_id, run_id)), *tails])
+
     def clear(self, dag_id: str, run_id: str) -> None:
         """Run the same run (the same data interval) again."""
         self.runs.clear_dag_run(dag_id, run_id, DAGRunClearBody(dry_run=False))
@@ -153,7 +163,9 @@ class AirflowRest:
         )
         content = response.content if hasattr(response, "content") else response
         if isinstance(content, list):
-            return "\n".join(str(getattr(line, "event", line)) for line in content)
+            # Each line may come wrapped in the client's union type.
+            lines = (getattr(line, "actual_instance", line) for line in content)
+            return "\n".join(str(getattr(line, "event", line)) for line in lines)
         return str(content)
 
     def fail(self, dag_id: str, run_id: str, task_id: str) -> None:

@@ -174,3 +174,26 @@ def test_the_workflow_report_counts_the_enrollments_made_in_the_window(api: Api)
     assert rows[workflows[0]]["active"] + rows[workflows[0]]["completed"] == 3
     assert all(rows[w]["enrolled"] == 0 for w in workflows[1:])
     assert [r["enrolled"] for r in earlier] == [0] * len(workflows)
+
+
+def test_shortening_the_call_stage_through_the_admin_api_ends_calls_in_flight_at_once() -> None:
+    from votel_airflow.sandbox.server import SandboxServer
+
+    server = SandboxServer(call_stage_seconds=600.0).start()
+    try:
+        api = Api(server.base_url, server.admin.create_account())
+        call = _start(api, "+14155550101")
+        assert api.ok("GET", f"/activity/calls/{call['id']}")["status"] == "queued"
+
+        server.admin.set_call_stage(0.01)
+
+        ended = _final(api, call["id"])  # within three stages of 10 ms, not of ten minutes
+        assert (ended["status"], ended["outcome"]) == ("completed", "booked")
+        assert server.admin.config()["call_stage_seconds"] == 0.01
+        # As the API does for a call that ended: in the call logs at once, its times in the past.
+        logged = api.ok("GET", "/activity/call-logs", params={"since": call["created_at"]})
+        assert [r["id"] for r in logged] == [call["id"]]
+        started, finished = (pendulum.parse(ended[k]) for k in ("started_at", "ended_at"))
+        assert pendulum.parse(call["created_at"]) < started < finished <= pendulum.now("UTC")
+    finally:
+        server.stop()

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
+from types import SimpleNamespace
+from typing import Any
+
 import pytest
 
 from tests.support import make_context
@@ -99,3 +105,37 @@ def test_a_sensor_resumes_in_the_worker_by_default(votel_connection: str) -> Non
         sensor.execute(make_context())
 
     assert deferred.value.trigger.end_from_trigger is False
+
+
+def test_waits_ending_together_push_their_results_side_by_side(votel_connection: str, mocker: Any) -> None:
+    # A thousand waits end in one shared poll round: pushed one at a time, each waiting for the
+    # supervisor's answer, the last would end half a minute after the first.
+    in_flight, most = 0, 0
+    lock = threading.Lock()
+
+    def push(*args: Any, **kwargs: Any) -> None:
+        nonlocal in_flight, most
+        with lock:
+            in_flight += 1
+            most = max(most, in_flight)
+        time.sleep(0.3)  # the round trip to the triggerer's supervisor
+        with lock:
+            in_flight -= 1
+
+    mocker.patch("airflow.sdk.execution_time.xcom.XCom.set", side_effect=push)
+    triggers = []
+    for n in range(4):
+        trigger = ending_trigger(start_call(f"+1415555011{n}"))
+        trigger.task_instance = SimpleNamespace(dag_id="d", task_id="wait", run_id="r", map_index=n)
+        triggers.append(trigger)
+
+    async def all_events() -> list[list[object]]:
+        async def collect(trigger: VotelConditionTrigger) -> list[object]:
+            return [event async for event in trigger.run()]
+
+        return list(await asyncio.gather(*(collect(t) for t in triggers)))
+
+    ended = asyncio.run(all_events())
+
+    assert all(isinstance(e, TaskSuccessEvent) and e.xcoms is None for (e,) in ended)
+    assert most > 1, "the results were pushed one at a time"

@@ -11,7 +11,6 @@ from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
 
-import jinja2
 import pendulum
 import pytest
 
@@ -91,12 +90,8 @@ def test_the_scheduler_starts_the_trigger_with_the_sensors_own_unrendered_fields
     assert args.timeout == timedelta(seconds=600 + DEFER_SLACK_SECONDS)
 
 
-def render(template: str, ti: Any) -> str:
-    return jinja2.Environment().from_string(template).render(ti=ti)
-
-
 @needs_33
-def test_mapped_waits_start_with_a_template_that_picks_their_own_call_id() -> None:
+def test_mapped_waits_start_naming_the_upstream_output_their_map_index_picks_from() -> None:
     from airflow.sdk import DAG, task
 
     with DAG("mapped_starts", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")):
@@ -112,14 +107,9 @@ def test_mapped_waits_start_with_a_template_that_picks_their_own_call_id() -> No
     kwargs = waits.start_trigger_args.trigger_kwargs
     assert waits.start_from_trigger
     assert (kwargs["poke_interval"], kwargs["timeout"], kwargs["end_from_trigger"]) == (5.0, 60.0, True)
-    pulled: list[tuple[str, str, int]] = []
-
-    def xcom_pull(task_ids: str, key: str, map_indexes: int) -> list[str]:
-        pulled.append((task_ids, key, map_indexes))
-        return ["call_a", "call_b", "call_c"]
-
-    assert render(kwargs["call_id"], SimpleNamespace(xcom_pull=xcom_pull, map_index=1)) == "call_b"
-    assert pulled == [("start_calls", "return_value", -1)]
+    # No template for the triggerer to render per wait: the trigger reads its item itself.
+    assert (kwargs["call_id"], kwargs["call_ids_from"]) == (None, ["start_calls", "return_value"])
+    assert CallStartTrigger(**kwargs).serialize() == (CALL_START_TRIGGER, kwargs)
 
 
 @needs_33
@@ -156,6 +146,26 @@ def test_the_started_trigger_ends_a_met_wait_with_the_call_as_its_result(votel_c
     assert isinstance(event, TaskSuccessEvent)
     result = event.xcoms["return_value"]
     assert (result["id"], result["status"], result["outcome"]) == (call_id, "completed", "booked")
+
+
+def test_the_started_trigger_pushes_the_result_for_its_own_task_instance(
+    votel_connection: str, mocker: Any
+) -> None:
+    # Through the Task SDK, as the task would: the event's own XComs reach the next task encoded
+    # once more (tests/compat/test_end_in_triggerer_deployment.py).
+    pushed = mocker.patch("airflow.sdk.execution_time.xcom.XCom.set")
+    call_id = start_call("+14155550102")
+    trigger = CallStartTrigger(call_id, poke_interval=0.05, timeout=20, end_from_trigger=True)
+    trigger.task_instance = SimpleNamespace(dag_id="d", task_id="wait", run_id="r", map_index=7)
+
+    (event,) = events_of(trigger)
+
+    assert isinstance(event, TaskSuccessEvent)
+    assert event.xcoms is None
+    (call,) = pushed.call_args_list
+    assert call.args[0] == "return_value"
+    assert (call.args[1]["id"], call.args[1]["status"]) == (call_id, "completed")
+    assert call.kwargs == {"dag_id": "d", "task_id": "wait", "run_id": "r", "map_index": 7}
 
 
 def test_the_started_trigger_reports_a_fail_on_status_for_the_worker_to_fail(votel_connection: str) -> None:

@@ -82,6 +82,14 @@ def call_view(doc: dict[str, Any], t0: float, stage: float, now: float) -> dict[
     return view
 
 
+def restaged_call(doc: dict[str, Any], t0: float, stage: float) -> tuple[dict[str, Any], float]:
+    """A call's final form timed for ``stage`` seconds a stage, and when the logs list it (its end)."""
+    end = t0 + CALL_STAGES * stage
+    answered = doc["started_at"] is not None
+    timed = dict(doc, ended_at=clock.iso(end), started_at=clock.iso(t0 + 2 * stage) if answered else None)
+    return timed, end
+
+
 def canceled_call(doc: dict[str, Any], t0: float | None, stage: float, now: float) -> dict[str, Any] | None:
     """The call ``doc`` canceled at ``now``, or None when it had already ended."""
     if t0 is None or now - t0 >= CALL_STAGES * stage:

@@ -110,6 +110,10 @@ class SandboxAdmin:
         """Requests per second per API key; ``None`` turns the limit off."""
         self._call("PUT", "/rate-limit", json={"per_second": per_second})
 
+    def set_call_stage(self, seconds: float) -> None:
+        """Seconds each call spends in each stage from now on (shorter: longer calls end at once)."""
+        self._call("PUT", "/call-stage", json={"seconds": seconds})
+
     def records(self, api_key: str, kind: str) -> list[dict[str, Any]]:
         """What reached whom: kind in sms, email, message, call, enrollment, booking, task,
         trigger; each ``{id, recipient, body, idempotency_key, created_at, ...}``."""

@@ -196,6 +196,20 @@ class Tx:
         )
         self.store.touch(account_id, kind, 0.0)
 
+    def events_in_lifecycle(self, kind: str) -> list[sqlite3.Row]:
+        """Every account's events of ``kind`` still moving through their stages (``t0`` set)."""
+        return self.conn.execute(
+            "SELECT account_id, id, t0, doc FROM events WHERE kind = ? AND t0 IS NOT NULL", (kind,)
+        ).fetchall()
+
+    def retime_event(self, account_id: str, kind: str, event_id: str, doc: Doc, visible_at: float) -> None:
+        """Give an event in its lifecycle a new final form and the time the logs list it from."""
+        self.conn.execute(
+            "UPDATE events SET doc = ?, visible_at = ? WHERE id = ? AND account_id = ? AND kind = ?",
+            (dumps(doc), visible_at, event_id, account_id, kind),
+        )
+        self.store.touch(account_id, kind, visible_at)
+
     def end_event(
         self, account_id: str, kind: str, event_id: str, doc: Doc, k2: str | None, visible_at: float
     ) -> None:

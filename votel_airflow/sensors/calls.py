@@ -110,16 +110,17 @@ class CallCompletedSensor(VotelSensor):
 
 
 def _call_start(
-    call_id: str,
+    call_id: str | None,
     votel_conn_id: str,
     fail_on: list[str],
     poke_interval: float,
     timeout: float,
     end_from_trigger: bool,
     do_xcom_push: bool,
+    call_ids_from: list[str] | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """The started trigger's class and arguments: the sensor's fields, rendered by the triggerer."""
-    kwargs = {
+    kwargs: dict[str, Any] = {
         "call_id": call_id,
         "votel_conn_id": votel_conn_id,
         "fail_on": fail_on,
@@ -128,6 +129,8 @@ def _call_start(
         "end_from_trigger": end_from_trigger,
         "xcom_key": "return_value" if do_xcom_push else None,
     }
+    if call_ids_from is not None:
+        kwargs["call_ids_from"] = call_ids_from
     return CALL_START_TRIGGER, kwargs
 
 
@@ -135,15 +138,14 @@ def _seconds(value: Any) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
-def _mapped_call_id(call_id: Any) -> str:
-    """A template the triggerer renders to the call id of the mapped wait it starts.
-
-    The scheduler starts every mapped wait from the same arguments, so the template picks the
-    wait's own id by its map index from the upstream output the ids come from.
+def _mapped_call_id(call_id: Any) -> tuple[str | None, list[str] | None]:
+    """Where the triggerer finds a mapped wait's call id: ``(call_id, None)`` for one id (or
+    template) every wait shares, ``(None, [task_id, key])`` for the upstream output whose item the
+    wait's map index picks (triggers/upstream_item.py reads it once for the waits starting together).
     """
     if isinstance(call_id, str):
         # Given to partial(): the same (templated) id for every mapped wait.
-        return str(require_triggerer_template("call_id", call_id))
+        return str(require_triggerer_template("call_id", call_id)), None
     if type(call_id).__name__ != "PlainXComArg" or type(call_id.operator).__name__ == "MappedOperator":
         raise fail(
             "call_id",
@@ -152,8 +154,7 @@ def _mapped_call_id(call_id: Any) -> str:
             "of one unmapped upstream task (a list of ids)",
             "Expand over that output, e.g. .expand(call_id=start_calls()), or drop start_from_trigger",
         )
-    task_id, key = call_id.operator.task_id, call_id.key
-    return f"{{{{ ti.xcom_pull(task_ids={task_id!r}, key={key!r}, map_indexes=-1)[ti.map_index] }}}}"
+    return None, [str(call_id.operator.task_id), str(call_id.key)]
 
 
 class _StartedPartial(compat.OperatorPartial):
@@ -167,15 +168,17 @@ class _StartedPartial(compat.OperatorPartial):
             values.get("timeout")
             or compat.conf.getfloat("sensors", "default_timeout", fallback=SENSOR_TIMEOUT_FALLBACK)
         )
+        call_id, call_ids_from = _mapped_call_id(values.get("call_id"))
         self.kwargs["start_trigger_args"] = start_in_triggerer(
             _call_start(
-                _mapped_call_id(values.get("call_id")),
+                call_id,
                 values.get("votel_conn_id", DEFAULT_CONN_ID),
                 require_fail_on(values.get("fail_on", DEFAULT_FAIL_ON)),
                 _seconds(values.get("poke_interval", sensor["poke_interval"].default)),
                 timeout,
                 bool(values.get("end_from_trigger", False)),
                 bool(values.get("do_xcom_push", True)),
+                call_ids_from,
             ),
             timeout=timeout,
         )

@@ -30,6 +30,7 @@ from votel_airflow.defaults import DEFAULT_CONN_ID
 from votel_airflow.exceptions import VotelRateLimitError, VotelServerError
 from votel_airflow.hooks.votel import VotelAsyncHook
 from votel_airflow.triggers import shared_poll
+from votel_airflow.triggers.loop_log import log_aside
 from votel_airflow.triggers.task_result import push_result
 
 LOG_EVERY_POLLS = 10
@@ -143,7 +144,7 @@ class VotelConditionTrigger(BaseTrigger):
                 try:
                     verdict = await condition.acheck(hook)
                 except TRANSIENT as exc:
-                    self.log.warning("Votel poll failed, will poll again: %s", exc)
+                    await log_aside(self.log, logging.WARNING, "Votel poll failed, will poll again: %s", exc)
                 except Exception as exc:
                     yield _event("error", str(exc))
                     return
@@ -154,7 +155,7 @@ class VotelConditionTrigger(BaseTrigger):
                     # A triggerer holds thousands of waits: one INFO line per poll each would
                     # drown its log and cost the shared event loop; every tenth poll is enough.
                     level = logging.INFO if poll % LOG_EVERY_POLLS == 0 else logging.DEBUG
-                    self.log.log(level, "Waiting: %s", verdict.message or condition)
+                    await log_aside(self.log, level, "Waiting: %s", verdict.message or condition)
                 pause = self.poke_interval
                 if poll == 0:
                     # Waits deferred together would otherwise poll together forever: spread their
@@ -174,7 +175,9 @@ class VotelConditionTrigger(BaseTrigger):
         """The event of a condition that is done: the task's end itself, or a resume of it."""
         if failed or not self.end_from_trigger:
             return _event("failed" if failed else "success", message, value)
-        self.log.info("Condition met, ending the task from the triggerer: %s", message)
+        await log_aside(
+            self.log, logging.INFO, "Condition met, ending the task from the triggerer: %s", message
+        )
         if self.xcom_key is None:
             return TaskSuccessEvent(xcoms=None)
         if await push_result(getattr(self, "task_instance", None), self.xcom_key, value):
@@ -214,12 +217,12 @@ class VotelConditionTrigger(BaseTrigger):
                 return _event("timeout", message, self.condition_kwargs)
             except TRANSIENT as exc:
                 # The poller has logged the failed read once for all its waits.
-                self.log.debug("Votel poll failed, will poll again: %s", exc)
+                await log_aside(self.log, logging.DEBUG, "Votel poll failed, will poll again: %s", exc)
                 continue
             except Exception as exc:
                 return _event("error", str(exc))
             if verdict.done:
                 return await self._ended(verdict.failed, verdict.message, verdict.value)
             level = logging.INFO if poll % LOG_EVERY_POLLS == 0 else logging.DEBUG
-            self.log.log(level, "Waiting: %s", verdict.message or condition)
+            await log_aside(self.log, level, "Waiting: %s", verdict.message or condition)
         raise AssertionError("unreachable")

@@ -25,6 +25,7 @@ import logging
 from typing import Any, Protocol
 
 from votel_airflow.compat import optional
+from votel_airflow.triggers.loop_log import log_aside
 
 log = logging.getLogger(__name__)
 
@@ -124,8 +125,12 @@ async def open_store(accessors: Any, key: str) -> tuple[CursorStore, dict[str, A
         try:
             return store, await store.load()
         except Exception as exc:
-            log.warning("Cannot read the event cursor from %s: %s", store.where, exc)
-    log.error(
+            await log_aside(
+                log, logging.WARNING, "Cannot read the event cursor from %s: %s", store.where, exc
+            )
+    await log_aside(
+        log,
+        logging.ERROR,
         "No cursor home in Airflow answered: the cursor of %s lives in this triggerer only, so events "
         "that happen while no triggerer runs will not be delivered",
         key,

@@ -31,6 +31,7 @@ from typing import Any
 from votel_airflow.exceptions import VotelRateLimitError, VotelServerError
 from votel_airflow.triggers import event_cursor, event_reads
 from votel_airflow.triggers.event_catalogue import require_event
+from votel_airflow.triggers.loop_log import log_aside
 
 log = logging.getLogger(__name__)
 
@@ -76,11 +77,20 @@ class EventStreamProducer:
         try:
             cursor = await self.store.load()
         except Exception as exc:
-            log.error("Cannot read the shared %s cursor from %s: %s", self.event, self.store.where, exc)
+            await log_aside(
+                log,
+                logging.ERROR,
+                "Cannot read the shared %s cursor from %s: %s",
+                self.event,
+                self.store.where,
+                exc,
+            )
             cursor = None
         if cursor is None:
             cursor = event_reads.fresh_cursor(source, datetime.now(timezone.utc))
-            log.info(
+            await log_aside(
+                log,
+                logging.INFO,
                 "No shared %s cursor in %s yet: delivering events from %s",
                 self.event,
                 self.store.where,
@@ -88,7 +98,9 @@ class EventStreamProducer:
             )
             await self._save(cursor)
         else:
-            log.info(
+            await log_aside(
+                log,
+                logging.INFO,
                 "Resuming shared %s events after %s (cursor in %s, saved once stored by Airflow)",
                 self.event,
                 cursor["stamp"],
@@ -109,7 +121,9 @@ class EventStreamProducer:
                         hook, source, {}, cursor, datetime.now(timezone.utc)
                     )
                 except TRANSIENT as exc:
-                    log.warning("Polling %s events failed, will poll again: %s", self.event, exc)
+                    await log_aside(
+                        log, logging.WARNING, "Polling %s events failed, will poll again: %s", self.event, exc
+                    )
                 else:
                     for row in rows:
                         cursor = event_reads.advanced(cursor, row, source)
@@ -147,6 +161,13 @@ class EventStreamProducer:
         try:
             await self.store.save(cursor)
         except Exception as exc:
-            log.error("Cannot record the shared %s cursor in %s: %s", self.event, self.store.where, exc)
+            await log_aside(
+                log,
+                logging.ERROR,
+                "Cannot record the shared %s cursor in %s: %s",
+                self.event,
+                self.store.where,
+                exc,
+            )
         else:
             self.saved = cursor

@@ -25,6 +25,7 @@ table is in docs/guides/event-driven.md):
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Hashable
 from datetime import datetime, timezone
@@ -35,6 +36,7 @@ from votel_airflow.defaults import DEFAULT_CONN_ID, EVENT_CURSOR_SETTLE_SECONDS,
 from votel_airflow.exceptions import VotelRateLimitError, VotelServerError
 from votel_airflow.triggers import event_cursor, event_reads, event_stream
 from votel_airflow.triggers.event_catalogue import require_event, require_filters, row_matches
+from votel_airflow.triggers.loop_log import log_aside
 from votel_airflow.validation import fail, require_votel_connection
 
 #: Failures of a poll that may clear by the next one: logged, never the end of the watcher.
@@ -135,7 +137,9 @@ class VotelEventTrigger(BaseEventTrigger):
         from votel_airflow.hooks.votel import VotelAsyncHook
 
         source = require_event(self.event)
-        self.log.info(
+        await log_aside(
+            self.log,
+            logging.INFO,
             "Polling %s events alone: each is recorded as delivered %g s after it is yielded, so a "
             "triggerer lost in that window delivers it again (at least once; exactly once needs "
             "Airflow 3.3's shared streams)",
@@ -146,13 +150,23 @@ class VotelEventTrigger(BaseEventTrigger):
         store, cursor = await event_cursor.open_store(accessors, self.cursor_key)
         if cursor is None:
             cursor = event_reads.fresh_cursor(source, datetime.now(timezone.utc))
-            self.log.info(
-                "No %s cursor in %s yet: delivering events from %s", self.event, store.where, cursor["stamp"]
+            await log_aside(
+                self.log,
+                logging.INFO,
+                "No %s cursor in %s yet: delivering events from %s",
+                self.event,
+                store.where,
+                cursor["stamp"],
             )
             await self._save(store, cursor)
         else:
-            self.log.info(
-                "Resuming %s events after %s (cursor in %s)", self.event, cursor["stamp"], store.where
+            await log_aside(
+                self.log,
+                logging.INFO,
+                "Resuming %s events after %s (cursor in %s)",
+                self.event,
+                cursor["stamp"],
+                store.where,
             )
         self._saved = cursor
         # Cursors of rounds whose events were yielded, each with when: saved once settled.
@@ -164,7 +178,13 @@ class VotelEventTrigger(BaseEventTrigger):
                         hook, source, self.filters, cursor, datetime.now(timezone.utc)
                     )
                 except TRANSIENT as exc:
-                    self.log.warning("Polling %s events failed, will poll again: %s", self.event, exc)
+                    await log_aside(
+                        self.log,
+                        logging.WARNING,
+                        "Polling %s events failed, will poll again: %s",
+                        self.event,
+                        exc,
+                    )
                 else:
                     for row in rows:
                         yield TriggerEvent(row)  # type: ignore[no-untyped-call]
@@ -193,4 +213,6 @@ class VotelEventTrigger(BaseEventTrigger):
         try:
             await store.save(cursor)
         except Exception as exc:
-            self.log.error("Cannot record the %s cursor in %s: %s", self.event, store.where, exc)
+            await log_aside(
+                self.log, logging.ERROR, "Cannot record the %s cursor in %s: %s", self.event, store.where, exc
+            )

@@ -30,6 +30,7 @@ from collections.abc import AsyncIterator, Hashable
 from typing import Any
 
 from votel_airflow.hooks.votel import VotelAsyncHook
+from votel_airflow.triggers.loop_log import log_aside
 from votel_airflow.triggers.shared_reads import READERS, TRANSIENT, Reader
 
 log = logging.getLogger(__name__)
@@ -120,7 +121,14 @@ class SharedPoller:
             answers = await self.reader(hook, ids, self.memo)
         except TRANSIENT as exc:
             self.slowdown = min(self.slowdown * 2, MAX_SLOWDOWN)
-            log.warning("Shared %s poll failed; polling every %gs for now: %s", self.kind, self.interval, exc)
+            await log_aside(
+                log,
+                logging.WARNING,
+                "Shared %s poll failed; polling every %gs for now: %s",
+                self.kind,
+                self.interval,
+                exc,
+            )
             answers = dict.fromkeys(ids, exc)
         except Exception as exc:
             # A bug or an answer of the wrong shape: each wait reports it, as its own poll would.
@@ -131,7 +139,9 @@ class SharedPoller:
             failed = [a for a in answers.values() if isinstance(a, Exception)]
             if failed:
                 # Logged once here: each wait logs its own failure at DEBUG only.
-                log.warning(
+                await log_aside(
+                    log,
+                    logging.WARNING,
                     "Shared %s poll: %d of %d reads failed, e.g. %s",
                     self.kind,
                     len(failed),

@@ -15,6 +15,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from votel_airflow.triggers.loop_log import log_aside
+
 log = logging.getLogger(__name__)
 
 
@@ -28,8 +30,11 @@ async def push_result(task_instance: Any, key: str, value: Any) -> bool:
     except ImportError:
         return False
     try:
-        # A synchronous round trip to the supervisor: Airflow asks triggers to make it off the loop.
-        await sync_to_async(XCom.set)(
+        # A synchronous round trip to the supervisor: Airflow asks triggers to make it off the loop,
+        # through asgiref (3.0-3.1 route it back to the loop with async_to_sync). Not on asgiref's
+        # one shared thread: a thousand waits ending in one poll round would push one at a time,
+        # each waiting for its answer (half a minute in the e2e tier); 3.2+ answers them side by side.
+        await sync_to_async(XCom.set, thread_sensitive=False)(
             key,
             value,
             dag_id=task_instance.dag_id,
@@ -38,6 +43,11 @@ async def push_result(task_instance: Any, key: str, value: Any) -> bool:
             map_index=getattr(task_instance, "map_index", -1),
         )
     except Exception as exc:
-        log.warning("Could not push the result as the task would (%r); it goes with the event", exc)
+        await log_aside(
+            log,
+            logging.WARNING,
+            "Could not push the result as the task would (%r); it goes with the event",
+            exc,
+        )
         return False
     return True

@@ -6,6 +6,8 @@ limits or faults these routes, and they are left out of the public OpenAPI docum
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 import secrets
 import sqlite3
@@ -16,7 +18,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import Response
 from pydantic import ConfigDict, Field, model_validator
 
-from votel_airflow.sandbox import accounts, bulk, bulk_outreach, clock, contacts_db, messaging
+from votel_airflow.sandbox import accounts, bulk, bulk_outreach, clock, contacts_db, lifecycle, messaging
 from votel_airflow.sandbox.config import FaultConfig
 from votel_airflow.sandbox.deps import get_sandbox
 from votel_airflow.sandbox.models import E164, EMAIL, Body, Channel
@@ -75,6 +77,10 @@ class Faults(Body):
 
 class RateLimitSet(Body):
     per_second: Annotated[float, Field(gt=0)] | None = None
+
+
+class CallStageSet(Body):
+    seconds: Annotated[float, Field(gt=0)]
 
 
 class CallLogsGenerate(Body):
@@ -182,6 +188,21 @@ async def set_rate_limit(body: RateLimitSet, sandbox: SandboxDep) -> Response:
     """Requests per second per API key; ``null`` turns the limit off. Buckets start full."""
     sandbox.limiter.configure(body.per_second)
     return Json({"per_second": body.per_second})
+
+
+@router.put("/call-stage")
+async def set_call_stage(body: CallStageSet, sandbox: SandboxDep) -> Response:
+    """Seconds a call spends in each stage, from now on, for every call: a call's status, times
+    and place in the call logs follow from its start and this length, so shortening it ends the
+    calls that outlast it at once (a test decides when calls end without restarting the server
+    its waits poll)."""
+    sandbox.config = dataclasses.replace(sandbox.config, call_stage_seconds=body.seconds)
+    # Their final forms say when they end, and the call logs list them from then: both follow.
+    with sandbox.store.tx() as tx:
+        for row in tx.events_in_lifecycle("call"):
+            doc, end = lifecycle.restaged_call(json.loads(row["doc"]), row["t0"], body.seconds)
+            tx.retime_event(row["account_id"], "call", row["id"], doc, end)
+    return Json({"call_stage_seconds": body.seconds})
 
 
 @router.get("/records")
