@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 CONSTRAINTS := constraints/airflow-3.3.txt
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 
-.PHONY: demo test check-engine e2e lint docs bench airflow-ui constraints compat compat-full compat-constraints wheel-check clean
+.PHONY: demo test test-clock check-engine e2e lint docs bench airflow-ui constraints compat compat-full compat-constraints wheel-check clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,32 @@ airflow-ui: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The date-sensitive tests with the process clock moved 550 days ahead, then 200 days back
+# (libfaketime: `apt-get install faketime`): a test or a code path that reads the machine's date
+# where it should read the suite's pinned "today" (tests/support.py) fails here, not on the day the
+# calendar catches up with it. The monotonic clock stays real (asyncio and timeouts run on it);
+# dev/monotonic_sleep.c, preloaded first, keeps Python's sleeps working on libfaketime 0.9.10.
+FAKETIME_LIB ?= $(firstword $(wildcard /usr/lib/*/faketime/libfaketime.so.1 /usr/local/lib/faketime/libfaketime.so.1))
+CLOCK_OFFSETS ?= +550d -200d
+CLOCK_SHIM := $(VENV)/monotonic_sleep.so
+# What reads a date, each by its smallest test file (two processes' start-up, ~30 s, is most of
+# the time): the sandbox's "today" and its seeded week (calls, reports), the log windows the outreach
+# policy reads on the wall clock (STOP replies, frequency caps), quiet hours, Retry-After dates.
+CLOCK_TESTS := tests/unit/test_hook_retry.py tests/delivery/test_local_time.py tests/delivery/test_reads.py \
+	tests/sandbox/test_calls.py tests/sandbox/test_server_process.py::test_today_fixes_the_week_the_seeded_logs_lead_up_to
+
+$(CLOCK_SHIM): dev/monotonic_sleep.c
+	cc -shared -fPIC -O2 -Wall -Wextra -Werror -o $@ $< -ldl
+
+test-clock: $(STAMP) $(CLOCK_SHIM)
+	@test -n "$(FAKETIME_LIB)" || { echo "test-clock: libfaketime not found (apt-get install faketime)"; exit 1; }
+	@for offset in $(CLOCK_OFFSETS); do \
+		real=$$(date +%s); \
+		( export FAKETIME=$$offset FAKETIME_DONT_FAKE_MONOTONIC=1 LD_PRELOAD="$(abspath $(CLOCK_SHIM)) $(FAKETIME_LIB)"; \
+		  $(BIN)/python -m dev.clock_check $$offset $$real && \
+		  $(BIN)/python -m pytest -q -p no:cacheprovider $(CLOCK_TESTS) ) || exit $$?; \
+	done
 
 # The send engine's state machine (tests/reliability/test_send_engine_model.py) searching new
 # stories: `make test` replays a fixed budget of them, this draws ENGINE_EXAMPLES random ones.

@@ -28,16 +28,34 @@ def rows_of(path: Path) -> dict[str, dict[str, Any]]:
     return {row["recipient"]: row for row in map(json.loads, path.read_text().splitlines())}
 
 
-def test_dry_run_sends_nothing_and_writes_each_persons_row(
-    votel_sandbox: Any,
-    votel_api_key: str,
-    votel_connection: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@pytest.fixture
+def night_in_california(votel_connection: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The policy's clock at 23:00 in California (A waits for the morning) and 08:00 in Paris, with B
+    opted out and PARIS a contact in Paris."""
     monkeypatch.setenv(POLICY_CLOCK_ENV, NIGHT_IN_CALIFORNIA)
     contact(B, dnd=True)
     contact(PARIS, timezone="Europe/Paris")
+
+
+def gated_send(answer: str) -> tuple[SendSmsOperator, dict[str, Any]]:
+    """A send to three people above a threshold of two, and a context in which the task it names,
+    ``approve``, answered ``answer``."""
+    context = make_context()
+    context["ti"].xcom_push("return_value", {"chosen_options": [answer], "params_input": {}})
+    sms = SendSmsOperator(
+        task_id="sms",
+        to=[A, B, C],
+        body="Hi",
+        quiet_hours=None,
+        require_approval_above=2,
+        approved_by="approve",
+    )
+    return sms, context
+
+
+def test_dry_run_sends_nothing_and_writes_each_persons_row(
+    votel_sandbox: Any, votel_api_key: str, night_in_california: None, tmp_path: Path
+) -> None:
     votel_sandbox.admin.reset_stats()
     out = tmp_path / "preview.jsonl"
 
@@ -60,13 +78,7 @@ def test_dry_run_sends_nothing_and_writes_each_persons_row(
     assert totals["preview_uri"].endswith("preview.jsonl")
 
 
-def test_dry_run_totals_count_each_reason_and_the_cost(
-    votel_sandbox: Any, votel_api_key: str, votel_connection: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv(POLICY_CLOCK_ENV, NIGHT_IN_CALIFORNIA)
-    contact(B, dnd=True)
-    contact(PARIS, timezone="Europe/Paris")
-
+def test_dry_run_totals_count_each_reason_and_the_cost(night_in_california: None) -> None:
     totals = SendSmsOperator(
         task_id="sms", to=[A, B, PARIS, PARIS, "+1415"], body="x" * 161, dry_run=True, on_invalid="skip"
     ).execute(make_context())
@@ -92,14 +104,8 @@ def test_long_and_unicode_messages_count_segments_as_carriers_bill_them() -> Non
 
 
 def test_dry_run_prices_a_unicode_message_by_its_ucs2_segments(
-    votel_sandbox: Any,
-    votel_api_key: str,
-    votel_connection: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    night_in_california: None, tmp_path: Path
 ) -> None:
-    monkeypatch.setenv(POLICY_CLOCK_ENV, NIGHT_IN_CALIFORNIA)
-    contact(PARIS, timezone="Europe/Paris")
     out = tmp_path / "preview.jsonl"
 
     totals = SendSmsOperator(
@@ -162,16 +168,7 @@ def test_require_approval_above_refuses_a_large_send_without_approval(
 def test_require_approval_above_sends_once_the_named_approval_approved(
     votel_sandbox: Any, votel_api_key: str, votel_connection: str
 ) -> None:
-    context = make_context()
-    context["ti"].xcom_push("return_value", {"chosen_options": ["Approve"], "params_input": {}})
-    sms = SendSmsOperator(
-        task_id="sms",
-        to=[A, B, C],
-        body="Hi",
-        quiet_hours=None,
-        require_approval_above=2,
-        approved_by="approve",
-    )
+    sms, context = gated_send("Approve")
 
     assert sms.execute(context)["sent"] == 3
 
@@ -179,16 +176,7 @@ def test_require_approval_above_sends_once_the_named_approval_approved(
 def test_require_approval_above_refuses_a_rejected_approval(
     votel_sandbox: Any, votel_api_key: str, votel_connection: str
 ) -> None:
-    context = make_context()
-    context["ti"].xcom_push("return_value", {"chosen_options": ["Reject"], "params_input": {}})
-    sms = SendSmsOperator(
-        task_id="sms",
-        to=[A, B, C],
-        body="Hi",
-        quiet_hours=None,
-        require_approval_above=2,
-        approved_by="approve",
-    )
+    sms, context = gated_send("Reject")
 
     with pytest.raises(VotelApprovalRequiredError, match=r"'approve' gave \['Reject'\]"):
         sms.execute(context)

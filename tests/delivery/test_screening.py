@@ -259,12 +259,18 @@ def test_a_deferred_send_resumes_in_a_dag_run_and_texts_each_waiting_person_once
 ) -> None:
     from tests.support import dagrun_task_states, run_dag, write_dag
 
-    monkeypatch.setenv(POLICY_CLOCK_ENV, NIGHT_IN_CALIFORNIA)
+    # Airflow's trigger waits on the wall clock, so the night is one the wall clock has left behind
+    # (06:00 UTC two days ago: 22:00 or 23:00 in California, whatever the season), not the suite's
+    # pinned day: on a clock before that day the run would wait until then.
+    night = (datetime.now(timezone.utc) - timedelta(days=2)).replace(
+        hour=6, minute=0, second=0, microsecond=0
+    )
+    monkeypatch.setenv(POLICY_CLOCK_ENV, night.isoformat())
     contact("+14155557204", timezone="Europe/Paris")
     write_dag(dags, QUIET_DAG)
 
-    # The run defers until 08:00 in California (long past on the real clock, so the trigger fires
-    # at once); the resumed task reads the waiting people back from XCom and texts them.
+    # The run defers until 08:00 in California, which has come, so the trigger fires at once; the
+    # resumed task reads the waiting people back from XCom and texts them.
     dagrun = run_dag(dags, "quiet_dag")
 
     assert dagrun_task_states(dagrun) == {"sms": "success"}
