@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -173,10 +173,16 @@ def test_a_deferred_call_resumes_in_a_dag_run_and_rings_once(
 ) -> None:
     from tests.support import dagrun_task_states, run_dag, write_dag
 
-    monkeypatch.setenv(POLICY_CLOCK_ENV, AFTER_MIDNIGHT_IN_CALIFORNIA)
+    # Airflow's trigger waits on the wall clock, so the night is one the wall clock has left behind
+    # (09:00 UTC two days ago: 01:00 or 02:00 in California, whatever the season), not the suite's
+    # pinned day: on a clock before that day the run would wait until then.
+    night = (datetime.now(timezone.utc) - timedelta(days=2)).replace(
+        hour=9, minute=0, second=0, microsecond=0
+    )
+    monkeypatch.setenv(POLICY_CLOCK_ENV, night.isoformat())
     write_dag(dags, CALL_DAG.format(agent_id=agent_id, to=A))
 
-    # Deferred until 08:00 in California (long past on the real clock: the trigger fires at once).
+    # Deferred until 08:00 in California, which has come: the trigger fires at once.
     dagrun = run_dag(dags, "night_call")
 
     assert dagrun_task_states(dagrun) == {"call": "success"}
