@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import threading
 import time
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -12,14 +14,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.support import make_context
+from tests.support import make_context, serve_http
 from votel_airflow import endpoints
 from votel_airflow.exceptions import VotelNotFoundError, VotelServerError
 from votel_airflow.hooks.pages import RecordPage, split_records
 from votel_airflow.hooks.votel import READ_AHEAD_PAGES, VotelHook
 from votel_airflow.operators.activity import CallLogExtractOperator
 
-from .conftest import API
+from .conftest import API, SetConnection
 
 URL = API + endpoints.CONTACTS
 CALLS_URL = API + endpoints.CALL_LOGS
@@ -178,23 +180,48 @@ def test_reading_ahead_gives_the_same_pages_and_stops_requesting_after_the_last(
     assert len(asked_ahead) <= len(offsets) + READ_AHEAD_PAGES
 
 
-@pytest.mark.usefixtures("votel_conn")
-def test_a_request_read_ahead_is_not_retried_once_paging_has_ended(requests_mock: Any) -> None:
-    def answer(request: Any, context: Any) -> str:
-        if int(request.qs["offset"][0]) > 0:
-            # Past the end: a 429 asking for a long wait, which nobody needs to sit through.
-            context.status_code = 429
-            context.headers["Retry-After"] = "30"
-            return '{"detail": "slow down"}'
-        return '[{"id":"c-1"}]'
+def test_a_request_read_ahead_is_not_retried_once_paging_has_ended(set_connection: SetConnection) -> None:
+    # A real threaded server, so the two requests are in flight together (requests_mock answers one
+    # at a time) and the order is fixed: the page that ends the listing is answered first, then the
+    # page read past the end gets a 429 asking for a long wait that nobody needs to sit through.
+    # (A 429 answered before the first page was sent would rightly hold it for the account's 30 s.)
+    read_past_the_end = threading.Event()
+    last_page_answered = threading.Event()
+    throttled: list[str] = []
 
-    requests_mock.get(URL, text=answer, headers={"Content-Type": "application/json"})
-    started = time.monotonic()
+    class Listing(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (the http.server name)
+            if "offset=0" in self.path:
+                read_past_the_end.wait(5)
+                self._answer(200, b'[{"id":"c-1"}]', {})
+                last_page_answered.set()
+            else:
+                read_past_the_end.set()
+                last_page_answered.wait(5)
+                throttled.append(self.path)
+                self._answer(429, b'{"detail": "slow down"}', {"Retry-After": "30"})
 
-    pages = list(VotelHook().iter_raw_pages(endpoints.CONTACTS, page_size=2, read_ahead=True))
+        def _answer(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+            self.send_response(status)
+            for name, value in {"Content-Type": "application/json", **headers}.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    with serve_http(Listing) as root:
+        set_connection(host=f"{root}/api")
+        started = time.monotonic()
+
+        pages = list(VotelHook().iter_raw_pages(endpoints.CONTACTS, page_size=2, read_ahead=True))
+        elapsed = time.monotonic() - started
 
     assert [p.texts for p in pages] == [[b'{"id":"c-1"}']]
-    assert time.monotonic() - started < 10
+    assert len(throttled) == 1, throttled
+    assert elapsed < 10
 
 
 @pytest.mark.usefixtures("votel_conn")
