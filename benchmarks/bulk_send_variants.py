@@ -31,8 +31,12 @@ def prepare_ours() -> None:
     from votel_airflow.operators.communication import SendSmsOperator  # noqa: F401
 
 
-def ours(count: int, rate_limit: float, max_concurrency: int) -> dict[str, Any]:
-    """Our operator, straight ``execute()``; the connection comes from AIRFLOW_CONN_VOTEL_DEFAULT."""
+def ours(count: int, rate_limit: float, max_concurrency: int, **policy: Any) -> dict[str, Any]:
+    """Our operator, straight ``execute()``; the connection comes from AIRFLOW_CONN_VOTEL_DEFAULT.
+
+    ``policy``: outreach-policy arguments of the operator (``max_per_recipient``, ...), for the
+    outreach benchmark's send. A failed task is returned as ``error``, not raised.
+    """
     from benchmarks.common import make_context
     from votel_airflow.operators.communication import SendSmsOperator
 
@@ -42,6 +46,7 @@ def ours(count: int, rate_limit: float, max_concurrency: int) -> dict[str, Any]:
         body=BODY,
         rate_limit=rate_limit,
         max_concurrency=max_concurrency,
+        **policy,
     )
     started = time.perf_counter()
     error = ""

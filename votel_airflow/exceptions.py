@@ -173,6 +173,38 @@ class VotelWaitFailed(AirflowFailException):
     """The awaited object reached a failing state (a failed call, an undelivered message...)."""
 
 
+class VotelMappedCallIdError(VotelInputError):
+    """A mapped wait started in the triggerer found no call id of its own in its upstream's output.
+
+    The waits are mapped over that output, so this means it changed after the mapping (the
+    upstream was cleared and returned fewer ids) or is not a list; polling cannot fix it, so the
+    task fails without retries.
+
+    :param wait: task id of the mapped wait.
+    :param map_index: the wait's map index, the item it looked for.
+    :param task_id: the upstream task whose output holds the call ids.
+    :param key: the XCom key of that output.
+    :param found: what the output held: its length, or the type when it is not a list.
+    """
+
+    def __init__(self, *, wait: str, map_index: int, task_id: str, key: str, found: int | str) -> None:
+        if isinstance(found, int):
+            returned = f"{found} call ids"
+        else:
+            returned = "nothing" if found == "NoneType" else f"a {found} instead of a list of call ids"
+        super().__init__(
+            f"wait #{map_index} of {wait!r}: {task_id!r} returned {returned} (key {key!r}), none for map "
+            f"index {map_index}; map the wait over that same output (e.g. .expand(call_id={task_id}())), "
+            f"and clear the waits together with {task_id!r} when it runs again so they are mapped anew",
+            field="call_id",
+        )
+        self.wait = wait
+        self.map_index = map_index
+        self.task_id = task_id
+        self.key = key
+        self.found = found
+
+
 #: The names these errors had before they all lived here without exception, kept for one release.
 #: Pickles made before the rename name the old module and name, which still resolve to these.
 DuplicateContactError = VotelDuplicateContactError
@@ -293,6 +325,7 @@ __all__ = [
     "VotelDuplicateContactError",
     "VotelError",
     "VotelInputError",
+    "VotelMappedCallIdError",
     "VotelNotFoundError",
     "VotelOutcomeUnknownError",
     "VotelPaymentRequiredError",

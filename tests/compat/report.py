@@ -40,11 +40,12 @@ SUITE_NAMES = {
 
 def _run(result: Path) -> dict[str, Any]:
     """One minor's results. Those written before the real-deployment tests were a suite of their
-    own are counted again from their JUnit report, when it is there; without it their ``compat``
-    tally claims no deployment run, since the lane may have left those tests out."""
+    own, or before a module skipped at collection was given its suite (it was counted under an
+    empty name), are counted again from their JUnit report, when it is there; without it their
+    ``compat`` tally claims no deployment run, since the lane may have left those tests out."""
     run: dict[str, Any] = json.loads(result.read_text())
     junit = result.with_suffix(".xml")
-    if "deployment" not in run["suites"] and junit.exists():
+    if ("deployment" not in run["suites"] or "" in run["suites"]) and junit.exists():
         run["suites"] = counts(junit)
     return run
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from tests.compat.report import load, render
-from tests.compat.run import suite_of
+from tests.compat.run import counts, suite_of
 
 TALLY = {"passed": 3, "failed": 0, "skipped": 0}
 JUNIT = """<testsuites><testsuite>
@@ -46,3 +46,32 @@ def test_results_from_before_the_split_are_counted_again_from_their_junit_report
 
     assert run["suites"]["compat"]["passed"] == 1
     assert run["suites"]["deployment"]["passed"] == 2
+
+
+#: What pytest writes for a module skipped at collection: no classname, the module as the name.
+COLLECTION_SKIP = """<testsuites><testsuite>
+<testcase classname="" name="tests.triggers.test_event_shared_stream">
+<skipped message="collection skipped">Skipped: could not import 'airflow.triggers.shared_stream'</skipped>
+</testcase>
+<testcase classname="tests.triggers.test_condition_trigger" name="test_a"/>
+</testsuite></testsuites>"""
+
+
+def test_a_module_skipped_at_collection_is_counted_in_its_own_suite(tmp_path: Path) -> None:
+    junit = tmp_path / "airflow-3.0.xml"
+    junit.write_text(COLLECTION_SKIP)
+
+    assert counts(junit) == {"triggers": {"passed": 1, "failed": 0, "skipped": 1}}
+
+
+def test_results_with_an_unnamed_suite_are_counted_again_and_the_row_names_every_suite(
+    tmp_path: Path,
+) -> None:
+    suites = {"": {"passed": 0, "failed": 0, "skipped": 1}, "deployment": TALLY}
+    old = {"airflow": "3.0.6", "python": "3.10.13", "suites": suites}
+    (tmp_path / "airflow-3.0.json").write_text(json.dumps(old))
+    (tmp_path / "airflow-3.0.xml").write_text(COLLECTION_SKIP)
+
+    row = _row(render(load(tmp_path), None), "3.0.6")
+
+    assert row.endswith("| triggers 1 (1 skipped) |")

@@ -85,13 +85,27 @@ def test_a_read_is_not_kept_so_a_cleared_upstream_hands_its_new_ids_to_waits_sta
     )
 
 
-def test_a_map_index_past_the_upstream_list_fails_the_wait_naming_the_task_before_any_poll(
+def test_a_map_index_past_the_upstream_list_fails_the_wait_naming_index_upstream_count_and_fix(
     upstream: UpstreamOutputs,
 ) -> None:
     (ended,) = run_on_loop(events([mapped_wait(WAITS, conn_id="no_such_connection")]))
 
     assert ended["status"] == "error"
-    assert (
-        f"the output of 'start_calls' (return_value) has no item {WAITS}: it holds {WAITS} items"
-        in ended["message"]
+    assert ended["message"].startswith(
+        f"wait #{WAITS} of 'wait': 'start_calls' returned {WAITS} call ids (key 'return_value'), "
+        f"none for map index {WAITS}; map the wait over that same output"
+    )
+    assert "call None" not in ended["message"]
+
+
+def test_an_upstream_that_pushed_no_list_fails_the_wait_saying_what_it_returned(
+    mocker: Any, votel_connection: str
+) -> None:
+    mocker.patch("airflow.sdk.execution_time.xcom.XCom.get_one", return_value=None)
+
+    (ended,) = run_on_loop(events([mapped_wait(0)]))
+
+    assert ended["status"] == "error"
+    assert ended["message"].startswith(
+        "wait #0 of 'wait': 'start_calls' returned nothing (key 'return_value'), none for map index 0;"
     )

@@ -34,7 +34,7 @@ import hashlib
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from votel_airflow.hooks.pace_store import LocalPace, PaceState, SharedPace, pace_for
 
@@ -266,3 +266,24 @@ def forget_pacers() -> None:
     """Drop every pacer (tests; a new account state in a long-lived process)."""
     with _pacers_lock:
         _pacers.clear()
+
+
+def start_waits(pacer: AdaptivePacer | None, *, waited: bool = False) -> Iterator[float]:
+    """The seconds a request waits before it starts, in turn: wait out each, then take the next.
+
+    A slot taken before a 429 that came meanwhile is void (:attr:`AdaptivePacer.episode`), so
+    after each wait the slot is checked and, if void, a new one taken; the iteration ends with the
+    slot that holds. Without a pacer there is one wait of 0. Both hooks start every request here,
+    the sync one sleeping each wait and the async one awaiting it, so they pace alike.
+
+    :param waited: as for :meth:`AdaptivePacer.reserve`, for the first slot only.
+    """
+    if pacer is None:
+        yield 0.0
+        return
+    while True:
+        episode = pacer.episode
+        yield pacer.reserve(waited=waited)
+        if pacer.episode == episode:
+            return
+        waited = False

@@ -32,6 +32,7 @@ from votel_airflow.hooks.async_clients import (
 )
 from votel_airflow.hooks.base import USER_AGENT, VotelHookBase, _Prepared
 from votel_airflow.hooks.connection import CONNECT_TIMEOUT, ConnectionSettings
+from votel_airflow.hooks.pacing import start_waits
 from votel_airflow.hooks.pages import RecordPage, split_records
 from votel_airflow.hooks.paging import READ_AHEAD_PAGES
 from votel_airflow.hooks.transport import (
@@ -203,14 +204,9 @@ class VotelHook(VotelVerbs, VotelHookBase):
             retry += 1
             # The account's pace: every thread waits its slot, and takes a new one when a 429
             # came meanwhile (AdaptivePacer.episode).
-            while True:
-                episode = pacer.episode if pacer is not None else 0
-                delay = pacer.reserve(waited=throttled) if pacer is not None else 0.0
+            for delay in start_waits(pacer, waited=throttled):
                 if self._pause(delay, abandoned, call):
                     return None
-                if pacer is None or pacer.episode == episode:
-                    break
-                throttled = False
             throttled = False
             started = time.monotonic()
             try:
@@ -474,14 +470,9 @@ class VotelAsyncHook(VotelHookBase):
         while True:
             retry += 1
             # As the sync hook: a slot taken before a 429 that came meanwhile is void.
-            while True:
-                episode = pacer.episode if pacer is not None else 0
-                delay = pacer.reserve(waited=throttled) if pacer is not None else 0.0
+            for delay in start_waits(pacer, waited=throttled):
                 if delay > 0:
                     await asyncio.sleep(delay)
-                if pacer is None or pacer.episode == episode:
-                    break
-                throttled = False
             throttled = False
             try:
                 async with slots:

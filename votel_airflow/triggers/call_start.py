@@ -24,6 +24,7 @@ from typing import Any
 from votel_airflow.compat import BaseTrigger, TriggerEvent
 from votel_airflow.conditions.calls import DEFAULT_FAIL_ON, CallCompletedCondition
 from votel_airflow.defaults import DEFAULT_CONN_ID
+from votel_airflow.exceptions import VotelMappedCallIdError
 from votel_airflow.triggers.condition import RETURN_VALUE, VotelConditionTrigger, _event
 from votel_airflow.triggers.upstream_item import upstream_item
 from votel_airflow.validation import is_template, require_id
@@ -104,6 +105,10 @@ class CallStartTrigger(BaseTrigger):
             if self.call_ids_from is not None:
                 call_id = await upstream_item(task_instance, *self.call_ids_from)
             wait = self.waiting(call_id)
+        except VotelMappedCallIdError as exc:
+            # It names the wait, the upstream output and the fix; there is no call id to name.
+            yield _event("error", str(exc))
+            return
         except Exception as exc:
             # A call id that renders empty or wrong fails the task (in the worker, without retry).
             yield _event("error", f"cannot start the wait for call {call_id!r}: {exc}")

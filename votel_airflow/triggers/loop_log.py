@@ -1,16 +1,17 @@
-"""Log lines written from a trigger without ever stopping the triggerer's event loop.
+"""Write a trigger's log lines from a worker thread, so that no line blocks the triggerer's event loop.
 
-In Airflow 3's triggerer a trigger's log line goes down a pipe to the triggerer's supervisor
-process, and writing it blocks while that pipe is full. The supervisor does not read the pipe
-while it sends a reply to the trigger runner, and that send blocks until the runner's event
-loop reads it. A line written from the loop's own thread at that moment stops both processes
-for good: the loop waits for the supervisor to read the line, the supervisor for the loop to
-read the reply (apache/airflow#65286). In the e2e tier a thousand waits ending in one poll
-round, each logging and pushing its result, stalled a 3.3.2 triggerer that way every time.
+In Airflow 3's triggerer the trigger runner sends each log line over a socket to its supervisor
+process, and the write blocks while that socket's buffer is full. The supervisor reads no log
+line while it sends the runner a reply, and that send blocks until the runner's event loop reads
+it. So a line written from the loop's own thread when both buffers are full deadlocks the two
+processes: the loop waits for the supervisor to read the line, the supervisor for the loop to
+read its reply (apache/airflow#65286). In the e2e tier, 1,000 call waits ending in one shared
+poll round, each logging and pushing its result, stalled a 3.3.2 triggerer this way.
 
-So every line a trigger writes while its coroutine runs goes through :func:`log_aside`: the
-write happens on a worker thread, and the loop goes on reading replies while a line waits for
-room in the pipe. A trigger awaits its own lines, so they keep their order.
+So our triggers write every line they log while running through :func:`log_aside`: the write
+happens on a worker thread, and the loop goes on reading replies while the line waits for room
+in the socket. A trigger awaits each of its lines, so they keep their order; a line below the
+logger's level costs no thread.
 """
 
 from __future__ import annotations

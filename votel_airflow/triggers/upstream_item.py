@@ -18,6 +18,8 @@ import threading
 import weakref
 from typing import Any
 
+from votel_airflow.exceptions import VotelMappedCallIdError
+
 #: (dag_id, run_id, task_id, key) of an upstream output: the read of it in flight.
 _Where = tuple[str, str, str, str]
 
@@ -32,7 +34,8 @@ async def upstream_item(task_instance: Any, task_id: str, key: str) -> Any:
     """Item ``task_instance.map_index`` of the output ``key`` of ``task_id`` in the wait's run.
 
     :param task_instance: the trigger's task instance (set by Airflow's triggerer).
-    :raises LookupError: the output has no such item (or the upstream pushed none).
+    :raises LookupError: no task instance (a triggerer older than Airflow 3.3's).
+    :raises VotelMappedCallIdError: the output has no such item (or is not a list).
     """
     if task_instance is None:
         raise LookupError("no task instance: only Airflow 3.3's triggerer starts a mapped wait")
@@ -50,8 +53,13 @@ async def upstream_item(task_instance: Any, task_id: str, key: str) -> Any:
     values = await asyncio.shield(read)
     index = task_instance.map_index
     if not isinstance(values, (list, tuple)) or not 0 <= index < len(values):
-        found = f"{len(values)} items" if isinstance(values, (list, tuple)) else type(values).__name__
-        raise LookupError(f"the output of {task_id!r} ({key}) has no item {index}: it holds {found}")
+        raise VotelMappedCallIdError(
+            wait=task_instance.task_id,
+            map_index=index,
+            task_id=task_id,
+            key=key,
+            found=len(values) if isinstance(values, (list, tuple)) else type(values).__name__,
+        )
     return values[index]
 
 
