@@ -89,6 +89,25 @@ def test_the_sms_notifier_pages_at_night_but_never_an_opted_out_number(
     assert texted(votel_sandbox.admin, votel_api_key) == {A: 1}
 
 
+def test_outside_a_task_a_repeat_is_judged_again_unless_it_passes_screen_false(
+    votel_sandbox: Any, votel_api_key: str, votel_connection: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _capped_at_one_a_day(monkeypatch)
+    hook = VotelHook()
+    # --8<-- [start:own_retry]
+    first = hook.send_sms(A, "Your order shipped", idempotency_key="order-1042-shipped")
+    # The script failed after the send and runs again: the policy is already applied, and the key
+    # makes the server answer with the first text instead of sending another.
+    again = hook.send_sms(A, "Your order shipped", idempotency_key="order-1042-shipped", screen=False)
+    # --8<-- [end:own_retry]
+    judged = hook.send_sms(A, "Your order shipped", idempotency_key="order-1042-shipped")
+
+    assert again["id"] == first["id"]
+    # Outside a task no answer is kept: judged again, the first text caps the repeat.
+    assert (judged["id"], judged["reason"]) == (None, "frequency_capped")
+    assert texted(votel_sandbox.admin, votel_api_key) == {A: 1}
+
+
 #: A ``@task`` whose first try reaches someone with a verb, then fails in a later step; Airflow
 #: retries it once. It returns the verb's answer and the try that returned it. ``CLOCKS`` sets the
 #: outreach policy's clock of each try (none: the suite's).
