@@ -4,8 +4,10 @@ No operator: each step is a ``@task`` calling a ``VotelHook`` verb. The workflow
 name (exactly one must have it), the week's call logs name the contacts, each contact is read for
 its phone number, texted, and enrolled. The sends and the enrollment are exactly once without
 any key written here: inside a running task each verb derives its ``Idempotency-Key`` from the
-task instance and the recipient, so a retry of ``text_callers`` (forced with the param
-``fail_after_sending``) asks the API for the same texts again and nobody is texted twice.
+task instance and the recipient, and keeps the API's answer in the task state store, so a retry
+of ``text_callers`` (forced with the param ``fail_after_sending``) gets the first try's message ids
+back without asking again (before Airflow 3.3 it asks again with the same keys, and the API answers
+with the first texts): nobody is texted twice.
 """
 
 from __future__ import annotations

@@ -3,11 +3,14 @@ any hour and past caps, never past an opt-out."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.delivery.test_screening import MORNING_IN_CALIFORNIA, NIGHT_IN_CALIFORNIA, A, B, contact, texted
+from votel_airflow import endpoints
+from votel_airflow.compat import airflow_version
 from votel_airflow.defaults import POLICY_CLOCK_ENV
 from votel_airflow.hooks.votel import VotelHook
 
@@ -84,3 +87,139 @@ def test_the_sms_notifier_pages_at_night_but_never_an_opted_out_number(
     VotelSmsNotifier(to=B, body="{{ ti.task_id }} failed")(dict(context))
 
     assert texted(votel_sandbox.admin, votel_api_key) == {A: 1}
+
+
+def test_outside_a_task_a_repeat_is_judged_again_unless_it_passes_screen_false(
+    votel_sandbox: Any, votel_api_key: str, votel_connection: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _capped_at_one_a_day(monkeypatch)
+    hook = VotelHook()
+    # --8<-- [start:own_retry]
+    first = hook.send_sms(A, "Your order shipped", idempotency_key="order-1042-shipped")
+    # The script failed after the send and runs again: the policy is already applied, and the key
+    # makes the server answer with the first text instead of sending another.
+    again = hook.send_sms(A, "Your order shipped", idempotency_key="order-1042-shipped", screen=False)
+    # --8<-- [end:own_retry]
+    judged = hook.send_sms(A, "Your order shipped", idempotency_key="order-1042-shipped")
+
+    assert again["id"] == first["id"]
+    # Outside a task no answer is kept: judged again, the first text caps the repeat.
+    assert (judged["id"], judged["reason"]) == (None, "frequency_capped")
+    assert texted(votel_sandbox.admin, votel_api_key) == {A: 1}
+
+
+#: A ``@task`` whose first try reaches someone with a verb, then fails in a later step; Airflow
+#: retries it once. It returns the verb's answer and the try that returned it. ``CLOCKS`` sets the
+#: outreach policy's clock of each try (none: the suite's).
+RETRIED_VERB_DAG = """
+import os
+from datetime import datetime, timedelta
+
+from airflow.sdk import DAG, get_current_context, task
+
+from votel_airflow.hooks.votel import VotelHook
+
+with DAG("retried_verb", schedule=None, start_date=datetime(2026, 1, 1)):
+
+    @task(retries=1, retry_delay=timedelta(0))
+    def reach():
+        try_number = get_current_context()["ti"].try_number
+        clocks = CLOCKS
+        if clocks:
+            os.environ["POLICY_CLOCK_ENV"] = clocks[try_number - 1]
+        answer = VotelHook().VERB_CALL
+        if try_number == 1:
+            raise RuntimeError("a later step of the first try failed")
+        return {"answer": answer, "try_number": try_number}
+
+    reach()
+"""
+
+
+def _capped_at_one_a_day(monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+    import os
+
+    conn = json.loads(os.environ["AIRFLOW_CONN_VOTEL_DEFAULT"])
+    extra = {"max_per_recipient": [1, "1d"]}
+    monkeypatch.setenv("AIRFLOW_CONN_VOTEL_DEFAULT", json.dumps({**conn, "extra": extra}))
+
+
+def run_retried_verb(dags: Path, verb_call: str, clocks: tuple[str, str] | None = None) -> dict[str, Any]:
+    """Run :data:`RETRIED_VERB_DAG` with ``verb_call``; the verb's answer in the second try."""
+    from tests.support import dagrun_task_states, run_dag, task_result, write_dag
+
+    source = RETRIED_VERB_DAG.replace("VERB_CALL", verb_call).replace("CLOCKS", repr(clocks))
+    write_dag(dags, source.replace("POLICY_CLOCK_ENV", POLICY_CLOCK_ENV))
+    dagrun = run_dag(dags, "retried_verb")
+    assert dagrun_task_states(dagrun) == {"reach": "success"}
+    result = task_result(dagrun, "reach")
+    assert result["try_number"] == 2, "the first try failed after the verb, as written"
+    answer: dict[str, Any] = result["answer"]
+    return answer
+
+
+def _keeps_answers() -> bool:
+    # The verbs keep their answers in the task state store, which Airflow has from 3.3.
+    return not (airflow_version() or "").startswith(("3.0.", "3.1.", "3.2."))
+
+
+def test_a_retried_task_gets_its_first_tries_sms_back_instead_of_a_frequency_cap(
+    votel_sandbox: Any,
+    votel_api_key: str,
+    votel_connection: str,
+    airflow_db: Path,
+    dags: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _capped_at_one_a_day(monkeypatch)
+
+    retry = run_retried_verb(dags, f"send_sms({A!r}, 'Your order shipped')")
+
+    (sms,) = votel_sandbox.admin.records(votel_api_key, "sms")
+    if _keeps_answers():
+        assert (retry["id"], retry["status"]) == (sms["id"], "queued")
+    else:
+        # Before 3.3 nothing outlives a try: the retry is judged again, and its own text caps it.
+        assert (retry["id"], retry["reason"]) == (None, "frequency_capped")
+    assert sms["recipient"] == A
+
+
+def test_a_retried_task_gets_its_first_tries_call_back_instead_of_a_frequency_cap(
+    votel_sandbox: Any,
+    votel_api_key: str,
+    votel_connection: str,
+    airflow_db: Path,
+    dags: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    agent_id = VotelHook().get(endpoints.AGENTS)[0]["id"]
+    _capped_at_one_a_day(monkeypatch)
+
+    retry = run_retried_verb(dags, f"start_call({agent_id!r}, {A!r})")
+
+    (call,) = votel_sandbox.admin.records(votel_api_key, "call")
+    if _keeps_answers():
+        assert (retry["id"], retry["status"]) == (call["id"], "queued")
+    else:
+        assert (retry["id"], retry["reason"]) == (None, "frequency_capped")
+    assert call["recipient"] == A
+
+
+def test_a_retried_task_judges_again_a_send_its_first_try_was_kept_from(
+    votel_sandbox: Any,
+    votel_api_key: str,
+    votel_connection: str,
+    airflow_db: Path,
+    dags: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Restored after the test: the DAG's tries set the policy clock in this process.
+    monkeypatch.setenv(POLICY_CLOCK_ENV, NIGHT_IN_CALIFORNIA)
+    clocks = (NIGHT_IN_CALIFORNIA, MORNING_IN_CALIFORNIA.isoformat())
+
+    # The first try is held by the person's quiet hours; the retry runs once their morning came.
+    retry = run_retried_verb(dags, f"send_sms({A!r}, 'Your order shipped')", clocks)
+
+    (sms,) = votel_sandbox.admin.records(votel_api_key, "sms")
+    assert (retry["id"], retry["status"]) == (sms["id"], "queued")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +22,7 @@ from tests.support import (
     arm_faults_after_screening,
     make_context,
 )
-from votel_airflow import endpoints
+from votel_airflow import compat, endpoints
 from votel_airflow.delivery import ambiguity, idempotency
 from votel_airflow.delivery.engine import SendRequest, send_each
 from votel_airflow.delivery.idempotency import TaskProgress, chunk_key, stored_progress
@@ -297,6 +298,23 @@ def test_a_retry_re_reads_the_call_it_started_instead_of_ringing_again(
 
     assert second["id"] == first["id"]
     assert calls_to(careless_server, key, "+14156669999") == 1
+
+
+@pytest.mark.skipif(
+    (compat.airflow_version() or "").startswith(("3.0.", "3.1.", "3.2.")),
+    reason="the verbs keep their answers in the task state store, which Airflow has from 3.3",
+)
+def test_a_retried_task_gets_its_verbs_sms_back_without_asking_such_a_server_again(
+    careless_server: SandboxServer, account: Any, airflow_db: Path, dags: Path
+) -> None:
+    from tests.delivery.test_verbs import run_retried_verb
+
+    key = account(server_idempotency=False)
+
+    retry = run_retried_verb(dags, "send_sms('+14156660001', 'Your order shipped')")
+
+    # One text, the one the first try sent: the retry asked nothing of a server that would text again.
+    assert [sms["id"] for sms in careless_server.admin.records(key, "sms")] == [retry["id"]]
 
 
 def _enrollments(server: SandboxServer, key: str) -> Counter[str]:

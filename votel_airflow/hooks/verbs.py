@@ -12,6 +12,16 @@ task, run, map index) and the verb's target, exactly as the operators derive the
 (:func:`votel_airflow.delivery.idempotency.idempotency_key`); outside a running task there is no
 instance to derive from, and the verb refuses to send without a key.
 
+Inside a running task, a sending verb that screens (``screen=True``, the default) keeps the
+server's answer in the task's progress under its key
+(:class:`~votel_airflow.delivery.idempotency.TaskProgress`, the store the bulk-send engine resumes
+from), and a later try of the task returns that answer
+without judging the recipient again and without a request: its own earlier send must not count
+against a frequency cap, and a server that ignores the key must not be asked twice. A verb whose
+earlier try was screened out, or whose request failed, keeps nothing and is judged again. That
+progress lives in the task state store, which Airflow has from 3.3; before 3.3, and outside a task,
+nothing is kept and each call is judged and sent as if it were the first.
+
 Arguments are checked before any request; the operators check theirs when a DAG is parsed and
 send through these same verbs, so a ``@task`` and an operator share one implementation.
 """
@@ -44,6 +54,7 @@ from votel_airflow.validation import (
 )
 
 if TYPE_CHECKING:
+    from votel_airflow.delivery.idempotency import TaskProgress
     from votel_airflow.hooks.connection import ConnectionSettings
 
 log = logging.getLogger(__name__)
@@ -51,6 +62,8 @@ MESSAGE_MAX_LENGTH = 10_000
 CHANNELS = ("sms", "email", "whatsapp")
 #: Longest ``Idempotency-Key`` the verbs accept.
 MAX_KEY_LENGTH = 255
+#: Before a verb's key, the name of the task progress that keeps its answer for a later try.
+ANSWER_PROGRESS_PREFIX = "votel_verb_"
 
 
 def batch_digest(contact_ids: Sequence[str]) -> str:
@@ -66,12 +79,8 @@ def running_task_key(verb: str, *parts: str) -> str:
     """
     from votel_airflow.delivery.idempotency import idempotency_key
 
-    try:
-        from airflow.sdk import get_current_context
-
-        context = get_current_context()
-    except Exception:
-        # Not in a running task (a script, a test, a notebook): no instance to derive a key from.
+    context = _running_context()
+    if context is None:
         raise fail(
             "idempotency_key",
             None,
@@ -79,8 +88,32 @@ def running_task_key(verb: str, *parts: str) -> str:
             "instance only inside one)",
             f"Pass idempotency_key='...' to {verb}(): a string that names this one effect, the same on "
             "every retry (e.g. f'welcome-{to}-2026-12-01'), or call it from a @task.",
-        ) from None
+        )
     return idempotency_key(context, *parts)
+
+
+def _running_context() -> Mapping[str, Any] | None:
+    """The running task's context; None in a script, a test or a notebook."""
+    try:
+        from airflow.sdk import get_current_context
+
+        return get_current_context()
+    except Exception:
+        return None
+
+
+def _earlier_answers(key: str) -> TaskProgress | None:
+    """Where the running task keeps the answer to ``key`` for its later tries; None when nothing
+    would outlive this try (outside a task, or an Airflow without a task state store)."""
+    from votel_airflow.delivery.idempotency import TaskProgress
+
+    context = _running_context()
+    if context is None:
+        return None
+    # One progress entry per key: a task's verbs may run from several hooks or threads, and an
+    # entry shared by them would have each writer number its chunks without the others'.
+    progress = TaskProgress(context, ANSWER_PROGRESS_PREFIX + key)
+    return progress if progress.durable else None
 
 
 def _key(verb: str, given: str | None, *parts: str) -> str:
@@ -232,16 +265,30 @@ class VotelVerbs:
         screen: bool,
         by_contact: bool = False,
     ) -> dict[str, Any]:
-        """POST one message unless the outreach policy keeps ``to`` out (then its skip).
+        """POST one message unless the outreach policy keeps ``to`` out (then its skip), or return
+        the answer an earlier try of the running task got for ``key`` (see the module docstring).
 
         The callers build ``key`` first: outside a task without one, that fails before the
-        policy's reads.
+        policy's reads. With ``screen`` false the caller applied the policy and keeps its own
+        record of earlier tries (the operators and the bulk-send engine do), so nothing is kept here.
         """
+        answers = _earlier_answers(key) if screen else None
+        earlier = answers.done().get(key) if answers is not None else None
+        if isinstance(earlier, Mapping):
+            log.info(
+                "%s to %s was sent by an earlier try of this task (%s): not judged or sent again",
+                channel, to, earlier.get("id"),
+            )  # fmt: skip
+            return dict(earlier)
         if screen:
             skipped = self.screened_out(channel, to, transactional, by_contact=by_contact)
             if skipped is not None:
                 return skipped
-        return dict(self.request("POST", path, json=payload, idempotency_key=key))
+        answer = dict(self.request("POST", path, json=payload, idempotency_key=key))
+        if answers is not None:
+            answers.record(key, answer)
+            answers.flush()
+        return answer
 
     def send_sms(
         self,
@@ -260,6 +307,12 @@ class VotelVerbs:
         the verb returns ``{"id": None, "status": "skipped", "reason": ..., "to": ...}`` (with
         ``next_opening`` for ``quiet_hours``), logging a warning.
 
+        Inside a running task, a later try returns the answer the earlier try got (kept in the task
+        state store, Airflow 3.3+), neither judged again nor sent again. Outside a task nothing is
+        kept between calls: a retry loop of your own passes ``screen=False`` on a repeat (the server
+        answers the same key with its first response) or keeps its own record of the answer, or
+        its repeat may be judged against the first send (``frequency_capped``).
+
         :param to: the recipient, E.164 (``+14155552671``).
         :param body: the text, 1 to 1600 characters.
         :param from_number: the sending number (E.164); default the account's number.
@@ -267,7 +320,8 @@ class VotelVerbs:
             ``to``, the key ``SendSmsOperator`` gives the same number.
         :param transactional: a one-time code, a receipt, a page: sent at any hour and past
             frequency caps, never past an opt-out or the suppression list.
-        :param screen: False only when the caller applied the policy already (the operators do).
+        :param screen: False only when the caller applied the policy already and keeps its own
+            record of what an earlier try sent (the operators do).
         """
         path, payload = sms_request(to, body, from_number)
         key = _key("send_sms", idempotency_key, "sms", payload["to"])
@@ -289,7 +343,8 @@ class VotelVerbs:
         """Send one e-mail, exactly once; give ``text``, ``html`` or a ``template_id``.
 
         The outreach policy applies first, as for :meth:`send_sms` (e-mail has no quiet hours
-        unless the connection's ``quiet_hours`` sets them).
+        unless the connection's ``quiet_hours`` sets them), and a later try of the running task
+        returns the earlier try's answer, as there.
 
         :param to: the recipient's address.
         :param subject: the subject line, 1 to 998 characters.
@@ -301,7 +356,8 @@ class VotelVerbs:
             ``to``, the key ``SendEmailOperator`` gives the same address.
         :param transactional: a receipt, a password reset: at any hour and past frequency caps,
             never past an opt-out or the suppression list.
-        :param screen: False only when the caller applied the policy already (the operators do).
+        :param screen: False only when the caller applied the policy already and keeps its own
+            record of what an earlier try sent (the operators do).
         """
         path, payload = email_request(to, subject, text, html, template_id, variables)
         key = _key("send_email", idempotency_key, "email", payload["to"])
@@ -322,6 +378,7 @@ class VotelVerbs:
 
         The outreach policy applies first, by contact, as for :meth:`send_sms`: a contact it keeps
         out gets nothing and the verb returns ``{"id": None, "status": "skipped", "reason": ...}``.
+        A later try of the running task returns the earlier try's answer, as there.
 
         :param contact_id: the contact.
         :param channel: ``sms``, ``email`` or ``whatsapp``.
@@ -330,7 +387,8 @@ class VotelVerbs:
         :param idempotency_key: names this one send; default (inside a task) the task instance,
             channel and contact, the key ``SendMessageOperator`` gives them.
         :param transactional: at any hour and past frequency caps, never past an opt-out.
-        :param screen: False only when the caller applied the policy already (the operators do).
+        :param screen: False only when the caller applied the policy already and keeps its own
+            record of what an earlier try sent (the operators do).
         """
         path, payload = message_request(contact_id, channel, body, subject)
         key = _key("send_message", idempotency_key, f"message_{channel}", payload["contact_id"])
@@ -355,6 +413,8 @@ class VotelVerbs:
         ``call`` in ``dnd_channels``, the suppression list, quiet hours in the person's zone,
         frequency caps counted from the call log): a person it keeps out is not called and the verb
         returns ``{"id": None, "status": "skipped", "reason": ..., "to": ...}``, as :meth:`send_sms`.
+        A later try of the running task returns the call its earlier try started (``{id, status}``
+        as the start answered), as :meth:`send_sms` does: not judged again, not asked for again.
 
         :param agent_id: the agent that calls.
         :param to: the number to call, E.164.
@@ -364,7 +424,8 @@ class VotelVerbs:
             agent and number, the key ``StartCallOperator`` uses.
         :param transactional: a page to the person on call: at any hour and past frequency caps,
             never past an opt-out or the suppression list.
-        :param screen: False only when the caller applied the policy already (the operator does).
+        :param screen: False only when the caller applied the policy already and keeps its own
+            record of what an earlier try sent (the operator does).
         """
         path, payload = call_request(agent_id, to, variables, contact_id)
         key = _key("start_call", idempotency_key, "call", agent_id.strip(), payload["to"])
