@@ -79,7 +79,8 @@ def test_the_send_message_verb_reads_its_contact_by_id(votel_sandbox: Any, ids: 
 
     counted = paths(votel_sandbox.admin)
     assert (counted[CONTACTS], counted[CONTACT], counted[MESSAGES]) == (0, 2, 1)
-    assert sent["id"] and sent["status"] != "skipped"
+    assert sent["id"]
+    assert sent["status"] != "skipped"
     assert (skipped["status"], skipped["reason"]) == ("skipped", "opted_out")
 
 
