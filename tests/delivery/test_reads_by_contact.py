@@ -153,3 +153,20 @@ def test_contact_ids_are_read_by_id_up_to_the_threshold_and_listed_above_it(
     assert (listed[CONTACTS], listed[CONTACT]) == (CRM // 500 + 1, 0)
     assert few.skipped["opted_out"] == many.skipped["opted_out"] == [ids[SMS_DND], ids[DND]]
     assert many.send_now == [*few.send_now, one_more[-1]]
+
+
+def test_a_rate_limited_contact_read_is_read_again_not_taken_for_an_unknown_contact(
+    votel_sandbox: Any, ids: dict[int, str]
+) -> None:
+    admin = votel_sandbox.admin
+    # Two 429s and a hook that does not retry: each one reaches the policy's own rounds.
+    admin.set_faults(burst_429=2, burst_retry_after=0)
+    try:
+        skipped = VotelHook(max_retries=0).send_message(ids[DND], "sms", "Hi", idempotency_key="thread-dnd")
+    finally:
+        admin.clear_faults()
+
+    stats = admin.stats()
+    assert (skipped["status"], skipped["reason"]) == ("skipped", "opted_out")
+    assert stats["by_status"]["429"] == 2  # answered before routing: under the literal path
+    assert (stats["paths"][CONTACT], stats["paths"].get(MESSAGES, 0)) == (1, 0)
