@@ -4,10 +4,10 @@ A large send reads each as one listing paged at the contract's largest page size
 grows with the contacts and log rows read, never with the number of recipients. A send to a few
 (at most :data:`~votel_airflow.defaults.MAX_RECIPIENTS_LOOKED_UP`) looks each recipient up
 instead, so its cost grows with the recipients, not with the CRM: one contact search each (a
-contact id: one read of that contact, ``GET /contacts/{contact_id}``) and, for a frequency cap, one
-read of each one's messages (``contact_id``). The STOP replies are
-always listed: a reply from a number that was no contact yet carries no ``contact_id``, and an
-opt-out is never traded for a request. The log windows are read on the wall clock, since that
+contact id: one read of that contact, ``GET /contacts/{contact_id}``) and, for a frequency cap,
+one read of each one's messages (``contact_id``). The STOP replies are always listed: a reply
+from a number that was no contact yet carries no ``contact_id``, and an opt-out is never traded
+for a request. The log windows are read on the wall clock, since that
 is the clock the API stamps rows with (the policy's own clock, fixed in tests, decides only the
 time of day; :func:`votel_airflow.delivery.local_time.policy_now`).
 """
