@@ -3,7 +3,8 @@
 - ``policy``: :func:`~votel_airflow.delivery.screening.screen` of N recipients through a real
   ``VotelHook`` (the reads a send makes before its first SMS), timed on the wall clock;
 - ``send``: ``SendSmsOperator`` to a sample of numbers on an account with an empty CRM, whose
-  policy reads cost a few requests: the send's own pace at the rate limit.
+  policy reads cost a few requests: the send's own pace at the rate limit;
+- ``thread``: ``SendMessageOperator`` sending one thread message (``thread_message.py``).
 """
 
 from __future__ import annotations
@@ -60,3 +61,31 @@ def send(count: int, rate_limit: float, max_concurrency: int) -> dict[str, Any]:
         # A send that failed part-way gives no rate at the limit: the child fails, as it always has.
         raise RuntimeError(result["error"])
     return result
+
+
+def prepare_thread() -> None:
+    from votel_airflow.operators.conversations import SendMessageOperator  # noqa: F401
+
+
+def thread(contact_id: str, look_up: bool = True, run: int = 0) -> dict[str, Any]:
+    """One SMS in ``contact_id``'s thread by ``SendMessageOperator`` (no quiet hours, the cap);
+    ``look_up=False`` is the policy before contact ids were read by id (every contact listed)."""
+    from benchmarks.common import make_context
+    from votel_airflow.delivery import reads
+    from votel_airflow.operators.conversations import SendMessageOperator
+
+    if not look_up:
+        vars(reads)["MAX_RECIPIENTS_LOOKED_UP"] = 0  # in this child only
+    op = SendMessageOperator(
+        task_id="thread",
+        contact_ids=[contact_id],
+        channel="sms",
+        body="Your appointment is confirmed.",
+        quiet_hours=None,
+        max_per_recipient=CAP,
+    )
+    # Each run its own DAG run: a later run is a new message, not a resumed one.
+    context = make_context("2026-01-01T00:00:00+00:00", "2026-01-02T00:00:00+00:00", run_id=f"thread__{run}")
+    started = time.perf_counter()
+    summary = op.execute(context)
+    return {"seconds": time.perf_counter() - started, "sent": summary.get("sent", 0)}

@@ -52,6 +52,8 @@ class Scale:
     outreach: tuple[int, int, int] = (100_000, 200_000, 5_000)
     # Smaller bulk sends, once each, for the chart of time per recipient against recipients.
     sms_chart_sizes: tuple[int, ...] = ()
+    # CRM sizes one thread message is sent in (requests: read by id against listed).
+    thread_sizes: tuple[int, ...] = (1_000, 10_000)
 
 
 FULL = Scale(
@@ -67,6 +69,7 @@ TOY = Scale(
     (300, 1_200), 400, 600, 20.0, 50, 20, 1, 5, 0.2, 0.2, 1, 1,
     progress_sizes=(100, 400), progress_today_sizes=(100,), progress_kill_size=400,
     shared_tight=(100, 10.0, 50), outreach=(500, 1_000, 50), sms_chart_sizes=(10,),
+    thread_sizes=(100, 600),
 )  # fmt: skip
 
 
@@ -79,6 +82,7 @@ def _benchmarks(scale: Scale, runs: int) -> dict[str, Callable[[], list[Figure]]
         parse_cost,
         progress_scale,
         shared_limit,
+        thread_message,
         trigger_scale,
     )
 
@@ -102,6 +106,7 @@ def _benchmarks(scale: Scale, runs: int) -> dict[str, Callable[[], list[Figure]]
         ),
         "parse_cost": lambda: parse_cost.run_parse_cost(scale.parse_samples),
         "outreach": lambda: outreach.run_outreach(*scale.outreach, runs),
+        "thread_message": lambda: thread_message.run_thread_message(scale.thread_sizes, runs),
         "triggers": lambda: trigger_scale.run_trigger_scale(
             scale.triggers,
             runs,

@@ -57,13 +57,15 @@ ESTIMATED_PRICES = {"sms": "0.01", "whatsapp": "0.005", "email": "0.001", "call"
 PREVIEW_LOG_ROWS = 50
 #: Environment variable fixing the policy's clock (an ISO 8601 instant): for tests and previews only.
 POLICY_CLOCK_ENV = "VOTEL_POLICY_NOW"
-#: Recipients up to which the outreach policy looks each one up (a contact search, and with a cap
-#: a read of their messages) instead of listing the contacts and the log. Listing costs a request
-#: per 500 contacts or rows, whatever the send; a look-up costs one or two per recipient, whatever
-#: the CRM. Up to 20 recipients that is at most 40 requests (a few seconds at the usual limits),
-#: what listing 20,000 contacts costs: a small CRM loses seconds at worst, a large one saves minutes
-#: (100,000 contacts and a day of 200,000 sends are 600 requests), and above 20 recipients a
-#: per-recipient read would grow with every campaign while most CRMs list in fewer requests.
+#: Recipients up to which the outreach policy looks each one up (a contact search, or for a contact
+#: id a ``GET /contacts/{contact_id}``, and with a cap a read of their messages) instead of listing
+#: the contacts and the log. Listing costs a request per 500 contacts or rows, whatever the send; a
+#: look-up costs one or two per recipient, whatever the CRM. The CRM's size is unknown until its
+#: first page is read, so the crossover is set by recipients alone. Up to 20 recipients that is at
+#: most 40 requests (a few seconds at the usual limits), what listing 20,000 contacts costs: a small
+#: CRM loses seconds at worst, a large one saves minutes (100,000 contacts and a day of 200,000
+#: sends are 600 requests), and above 20 recipients a per-recipient read would grow with every
+#: campaign while most CRMs list in fewer requests.
 MAX_RECIPIENTS_LOOKED_UP = 20
 #: Rounds of the hook's retries an outreach read gets when the API keeps answering 429.
 RATE_LIMITED_READ_ROUNDS = 5

@@ -50,6 +50,16 @@ def test_extraction_benchmark_measures_all_three_variants_at_both_sizes() -> Non
     assert len(drawn["extraction_rows_per_second"]) == 3
 
 
+def test_thread_message_benchmark_counts_the_requests_read_by_id_and_listed() -> None:
+    small, large = run.TOY.thread_sizes
+    figures = _by_name(_toy("thread_message"))
+    for size in (small, large):
+        # The contact, the STOP replies, the contact's sends of the cap's day, the POST.
+        assert figures[f"{size:,} contacts, read by id: requests"].value == 4
+    # The listing grows with the CRM: every contact and the day's log, a page per 500.
+    assert figures[f"{large:,} contacts, listed (before): requests"].value == 1 + 2 * (large // 500 + 1) + 1
+
+
 def test_outreach_benchmark_measures_the_policy_the_send_and_a_few_recipients() -> None:
     contacts = run.TOY.outreach[0]
     figures = _by_name(_toy("outreach"))

@@ -3,10 +3,11 @@
 A large send reads each as one listing paged at the contract's largest page size, so its cost
 grows with the contacts and log rows read, never with the number of recipients. A send to a few
 (at most :data:`~votel_airflow.defaults.MAX_RECIPIENTS_LOOKED_UP`) looks each recipient up
-instead, so its cost grows with the recipients, not with the CRM: one contact search each and,
-for a frequency cap, one read of each one's messages (``contact_id``). The STOP replies are
-always listed: a reply from a number that was no contact yet carries no ``contact_id``, and an
-opt-out is never traded for a request. The log windows are read on the wall clock, since that
+instead, so its cost grows with the recipients, not with the CRM: one contact search each (a
+contact id: one read of that contact, ``GET /contacts/{contact_id}``) and, for a frequency cap,
+one read of each one's messages (``contact_id``). The STOP replies are always listed: a reply
+from a number that was no contact yet carries no ``contact_id``, and an opt-out is never traded
+for a request. The log windows are read on the wall clock, since that
 is the clock the API stamps rows with (the policy's own clock, fixed in tests, decides only the
 time of day; :func:`votel_airflow.delivery.local_time.policy_now`).
 """
@@ -27,7 +28,7 @@ from votel_airflow.defaults import (
     START_KEYWORDS,
     STOP_KEYWORDS,
 )
-from votel_airflow.exceptions import VotelRateLimitError
+from votel_airflow.exceptions import VotelNotFoundError, VotelRateLimitError
 from votel_airflow.validation import api_instant
 
 _T = TypeVar("_T")
@@ -40,6 +41,10 @@ class Reader(Protocol):
 
     def paginate(self, path: str, *, params: Mapping[str, Any] | None = None) -> Iterator[dict[str, Any]]:
         """Yield every record of a list endpoint."""
+        ...  # pragma: no cover
+
+    def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        """``GET`` one object (a contact by id) under the hook's request policy."""
         ...  # pragma: no cover
 
 
@@ -130,15 +135,37 @@ def look_up_contacts(reader: Reader, recipients: Iterable[str], channel: str) ->
     return facts
 
 
+def read_contacts_by_id(reader: Reader, contact_ids: Iterable[str], channel: str) -> ContactFacts:
+    """Consent flags, zones and addresses of these contacts only: one ``GET /contacts/{id}`` each.
+
+    A 404 says there is no such contact: the id is left out, as a listing would leave it out, and
+    the send goes on to the API, which refuses it; the sender reports that with its other refusals.
+    """
+    found: dict[str, str] = {}
+    facts = ContactFacts(looked_up=found)
+    for contact_id in dict.fromkeys(identity(c) for c in contact_ids):
+        try:
+            contact = reader.get(endpoints.path(endpoints.CONTACT, contact_id=contact_id))
+        except VotelNotFoundError:
+            continue
+        if isinstance(contact, Mapping) and contact.get("id"):
+            facts.note(contact, channel, with_zones=True)
+            found[contact_id] = str(contact["id"])
+    return facts
+
+
 def contact_facts(
     reader: Reader, recipients: Sequence[str], channel: str, *, with_zones: bool, by_contact: bool
 ) -> ContactFacts:
-    """What the contacts say about ``recipients``: each looked up when they are few and named by
-    number or address (:func:`look_up_contacts`), else one listing (:func:`read_contacts`).
+    """What the contacts say about ``recipients``: each looked up when they are few
+    (:func:`look_up_contacts` by number or address, :func:`read_contacts_by_id` by contact id),
+    else one listing (:func:`read_contacts`).
 
-    :param by_contact: the recipients are contact ids, which a search does not match: listed.
+    :param by_contact: the recipients are contact ids (thread messages, enrollments).
     """
-    if not by_contact and len(recipients) <= MAX_RECIPIENTS_LOOKED_UP:
+    if len(recipients) <= MAX_RECIPIENTS_LOOKED_UP:
+        if by_contact:
+            return read_contacts_by_id(reader, recipients, channel)
         return look_up_contacts(reader, recipients, channel)
     return read_contacts(reader, channel, with_zones=with_zones or by_contact)
 

@@ -17,7 +17,8 @@ A transactional policy has no quiet hours and no cap; rules 1 and 2 always hold.
 :data:`~votel_airflow.defaults.ANY_CHANNEL` (a workflow enrollment) only ``dnd`` opts a contact
 out, and the suppression list is matched on both the contact's phone and e-mail. The reads cost
 requests in proportion to contacts and log rows read (:mod:`.reads`), or, for a send to a few,
-to its recipients (each looked up), whichever is fewer for a large CRM.
+to its recipients (each looked up by number or address, or read by contact id), whichever is
+fewer for a large CRM.
 """
 
 from __future__ import annotations
@@ -82,8 +83,9 @@ def screen(
     :param recipients: validated recipients; duplicates are judged once.
     :param policy: the resolved policy of this send.
     :param now: the instant quiet hours are judged at; default :func:`.local_time.policy_now`.
-    :param by_contact: the recipients are contact ids (thread messages): every contact is listed,
-        and each is judged by its id and by its phone or e-mail for the channel.
+    :param by_contact: the recipients are contact ids (thread messages): each is read by id when
+        they are few, else every contact is listed, and each is judged by its id and by its phone
+        or e-mail for the channel.
     :param local_times: record every recipient's zones in ``zones`` (the preview), at the cost of
         listing the contacts even when no rule needs their zones.
     """
@@ -106,7 +108,10 @@ def screen(
     counts = None
     cap = policy.max_per_recipient
     if cap is not None:
-        counts = patiently(lambda: recent_sends(reader, unique, facts, policy.channel, cap[1]))
+        # An id that is no contact goes on uncounted (below): counting it would only turn the
+        # per-contact reads into a listing of the whole log.
+        counted = [r for r in unique if identity(r) in facts.addresses] if by_contact else unique
+        counts = patiently(lambda: recent_sends(reader, counted, facts, policy.channel, cap[1]))
     for recipient in unique:
         key = identity(recipient)
         address: str | None = key
