@@ -75,12 +75,12 @@ def test_send_email_is_capped_unless_transactional(
 def test_the_sms_notifier_pages_at_night_but_never_an_opted_out_number(
     votel_sandbox: Any, votel_api_key: str, votel_connection: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.support import make_context
+    from tests.support import make_callback_context
     from votel_airflow.notifications import VotelSmsNotifier
 
     monkeypatch.setenv(POLICY_CLOCK_ENV, NIGHT_IN_CALIFORNIA)
     contact(B, dnd=True)
-    context = make_context()
+    context = make_callback_context()
     context["ti"].state = "failed"
 
     VotelSmsNotifier(to=A, body="{{ ti.task_id }} failed")(dict(context))
