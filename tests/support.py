@@ -90,6 +90,19 @@ def make_context(
     return context
 
 
+def make_callback_context(**extra: Any) -> dict[str, Any]:
+    """A task callback's context, for calling a notifier directly: ``make_context()`` plus the DAG.
+
+    Every caller of a task or DAG callback in Airflow 3 (the task runner, the DAG processor,
+    ``dag.test()``) puts the DAG in the context, and Airflow 3.0's ``BaseNotifier`` renders with
+    ``context["dag"]`` (3.1 on read it with ``.get``): a context without it is one no Airflow
+    caller builds, and on 3.0 it fails inside Airflow before the notifier runs.
+    """
+    from airflow.sdk import DAG
+
+    return make_context(dag=DAG("test_dag", schedule=None), **extra)
+
+
 def write_dag(folder: Path, source: str, name: str = "test_dag.py") -> Path:
     """Write a DAG file (dedented) into ``folder``; ``dag.test()`` needs DAGs loaded from a file."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.delivery.test_screening import MORNING_IN_CALIFORNIA, NIGHT_IN_CALIFORNIA, A, B, C, contact
-from tests.support import make_context
+from tests.support import make_callback_context, make_context
 from votel_airflow import endpoints
 from votel_airflow.compat import TaskDeferred
 from votel_airflow.defaults import POLICY_CLOCK_ENV
@@ -288,7 +288,7 @@ def test_the_call_notifier_pages_at_night_but_never_a_number_opted_out_of_calls(
 
     monkeypatch.setenv(POLICY_CLOCK_ENV, NIGHT_IN_CALIFORNIA)
     contact(B, dnd_channels=["call"])
-    context = make_context()
+    context = make_callback_context()
     context["ti"].state = "failed"
 
     VotelCallNotifier(agent_id=agent_id, to=A)(dict(context))

@@ -75,18 +75,63 @@ def test_send_email_is_capped_unless_transactional(
 def test_the_sms_notifier_pages_at_night_but_never_an_opted_out_number(
     votel_sandbox: Any, votel_api_key: str, votel_connection: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.support import make_context
+    from tests.support import make_callback_context
     from votel_airflow.notifications import VotelSmsNotifier
 
     monkeypatch.setenv(POLICY_CLOCK_ENV, NIGHT_IN_CALIFORNIA)
     contact(B, dnd=True)
-    context = make_context()
+    # With the DAG in it, as every Airflow caller builds it: 3.0's BaseNotifier renders with it.
+    context = make_callback_context()
     context["ti"].state = "failed"
 
     VotelSmsNotifier(to=A, body="{{ ti.task_id }} failed")(dict(context))
     VotelSmsNotifier(to=B, body="{{ ti.task_id }} failed")(dict(context))
 
     assert texted(votel_sandbox.admin, votel_api_key) == {A: 1}
+
+
+#: A task that fails at night with both numbers on its failure callback; B opted out.
+PAGING_DAG = f"""
+from datetime import datetime
+
+from airflow.sdk import DAG, task
+
+from votel_airflow.notifications import VotelSmsNotifier
+
+with DAG("night_page", schedule=None, start_date=datetime(2026, 1, 1)):
+
+    @task(on_failure_callback=[
+        VotelSmsNotifier(to={A!r}, body="{{{{ ti.task_id }}}} failed"),
+        VotelSmsNotifier(to={B!r}, body="{{{{ ti.task_id }}}} failed"),
+    ])
+    def load():
+        raise ValueError("the warehouse is read-only")
+
+    load()
+"""
+
+
+def test_a_failure_callback_pages_at_night_but_never_an_opted_out_number(
+    votel_sandbox: Any,
+    votel_api_key: str,
+    votel_connection: str,
+    airflow_db: Path,
+    dags: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.support import dagrun_task_states, run_dag, write_dag
+
+    # The real path on every minor (3.0 included): Airflow builds the context and calls the notifier.
+    monkeypatch.setenv(POLICY_CLOCK_ENV, NIGHT_IN_CALIFORNIA)
+    contact(B, dnd=True)
+    write_dag(dags, PAGING_DAG)
+
+    dagrun = run_dag(dags, "night_page")
+
+    assert dagrun_task_states(dagrun) == {"load": "failed"}
+    assert [(m["recipient"], m["body"]) for m in votel_sandbox.admin.records(votel_api_key, "sms")] == [
+        (A, "load failed")
+    ]
 
 
 def test_outside_a_task_a_repeat_is_judged_again_unless_it_passes_screen_false(

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pendulum
 import pytest
 
-from tests.support import dagrun_task_states, make_context, run_dag, write_dag
+from tests.support import dagrun_task_states, make_callback_context, run_dag, write_dag
 from votel_airflow import endpoints
 from votel_airflow.compat import airflow_version
 from votel_airflow.exceptions import VotelInputError
@@ -46,13 +45,6 @@ def _agent() -> str:
     return str(VotelHook().get(endpoints.AGENTS)[0]["id"])
 
 
-def _task_context() -> dict[str, Any]:
-    """A task callback's context: every Airflow 3 minor puts the DAG in it (3.0 renders with it)."""
-    from airflow.sdk import DAG
-
-    return make_context(dag=DAG("test_dag", schedule=None))
-
-
 def test_a_failed_task_texts_and_calls_the_on_call_person_once_with_rendered_fields(
     votel_connection: str, votel_sandbox: SandboxServer, votel_api_key: str, airflow_db: Path, dags: Path
 ) -> None:
@@ -78,7 +70,7 @@ def test_a_failed_task_texts_and_calls_the_on_call_person_once_with_rendered_fie
 def test_the_same_event_notified_twice_sends_one_sms(
     votel_connection: str, votel_sandbox: SandboxServer, votel_api_key: str
 ) -> None:
-    context = _task_context()
+    context = make_callback_context()
     context["ti"].state = "failed"
     for _ in range(2):  # a callback run again (a crashed callback process, a replay)
         VotelSmsNotifier(to="+14155550177", body="{{ ti.task_id }} failed")(dict(context))
@@ -118,7 +110,7 @@ def test_a_failure_page_is_sent_when_the_callback_context_holds_no_exception(
 ) -> None:
     # What dag.test() on Airflow 3.0-3.2 hands a failure callback: no "exception" key. Rendering it
     # under the DAG's StrictUndefined must not lose the page.
-    context = _task_context()
+    context = make_callback_context()
     context["ti"].state = "failed"
     assert "exception" not in context
 
@@ -201,7 +193,7 @@ def test_the_dag_page_is_not_taken_for_the_page_of_its_last_task(
 ) -> None:
     # What the DAG processor builds when it knows the last task instance: that task's whole
     # context, with the run's outcome added as ``reason``.
-    task_context = _task_context()
+    task_context = make_callback_context()
     task_context["ti"].state = "failed"
     dag_context = dict(task_context, reason="task_failure")
 
