@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from tests.support import FakeTaskInstance, arm_faults_after_screening, make_context
-from votel_airflow import endpoints
+from votel_airflow import compat, endpoints
 from votel_airflow.delivery.engine import UNKNOWN_EARLIER
 from votel_airflow.exceptions import (
     VotelConfigurationError,
@@ -287,4 +287,25 @@ def test_a_retried_verb_sends_when_the_connection_trusts_the_servers_keys(
         answer = VotelHook().send_sms(PERSON, "Your order shipped")
 
     assert answer["id"]
+    assert texts_per_number(careless_server, key) == Counter({PERSON: 1})
+
+
+@pytest.mark.skipif(
+    not (compat.airflow_version() or "").startswith(("3.0.", "3.1.", "3.2.")),
+    reason="Airflow 3.3 has a task state store: the retry gets the kept answer back (test_no_idempotency.py)",
+)
+def test_a_retried_task_fails_its_verb_before_texting_again_on_an_airflow_without_the_store(
+    careless_server: SandboxServer, account: Any, airflow_db: Path, dags: Path
+) -> None:
+    from tests.delivery.test_verbs import RETRIED_VERB_DAG
+    from tests.support import dagrun_task_states, run_dag, write_dag
+
+    key = account(server_idempotency=False)
+    verb_call = f"send_sms({PERSON!r}, 'Your order shipped')"
+    write_dag(dags, RETRIED_VERB_DAG.replace("VERB_CALL", verb_call).replace("CLOCKS", "None"))
+
+    dagrun = run_dag(dags, "retried_verb")
+
+    # The first try texted and failed later; the retry refused before asking again.
+    assert dagrun_task_states(dagrun) == {"reach": "failed"}
     assert texts_per_number(careless_server, key) == Counter({PERSON: 1})
