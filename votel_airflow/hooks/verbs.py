@@ -347,10 +347,13 @@ class VotelVerbs:
         ``next_opening`` for ``quiet_hours``), logging a warning.
 
         Inside a running task, a later try returns the answer the earlier try got (kept in the task
-        state store, Airflow 3.3+), neither judged again nor sent again. Outside a task nothing is
-        kept between calls: a retry loop of your own passes ``screen=False`` on a repeat (the server
-        answers the same key with its first response) or keeps its own record of the answer, or
-        its repeat may be judged against the first send (``frequency_capped``).
+        state store, Airflow 3.3+), neither judged again nor sent again; where nothing is kept, a
+        later try on a connection with ``server_idempotency`` false raises
+        :class:`~votel_airflow.exceptions.VotelUnsafeRetryError` before any request (so do the
+        other sending verbs). Outside a task nothing is kept between calls: a retry loop of your
+        own passes ``screen=False`` on a repeat (the server answers the same key with its first
+        response) or keeps its own record of the answer, or its repeat may be judged against the
+        first send (``frequency_capped``).
 
         :param to: the recipient, E.164 (``+14155552671``).
         :param body: the text, 1 to 1600 characters.
