@@ -65,6 +65,40 @@ class VotelConfigurationError(VotelError, AirflowFailException):
     """The connection is unusable; fix it, retrying will not help (so the task fails without retries)."""
 
 
+class VotelUnsafeRetryError(VotelConfigurationError):
+    """A retried task's verb would send again where nothing can tell what its earlier try sent.
+
+    The connection says the server ignores ``Idempotency-Key`` (``server_idempotency`` false), and
+    this Airflow keeps nothing between tries (the task state store arrived in 3.3), so a second
+    request could reach the person twice. Raised before any request; the task fails without
+    retries, since another try would be just as blind.
+
+    :param verb: the hook verb, e.g. ``send_sms``.
+    :param recipient: whom it would reach (a number, an address or a contact id).
+    :param try_number: the task's try that refused.
+    """
+
+    def __init__(self, *, verb: str, recipient: str, try_number: int) -> None:
+        # Masked as the task log masks it (Airflow's secrets masker), as the send preview writes it.
+        from votel_airflow.compat import redact
+
+        shown = redact(recipient)
+        super().__init__(
+            f"{verb}() to {shown}: this is try {try_number} of the task, and an earlier try may have "
+            f"reached {shown} already. The connection says the server ignores Idempotency-Key "
+            "(server_idempotency=false), and this Airflow keeps no record of an earlier try's answer "
+            "(the task state store arrived in 3.3), so sending again could reach them twice. Nothing "
+            "was sent. Run on Airflow 3.3 or later, where the earlier try's answer is kept and returned; "
+            "or, if the server does honour Idempotency-Key, set server_idempotency to true on the "
+            "connection; or handle the retry yourself: look up what the earlier try sent (the messaging "
+            f"or call log, or a record of your own) and call {verb}(..., screen=False) only for what is "
+            "missing, or give the task retries=0."
+        )
+        self.verb = verb
+        self.recipient = recipient
+        self.try_number = try_number
+
+
 class VotelInputError(VotelError, AirflowFailException):
     """An operator argument is invalid; raised before any request, and never retried.
 
@@ -335,6 +369,7 @@ __all__ = [
     "VotelServerError",
     "VotelSlotTakenError",
     "VotelTooManyFailedRowsError",
+    "VotelUnsafeRetryError",
     "VotelWaitFailed",
     "VotelWalletTooLowError",
     "WalletTooLowError",

@@ -3,15 +3,19 @@ any hour and past caps, never past an opt-out."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.delivery.test_screening import MORNING_IN_CALIFORNIA, NIGHT_IN_CALIFORNIA, A, B, contact, texted
+from tests.support import FakeStateStore, FakeTaskInstance, make_context
 from votel_airflow import endpoints
 from votel_airflow.compat import airflow_version
 from votel_airflow.defaults import POLICY_CLOCK_ENV
+from votel_airflow.delivery.idempotency import CHUNK_SEPARATOR
 from votel_airflow.hooks.votel import VotelHook
 
 
@@ -268,3 +272,95 @@ def test_a_retried_task_judges_again_a_send_its_first_try_was_kept_from(
 
     (sms,) = votel_sandbox.admin.records(votel_api_key, "sms")
     assert (retry["id"], retry["status"]) == (sms["id"], "queued")
+
+
+class CountingStateStore(FakeStateStore):
+    """A task state store that notes every key read."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads: list[str] = []
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.reads.append(key)
+        return super().get(key, default)
+
+
+@contextmanager
+def running_task(
+    store: FakeStateStore, try_number: int, ti: FakeTaskInstance | None = None, **context: Any
+) -> Iterator[None]:
+    """Inside try ``try_number`` of one task instance whose task state store is ``store``."""
+    from airflow.sdk.execution_time.context import set_current_context
+
+    ti = ti or FakeTaskInstance(try_number=try_number)
+    with set_current_context(make_context(ti=ti, state_store=store, **context)):  # type: ignore[arg-type]
+        yield
+
+
+def test_a_first_try_reads_nothing_from_the_task_state_store_and_writes_its_answer_once(
+    votel_sandbox: Any, votel_api_key: str, votel_connection: str
+) -> None:
+    store = CountingStateStore()
+
+    with running_task(store, 1):
+        VotelHook().send_sms(A, "Your order shipped")
+
+    # No earlier try can have kept an answer: the reads would cost a supervisor round-trip each.
+    assert store.reads == []
+    assert store.writes == 1
+
+
+def test_a_retry_reads_only_the_chunks_its_first_try_wrote(
+    votel_sandbox: Any, votel_api_key: str, votel_connection: str
+) -> None:
+    store = CountingStateStore()
+    with running_task(store, 1):
+        first = VotelHook().send_sms(A, "Your order shipped")
+
+    with running_task(store, 2):
+        again = VotelHook().send_sms(A, "Your order shipped")
+
+    assert again == first
+    assert texted(votel_sandbox.admin, votel_api_key) == {A: 1}
+    # The chunk written, then the one after it that is not there; never the one-value format of
+    # the engine's older releases, which no verb ever wrote.
+    assert [key.rsplit(CHUNK_SEPARATOR, 1)[1] for key in store.reads] == ["0", "1"]
+
+
+def test_a_rescheduled_first_try_still_finds_the_answer_its_earlier_run_kept(
+    votel_sandbox: Any, votel_api_key: str, votel_connection: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A reschedule (a sensor's poke in reschedule mode) runs again under try 1, the store kept;
+    # judged again, its own first text would cap it.
+    _capped_at_one_a_day(monkeypatch)
+    store = CountingStateStore()
+    with running_task(store, 1):
+        first = VotelHook().send_sms(A, "Your order shipped", idempotency_key="shipped-a")
+
+    with running_task(store, 1, task_reschedule_count=1):
+        again = VotelHook().send_sms(A, "Your order shipped", idempotency_key="shipped-a")
+
+    assert again == first
+    assert texted(votel_sandbox.admin, votel_api_key) == {A: 1}
+
+
+def test_a_first_try_resumed_after_a_deferral_still_finds_the_answer_it_kept(
+    votel_sandbox: Any, votel_api_key: str, votel_connection: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from types import SimpleNamespace
+
+    # Resumed from the triggerer, a task runs its next method under the same try, the store kept.
+    _capped_at_one_a_day(monkeypatch)
+    store = CountingStateStore()
+    with running_task(store, 1):
+        first = VotelHook().send_sms(A, "Your order shipped", idempotency_key="shipped-a")
+
+    resumed = FakeTaskInstance(try_number=1)
+    resumed._ti_context_from_server = SimpleNamespace(next_method="execute_complete")  # type: ignore[attr-defined]
+
+    with running_task(store, 1, ti=resumed):
+        again = VotelHook().send_sms(A, "Your order shipped", idempotency_key="shipped-a")
+
+    assert again == first
+    assert texted(votel_sandbox.admin, votel_api_key) == {A: 1}

@@ -11,15 +11,22 @@ naming what to set.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.support import FakeTaskInstance, arm_faults_after_screening, make_context
-from votel_airflow import endpoints
+from votel_airflow import compat, endpoints
 from votel_airflow.delivery.engine import UNKNOWN_EARLIER
-from votel_airflow.exceptions import VotelConfigurationError, VotelError, VotelPaymentRequiredError
+from votel_airflow.exceptions import (
+    VotelConfigurationError,
+    VotelError,
+    VotelPaymentRequiredError,
+    VotelUnsafeRetryError,
+)
 from votel_airflow.hooks.votel import VotelHook
 from votel_airflow.operators.agents import StartCallOperator
 from votel_airflow.operators.communication import SendSmsOperator
@@ -193,3 +200,112 @@ def test_without_durable_progress_an_error_says_its_counts_are_this_trys_own(
     assert len(texts_per_number(careless_server, key)) == 1
     assert "0 are sent and recorded" in str(info.value)
     assert UNKNOWN_EARLIER in str(info.value)
+
+
+#: Whom the verbs reach in the tests below.
+PERSON = "+14157770999"
+VERBS = ["send_sms", "send_email", "send_message", "start_call"]
+
+
+def requests_made(server: SandboxServer) -> int:
+    return sum(server.admin.stats()["paths"].values())
+
+
+def verb_call(hook: VotelHook, verb: str) -> Callable[[], dict[str, Any]]:
+    """One verb's call to one person, its ids read now (those reads are not the verb's)."""
+    if verb == "send_sms":
+        return lambda: hook.send_sms(PERSON, "Your order shipped")
+    if verb == "send_email":
+        return lambda: hook.send_email("ada@example.com", "Shipped", text="Your order shipped")
+    if verb == "send_message":
+        contact_id = str(hook.get(endpoints.CONTACTS)[0]["id"])
+        return lambda: hook.send_message(contact_id, "sms", "Your order shipped")
+    agent_id = str(hook.get(endpoints.AGENTS)[0]["id"])
+    return lambda: hook.start_call(agent_id, PERSON)
+
+
+@contextmanager
+def running_task(try_number: int) -> Iterator[None]:
+    """Inside try ``try_number`` of a task as the verbs find it, without a task state store."""
+    from airflow.sdk.execution_time.context import set_current_context
+
+    with set_current_context(try_context(try_number)):  # type: ignore[arg-type]
+        yield
+
+
+def reached(server: SandboxServer, key: str) -> int:
+    """Texts, e-mails, thread messages and calls the account made."""
+    return sum(len(server.admin.records(key, kind)) for kind in ("sms", "email", "message", "call"))
+
+
+@pytest.mark.parametrize("account", [True], ids=["seeded"], indirect=True)
+@pytest.mark.parametrize("verb", VERBS)
+def test_a_retried_verb_refuses_before_any_request_when_nothing_kept_the_first_tries_answer(
+    careless_server: SandboxServer, account: Any, verb: str
+) -> None:
+    key = account(server_idempotency=False)
+    call = verb_call(VotelHook(), verb)
+    before = requests_made(careless_server)
+
+    with running_task(2), pytest.raises(VotelConfigurationError) as info:
+        call()
+
+    assert isinstance(info.value, VotelUnsafeRetryError)
+    assert (info.value.verb, info.value.try_number) == (verb, 2)
+    message = str(info.value)
+    assert message.startswith(f"{verb}() to {info.value.recipient}: this is try 2")
+    for fix in ("Airflow 3.3", "server_idempotency to true", f"{verb}(..., screen=False)"):
+        assert fix in message
+    # Not one request: neither the outreach policy's reads nor the send.
+    assert requests_made(careless_server) == before
+    assert reached(careless_server, key) == 0
+
+
+@pytest.mark.parametrize("account", [True], ids=["seeded"], indirect=True)
+@pytest.mark.parametrize("verb", VERBS)
+def test_a_first_try_verb_sends_as_before_on_such_a_server(
+    careless_server: SandboxServer, account: Any, verb: str
+) -> None:
+    key = account(server_idempotency=False)
+    call = verb_call(VotelHook(), verb)
+
+    with running_task(1):
+        answer = call()
+
+    assert answer["id"]
+    assert reached(careless_server, key) == 1
+
+
+def test_a_retried_verb_sends_when_the_connection_trusts_the_servers_keys(
+    careless_server: SandboxServer, account: Any
+) -> None:
+    # With server_idempotency on (the default) the server answers a repeated key with its first
+    # response, so the retry asks again, as it always did; this sandbox ignores keys, so it texts.
+    key = account(server_idempotency=True)
+
+    with running_task(2):
+        answer = VotelHook().send_sms(PERSON, "Your order shipped")
+
+    assert answer["id"]
+    assert texts_per_number(careless_server, key) == Counter({PERSON: 1})
+
+
+@pytest.mark.skipif(
+    not (compat.airflow_version() or "").startswith(("3.0.", "3.1.", "3.2.")),
+    reason="Airflow 3.3 has a task state store: the retry gets the kept answer back (test_no_idempotency.py)",
+)
+def test_a_retried_task_fails_its_verb_before_texting_again_on_an_airflow_without_the_store(
+    careless_server: SandboxServer, account: Any, airflow_db: Path, dags: Path
+) -> None:
+    from tests.delivery.test_verbs import RETRIED_VERB_DAG
+    from tests.support import dagrun_task_states, run_dag, write_dag
+
+    key = account(server_idempotency=False)
+    verb_call = f"send_sms({PERSON!r}, 'Your order shipped')"
+    write_dag(dags, RETRIED_VERB_DAG.replace("VERB_CALL", verb_call).replace("CLOCKS", "None"))
+
+    dagrun = run_dag(dags, "retried_verb")
+
+    # The first try texted and failed later; the retry refused before asking again.
+    assert dagrun_task_states(dagrun) == {"reach": "failed"}
+    assert texts_per_number(careless_server, key) == Counter({PERSON: 1})

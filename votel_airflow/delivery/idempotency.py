@@ -81,7 +81,8 @@ class TaskProgress:
     its items are done again (under the same idempotency key) or, on a server that ignores the key,
     remain in the earlier state a write-ahead put them in (see :mod:`votel_airflow.delivery.ambiguity`).
     Progress that an earlier release wrote as one ``{item: result}`` value under ``name`` is read
-    first, so a task retried across the upgrade resumes.
+    first, so a task retried across the upgrade resumes; a kind of progress no release wrote that
+    way passes ``legacy=False`` and saves the read.
 
     ``store`` replaces the task state store where Airflow has none (before 3.3):
     :func:`~votel_airflow.delivery.progress_stores.progress_store` picks one. Without either, progress is
@@ -90,16 +91,27 @@ class TaskProgress:
     :param context: the task's execution context.
     :param name: the store key, one per kind of work in a task.
     :param store: where progress survives a retry, when not the context's task state store.
+    :param resume: False when no earlier run of the task instance can have written this progress
+        (the caller knows it is the first): nothing is read, and the first flush writes chunk 0.
+    :param legacy: False when no release wrote this progress as one value: that read is skipped.
     """
 
-    def __init__(self, context: Mapping[str, Any], name: str, store: ProgressStore | None = None) -> None:
+    def __init__(
+        self,
+        context: Mapping[str, Any],
+        name: str,
+        store: ProgressStore | None = None,
+        *,
+        resume: bool = True,
+        legacy: bool = True,
+    ) -> None:
         self._store = store if store is not None else context.get("task_state_store")
         self._name = name
         self._done: dict[str, Any] = {}
         self._next_chunk = 0
         self._after = ""
-        if self._store is not None:
-            self._done, self._next_chunk, self._after = _load(self._store, name)
+        if self._store is not None and resume:
+            self._done, self._next_chunk, self._after = _load(self._store, name, legacy=legacy)
         self._resumed = len(self._done)
         self._writer = uuid.uuid4().hex
         self._unflushed: dict[str, Any] = {}
@@ -161,12 +173,12 @@ def stored_progress(store: ProgressStore, name: str) -> dict[str, Any]:
     return _load(store, name)[0]
 
 
-def _load(store: ProgressStore, name: str) -> tuple[dict[str, Any], int, str]:
+def _load(store: ProgressStore, name: str, *, legacy: bool = True) -> tuple[dict[str, Any], int, str]:
     """The merged items, the number of the next chunk to write, and the writer of the last one."""
     done: dict[str, Any] = {}
-    legacy = store.get(name)
-    if isinstance(legacy, dict):
-        done.update(legacy)  # written whole by a release before the chunks
+    whole = store.get(name) if legacy else None
+    if isinstance(whole, dict):
+        done.update(whole)  # written whole by a release before the chunks
     number, after = 0, ""
     while True:
         chunk = store.get(chunk_key(name, number))

@@ -18,9 +18,13 @@ server's answer in the task's progress under its key
 from), and a later try of the task returns that answer
 without judging the recipient again and without a request: its own earlier send must not count
 against a frequency cap, and a server that ignores the key must not be asked twice. A verb whose
-earlier try was screened out, or whose request failed, keeps nothing and is judged again. That
-progress lives in the task state store, which Airflow has from 3.3; before 3.3, and outside a task,
-nothing is kept and each call is judged and sent as if it were the first.
+earlier try was screened out, or whose request failed, keeps nothing and is judged again. The
+first try of a task instance reads nothing (no earlier try can have kept an answer) and writes the
+answer once. That progress lives in the task state store, which Airflow has from 3.3; before 3.3,
+and outside a task, nothing is kept and each call is judged and sent as if it were the first,
+except that a retry (try 2 on) on a connection with ``server_idempotency`` false refuses before any
+request with :class:`~votel_airflow.exceptions.VotelUnsafeRetryError`: it cannot know what the
+earlier try sent, and such a server would send again.
 
 Arguments are checked before any request; the operators check theirs when a DAG is parsed and
 send through these same verbs, so a ``@task`` and an operator share one implementation.
@@ -102,18 +106,37 @@ def _running_context() -> Mapping[str, Any] | None:
         return None
 
 
-def _earlier_answers(key: str) -> TaskProgress | None:
-    """Where the running task keeps the answer to ``key`` for its later tries; None when nothing
-    would outlive this try (outside a task, or an Airflow without a task state store)."""
+def _earlier_answers(context: Mapping[str, Any], key: str) -> TaskProgress:
+    """Where the running task keeps the answer to ``key`` for its later tries (durable only where
+    Airflow has a task state store), with what an earlier run of the task kept there."""
     from votel_airflow.delivery.idempotency import TaskProgress
 
-    context = _running_context()
-    if context is None:
-        return None
     # One progress entry per key: a task's verbs may run from several hooks or threads, and an
-    # entry shared by them would have each writer number its chunks without the others'.
-    progress = TaskProgress(context, ANSWER_PROGRESS_PREFIX + key)
-    return progress if progress.durable else None
+    # entry shared by them would have each writer number its chunks without the others'. These
+    # entries were always written in chunks, so the read of the older one-value format is skipped.
+    return TaskProgress(context, ANSWER_PROGRESS_PREFIX + key, resume=not _first_run(context), legacy=False)
+
+
+def _try_number(context: Mapping[str, Any]) -> int:
+    number = getattr(context.get("ti"), "try_number", None)
+    return number if isinstance(number, int) else 1
+
+
+def _first_run(context: Mapping[str, Any]) -> bool:
+    """Whether no earlier run of this task instance can have kept an answer: its first try, neither
+    rescheduled nor resumed after a deferral.
+
+    A clear keeps the task state store and raises the try number (Airflow 3.3's
+    ``clear_task_instances`` leaves it as it was and the scheduler adds one), so a cleared task reads
+    what its earlier tries kept. A reschedule and a resume from a deferral run again under the same
+    try number, the store kept: they read too.
+    """
+    if _try_number(context) != 1 or context.get("task_reschedule_count"):
+        return False
+    # The Task SDK's run context names the method a deferred task resumes in; Airflow has no public
+    # word for it. Where it is missing (no Task SDK instance) there is no deferral to resume from.
+    from_server = getattr(context.get("ti"), "_ti_context_from_server", None)
+    return getattr(from_server, "next_method", None) is None
 
 
 def _key(verb: str, given: str | None, *parts: str) -> str:
@@ -254,8 +277,23 @@ class VotelVerbs:
         )  # fmt: skip
         return skipped
 
+    def _kept_answers(self, context: Mapping[str, Any], verb: str, to: str, key: str) -> TaskProgress | None:
+        """The running task's kept answers (see :func:`_earlier_answers`); None where nothing outlives
+        a try. There a retry cannot know what its earlier try sent, and only a server that honours
+        the key keeps it from sending twice: without one, refuse before any request."""
+        answers = _earlier_answers(context, key)
+        if answers.durable:
+            return answers
+        try_number = _try_number(context)
+        if try_number > 1 and not self.settings.server_idempotency:
+            from votel_airflow.exceptions import VotelUnsafeRetryError
+
+            raise VotelUnsafeRetryError(verb=verb, recipient=to, try_number=try_number)
+        return None
+
     def _screened_post(
         self,
+        verb: str,
         channel: str,
         to: str,
         path: str,
@@ -272,7 +310,8 @@ class VotelVerbs:
         policy's reads. With ``screen`` false the caller applied the policy and keeps its own
         record of earlier tries (the operators and the bulk-send engine do), so nothing is kept here.
         """
-        answers = _earlier_answers(key) if screen else None
+        context = _running_context() if screen else None
+        answers = self._kept_answers(context, verb, to, key) if context is not None else None
         earlier = answers.done().get(key) if answers is not None else None
         if isinstance(earlier, Mapping):
             log.info(
@@ -308,10 +347,13 @@ class VotelVerbs:
         ``next_opening`` for ``quiet_hours``), logging a warning.
 
         Inside a running task, a later try returns the answer the earlier try got (kept in the task
-        state store, Airflow 3.3+), neither judged again nor sent again. Outside a task nothing is
-        kept between calls: a retry loop of your own passes ``screen=False`` on a repeat (the server
-        answers the same key with its first response) or keeps its own record of the answer, or
-        its repeat may be judged against the first send (``frequency_capped``).
+        state store, Airflow 3.3+), neither judged again nor sent again; where nothing is kept, a
+        later try on a connection with ``server_idempotency`` false raises
+        :class:`~votel_airflow.exceptions.VotelUnsafeRetryError` before any request (so do the
+        other sending verbs). Outside a task nothing is kept between calls: a retry loop of your
+        own passes ``screen=False`` on a repeat (the server answers the same key with its first
+        response) or keeps its own record of the answer, or its repeat may be judged against the
+        first send (``frequency_capped``).
 
         :param to: the recipient, E.164 (``+14155552671``).
         :param body: the text, 1 to 1600 characters.
@@ -325,7 +367,9 @@ class VotelVerbs:
         """
         path, payload = sms_request(to, body, from_number)
         key = _key("send_sms", idempotency_key, "sms", payload["to"])
-        return self._screened_post("sms", payload["to"], path, payload, key, transactional, screen)
+        return self._screened_post(
+            "send_sms", "sms", payload["to"], path, payload, key, transactional, screen
+        )
 
     def send_email(
         self,
@@ -361,7 +405,9 @@ class VotelVerbs:
         """
         path, payload = email_request(to, subject, text, html, template_id, variables)
         key = _key("send_email", idempotency_key, "email", payload["to"])
-        return self._screened_post("email", payload["to"], path, payload, key, transactional, screen)
+        return self._screened_post(
+            "send_email", "email", payload["to"], path, payload, key, transactional, screen
+        )
 
     def send_message(
         self,
@@ -393,7 +439,15 @@ class VotelVerbs:
         path, payload = message_request(contact_id, channel, body, subject)
         key = _key("send_message", idempotency_key, f"message_{channel}", payload["contact_id"])
         return self._screened_post(
-            channel, payload["contact_id"], path, payload, key, transactional, screen, by_contact=True
+            "send_message",
+            channel,
+            payload["contact_id"],
+            path,
+            payload,
+            key,
+            transactional,
+            screen,
+            by_contact=True,
         )
 
     def start_call(
@@ -429,7 +483,9 @@ class VotelVerbs:
         """
         path, payload = call_request(agent_id, to, variables, contact_id)
         key = _key("start_call", idempotency_key, "call", agent_id.strip(), payload["to"])
-        return self._screened_post("call", payload["to"], path, payload, key, transactional, screen)
+        return self._screened_post(
+            "start_call", "call", payload["to"], path, payload, key, transactional, screen
+        )
 
     def cancel_call(self, call_id: str) -> dict[str, Any] | None:
         """Hang up or drop a call; return it (``status: "canceled"``), or None if it had ended.
