@@ -309,7 +309,7 @@ def test_run_never_blocks_the_event_loop(
     assert slow_callbacks == []
 
 
-def test_wait_timeout_is_separate_from_the_execution_timeout(votel_connection: str) -> None:
+def test_wait_timeout_is_separate_from_the_execution_timeout(slow_votel_connection: str) -> None:
     call_id = start_call("+14155550101")
     sensor = CallCompletedSensor(
         task_id="wait", call_id=call_id, deferrable=True, timeout=5, poke_interval=1,

@@ -81,8 +81,9 @@ def test_the_stored_form_of_a_trigger_that_resumes_the_task_is_unchanged() -> No
 
 @pytest.mark.parametrize(("do_xcom_push", "xcom_key"), [(True, "return_value"), (False, None)])
 def test_a_sensor_with_end_from_trigger_defers_to_a_trigger_that_ends_it(
-    votel_connection: str, do_xcom_push: bool, xcom_key: str | None
+    slow_votel_connection: str, do_xcom_push: bool, xcom_key: str | None
 ) -> None:
+    # A call of minutes, still running when the sensor first looks however loaded the machine is.
     sensor = CallCompletedSensor(
         task_id="wait",
         call_id=start_call("+14155550102"),
@@ -98,7 +99,7 @@ def test_a_sensor_with_end_from_trigger_defers_to_a_trigger_that_ends_it(
     assert (trigger.end_from_trigger, trigger.xcom_key) == (True, xcom_key)
 
 
-def test_a_sensor_resumes_in_the_worker_by_default(votel_connection: str) -> None:
+def test_a_sensor_resumes_in_the_worker_by_default(slow_votel_connection: str) -> None:
     sensor = CallCompletedSensor(task_id="wait", call_id=start_call("+14155550102"), deferrable=True)
 
     with pytest.raises(TaskDeferred) as deferred:
