@@ -190,7 +190,7 @@ def test_a_request_read_ahead_is_not_retried_once_paging_has_ended(set_connectio
     throttled: list[str] = []
 
     class Listing(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (the http.server name)
+        def do_GET(self) -> None:
             if "offset=0" in self.path:
                 read_past_the_end.wait(5)
                 self._answer(200, b'[{"id":"c-1"}]', {})
