@@ -29,16 +29,19 @@ EXPECTED_DAGS = {
 }
 DAG_FILES = sorted(EXAMPLES.glob("*.py"))
 #: What importing Airflow and the provider costs is paid once by the DAG processor; the budget is
-#: for executing the DAG file itself.
-PARSE_BUDGET_SECONDS = 1.0
+#: for executing the DAG file itself, counted in the CPU time of its process (about 0.1 s today).
+#: Not the wall clock: on a loaded 2-core machine a file of 0.07 s of CPU took 0.99 s by the clock.
+PARSE_CPU_BUDGET_SECONDS = 0.5
+#: A file that waits (a sleep, a lookup) instead of computing costs no CPU: the clock bounds that.
+PARSE_WALL_LIMIT_SECONDS = 5.0
 PARSE_PROBE = """
 import importlib.util, json, sys, time
 import airflow.sdk  # the DAG processor has this loaded before it parses any file
-start = time.perf_counter()
+start, cpu = time.perf_counter(), time.process_time()
 spec = importlib.util.spec_from_file_location("probe_dag", sys.argv[1])
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
-print(json.dumps({"seconds": time.perf_counter() - start}))
+print(json.dumps({"wall": time.perf_counter() - start, "cpu": time.process_time() - cpu}))
 """
 
 
@@ -91,7 +94,7 @@ def test_parsing_the_examples_opens_no_network_connection(monkeypatch: pytest.Mo
 
 
 @pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
-def test_each_example_file_parses_in_under_a_second(path: Path) -> None:
+def test_each_example_file_is_cheap_to_parse(path: Path) -> None:
     # A fresh interpreter per file, so no other file's imports make this one look cheap.
     result = subprocess.run(
         [sys.executable, "-c", PARSE_PROBE, str(path)],
@@ -100,5 +103,6 @@ def test_each_example_file_parses_in_under_a_second(path: Path) -> None:
         check=True,
         timeout=120,
     )
-    seconds = json.loads(result.stdout.strip().splitlines()[-1])["seconds"]
-    assert seconds < PARSE_BUDGET_SECONDS, f"{path.name} took {seconds:.2f}s to parse"
+    took = json.loads(result.stdout.strip().splitlines()[-1])
+    assert took["cpu"] < PARSE_CPU_BUDGET_SECONDS, f"{path.name} took {took['cpu']:.2f}s of CPU to parse"
+    assert took["wall"] < PARSE_WALL_LIMIT_SECONDS, f"{path.name} took {took['wall']:.2f}s to parse"

@@ -30,6 +30,8 @@ T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[2]
 LOGICAL_DATE = "2026-11-01T00:00:00+00:00"
 DAG_ID = "sigterm_call_dag"
+#: The sandbox's name for a look at one call, in its request counts.
+CALL_GET = "GET /activity/calls/{call_id}"
 DAG = """
 from datetime import datetime
 
@@ -61,6 +63,11 @@ def test_sigterm_to_the_running_task_cancels_the_call_it_started(
     conn = json.dumps({"conn_type": "votel", "host": slow_votel_sandbox.base_url, "password": key})
     env = {**os.environ, "AIRFLOW_CONN_VOTEL_DEFAULT": conn, "AIRFLOW__CORE__DAGS_FOLDER": str(dags)}
     write_dag(dags, DAG.replace("__AGENT__", _first_agent(slow_votel_sandbox.base_url, key)))
+
+    def looks_at_calls() -> int:
+        return int(slow_votel_sandbox.admin.stats()["paths"].get(CALL_GET, 0))
+
+    looks_before = looks_at_calls()
     with (tmp_path / "task.log").open("wb") as sink:
         proc = subprocess.Popen(
             [sys.executable, "-m", "tests.reliability.dag_process", str(dags), DAG_ID, LOGICAL_DATE],
@@ -70,6 +77,10 @@ def test_sigterm_to_the_running_task_cancels_the_call_it_started(
         calls = _until(
             lambda: slow_votel_sandbox.admin.records(key, "call"), proc, 120, "the task started its call"
         )
+        # The sandbox holds the call before the task has read the answer that names it: a SIGTERM
+        # in between (a loaded machine's scheduling) finds no call to stop. The task's first look
+        # at its call shows it knows the id.
+        _until(lambda: looks_at_calls() > looks_before, proc, 30, "the task looked at its call")
         proc.send_signal(signal.SIGTERM)
         canceled = _until(
             lambda: slow_votel_sandbox.admin.records(key, "call_cancel"), proc, 30, "the call was canceled"

@@ -54,6 +54,17 @@ def api(sandbox: SandboxServer, votel_api_key: str) -> Api:
 
 
 @pytest.fixture
+def unhurried_api(votel_sandboxes: Callable[..., SandboxServer]) -> Api:
+    """A fresh tenant of a sandbox whose calls, messages and import jobs spend 1 s in each stage.
+
+    A test that watches every stage go by polls far faster than that, but on a loaded machine one
+    poll can come late by more than the session sandbox's 0.1-0.2 s stages and miss a stage.
+    """
+    server = votel_sandboxes(call_stage_seconds=1.0, message_stage_seconds=1.0, job_seconds=1.0)
+    return Api(server.base_url, server.admin.create_account())
+
+
+@pytest.fixture
 def make_api(sandbox: SandboxServer) -> Callable[..., Api]:
     def make(key: str | None = None, **account: Any) -> Api:
         return Api(sandbox.base_url, key if key is not None else sandbox.admin.create_account(**account))

@@ -117,7 +117,8 @@ def _wait_job(api: Api, path: str) -> dict:
     return wait_for(lambda: (job := api.ok("GET", path))["status"] == "completed" and job)
 
 
-def test_import_job_moves_pending_processing_completed(api: Api):
+def test_import_job_moves_pending_processing_completed(unhurried_api: Api):
+    api = unhurried_api
     rows = [{"first_name": "Imp", "phone": "+14155550300"}]
     job = api.ok("POST", "/contacts/imports", 202, json={"contacts": rows, "match_on": "phone"})
     assert job["status"] == "pending"

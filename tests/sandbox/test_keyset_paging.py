@@ -19,10 +19,12 @@ def _store(count: int) -> Store:
     return store
 
 
-def _page(store: Store, cache: KeysetCache, offset: int, limit: int = 100) -> list[str]:
+def _page(
+    store: Store, cache: KeysetCache, offset: int, limit: int = 100, now: float | None = None
+) -> list[str]:
     query = LogQuery(ACCOUNT, "call", None, None, (), limit, offset)
     with store.tx() as tx:
-        return [row["id"] for row in page_events(tx, cache, query, clock.now())]
+        return [row["id"] for row in page_events(tx, cache, query, clock.now() if now is None else now)]
 
 
 def _offset_truth(store: Store, offset: int, limit: int = 100) -> list[str]:
@@ -51,14 +53,14 @@ def test_cached_key_is_not_used_after_an_insert():
 
 def test_cached_key_is_not_used_while_rows_are_pending_visibility():
     store, cache = _store(300), KeysetCache()
+    # The pages are read at given instants, before and after the row shows, not on the wall clock:
+    # a test descheduled for the row's 0.2 s would read the first page after it showed.
+    now = clock.now()
     with store.tx() as tx:
         doc = {"id": "00000000-0000-4000-8000-000000000001", "created_at": clock.iso(0)}
-        tx.insert_event(ACCOUNT, "call", doc["id"], doc["created_at"], doc, visible_at=clock.now() + 0.2)
-    first = _page(store, cache, 0)
-    import time
-
-    time.sleep(0.25)
-    second = _page(store, cache, 100)
+        tx.insert_event(ACCOUNT, "call", doc["id"], doc["created_at"], doc, visible_at=now + 0.2)
+    first = _page(store, cache, 0, now=now)
+    second = _page(store, cache, 100, now=now + 0.25)
     assert first[0] != doc["id"]
     assert second == _offset_truth(store, 100)
 

@@ -201,7 +201,11 @@ def test_a_wait_that_ends_in_the_triggerer_returns_the_ended_call_under_dag_test
     assert (call["status"], call["outcome"]) == ("completed", "booked")
 
 
-def test_deferrable_sensor_defers_on_the_call_condition_while_the_call_runs(votel_connection: str) -> None:
+def test_deferrable_sensor_defers_on_the_call_condition_while_the_call_runs(
+    slow_votel_connection: str,
+) -> None:
+    # The sensor looks once before deferring: a call of minutes is still running however late it
+    # looks, where the default sandbox's 0.6 s call can end first on a loaded machine.
     call_id = start_call("+14155550104")
     sensor = CallCompletedSensor(
         task_id="wait", call_id=call_id, deferrable=True, poke_interval=2, timeout=90, fail_on=["busy"]
@@ -248,7 +252,7 @@ def test_poke_mode_fails_without_retry_on_a_fail_on_status(votel_connection: str
         sensor.execute(make_context())
 
 
-def test_reschedule_mode_frees_the_worker_while_the_call_runs(votel_connection: str) -> None:
+def test_reschedule_mode_frees_the_worker_while_the_call_runs(slow_votel_connection: str) -> None:
     sensor = CallCompletedSensor(
         task_id="wait", call_id=start_call("+14155550102"), mode="reschedule", poke_interval=5, timeout=60
     )
@@ -305,7 +309,7 @@ def test_condition_judges_terminal_statuses_and_fail_on(
         assert "transcript" not in verdict.value
 
 
-def test_sensor_timeout_is_the_trigger_deadline_not_the_execution_timeout(votel_connection: str) -> None:
+def test_sensor_timeout_is_the_trigger_deadline_not_the_execution_timeout(slow_votel_connection: str) -> None:
     sensor = CallCompletedSensor(
         task_id="wait", call_id=start_call("+14155550103"), deferrable=True, timeout=600,
         execution_timeout=timedelta(seconds=30),

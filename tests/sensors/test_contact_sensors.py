@@ -20,6 +20,7 @@ from votel_airflow.sensors.contacts import (
     ContactImportsCondition,
     ContactImportSensor,
 )
+from votel_airflow.testing import point_connection
 
 DAG_SOURCE = """
 import json
@@ -65,7 +66,15 @@ def test_deferrable_import_sensor_in_dag_test_returns_the_completed_job(
     ]
 
 
-def test_import_sensor_defers_on_a_pending_job_and_its_trigger_returns_the_job(votel_connection):
+@pytest.fixture
+def slow_jobs_connection(votel_sandboxes: Any, monkeypatch: pytest.MonkeyPatch) -> str:
+    """``votel_default`` on a sandbox whose import jobs take 4 s: the session sandbox's finish 0.2 s
+    after they are made, which a loaded machine can spend before the sensor first looks."""
+    sandbox = votel_sandboxes(job_seconds=2.0)
+    return point_connection(monkeypatch, sandbox, sandbox.admin.create_account())
+
+
+def test_import_sensor_defers_on_a_pending_job_and_its_trigger_returns_the_job(slow_jobs_connection):
     job = VotelHook().request(
         "POST", endpoints.CONTACT_IMPORTS, json={"contacts": [{"first_name": "A", "phone": "+447700900600"}]}
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from types import SimpleNamespace
 from typing import Any
 
@@ -81,8 +80,9 @@ def test_the_stored_form_of_a_trigger_that_resumes_the_task_is_unchanged() -> No
 
 @pytest.mark.parametrize(("do_xcom_push", "xcom_key"), [(True, "return_value"), (False, None)])
 def test_a_sensor_with_end_from_trigger_defers_to_a_trigger_that_ends_it(
-    votel_connection: str, do_xcom_push: bool, xcom_key: str | None
+    slow_votel_connection: str, do_xcom_push: bool, xcom_key: str | None
 ) -> None:
+    # A call of minutes, still running when the sensor first looks however loaded the machine is.
     sensor = CallCompletedSensor(
         task_id="wait",
         call_id=start_call("+14155550102"),
@@ -98,7 +98,7 @@ def test_a_sensor_with_end_from_trigger_defers_to_a_trigger_that_ends_it(
     assert (trigger.end_from_trigger, trigger.xcom_key) == (True, xcom_key)
 
 
-def test_a_sensor_resumes_in_the_worker_by_default(votel_connection: str) -> None:
+def test_a_sensor_resumes_in_the_worker_by_default(slow_votel_connection: str) -> None:
     sensor = CallCompletedSensor(task_id="wait", call_id=start_call("+14155550102"), deferrable=True)
 
     with pytest.raises(TaskDeferred) as deferred:
@@ -111,15 +111,19 @@ def test_waits_ending_together_push_their_results_side_by_side(votel_connection:
     # A thousand waits end in one shared poll round: pushed one at a time, each waiting for the
     # supervisor's answer, the last would end half a minute after the first.
     in_flight, most = 0, 0
-    lock = threading.Lock()
+    changed = threading.Condition()
 
     def push(*args: Any, **kwargs: Any) -> None:
+        # The round trip to the triggerer's supervisor, held until a second push is in flight beside
+        # it: pushed one at a time they never meet, and each gives up after 5 s. Waiting on that,
+        # not on a fixed time, keeps the test true on a loaded machine where the four calls end
+        # rounds apart (they are started one after another).
         nonlocal in_flight, most
-        with lock:
+        with changed:
             in_flight += 1
             most = max(most, in_flight)
-        time.sleep(0.3)  # the round trip to the triggerer's supervisor
-        with lock:
+            changed.notify_all()
+            changed.wait_for(lambda: most > 1, timeout=5)
             in_flight -= 1
 
     mocker.patch("airflow.sdk.execution_time.xcom.XCom.set", side_effect=push)
