@@ -7,13 +7,14 @@ the test stops is still going when it stops it.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.support import FakeStateStore, dagrun_task_states, make_context, run_dag, write_dag
 from votel_airflow import endpoints
 from votel_airflow.compat import AirflowSensorTimeout
-from votel_airflow.exceptions import VotelInputError
+from votel_airflow.exceptions import VotelInputError, VotelInterruptedError
 from votel_airflow.hooks.votel import VotelHook
 from votel_airflow.operators.activity import CancelCallOperator
 from votel_airflow.operators.agents import StartCallOperator
@@ -42,6 +43,27 @@ def _campaign_status(campaign_id: str) -> str:
     return str(VotelHook().get(endpoints.path(endpoints.CAMPAIGN, campaign_id=campaign_id))["status"])
 
 
+def _killed_while_on_the_wire(monkeypatch: pytest.MonkeyPatch, operator: Any, path_ends: str) -> list[str]:
+    """Run ``operator.on_kill()`` once the server has answered the first POST to a path ending in
+    ``path_ends`` and before the operator reads the answer: where Airflow's SIGTERM handler runs
+    when the signal comes while that request is on the wire (it runs between the task's bytecodes,
+    and the answer is read after it returns). Returns the paths of those POSTs, as they are sent."""
+    hook = operator.hook
+    send = hook._send
+    posted: list[str] = []
+
+    def send_then_kill(call: Any, *args: Any, **kwargs: Any) -> Any:
+        answer = send(call, *args, **kwargs)
+        if call.method == "POST" and call.path.endswith(path_ends):
+            posted.append(call.path)
+            if len(posted) == 1:
+                operator.on_kill()
+        return answer
+
+    monkeypatch.setattr(hook, "_send", send_then_kill)
+    return posted
+
+
 def test_on_kill_cancels_the_call_the_task_started(slow_votel_connection: str) -> None:
     operator = StartCallOperator(task_id="call", agent_id=_agent(), to="+14155550101")
     call = operator.execute(make_context())
@@ -50,6 +72,23 @@ def test_on_kill_cancels_the_call_the_task_started(slow_votel_connection: str) -
     operator.on_kill()
 
     assert _call_status(call["id"]) == "canceled"
+
+
+def test_a_kill_while_the_calls_start_request_is_on_the_wire_cancels_the_call_it_answers_with(
+    slow_votel_connection: str,
+    slow_votel_sandbox: SandboxServer,
+    slow_votel_key: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    operator = StartCallOperator(task_id="call", agent_id=_agent(), to="+14155550101")
+    _killed_while_on_the_wire(monkeypatch, operator, "/calls")
+
+    with pytest.raises(VotelInterruptedError, match="on the wire when the task was killed"):
+        operator.execute(make_context())
+
+    (call,) = slow_votel_sandbox.admin.records(slow_votel_key, "call")
+    assert _call_status(call["id"]) == "canceled"
+    assert len(slow_votel_sandbox.admin.records(slow_votel_key, "call_cancel")) == 1
 
 
 def test_on_kill_before_any_call_started_sends_nothing(
@@ -99,6 +138,19 @@ def test_on_kill_pauses_the_campaign_the_task_started(slow_votel_connection: str
     assert _campaign_status(campaign_id) == "paused"
 
 
+def test_a_kill_while_the_campaigns_start_request_is_on_the_wire_pauses_it_when_it_answers(
+    slow_votel_connection: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    campaign_id = _campaign()
+    operator = StartCampaignOperator(task_id="campaign", campaign_id=campaign_id)
+    _killed_while_on_the_wire(monkeypatch, operator, "/start")
+
+    with pytest.raises(VotelInterruptedError, match=f"campaign {campaign_id} was started"):
+        operator.execute(make_context())
+
+    assert _campaign_status(campaign_id) == "paused"
+
+
 def test_a_campaign_whose_wait_times_out_is_paused_only_with_cancel_on_timeout(
     slow_votel_connection: str,
 ) -> None:
@@ -132,6 +184,28 @@ def test_on_kill_cancels_the_import_jobs_still_running(
     assert sorted(
         r["id"] for r in slow_votel_sandbox.admin.records(slow_votel_key, "import_cancel")
     ) == sorted(result["job_ids"])
+
+
+def test_a_kill_while_an_import_jobs_request_is_on_the_wire_cancels_it_and_posts_no_more(
+    slow_votel_connection: str,
+    slow_votel_sandbox: SandboxServer,
+    slow_votel_key: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rows = [{"first_name": f"Wire{i}", "phone": f"+1415555{9200 + i}"} for i in range(3)]
+    operator = UpsertContactsOperator(task_id="upsert", records=rows, chunk_size=2, wait_for_completion=False)
+    posted = _killed_while_on_the_wire(monkeypatch, operator, endpoints.CONTACT_IMPORTS)
+
+    with pytest.raises(VotelInterruptedError, match="import job"):
+        operator.execute(make_context(state_store=FakeStateStore()))
+
+    # The first chunk's job is canceled once; the second chunk is never posted.
+    assert posted == [endpoints.CONTACT_IMPORTS]
+    (cancel,) = slow_votel_sandbox.admin.records(slow_votel_key, "import_cancel")
+    assert (
+        VotelHook().get(endpoints.path(endpoints.CONTACT_IMPORT, import_id=cancel["id"]))["status"]
+        == "canceled"
+    )
 
 
 def test_cancel_call_operator_cancels_every_call_of_an_agent_in_flight_and_no_other(

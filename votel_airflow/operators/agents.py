@@ -205,6 +205,7 @@ class StartCallOperator(VotelBaseOperator):
         from votel_airflow.destinations import optional_storage_path  # fsspec: not at DAG parse time
 
         self.started_call_id = None  # an operator object may run more than once (dag.test())
+        self.forget_kill()
         to = require_dialable("to", self.to)
         destination = optional_storage_path("results_destination", self.results_destination)
         store = progress_store(context, destination)
@@ -236,6 +237,7 @@ class StartCallOperator(VotelBaseOperator):
         if not isinstance(call, Mapping) or not isinstance(call.get("id"), str):
             raise VotelServerError(f"POST /agents/{agent_id}/calls answered without a call id: {call!r:.200}")
         call_id = self.started_call_id = call["id"]
+        self.stop_if_killed(call_id, lambda: self._cancel(call_id), "call")
         record_link(context, self.hook.settings.base_url, "call", call_id)
         self.log.info("Call %s to %s started (%s)", call_id, to, call.get("status"))
         if destination is not None:
@@ -398,9 +400,12 @@ class StartCallOperator(VotelBaseOperator):
         super().on_kill()
         call_id = self.started_call_id
         if call_id is not None:
-            from votel_airflow.delivery.kill_switch import cancel_call
+            self.stop_once(call_id, lambda: self._cancel(call_id))
 
-            cancel_call(self, call_id)
+    def _cancel(self, call_id: str) -> None:
+        from votel_airflow.delivery.kill_switch import cancel_call
+
+        cancel_call(self, call_id)
 
 
 class CreateAgentOperator(VotelBaseOperator):

@@ -11,6 +11,7 @@ triggerer) and merges their results.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from typing import Any
 
 from votel_airflow import endpoints
@@ -177,6 +178,7 @@ class UpsertContactsOperator(LineageMixin, VotelBaseOperator):
         done = progress.done()
         chunks: list[dict[str, Any]] = []
         self.import_ids = []  # an operator object may run more than once (dag.test())
+        self.forget_kill()
         try:
             for number, (first_row, chunk) in enumerate(chunked(rows(), self.chunk_size, MAX_CHUNK_BYTES)):
                 key = str(number)
@@ -198,6 +200,7 @@ class UpsertContactsOperator(LineageMixin, VotelBaseOperator):
                 progress.record(key, entry)
                 # A job is a big side effect: make it durable before posting the next one.
                 progress.flush()
+                self.stop_if_killed(job_id := str(job["id"]), partial(self._stop_job, job_id), "import job")
                 chunks.append(entry)
                 self.log.info(
                     "Chunk %d (rows %d+%d): import job %s", number, first_row, len(chunk), job["id"]
@@ -270,10 +273,13 @@ class UpsertContactsOperator(LineageMixin, VotelBaseOperator):
             self._cancel(import_ids, " (the wait timed out)")
 
     def _cancel(self, import_ids: list[str], why: str = "") -> None:
+        for import_id in import_ids:
+            self.stop_once(import_id, partial(self._stop_job, import_id, why))
+
+    def _stop_job(self, import_id: str, why: str = "") -> None:
         from votel_airflow.delivery.kill_switch import stop
 
-        for import_id in import_ids:
-            stop(self, f"import job {import_id}{why}", endpoints.CONTACT_IMPORT_CANCEL, import_id=import_id)
+        stop(self, f"import job {import_id}{why}", endpoints.CONTACT_IMPORT_CANCEL, import_id=import_id)
 
     def on_kill(self) -> None:
         """Cancel the import jobs of this task that are still running (Airflow calls this when the

@@ -489,9 +489,11 @@ class StartCampaignOperator(VotelBaseOperator):
 
     def execute(self, context: Any) -> Any:
         self.started_campaign_id = None  # an operator object may run more than once (dag.test())
+        self.forget_kill()
         campaign_id = resolve(self.hook, "campaign", self.campaign_id, self.campaign_name)
         campaign = self._start(campaign_id)
         self.started_campaign_id = campaign_id
+        self.stop_if_killed(campaign_id, lambda: self._pause(campaign_id), "campaign")
         record_link(context, self.hook.settings.base_url, "campaign", campaign_id)
         if not self.wait_for_completion:
             return campaign_summary(campaign)
@@ -519,9 +521,12 @@ class StartCampaignOperator(VotelBaseOperator):
         super().on_kill()
         campaign_id = self.started_campaign_id
         if campaign_id is not None:
-            from votel_airflow.delivery.kill_switch import stop
+            self.stop_once(campaign_id, lambda: self._pause(campaign_id))
 
-            stop(self, f"campaign {campaign_id}", endpoints.CAMPAIGN_PAUSE, campaign_id=campaign_id)
+    def _pause(self, campaign_id: str) -> None:
+        from votel_airflow.delivery.kill_switch import stop
+
+        stop(self, f"campaign {campaign_id}", endpoints.CAMPAIGN_PAUSE, campaign_id=campaign_id)
 
     def _start(self, campaign_id: str) -> Any:
         campaign, already = _switch_campaign(
