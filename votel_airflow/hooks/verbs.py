@@ -26,6 +26,14 @@ except that a retry (try 2 on) on a connection with ``server_idempotency`` false
 request with :class:`~votel_airflow.exceptions.VotelUnsafeRetryError`: it cannot know what the
 earlier try sent, and such a server would send again.
 
+Where the answer is kept and the connection says ``server_idempotency`` false, the verb also writes
+its request ahead (a *pending* mark, :mod:`votel_airflow.delivery.ambiguity`'s, before the ``POST``)
+so a worker killed between the server's answer and its save cannot make the retry send again: a
+later try that finds the mark (or the *ambiguous* one an ambiguous failure leaves) returns the
+message found in the messaging log, or raises
+:class:`~votel_airflow.exceptions.VotelOutcomeUnknownError` before any request. A failure that
+surely did nothing clears the mark. A connection that trusts the keys writes the answer only.
+
 Arguments are checked before any request; the operators check theirs when a DAG is parsed and
 send through these same verbs, so a ``@task`` and an operator share one implementation.
 """
@@ -307,6 +315,9 @@ class VotelVerbs:
         """POST one message unless the outreach policy keeps ``to`` out (then its skip), or return
         the answer an earlier try of the running task got for ``key`` (see the module docstring).
 
+        On a server that may ignore the key, the request is written ahead and an earlier try's
+        unsettled mark judged first (:meth:`_settle_earlier`, :meth:`_post_written_ahead`).
+
         The callers build ``key`` first: outside a task without one, that fails before the
         policy's reads. With ``screen`` false the caller applied the policy and keeps its own
         record of earlier tries (the operators and the bulk-send engine do), so nothing is kept here.
@@ -428,8 +439,11 @@ class VotelVerbs:
         ``next_opening`` for ``quiet_hours``), logging a warning.
 
         Inside a running task, a later try returns the answer the earlier try got (kept in the task
-        state store, Airflow 3.3+), neither judged again nor sent again; where nothing is kept, a
-        later try on a connection with ``server_idempotency`` false raises
+        state store, Airflow 3.3+), neither judged again nor sent again. On a connection with
+        ``server_idempotency`` false, a try killed mid-request is found by the retry in the
+        messaging log, or the retry raises
+        :class:`~votel_airflow.exceptions.VotelOutcomeUnknownError`; where nothing is kept, a
+        later try on such a connection raises
         :class:`~votel_airflow.exceptions.VotelUnsafeRetryError` before any request (so do the
         other sending verbs). Outside a task nothing is kept between calls: a retry loop of your
         own passes ``screen=False`` on a repeat (the server answers the same key with its first
