@@ -231,3 +231,23 @@ def test_on_such_a_server_a_verb_writes_ahead_then_its_answer(
 
     assert store.writes == 2
     assert kept(store) == [answer]
+
+
+@pytest.mark.parametrize("account", [True], ids=["seeded"], indirect=True)
+def test_a_mark_left_under_distrust_is_sent_again_once_the_connection_trusts_the_keys(
+    careless_server: SandboxServer, account: Any
+) -> None:
+    # The refusal names server_idempotency=true as a fix: with it, the server is trusted to answer
+    # the repeated key with its first response, so the mark no longer blocks the send.
+    key = account(server_idempotency=False)
+    store = DyingStore(die_at=2)
+    with running_task(1, store), pytest.raises(WorkerDied):
+        VotelHook().send_sms(PERSON, "Your order shipped")
+    account(server_idempotency=True)
+    careless_server.admin.reset_stats()
+
+    with running_task(2, store):
+        answer = VotelHook().send_sms(PERSON, "Your order shipped")
+
+    assert posts(careless_server) == 1
+    assert answer["id"] == records(careless_server, key, "send_sms")[-1]["id"]
