@@ -4,7 +4,8 @@ Two ways to stop: an exception injected after k items on the first try, retried 
 retry path inside ``dag.test()``; and a real SIGKILL of the process running ``dag.test()`` once the
 sandbox has seen k sends (or k pages), after which the killed try is put up for retry and its next
 try runs in the same DAG run (``retry_in_place``), with the progress the killed try stored: the
-send must resume about where the kill struck, not start over.
+send must resume about where the kill struck, not start over. A hook verb in a ``@task`` gets the
+same SIGKILL between the server's answer and its save, on a server that ignores Idempotency-Key.
 """
 
 from __future__ import annotations
@@ -180,7 +181,7 @@ def _killed_output(log: Path) -> str:
     return "\n".join(line for line in lines if "Sending request" not in line or "MaskSecret(" not in line)
 
 
-def _start_dag_process(dags: Path, log: Path) -> subprocess.Popen[bytes]:
+def _start_dag_process(dags: Path, log: Path, dag_id: str = DAG_ID) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "RELIABILITY_CRASH_SENDS": "0",
@@ -189,7 +190,7 @@ def _start_dag_process(dags: Path, log: Path) -> subprocess.Popen[bytes]:
     }
     with log.open("wb") as sink:
         return subprocess.Popen(
-            [sys.executable, "-m", "tests.reliability.dag_process", str(dags), DAG_ID, LOGICAL_DATE],
+            [sys.executable, "-m", "tests.reliability.dag_process", str(dags), dag_id, LOGICAL_DATE],
             cwd=REPO,
             env=env,
             stdout=sink,
@@ -298,6 +299,65 @@ def test_sigkill_mid_extraction_then_retry_in_the_same_dag_run_writes_the_file_c
             f"file complete, once; {len(leftovers)} stale temp removed by the retry",
         )
     )
+
+
+VERB_DAG_ID = "reliability_verb_kill"
+#: A @task whose first try is SIGKILLed the moment its verb's POST is answered: after the server
+#: texted, before the verb saved the answer (the whole process group, as a lost worker).
+VERB_KILL_DAG = """
+import os
+import signal
+from datetime import datetime, timedelta
+
+from airflow.sdk import DAG, get_current_context, task
+
+from votel_airflow.hooks.votel import VotelHook
+
+
+class KilledOnAnswer(VotelHook):
+    def request(self, method, path, **kwargs):
+        answer = super().request(method, path, **kwargs)
+        if method == "POST" and get_current_context()["ti"].try_number == 1:
+            os.killpg(os.getpgrp(), signal.SIGKILL)
+        return answer
+
+
+with DAG("__DAG_ID__", schedule=None, start_date=datetime(2026, 1, 1)):
+
+    @task(retries=1, retry_delay=timedelta(0))
+    def reach():
+        return KilledOnAnswer().send_sms("__TO__", "Your order shipped")
+
+    reach()
+"""
+
+
+def test_sigkill_between_a_verbs_answer_and_its_save_then_retry_texts_nobody_twice(
+    careless_server: SandboxServer,
+    account: Any,
+    airflow_db: Path,
+    dags: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # On a server that ignores Idempotency-Key, only the verb's write-ahead tells the retry that a
+    # request may have left; the retry finds the text in the messaging log instead of sending again.
+    key = account(server_idempotency=False)
+    to = "+14157770777"
+    write_dag(dags, VERB_KILL_DAG.replace("__DAG_ID__", VERB_DAG_ID).replace("__TO__", to))
+    proc = _start_dag_process(dags, tmp_path / "first.log", VERB_DAG_ID)
+    assert proc.wait(120) == -signal.SIGKILL, _killed_output(tmp_path / "first.log")[-2000:]
+    (texted,) = careless_server.admin.records(key, "sms")
+    run_id = retry_the_killed_run(VERB_DAG_ID, monkeypatch)
+
+    dagrun = run_dag(dags, VERB_DAG_ID, logical_date=_logical_date(), run_after=_logical_date())
+
+    assert dagrun.run_id == run_id
+    assert dagrun_task_states(dagrun) == {"reach": "success"}
+    assert try_numbers(VERB_DAG_ID, run_id)["reach"] == 2, "the task was not retried in the killed run"
+    assert [r["id"] for r in careless_server.admin.records(key, "sms")] == [texted["id"]]
+    answer = task_result(dagrun, "reach")
+    assert (answer["id"], answer["status"]) == (texted["id"], "reconciled")
 
 
 class _SlowThenCrashingHook(VotelHook):

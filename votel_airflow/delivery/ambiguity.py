@@ -13,15 +13,17 @@ says which world we are in:
   rather than sent twice.
 
 This module holds what the senders share about it: the progress markers, the mode's log line,
-the reconciliation against ``GET /activity/messaging-logs`` and the final error.
+the reconciliation against ``GET /activity/messaging-logs`` and the final errors. The hook verbs
+use it too (they write ahead the same way), so it takes a hook by what it uses of one
+(:class:`LogReader`) and imports none.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, Protocol
 
 import pendulum
 
@@ -29,11 +31,8 @@ from votel_airflow import endpoints
 
 # The on_ambiguous choices live in defaults.py (operators check them at parse time); named here too.
 from votel_airflow.defaults import ON_AMBIGUOUS as ON_AMBIGUOUS
-from votel_airflow.exceptions import VotelAmbiguousRecipientsError
+from votel_airflow.exceptions import VotelAmbiguousRecipientsError, VotelOutcomeUnknownError
 from votel_airflow.validation import api_instant
-
-if TYPE_CHECKING:
-    from votel_airflow.hooks.votel import VotelHook
 
 #: Ambiguous recipients listed by name in a summary (the count is always exact).
 MAX_AMBIGUOUS_LISTED = 100
@@ -46,6 +45,21 @@ CLOCK_LEEWAY = 5.0
 #: What opens a placeholder the API fills from ``variables`` (``{{name}}``).
 PLACEHOLDER = "{{"
 log = logging.getLogger(__name__)
+
+
+class _Mode(Protocol):
+    @property
+    def server_idempotency(self) -> bool: ...
+
+
+class LogReader(Protocol):
+    """What this module needs of a hook (:class:`~votel_airflow.hooks.votel.VotelHook` has it):
+    typed here rather than imported, since the hook verbs, which a hook inherits, use this module."""
+
+    @property
+    def settings(self) -> _Mode: ...
+
+    def paginate(self, path: str, *, params: Mapping[str, Any] | None = None) -> Iterator[dict[str, Any]]: ...
 
 
 def marker(value: Any) -> str | None:
@@ -72,7 +86,7 @@ def unsent(reason: str) -> dict[str, Any]:
     return {UNSENT: reason}
 
 
-def log_mode(hook: VotelHook, what: str) -> bool:
+def log_mode(hook: LogReader, what: str) -> bool:
     """Say which mode the connection runs in; returns ``server_idempotency``."""
     trusted = hook.settings.server_idempotency
     if trusted:
@@ -105,7 +119,7 @@ def not_before(value: Mapping[str, Any], timeout: float) -> float:
 
 
 def reconcile_messages(
-    hook: VotelHook,
+    hook: LogReader,
     requests: Mapping[str, Mapping[str, Any]],
     since: float,
     attempted: Mapping[str, float] | None = None,
@@ -212,4 +226,25 @@ def ambiguous_error(name: str, keys: list[str], total: int, done: int) -> VotelA
         f"{shown}{more}; {done} others are done. They are never sent again automatically (the "
         "connection says the server ignores Idempotency-Key). Check them in the Votel app, or pass "
         "on_ambiguous='skip' to succeed and report them."
+    )
+
+
+def in_flight_error(verb: str, recipient: str, why: str) -> VotelOutcomeUnknownError:
+    """The refusal of a hook verb whose earlier try wrote its request ahead and never learnt its fate.
+
+    :param verb: the hook verb, e.g. ``send_sms``.
+    :param recipient: whom the request was for (masked as the task log masks it).
+    :param why: why it cannot be decided here (not in the messaging log, or no log to look in).
+    """
+    from votel_airflow.compat import redact
+
+    shown = redact(recipient)
+    where = "call log" if verb == "start_call" else "messaging log"
+    return VotelOutcomeUnknownError(
+        f"{verb}() to {shown}: an earlier try of this task stopped while its request may have been in "
+        f"flight (or the request failed ambiguously), so {shown} may or may not have been reached; {why}. "
+        "Nothing was sent: the connection says the server ignores Idempotency-Key "
+        "(server_idempotency=false), so asking again could reach them twice. Look it up in the Votel app "
+        f"(the {where}). If it did not arrive, send it under a new idempotency_key; if the server does "
+        "honour Idempotency-Key, set server_idempotency to true on the connection."
     )

@@ -26,6 +26,14 @@ except that a retry (try 2 on) on a connection with ``server_idempotency`` false
 request with :class:`~votel_airflow.exceptions.VotelUnsafeRetryError`: it cannot know what the
 earlier try sent, and such a server would send again.
 
+Where the answer is kept and the connection says ``server_idempotency`` false, the verb also writes
+its request ahead (a *pending* mark, :mod:`votel_airflow.delivery.ambiguity`'s, before the ``POST``)
+so a worker killed between the server's answer and its save cannot make the retry send again: a
+later try that finds the mark (or the *ambiguous* one an ambiguous failure leaves) returns the
+message found in the messaging log, or raises
+:class:`~votel_airflow.exceptions.VotelOutcomeUnknownError` before any request. A failure that
+surely did nothing clears the mark. A connection that trusts the keys writes the answer only.
+
 Arguments are checked before any request; the operators check theirs when a DAG is parsed and
 send through these same verbs, so a ``@task`` and an operator share one implementation.
 """
@@ -35,6 +43,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -306,6 +315,9 @@ class VotelVerbs:
         """POST one message unless the outreach policy keeps ``to`` out (then its skip), or return
         the answer an earlier try of the running task got for ``key`` (see the module docstring).
 
+        On a server that may ignore the key, the request is written ahead and an earlier try's
+        unsettled mark judged first (:meth:`_settle_earlier`, :meth:`_post_written_ahead`).
+
         The callers build ``key`` first: outside a task without one, that fails before the
         policy's reads. With ``screen`` false the caller applied the policy and keeps its own
         record of earlier tries (the operators and the bulk-send engine do), so nothing is kept here.
@@ -313,6 +325,12 @@ class VotelVerbs:
         context = _running_context() if screen else None
         answers = self._kept_answers(context, verb, to, key) if context is not None else None
         earlier = answers.done().get(key) if answers is not None else None
+        # Only a server that may ignore the key makes an unsettled request matter: one that honours
+        # it answers the repeat with the first response.
+        write_ahead = answers is not None and not self.settings.server_idempotency
+        if earlier is not None:
+            assert answers is not None
+            earlier = self._settle_earlier(verb, channel, to, payload, key, answers, earlier)
         if isinstance(earlier, Mapping):
             log.info(
                 "%s to %s was sent by an earlier try of this task (%s): not judged or sent again",
@@ -323,10 +341,84 @@ class VotelVerbs:
             skipped = self.screened_out(channel, to, transactional, by_contact=by_contact)
             if skipped is not None:
                 return skipped
+        if write_ahead:
+            assert answers is not None
+            return self._post_written_ahead(path, payload, key, answers)
         answer = dict(self.request("POST", path, json=payload, idempotency_key=key))
         if answers is not None:
             answers.record(key, answer)
             answers.flush()
+        return answer
+
+    def _settle_earlier(
+        self,
+        verb: str,
+        channel: str,
+        to: str,
+        payload: Mapping[str, Any],
+        key: str,
+        answers: TaskProgress,
+        earlier: Any,
+    ) -> Any:
+        """What an earlier try left for ``key``: its answer (on a server that may ignore the key, a
+        message found in the messaging log counts), or None to judge and send as a first try.
+
+        A request written ahead and never settled (the worker died) or that failed ambiguously may
+        have reached the person: found in the messaging log it is sent, once; else this raises
+        before any request, since absence from a log that can lag proves nothing (the bulk-send
+        engine decides alike, :mod:`votel_airflow.delivery.ambiguity`)."""
+        from votel_airflow.delivery import ambiguity
+        from votel_airflow.exceptions import VotelError
+
+        mark = ambiguity.marker(earlier)
+        if mark is None:
+            return earlier
+        if mark == ambiguity.UNSENT or self.settings.server_idempotency:
+            # Surely not done; or written while the connection said otherwise, and now the server
+            # is trusted to answer a repeated key with its first response.
+            return None
+        if channel == "call":
+            raise ambiguity.in_flight_error(verb, to, "calls cannot be looked up in the messaging log")
+        since = ambiguity.not_before(earlier, self.settings.timeout)
+        try:
+            found = ambiguity.reconcile_messages(self, {key: payload}, since)
+        except VotelError as exc:
+            raise ambiguity.in_flight_error(verb, to, f"the messaging log could not be read ({exc})") from exc
+        if key not in found:
+            raise ambiguity.in_flight_error(verb, to, "the messaging log does not show it (yet)")
+        answer = {"id": found[key], "status": "reconciled", "to": to}
+        log.info("%s to %s: in the messaging log (%s), sent by an earlier try", channel, to, found[key])
+        answers.record(key, answer)
+        answers.flush()
+        return answer
+
+    def _post_written_ahead(
+        self, path: str, payload: dict[str, Any], key: str, answers: TaskProgress
+    ) -> dict[str, Any]:
+        """POST with the request's fate written ahead (pending) and settled after: the answer; an
+        ambiguous failure (kept as such, raised); or a refusal that surely did nothing (cleared,
+        raised, so the next try sends normally)."""
+        from votel_airflow.delivery import ambiguity
+        from votel_airflow.exceptions import VotelError, VotelOutcomeUnknownError
+
+        answers.record(key, ambiguity.pending(time.time()))
+        answers.flush()
+        try:
+            reply = self.request("POST", path, json=payload, idempotency_key=key)
+        except VotelOutcomeUnknownError as exc:
+            answers.record(key, ambiguity.ambiguous(str(exc), time.time()))
+            answers.flush()
+            raise
+        except VotelError as exc:
+            # On such a connection the hook raises any other VotelError only where the request
+            # surely did nothing (4xx, 429 after its retries, a refused connection). Anything else
+            # (the task killed mid-request) leaves the pending marker: the next try decides.
+            answers.record(key, ambiguity.unsent(type(exc).__name__))
+            answers.flush()
+            raise
+        answer = dict(reply)
+        answers.record(key, answer)
+        answers.flush()
         return answer
 
     def send_sms(
@@ -347,8 +439,11 @@ class VotelVerbs:
         ``next_opening`` for ``quiet_hours``), logging a warning.
 
         Inside a running task, a later try returns the answer the earlier try got (kept in the task
-        state store, Airflow 3.3+), neither judged again nor sent again; where nothing is kept, a
-        later try on a connection with ``server_idempotency`` false raises
+        state store, Airflow 3.3+), neither judged again nor sent again. On a connection with
+        ``server_idempotency`` false, a try killed mid-request is found by the retry in the
+        messaging log, or the retry raises
+        :class:`~votel_airflow.exceptions.VotelOutcomeUnknownError`; where nothing is kept, a
+        later try on such a connection raises
         :class:`~votel_airflow.exceptions.VotelUnsafeRetryError` before any request (so do the
         other sending verbs). Outside a task nothing is kept between calls: a retry loop of your
         own passes ``screen=False`` on a repeat (the server answers the same key with its first
