@@ -29,7 +29,7 @@ from tests.reliability.figures import Figure, record
 from tests.reliability.leaks import leaks
 from tests.reliability.retry_in_place import retry_the_killed_run, try_numbers
 from tests.support import FakeStateStore, dagrun_task_states, make_context, run_dag, task_result, write_dag
-from votel_airflow import endpoints
+from votel_airflow import compat, endpoints
 from votel_airflow.delivery.idempotency import FLUSH_EVERY_ITEMS, stored_progress
 from votel_airflow.hooks.votel import READ_AHEAD_PAGES, VotelHook
 from votel_airflow.operators.communication import SendSmsOperator
@@ -353,11 +353,21 @@ def test_sigkill_between_a_verbs_answer_and_its_save_then_retry_texts_nobody_twi
     dagrun = run_dag(dags, VERB_DAG_ID, logical_date=_logical_date(), run_after=_logical_date())
 
     assert dagrun.run_id == run_id
-    assert dagrun_task_states(dagrun) == {"reach": "success"}
     assert try_numbers(VERB_DAG_ID, run_id)["reach"] == 2, "the task was not retried in the killed run"
     assert [r["id"] for r in careless_server.admin.records(key, "sms")] == [texted["id"]]
+    if not has_task_state_store():
+        # Nothing outlives a try before 3.3: the retry refuses (VotelUnsafeRetryError) before any
+        # request rather than text again.
+        assert dagrun_task_states(dagrun) == {"reach": "failed"}
+        return
+    assert dagrun_task_states(dagrun) == {"reach": "success"}
     answer = task_result(dagrun, "reach")
     assert (answer["id"], answer["status"]) == (texted["id"], "reconciled")
+
+
+def has_task_state_store() -> bool:
+    """Airflow 3.3+: what a verb keeps outlives its try."""
+    return not (compat.airflow_version() or "").startswith(("3.0.", "3.1.", "3.2."))
 
 
 class _SlowThenCrashingHook(VotelHook):
